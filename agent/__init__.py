@@ -1,0 +1,1 @@
+"""The agent: runs tasks on a render node and streams what they do to the controller."""

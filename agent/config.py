@@ -1,0 +1,67 @@
+"""The agent's settings: one typed object built from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from renderq.xdg import data_home
+
+DEFAULT_PORT = 7421
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    listen: str = f"0.0.0.0:{DEFAULT_PORT}"
+    """host:port of the AgentService; port 0 picks a free one (logged and advertised)."""
+    data_dir: Path = field(default_factory=lambda: data_home() / "agent")
+    """Holds the agent id file and the job workspaces."""
+    slots: int = 1
+    """How many tasks run at once."""
+    pool: str = "default"
+    tags: tuple[str, ...] = ()
+    cost_per_hour: float = 0.0
+    mdns: bool = True
+    advertise_address: str | None = None
+    """Address to advertise over mDNS; default: every address of this host."""
+    heartbeat_interval: float = 2.0
+    kill_grace: float = 10.0
+    """Seconds between SIGTERM and SIGKILL when a task is cancelled or times out."""
+
+    @property
+    def workspaces(self) -> Path:
+        return self.data_dir / "workspaces"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = AgentConfig()
+    parser.add_argument("--listen", default=d.listen, help="host:port to serve on (default %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=None, help=f"agent state (default {d.data_dir})")
+    parser.add_argument("--slots", type=int, default=d.slots, help="tasks run at once (default %(default)s)")
+    parser.add_argument("--pool", default=d.pool, help="pool name (default %(default)s)")
+    parser.add_argument("--tags", default="", help="comma-separated tags, e.g. gpu,fast")
+    parser.add_argument("--cost-per-hour", type=float, default=d.cost_per_hour)
+    parser.add_argument("--no-mdns", action="store_true", help="do not advertise over mDNS")
+    parser.add_argument("--advertise-address", default=None, help="IP to advertise (default: all of this host's)")
+    parser.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval)
+    parser.add_argument("--kill-grace", type=float, default=d.kill_grace)
+
+
+def from_args(args: argparse.Namespace) -> AgentConfig:
+    d = AgentConfig()
+    if args.slots < 1:
+        raise SystemExit("renderq agent: --slots must be 1 or more")
+    return AgentConfig(
+        listen=args.listen,
+        data_dir=args.data_dir or d.data_dir,
+        slots=args.slots,
+        pool=args.pool,
+        tags=tuple(t for t in (s.strip() for s in args.tags.split(",")) if t),
+        cost_per_hour=args.cost_per_hour,
+        mdns=not args.no_mdns,
+        advertise_address=args.advertise_address,
+        heartbeat_interval=args.heartbeat_interval,
+        kill_grace=args.kill_grace,
+    )
+

@@ -1,0 +1,1 @@
+"""The `renderq` command line."""

@@ -1,0 +1,1 @@
+"""The controller: FarmService, the farm state, the scheduler, DuckDB and the agent links."""

@@ -1,0 +1,1 @@
+"""Renderer plugins and the frame-range grammar, shared by controller and agent."""

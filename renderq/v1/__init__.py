@@ -1,0 +1,1 @@
+"""Generated gRPC stubs of the renderq.v1 API (see protos/). Never edit by hand."""

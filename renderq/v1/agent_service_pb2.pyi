@@ -1,0 +1,201 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from renderq.v1 import resources_pb2 as _resources_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class LinkRequest(_message.Message):
+    __slots__ = ("hello", "assign", "cancel", "ack", "drain")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    ASSIGN_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    ACK_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_FIELD_NUMBER: _ClassVar[int]
+    hello: ControllerHello
+    assign: AssignTask
+    cancel: CancelTask
+    ack: Ack
+    drain: Drain
+    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ...) -> None: ...
+
+class LinkResponse(_message.Message):
+    __slots__ = ("hello", "event", "heartbeat")
+    HELLO_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    hello: AgentHello
+    event: AgentEvent
+    heartbeat: Heartbeat
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., event: _Optional[_Union[AgentEvent, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+
+class ControllerHello(_message.Message):
+    __slots__ = ("controller_id", "version")
+    CONTROLLER_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    controller_id: str
+    version: str
+    def __init__(self, controller_id: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+
+class AgentHello(_message.Message):
+    __slots__ = ("agent_id", "version", "session_id", "hardware", "slots", "pool", "tags", "known_attempt_ids", "port", "cost_per_hour")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    HARDWARE_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    KNOWN_ATTEMPT_IDS_FIELD_NUMBER: _ClassVar[int]
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    version: str
+    session_id: str
+    hardware: _resources_pb2.Hardware
+    slots: int
+    pool: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    known_attempt_ids: _containers.RepeatedScalarFieldContainer[int]
+    port: int
+    cost_per_hour: float
+    def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., session_id: _Optional[str] = ..., hardware: _Optional[_Union[_resources_pb2.Hardware, _Mapping]] = ..., slots: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., known_attempt_ids: _Optional[_Iterable[int]] = ..., port: _Optional[int] = ..., cost_per_hour: _Optional[float] = ...) -> None: ...
+
+class Command(_message.Message):
+    __slots__ = ("argv", "frames")
+    ARGV_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    argv: _containers.RepeatedScalarFieldContainer[str]
+    frames: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, argv: _Optional[_Iterable[str]] = ..., frames: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class AssignTask(_message.Message):
+    __slots__ = ("attempt_id", "task_id", "job_id", "plugin", "commands", "environment", "timeout")
+    class EnvironmentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ATTEMPT_ID_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    attempt_id: int
+    task_id: int
+    job_id: int
+    plugin: str
+    commands: _containers.RepeatedCompositeFieldContainer[Command]
+    environment: _containers.ScalarMap[str, str]
+    timeout: _duration_pb2.Duration
+    def __init__(self, attempt_id: _Optional[int] = ..., task_id: _Optional[int] = ..., job_id: _Optional[int] = ..., plugin: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., environment: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class CancelTask(_message.Message):
+    __slots__ = ("attempt_id", "reason")
+    ATTEMPT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    attempt_id: int
+    reason: str
+    def __init__(self, attempt_id: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class Ack(_message.Message):
+    __slots__ = ("sequence",)
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    def __init__(self, sequence: _Optional[int] = ...) -> None: ...
+
+class Drain(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Heartbeat(_message.Message):
+    __slots__ = ("load", "running_attempt_ids")
+    LOAD_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_ATTEMPT_IDS_FIELD_NUMBER: _ClassVar[int]
+    load: _resources_pb2.Load
+    running_attempt_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, load: _Optional[_Union[_resources_pb2.Load, _Mapping]] = ..., running_attempt_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class AgentEvent(_message.Message):
+    __slots__ = ("sequence", "time", "attempt_id", "started", "log", "progress", "frame_completed", "finished")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_ID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    LOG_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    time: _timestamp_pb2.Timestamp
+    attempt_id: int
+    started: TaskStarted
+    log: LogChunk
+    progress: TaskProgress
+    frame_completed: FrameCompleted
+    finished: TaskFinished
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt_id: _Optional[int] = ..., started: _Optional[_Union[TaskStarted, _Mapping]] = ..., log: _Optional[_Union[LogChunk, _Mapping]] = ..., progress: _Optional[_Union[TaskProgress, _Mapping]] = ..., frame_completed: _Optional[_Union[FrameCompleted, _Mapping]] = ..., finished: _Optional[_Union[TaskFinished, _Mapping]] = ...) -> None: ...
+
+class TaskStarted(_message.Message):
+    __slots__ = ("pid", "workspace")
+    PID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_FIELD_NUMBER: _ClassVar[int]
+    pid: int
+    workspace: str
+    def __init__(self, pid: _Optional[int] = ..., workspace: _Optional[str] = ...) -> None: ...
+
+class LogChunk(_message.Message):
+    __slots__ = ("data", "offset")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    offset: int
+    def __init__(self, data: _Optional[bytes] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class TaskProgress(_message.Message):
+    __slots__ = ("frame", "frame_progress")
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    FRAME_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    frame: int
+    frame_progress: float
+    def __init__(self, frame: _Optional[int] = ..., frame_progress: _Optional[float] = ...) -> None: ...
+
+class FrameCompleted(_message.Message):
+    __slots__ = ("frame", "outputs", "render_time")
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    RENDER_TIME_FIELD_NUMBER: _ClassVar[int]
+    frame: int
+    outputs: _containers.RepeatedCompositeFieldContainer[_resources_pb2.OutputFile]
+    render_time: _duration_pb2.Duration
+    def __init__(self, frame: _Optional[int] = ..., outputs: _Optional[_Iterable[_Union[_resources_pb2.OutputFile, _Mapping]]] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class TaskFinished(_message.Message):
+    __slots__ = ("exit_code", "error_message", "failed_frames", "duration", "cpu_time", "peak_rss_bytes", "cancelled", "timed_out")
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    DURATION_FIELD_NUMBER: _ClassVar[int]
+    CPU_TIME_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    exit_code: int
+    error_message: str
+    failed_frames: _containers.RepeatedScalarFieldContainer[int]
+    duration: _duration_pb2.Duration
+    cpu_time: _duration_pb2.Duration
+    peak_rss_bytes: int
+    cancelled: bool
+    timed_out: bool
+    def __init__(self, exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., failed_frames: _Optional[_Iterable[int]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cpu_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., cancelled: _Optional[bool] = ..., timed_out: _Optional[bool] = ...) -> None: ...

@@ -1,0 +1,329 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    JOB_STATE_UNSPECIFIED: _ClassVar[JobState]
+    JOB_STATE_WAITING: _ClassVar[JobState]
+    JOB_STATE_QUEUED: _ClassVar[JobState]
+    JOB_STATE_RUNNING: _ClassVar[JobState]
+    JOB_STATE_SUSPENDED: _ClassVar[JobState]
+    JOB_STATE_COMPLETED: _ClassVar[JobState]
+    JOB_STATE_FAILED: _ClassVar[JobState]
+    JOB_STATE_CANCELLED: _ClassVar[JobState]
+
+class TaskState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TASK_STATE_UNSPECIFIED: _ClassVar[TaskState]
+    TASK_STATE_PENDING: _ClassVar[TaskState]
+    TASK_STATE_ASSIGNED: _ClassVar[TaskState]
+    TASK_STATE_RUNNING: _ClassVar[TaskState]
+    TASK_STATE_COMPLETED: _ClassVar[TaskState]
+    TASK_STATE_FAILED: _ClassVar[TaskState]
+    TASK_STATE_CANCELLED: _ClassVar[TaskState]
+    TASK_STATE_SUSPENDED: _ClassVar[TaskState]
+
+class FrameState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FRAME_STATE_UNSPECIFIED: _ClassVar[FrameState]
+    FRAME_STATE_PENDING: _ClassVar[FrameState]
+    FRAME_STATE_ASSIGNED: _ClassVar[FrameState]
+    FRAME_STATE_RENDERING: _ClassVar[FrameState]
+    FRAME_STATE_COMPLETED: _ClassVar[FrameState]
+    FRAME_STATE_FAILED: _ClassVar[FrameState]
+    FRAME_STATE_CANCELLED: _ClassVar[FrameState]
+    FRAME_STATE_SUSPENDED: _ClassVar[FrameState]
+
+class AgentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGENT_STATUS_UNSPECIFIED: _ClassVar[AgentStatus]
+    AGENT_STATUS_ONLINE: _ClassVar[AgentStatus]
+    AGENT_STATUS_OFFLINE: _ClassVar[AgentStatus]
+
+class AgentMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGENT_MODE_UNSPECIFIED: _ClassVar[AgentMode]
+    AGENT_MODE_ENABLED: _ClassVar[AgentMode]
+    AGENT_MODE_DISABLED: _ClassVar[AgentMode]
+    AGENT_MODE_DRAINING: _ClassVar[AgentMode]
+JOB_STATE_UNSPECIFIED: JobState
+JOB_STATE_WAITING: JobState
+JOB_STATE_QUEUED: JobState
+JOB_STATE_RUNNING: JobState
+JOB_STATE_SUSPENDED: JobState
+JOB_STATE_COMPLETED: JobState
+JOB_STATE_FAILED: JobState
+JOB_STATE_CANCELLED: JobState
+TASK_STATE_UNSPECIFIED: TaskState
+TASK_STATE_PENDING: TaskState
+TASK_STATE_ASSIGNED: TaskState
+TASK_STATE_RUNNING: TaskState
+TASK_STATE_COMPLETED: TaskState
+TASK_STATE_FAILED: TaskState
+TASK_STATE_CANCELLED: TaskState
+TASK_STATE_SUSPENDED: TaskState
+FRAME_STATE_UNSPECIFIED: FrameState
+FRAME_STATE_PENDING: FrameState
+FRAME_STATE_ASSIGNED: FrameState
+FRAME_STATE_RENDERING: FrameState
+FRAME_STATE_COMPLETED: FrameState
+FRAME_STATE_FAILED: FrameState
+FRAME_STATE_CANCELLED: FrameState
+FRAME_STATE_SUSPENDED: FrameState
+AGENT_STATUS_UNSPECIFIED: AgentStatus
+AGENT_STATUS_ONLINE: AgentStatus
+AGENT_STATUS_OFFLINE: AgentStatus
+AGENT_MODE_UNSPECIFIED: AgentMode
+AGENT_MODE_ENABLED: AgentMode
+AGENT_MODE_DISABLED: AgentMode
+AGENT_MODE_DRAINING: AgentMode
+
+class Requirements(_message.Message):
+    __slots__ = ("min_cpu_cores", "min_ram_bytes", "min_gpu_count", "min_gpu_memory_bytes", "os", "renderers", "tags")
+    MIN_CPU_CORES_FIELD_NUMBER: _ClassVar[int]
+    MIN_RAM_BYTES_FIELD_NUMBER: _ClassVar[int]
+    MIN_GPU_COUNT_FIELD_NUMBER: _ClassVar[int]
+    MIN_GPU_MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    RENDERERS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    min_cpu_cores: int
+    min_ram_bytes: int
+    min_gpu_count: int
+    min_gpu_memory_bytes: int
+    os: str
+    renderers: _containers.RepeatedScalarFieldContainer[str]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, min_cpu_cores: _Optional[int] = ..., min_ram_bytes: _Optional[int] = ..., min_gpu_count: _Optional[int] = ..., min_gpu_memory_bytes: _Optional[int] = ..., os: _Optional[str] = ..., renderers: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class OutputFile(_message.Message):
+    __slots__ = ("path", "size_bytes", "xxh3_128")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    XXH3_128_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    size_bytes: int
+    xxh3_128: str
+    def __init__(self, path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., xxh3_128: _Optional[str] = ...) -> None: ...
+
+class Job(_message.Message):
+    __slots__ = ("id", "name", "owner", "plugin", "parameters", "frames", "chunk_size", "priority", "pool", "requirements", "environment", "depends_on", "max_retries", "task_timeout", "state", "create_time", "start_time", "end_time", "frame_count", "frames_completed", "frames_failed", "frames_running", "task_count", "progress", "last_error")
+    class EnvironmentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    PARAMETERS_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    REQUIREMENTS_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
+    DEPENDS_ON_FIELD_NUMBER: _ClassVar[int]
+    MAX_RETRIES_FIELD_NUMBER: _ClassVar[int]
+    TASK_TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    FRAME_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_COMPLETED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FAILED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    TASK_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    name: str
+    owner: str
+    plugin: str
+    parameters: _struct_pb2.Struct
+    frames: str
+    chunk_size: int
+    priority: int
+    pool: str
+    requirements: Requirements
+    environment: _containers.ScalarMap[str, str]
+    depends_on: _containers.RepeatedScalarFieldContainer[int]
+    max_retries: int
+    task_timeout: _duration_pb2.Duration
+    state: JobState
+    create_time: _timestamp_pb2.Timestamp
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    frame_count: int
+    frames_completed: int
+    frames_failed: int
+    frames_running: int
+    task_count: int
+    progress: float
+    last_error: str
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., plugin: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., frames: _Optional[str] = ..., chunk_size: _Optional[int] = ..., priority: _Optional[int] = ..., pool: _Optional[str] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., environment: _Optional[_Mapping[str, str]] = ..., depends_on: _Optional[_Iterable[int]] = ..., max_retries: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_count: _Optional[int] = ..., frames_completed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., frames_running: _Optional[int] = ..., task_count: _Optional[int] = ..., progress: _Optional[float] = ..., last_error: _Optional[str] = ...) -> None: ...
+
+class Task(_message.Message):
+    __slots__ = ("id", "job_id", "index", "frames", "state", "agent_id", "attempt_id", "attempt_count", "progress", "exit_code", "error_message", "peak_rss_bytes", "cpu_time", "start_time", "end_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CPU_TIME_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: int
+    job_id: int
+    index: int
+    frames: _containers.RepeatedScalarFieldContainer[int]
+    state: TaskState
+    agent_id: str
+    attempt_id: int
+    attempt_count: int
+    progress: float
+    exit_code: int
+    error_message: str
+    peak_rss_bytes: int
+    cpu_time: _duration_pb2.Duration
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., index: _Optional[int] = ..., frames: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[TaskState, str]] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., progress: _Optional[float] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Frame(_message.Message):
+    __slots__ = ("job_id", "number", "state", "task_id", "agent_id", "attempt_id", "attempt_count", "failure_count", "progress", "render_time", "peak_rss_bytes", "exit_code", "error_message", "outputs", "start_time", "end_time")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    NUMBER_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_ID_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILURE_COUNT_FIELD_NUMBER: _ClassVar[int]
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RENDER_TIME_FIELD_NUMBER: _ClassVar[int]
+    PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    START_TIME_FIELD_NUMBER: _ClassVar[int]
+    END_TIME_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    number: int
+    state: FrameState
+    task_id: int
+    agent_id: str
+    attempt_id: int
+    attempt_count: int
+    failure_count: int
+    progress: float
+    render_time: _duration_pb2.Duration
+    peak_rss_bytes: int
+    exit_code: int
+    error_message: str
+    outputs: _containers.RepeatedCompositeFieldContainer[OutputFile]
+    start_time: _timestamp_pb2.Timestamp
+    end_time: _timestamp_pb2.Timestamp
+    def __init__(self, job_id: _Optional[int] = ..., number: _Optional[int] = ..., state: _Optional[_Union[FrameState, str]] = ..., task_id: _Optional[int] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., progress: _Optional[float] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[OutputFile, _Mapping]]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Gpu(_message.Message):
+    __slots__ = ("index", "model", "memory_bytes")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    model: str
+    memory_bytes: int
+    def __init__(self, index: _Optional[int] = ..., model: _Optional[str] = ..., memory_bytes: _Optional[int] = ...) -> None: ...
+
+class Renderer(_message.Message):
+    __slots__ = ("name", "version", "path")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    version: str
+    path: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., path: _Optional[str] = ...) -> None: ...
+
+class Hardware(_message.Message):
+    __slots__ = ("hostname", "cpu_cores", "ram_bytes", "os", "arch", "gpus", "renderers")
+    HOSTNAME_FIELD_NUMBER: _ClassVar[int]
+    CPU_CORES_FIELD_NUMBER: _ClassVar[int]
+    RAM_BYTES_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    ARCH_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    RENDERERS_FIELD_NUMBER: _ClassVar[int]
+    hostname: str
+    cpu_cores: int
+    ram_bytes: int
+    os: str
+    arch: str
+    gpus: _containers.RepeatedCompositeFieldContainer[Gpu]
+    renderers: _containers.RepeatedCompositeFieldContainer[Renderer]
+    def __init__(self, hostname: _Optional[str] = ..., cpu_cores: _Optional[int] = ..., ram_bytes: _Optional[int] = ..., os: _Optional[str] = ..., arch: _Optional[str] = ..., gpus: _Optional[_Iterable[_Union[Gpu, _Mapping]]] = ..., renderers: _Optional[_Iterable[_Union[Renderer, _Mapping]]] = ...) -> None: ...
+
+class Load(_message.Message):
+    __slots__ = ("cpu_percent", "ram_used_bytes", "load_average")
+    CPU_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    RAM_USED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    LOAD_AVERAGE_FIELD_NUMBER: _ClassVar[int]
+    cpu_percent: float
+    ram_used_bytes: int
+    load_average: float
+    def __init__(self, cpu_percent: _Optional[float] = ..., ram_used_bytes: _Optional[int] = ..., load_average: _Optional[float] = ...) -> None: ...
+
+class Agent(_message.Message):
+    __slots__ = ("id", "address", "status", "mode", "hardware", "load", "slots", "slots_used", "pool", "tags", "running_task_ids", "version", "last_seen_time", "cost_per_hour")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    HARDWARE_FIELD_NUMBER: _ClassVar[int]
+    LOAD_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    SLOTS_USED_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_TASK_IDS_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    LAST_SEEN_TIME_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    address: str
+    status: AgentStatus
+    mode: AgentMode
+    hardware: Hardware
+    load: Load
+    slots: int
+    slots_used: int
+    pool: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    running_task_ids: _containers.RepeatedScalarFieldContainer[int]
+    version: str
+    last_seen_time: _timestamp_pb2.Timestamp
+    cost_per_hour: float
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., hardware: _Optional[_Union[Hardware, _Mapping]] = ..., load: _Optional[_Union[Load, _Mapping]] = ..., slots: _Optional[int] = ..., slots_used: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., running_task_ids: _Optional[_Iterable[int]] = ..., version: _Optional[str] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_per_hour: _Optional[float] = ...) -> None: ...

@@ -1,0 +1,1 @@
+"""The operator's terminal UI (Textual); it uses only FarmService."""
