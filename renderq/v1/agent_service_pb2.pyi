@@ -68,12 +68,22 @@ class AgentHello(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., session_id: _Optional[str] = ..., hardware: _Optional[_Union[_resources_pb2.Hardware, _Mapping]] = ..., slots: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., known_attempt_ids: _Optional[_Iterable[int]] = ..., port: _Optional[int] = ..., cost_per_hour: _Optional[float] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("argv", "frames")
+    __slots__ = ("argv", "frames", "expected_outputs")
     ARGV_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     argv: _containers.RepeatedScalarFieldContainer[str]
     frames: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, argv: _Optional[_Iterable[str]] = ..., frames: _Optional[_Iterable[int]] = ...) -> None: ...
+    expected_outputs: _containers.RepeatedCompositeFieldContainer[ExpectedOutput]
+    def __init__(self, argv: _Optional[_Iterable[str]] = ..., frames: _Optional[_Iterable[int]] = ..., expected_outputs: _Optional[_Iterable[_Union[ExpectedOutput, _Mapping]]] = ...) -> None: ...
+
+class ExpectedOutput(_message.Message):
+    __slots__ = ("frame", "path")
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    frame: int
+    path: str
+    def __init__(self, frame: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
 
 class AssignTask(_message.Message):
     __slots__ = ("attempt_id", "task_id", "job_id", "plugin", "commands", "environment", "timeout")
