@@ -44,7 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-mdns", action="store_true", help="neither browse nor advertise over mDNS")
     parser.add_argument(
-        "--agent-timeout", type=float, default=d.agent_timeout, help="seconds before a silent agent is offline"
+        "--agent-timeout",
+        type=float,
+        default=d.agent_timeout,
+        help="seconds before a silent agent is offline",
     )
 
 

@@ -135,7 +135,7 @@ class Plugin(ABC):
         self.check(result)
         return result
 
-    def check(self, params: dict[str, Any]) -> None:
+    def check(self, params: dict[str, Any]) -> None:  # noqa: B027 (optional hook)
         """Plugin-specific checks after type checks; raise ParameterError."""
 
     @abstractmethod

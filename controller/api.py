@@ -1,0 +1,312 @@
+"""FarmService: validate the request, call the farm, answer with the new resource.
+
+Errors a caller can cause arrive as FarmError subclasses and leave as their gRPC
+status with the farm's sentence (see errors.py); anything else is a bug, logged with
+its traceback and reported as INTERNAL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+import grpc
+
+from renderq.controller.bus import EventBus
+from renderq.controller.errors import FarmError, InvalidArgument, NotFound
+from renderq.controller.farm import Farm
+from renderq.controller.model import Task
+from renderq.controller.task_logs import TaskLogs
+from renderq.controller.validation import check_job, check_max_retries, check_priority
+from renderq.plugins.base import ParamType
+from renderq.plugins.registry import all_plugins
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import farm_service_pb2_grpc as fgrpc
+from renderq.v1 import resources_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+READ_BLOCK = 64 << 10
+T = TypeVar("T")
+
+PARAM_TYPES = {
+    ParamType.STRING: fpb.PARAMETER_TYPE_STRING,
+    ParamType.INTEGER: fpb.PARAMETER_TYPE_INTEGER,
+    ParamType.NUMBER: fpb.PARAMETER_TYPE_NUMBER,
+    ParamType.BOOLEAN: fpb.PARAMETER_TYPE_BOOLEAN,
+    ParamType.PATH: fpb.PARAMETER_TYPE_PATH,
+    ParamType.CHOICE: fpb.PARAMETER_TYPE_CHOICE,
+    ParamType.STRING_LIST: fpb.PARAMETER_TYPE_STRING_LIST,
+}
+
+
+async def _abort(context: grpc.aio.ServicerContext, e: Exception) -> None:
+    if isinstance(e, FarmError):
+        await context.abort(e.code, e.message)
+    log.exception("internal error")
+    await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {e}")
+
+
+def unary(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    async def wrapper(self: FarmApi, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        try:
+            return await method(self, request, context)
+        except Exception as e:
+            await _abort(context, e)
+
+    return wrapper
+
+
+def streaming(method: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    @functools.wraps(method)
+    async def wrapper(self: FarmApi, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except Exception as e:
+            await _abort(context, e)
+
+    return wrapper
+
+
+def page(items: Iterable[T], token: str, size: int, default: int, most: int) -> tuple[list[T], str]:
+    """One page of ``items`` after the offset in ``token``, and the next token."""
+    if size < 0:
+        raise InvalidArgument("page_size", f"must not be negative, not {size}")
+    size = min(size or default, most)
+    try:
+        start = int(token) if token else 0
+        if start < 0:
+            raise ValueError
+    except ValueError:
+        raise InvalidArgument("page_token", f"{token!r} is not a token this API gave out") from None
+    result = list(itertools.islice(items, start, start + size + 1))
+    more = len(result) > size
+    return result[:size], str(start + size) if more else ""
+
+
+class FarmApi(fgrpc.FarmServiceServicer):
+    def __init__(self, farm: Farm, bus: EventBus, logs: TaskLogs) -> None:
+        self.farm = farm
+        self.bus = bus
+        self.logs = logs
+
+    @unary
+    async def CreateJob(self, request: fpb.CreateJobRequest, context: Any) -> fpb.CreateJobResponse:
+        if not request.HasField("job"):
+            raise InvalidArgument("job", "the request has no job")
+        job = self.farm.submit(check_job(request.job, self.farm.jobs))
+        return fpb.CreateJobResponse(job=job.to_proto())
+
+    @unary
+    async def GetJob(self, request: fpb.GetJobRequest, context: Any) -> fpb.GetJobResponse:
+        return fpb.GetJobResponse(job=self.farm.job(request.job_id).to_proto())
+
+    @unary
+    async def ListJobs(self, request: fpb.ListJobsRequest, context: Any) -> fpb.ListJobsResponse:
+        states = set(request.states)
+        jobs = (
+            j
+            for j in reversed(self.farm.jobs.values())
+            if (not states or j.state in states)
+            and (not request.owner or j.owner == request.owner)
+            and (not request.name_contains or request.name_contains.lower() in j.name.lower())
+        )
+        found, token = page(jobs, request.page_token, request.page_size, 100, 1000)
+        return fpb.ListJobsResponse(
+            jobs=[j.to_proto() for j in found], next_page_token=token, event_sequence=self.bus.last_sequence
+        )
+
+    @unary
+    async def UpdateJob(self, request: fpb.UpdateJobRequest, context: Any) -> fpb.UpdateJobResponse:
+        paths = list(request.update_mask.paths)
+        updatable = ("priority", "name", "max_retries")
+        if not paths:
+            raise InvalidArgument("update_mask", f"name the fields to change: {', '.join(updatable)}")
+        for path in paths:
+            if path not in updatable:
+                raise InvalidArgument(
+                    "update_mask", f"{path!r} cannot be changed; only {', '.join(updatable)}"
+                )
+        new = request.job
+        job = self.farm.update(
+            new.id,
+            priority=check_priority(new.priority) if "priority" in paths else None,
+            name=new.name.strip() or None if "name" in paths else None,
+            max_retries=check_max_retries(new.max_retries) if "max_retries" in paths else None,
+        )
+        return fpb.UpdateJobResponse(job=job.to_proto())
+
+    @unary
+    async def DeleteJob(self, request: fpb.DeleteJobRequest, context: Any) -> fpb.DeleteJobResponse:
+        self.farm.delete(request.job_id)
+        return fpb.DeleteJobResponse()
+
+    @unary
+    async def CancelJob(self, request: fpb.CancelJobRequest, context: Any) -> fpb.CancelJobResponse:
+        return fpb.CancelJobResponse(job=self.farm.cancel(request.job_id).to_proto())
+
+    @unary
+    async def SuspendJob(self, request: fpb.SuspendJobRequest, context: Any) -> fpb.SuspendJobResponse:
+        return fpb.SuspendJobResponse(job=self.farm.suspend(request.job_id).to_proto())
+
+    @unary
+    async def ResumeJob(self, request: fpb.ResumeJobRequest, context: Any) -> fpb.ResumeJobResponse:
+        return fpb.ResumeJobResponse(job=self.farm.resume(request.job_id).to_proto())
+
+    @unary
+    async def RetryFrames(self, request: fpb.RetryFramesRequest, context: Any) -> fpb.RetryFramesResponse:
+        job, count = self.farm.retry(request.job_id, request.frames)
+        return fpb.RetryFramesResponse(job=job.to_proto(), frames_retried=count)
+
+    @unary
+    async def ListTasks(self, request: fpb.ListTasksRequest, context: Any) -> fpb.ListTasksResponse:
+        job = self.farm.job(request.job_id)
+        states = set(request.states)
+        tasks = (t for t in job.tasks if not states or t.state in states)
+        found, token = page(tasks, request.page_token, request.page_size, 1000, 10000)
+        return fpb.ListTasksResponse(tasks=[t.to_proto() for t in found], next_page_token=token)
+
+    @unary
+    async def ListFrames(self, request: fpb.ListFramesRequest, context: Any) -> fpb.ListFramesResponse:
+        job = self.farm.job(request.job_id)
+        states = set(request.states)
+        frames = (f for f in job.frames.values() if not states or f.state in states)
+        found, token = page(frames, request.page_token, request.page_size, 1000, 10000)
+        return fpb.ListFramesResponse(
+            frames=[f.to_proto() for f in found], next_page_token=token, event_sequence=self.bus.last_sequence
+        )
+
+    @unary
+    async def GetAgent(self, request: fpb.GetAgentRequest, context: Any) -> fpb.GetAgentResponse:
+        return fpb.GetAgentResponse(agent=self.farm.agent(request.agent_id).to_proto())
+
+    @unary
+    async def ListAgents(self, request: fpb.ListAgentsRequest, context: Any) -> fpb.ListAgentsResponse:
+        agents = sorted(self.farm.agents.values(), key=lambda a: a.id)
+        found, token = page(agents, request.page_token, request.page_size, 100, 1000)
+        return fpb.ListAgentsResponse(
+            agents=[a.to_proto() for a in found], next_page_token=token, event_sequence=self.bus.last_sequence
+        )
+
+    @unary
+    async def EnableAgent(self, request: fpb.EnableAgentRequest, context: Any) -> fpb.EnableAgentResponse:
+        agent = self.farm.set_agent_mode(request.agent_id, pb.AgentMode.AGENT_MODE_ENABLED)
+        return fpb.EnableAgentResponse(agent=agent.to_proto())
+
+    @unary
+    async def DisableAgent(self, request: fpb.DisableAgentRequest, context: Any) -> fpb.DisableAgentResponse:
+        agent = self.farm.set_agent_mode(request.agent_id, pb.AgentMode.AGENT_MODE_DISABLED)
+        return fpb.DisableAgentResponse(agent=agent.to_proto())
+
+    @unary
+    async def DrainAgent(self, request: fpb.DrainAgentRequest, context: Any) -> fpb.DrainAgentResponse:
+        agent = self.farm.set_agent_mode(request.agent_id, pb.AgentMode.AGENT_MODE_DRAINING)
+        return fpb.DrainAgentResponse(agent=agent.to_proto())
+
+    @unary
+    async def ListPlugins(self, request: fpb.ListPluginsRequest, context: Any) -> fpb.ListPluginsResponse:
+        return fpb.ListPluginsResponse(
+            plugins=[
+                fpb.Plugin(
+                    name=p.name,
+                    description=p.description,
+                    renderer=p.renderer,
+                    parameters=[
+                        fpb.PluginParameter(
+                            name=q.name,
+                            type=PARAM_TYPES[q.type],
+                            required=q.required,
+                            default_json=p.default_json(q),
+                            help=q.help,
+                            choices=q.choices,
+                        )
+                        for q in p.parameters
+                    ],
+                )
+                for p in all_plugins()
+            ]
+        )
+
+    @streaming
+    async def WatchEvents(
+        self, request: fpb.WatchEventsRequest, context: Any
+    ) -> AsyncIterator[fpb.WatchEventsResponse]:
+        if request.after_sequence < 0:
+            raise InvalidArgument("after_sequence", "must not be negative")
+        if request.job_id:
+            self.farm.job(request.job_id)
+        async for event in self.bus.subscribe(request.after_sequence, request.job_id):
+            yield event
+
+    @streaming
+    async def TailLog(self, request: fpb.TailLogRequest, context: Any) -> AsyncIterator[fpb.TailLogResponse]:
+        task = self._log_task(request)
+        attempt_id = request.attempt_id or task.attempt_id
+        if not attempt_id and request.follow:
+            attempt_id = await self._first_attempt(task)
+        if not attempt_id:
+            return
+        attempt = self.farm.attempts.get(attempt_id)
+        if attempt is None or attempt.task_id != task.id:
+            raise NotFound(f"task {task.id} has no attempt {attempt_id}")
+        queue = self.logs.follow(attempt.id) if request.follow and attempt.end_time is None else None
+        try:
+            path = self.logs.path(attempt.job_id, attempt.task_id, attempt.id)
+            size = path.stat().st_size if path.exists() else 0
+            for offset, data in await asyncio.to_thread(lambda: list(_read_blocks(path, size))):
+                yield fpb.TailLogResponse(task_id=task.id, attempt_id=attempt.id, offset=offset, data=data)
+            while queue is not None:
+                chunk = await queue.get()
+                if chunk is None:
+                    break
+                offset, data = chunk
+                if offset + len(data) <= size:
+                    continue
+                if offset < size:
+                    data, offset = data[size - offset :], size
+                size = offset + len(data)
+                yield fpb.TailLogResponse(task_id=task.id, attempt_id=attempt.id, offset=offset, data=data)
+        finally:
+            if queue is not None:
+                self.logs.unfollow(attempt.id, queue)
+
+    def _log_task(self, request: fpb.TailLogRequest) -> Task:
+        job = self.farm.job(request.job_id)
+        if request.HasField("frame"):
+            frame = job.frames.get(request.frame)
+            if frame is None:
+                raise NotFound(f"job {job.id} has no frame {request.frame}")
+            return self.farm.tasks[frame.task_id]
+        if request.task_id:
+            task = self.farm.tasks.get(request.task_id)
+            if task is None or task.job_id != job.id:
+                raise NotFound(f"job {job.id} has no task {request.task_id}")
+            return task
+        raise InvalidArgument("frame", "name the frame (or the task_id) whose log to read")
+
+    async def _first_attempt(self, task: Task) -> int:
+        """Wait for the task's first dispatch (following a log right after submit)."""
+        events = self.bus.subscribe(self.bus.last_sequence, task.job_id)
+        try:
+            while not task.attempt_id:
+                await anext(events)
+        finally:
+            await events.aclose()
+        return task.attempt_id
+
+
+def _read_blocks(path: Any, size: int) -> Iterator[tuple[int, bytes]]:
+    with open(path, "rb") as f:
+        offset = 0
+        while offset < size:
+            data = f.read(min(READ_BLOCK, size - offset))
+            if not data:
+                return
+            yield offset, data
+            offset += len(data)

@@ -1,0 +1,169 @@
+"""The controller's end of each agent Link: dial, hello, read events, write requests.
+
+One ``AgentLink`` per dial target keeps trying forever with backoff (0.2 s doubling to
+5 s). Each successful connection is a ``LinkSession``: the farm sends through the
+session, never through the link, so an ack meant for one agent session can never reach
+the next (an agent that restarted numbers its events from 1 again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+
+import grpc
+
+import renderq
+from renderq.controller.farm import Farm
+from renderq.v1 import agent_service_pb2 as apb
+from renderq.v1 import agent_service_pb2_grpc as agrpc
+
+log = logging.getLogger(__name__)
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+BACKOFF_FIRST = 0.2
+BACKOFF_MAX = 5.0
+HELLO_TIMEOUT = 10.0
+
+
+class LinkSession:
+    """One open Link stream; what the farm holds as the agent's link."""
+
+    def __init__(self) -> None:
+        self._outgoing: asyncio.Queue[apb.LinkRequest] = asyncio.Queue()
+        self.open = True
+
+    def send(self, request: apb.LinkRequest) -> None:
+        if self.open:
+            self._outgoing.put_nowait(request)
+
+    async def write_loop(self, call: grpc.aio.StreamStreamCall) -> None:
+        while True:
+            request = await self._outgoing.get()
+            await call.write(request)
+
+
+class AgentLink:
+    def __init__(self, manager: LinkManager, addresses: list[str], agent_id: str = "") -> None:
+        self.manager = manager
+        self.addresses = addresses
+        self.agent_id = agent_id
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        backoff = BACKOFF_FIRST
+        while True:
+            for address in list(self.addresses):
+                try:
+                    if await self._connect(address):
+                        backoff = BACKOFF_FIRST
+                        break
+                except grpc.aio.AioRpcError as e:
+                    log.debug("link failed address=%s code=%s %s", address, e.code().name, e.details())
+                except (OSError, ConnectionError) as e:
+                    log.debug("link failed address=%s %s", address, e)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _connect(self, address: str) -> bool:
+        """One connection; returns True if the agent said hello (the link was good)."""
+        farm = self.manager.farm
+        async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+            call = agrpc.AgentServiceStub(channel).Link()
+            await call.write(
+                apb.LinkRequest(
+                    hello=apb.ControllerHello(
+                        controller_id=self.manager.controller_id, version=renderq.__version__
+                    )
+                )
+            )
+            try:
+                first = await asyncio.wait_for(call.read(), HELLO_TIMEOUT)
+            except TimeoutError:
+                log.warning("agent did not answer hello within %.0f s address=%s", HELLO_TIMEOUT, address)
+                call.cancel()
+                return False
+            if first is grpc.aio.EOF or first.WhichOneof("kind") != "hello":
+                log.warning("agent did not say hello address=%s", address)
+                call.cancel()
+                return False
+            hello = first.hello
+            if not self.manager.claim(self, hello.agent_id):
+                call.cancel()
+                return False
+            session = LinkSession()
+            farm.agent_connected(session, address, hello)
+            writer = asyncio.create_task(session.write_loop(call))
+            try:
+                while True:
+                    message = await call.read()
+                    if message is grpc.aio.EOF:
+                        break
+                    kind = message.WhichOneof("kind")
+                    if kind == "event":
+                        farm.agent_event(hello.agent_id, session, message.event)
+                    elif kind == "heartbeat":
+                        farm.heartbeat(hello.agent_id, message.heartbeat)
+            except grpc.aio.AioRpcError as e:
+                log.info("link broke agent=%s code=%s %s", hello.agent_id, e.code().name, e.details())
+            finally:
+                session.open = False
+                writer.cancel()
+                farm.agent_disconnected(hello.agent_id, session)
+                call.cancel()
+            return True
+
+
+class LinkManager:
+    """Every agent the controller dials: from --agent flags and from mDNS."""
+
+    def __init__(self, farm: Farm) -> None:
+        self.farm = farm
+        self.controller_id = uuid.uuid4().hex[:12]
+        self._by_address: dict[str, AgentLink] = {}
+        self._by_agent: dict[str, AgentLink] = {}
+
+    def dial(self, addresses: list[str], agent_id: str = "") -> None:
+        """Keep a link to the agent at ``addresses`` (tried in order)."""
+        if agent_id and agent_id in self._by_agent:
+            self._by_agent[agent_id].addresses = addresses
+            return
+        if any(a in self._by_address for a in addresses):
+            return
+        link = AgentLink(self, addresses, agent_id)
+        for address in addresses:
+            self._by_address[address] = link
+        if agent_id:
+            self._by_agent[agent_id] = link
+        link.task = asyncio.create_task(link.run(), name=f"link {addresses[0]}")
+        log.info("dialling agent addresses=%s agent=%s", ",".join(addresses), agent_id or "?")
+
+    def claim(self, link: AgentLink, agent_id: str) -> bool:
+        """Bind ``link`` to ``agent_id``; a second link to the same agent stops for good
+        (two links would keep replacing each other on the agent)."""
+        owner = self._by_agent.get(agent_id)
+        if owner is not None and owner is not link:
+            log.info(
+                "agent already linked, dropping duplicate agent=%s addresses=%s", agent_id, link.addresses
+            )
+            if link.task is not None:
+                link.task.cancel()
+            return False
+        self._by_agent[agent_id] = link
+        link.agent_id = agent_id
+        return True
+
+    async def close(self) -> None:
+        links = set(self._by_address.values())
+        for link in links:
+            if link.task is not None:
+                link.task.cancel()
+        await asyncio.gather(*(link.task for link in links if link.task), return_exceptions=True)

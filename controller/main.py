@@ -1,0 +1,122 @@
+"""Starting and stopping the controller: the store, the farm, the server, the links."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+
+import grpc
+
+from renderq.controller.api import FarmApi
+from renderq.controller.auth import AuthInterceptor
+from renderq.controller.bus import EventBus
+from renderq.controller.config import ControllerConfig
+from renderq.controller.discovery import Discovery
+from renderq.controller.farm import Farm
+from renderq.controller.links import LinkManager
+from renderq.controller.recorder import Recorder
+from renderq.controller.store import Batch, Store
+from renderq.controller.task_logs import TaskLogs
+from renderq.v1 import farm_service_pb2_grpc as fgrpc
+
+log = logging.getLogger("renderq.controller")
+
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", 64 << 20),
+    ("grpc.max_receive_message_length", 64 << 20),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+TIMEOUT_CHECK_INTERVAL = 1.0
+
+
+class ListenError(RuntimeError):
+    """The controller cannot serve on the address it was given."""
+
+
+async def check_timeouts(farm: Farm) -> None:
+    while True:
+        await asyncio.sleep(TIMEOUT_CHECK_INTERVAL)
+        farm.check_timeouts(time.time())
+
+
+async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = None) -> None:
+    """Run the controller until cancelled; ``started`` gets the port once it serves."""
+    store = Store(config.db_path)
+    loaded = store.load()
+    epoch = int(loaded.meta.get("epoch", "0")) + 1
+    store.write(Batch(meta={"epoch": str(epoch)}))
+    bus = EventBus(int(loaded.meta.get("event_sequence", "0")))
+    recorder = Recorder(store, bus)
+    logs = TaskLogs(config.log_dir)
+    farm = Farm(recorder, logs, epoch, config.agent_timeout)
+    farm.restore(loaded)
+
+    server = grpc.aio.server(interceptors=[AuthInterceptor()], options=SERVER_OPTIONS)
+    fgrpc.add_FarmServiceServicer_to_server(FarmApi(farm, bus, logs), server)
+    try:
+        port = server.add_insecure_port(config.listen)
+    except RuntimeError as e:
+        store.close()
+        raise ListenError(f"cannot listen on {config.listen}: {e}") from None
+    host = config.listen.rsplit(":", 1)[0]
+    links = LinkManager(farm)
+    discovery = Discovery(links, port) if config.mdns else None
+    writer = asyncio.create_task(recorder.run(), name="recorder")
+    background = [
+        asyncio.create_task(farm.run_dispatcher(), name="dispatcher"),
+        asyncio.create_task(check_timeouts(farm), name="timeouts"),
+    ]
+    try:
+        await server.start()
+        log.info("renderq controller listening on %s:%d db=%s", host, port, config.db_path)
+        for address in config.agents:
+            links.dial([address])
+        if discovery is not None:
+            await discovery.start()
+        if started is not None:
+            started.set_result(port)
+        done, _ = await asyncio.wait([writer, *background], return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+    finally:
+        if discovery is not None:
+            await discovery.close()
+        await links.close()
+        await server.stop(grace=1.0)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        # The writer may be inside a transaction: let it store what is left, then stop.
+        if not writer.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(recorder.flush()), 10)
+            writer.cancel()
+        await asyncio.gather(writer, return_exceptions=True)
+        store.close()
+        log.info("renderq controller stopped")
+
+
+def main(config: ControllerConfig) -> int:
+    """Run the controller in the foreground; SIGINT or SIGTERM stops it cleanly."""
+
+    async def run() -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, task.cancel)
+        await serve(config)
+
+    try:
+        asyncio.run(run())
+    except asyncio.CancelledError:
+        pass
+    except ListenError as e:
+        log.error("%s", e)
+        return 1
+    return 0

@@ -1,0 +1,282 @@
+"""The farm's records in memory: jobs, tasks, frames, attempts and agents.
+
+The controller's memory is the authority while it runs (DuckDB is the durable copy,
+rebuilt into these records at start). Each record knows how to become its public
+proto; the farm owns every state change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
+
+from renderq.v1 import resources_pb2 as pb
+
+J = pb.JobState
+T = pb.TaskState
+F = pb.FrameState
+
+FRAME_ACTIVE = frozenset({F.FRAME_STATE_ASSIGNED, F.FRAME_STATE_RENDERING})
+FRAME_DONE = frozenset({F.FRAME_STATE_COMPLETED, F.FRAME_STATE_FAILED, F.FRAME_STATE_CANCELLED})
+TASK_ACTIVE = frozenset({T.TASK_STATE_ASSIGNED, T.TASK_STATE_RUNNING})
+JOB_FINAL = frozenset({J.JOB_STATE_COMPLETED, J.JOB_STATE_FAILED, J.JOB_STATE_CANCELLED})
+
+DEFAULT_PRIORITY = 50
+DEFAULT_MAX_RETRIES = 3
+
+
+def timestamp(t: float | None) -> timestamp_pb2.Timestamp | None:
+    if t is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(int(t * 1e9))
+    return ts
+
+
+def duration(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromNanoseconds(int(seconds * 1e9))
+    return d
+
+
+@dataclass(eq=False)
+class Output:
+    path: str
+    size_bytes: int
+    xxh3_128: str
+
+    def to_proto(self) -> pb.OutputFile:
+        return pb.OutputFile(path=self.path, size_bytes=self.size_bytes, xxh3_128=self.xxh3_128)
+
+
+@dataclass(eq=False)
+class Frame:
+    job_id: int
+    number: int
+    task_id: int
+    state: int = F.FRAME_STATE_PENDING
+    agent_id: str = ""
+    attempt_id: int = 0
+    attempt_count: int = 0
+    failure_count: int = 0
+    progress: float = 0.0
+    render_time: float = 0.0
+    peak_rss_bytes: int = 0
+    exit_code: int = 0
+    error_message: str = ""
+    outputs: list[Output] = field(default_factory=list)
+    start_time: float | None = None
+    end_time: float | None = None
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.job_id, self.number)
+
+    def to_proto(self) -> pb.Frame:
+        return pb.Frame(
+            job_id=self.job_id,
+            number=self.number,
+            state=self.state,  # type: ignore[arg-type]
+            task_id=self.task_id,
+            agent_id=self.agent_id,
+            attempt_id=self.attempt_id,
+            attempt_count=self.attempt_count,
+            failure_count=self.failure_count,
+            progress=self.progress,
+            render_time=duration(self.render_time),
+            peak_rss_bytes=self.peak_rss_bytes,
+            exit_code=self.exit_code,
+            error_message=self.error_message,
+            outputs=[o.to_proto() for o in self.outputs],
+            start_time=timestamp(self.start_time),
+            end_time=timestamp(self.end_time),
+        )
+
+
+@dataclass(eq=False)
+class Task:
+    id: int
+    job_id: int
+    index: int
+    frames: list[int]
+    state: int = T.TASK_STATE_PENDING
+    agent_id: str = ""
+    attempt_id: int = 0
+    attempt_count: int = 0
+    progress: float = 0.0
+    exit_code: int = 0
+    error_message: str = ""
+    peak_rss_bytes: int = 0
+    cpu_time: float = 0.0
+    start_time: float | None = None
+    end_time: float | None = None
+    queued: bool = False
+    """True while the task id sits in its job's pending queue (not persisted)."""
+
+    def to_proto(self) -> pb.Task:
+        return pb.Task(
+            id=self.id,
+            job_id=self.job_id,
+            index=self.index,
+            frames=self.frames,
+            state=self.state,  # type: ignore[arg-type]
+            agent_id=self.agent_id,
+            attempt_id=self.attempt_id,
+            attempt_count=self.attempt_count,
+            progress=self.progress,
+            exit_code=self.exit_code,
+            error_message=self.error_message,
+            peak_rss_bytes=self.peak_rss_bytes,
+            cpu_time=duration(self.cpu_time),
+            start_time=timestamp(self.start_time),
+            end_time=timestamp(self.end_time),
+        )
+
+
+@dataclass(eq=False)
+class Job:
+    id: int
+    name: str
+    owner: str
+    plugin: str
+    parameters: dict[str, Any]
+    frames_spec: str
+    chunk_size: int
+    priority: int
+    pool: str
+    requirements: pb.Requirements
+    environment: dict[str, str]
+    depends_on: list[int]
+    max_retries: int
+    task_timeout: float
+    state: int = J.JOB_STATE_QUEUED
+    create_time: float = field(default_factory=time.time)
+    start_time: float | None = None
+    end_time: float | None = None
+    last_error: str = ""
+    frames: dict[int, Frame] = field(default_factory=dict)
+    """Frame number -> frame, in the order the job's range lists them."""
+    tasks: list[Task] = field(default_factory=list)
+    pending: deque[int] = field(default_factory=deque)
+    """Indexes (into ``tasks``) of tasks waiting for an agent, in dispatch order."""
+    counts: dict[int, int] = field(default_factory=dict)
+    """Frames per frame state, kept in step by Farm.set_frame_state."""
+    running_tasks: int = 0
+
+    def count(self, state: int) -> int:
+        return self.counts.get(state, 0)
+
+    @property
+    def progress(self) -> float:
+        total = len(self.frames)
+        if not total:
+            return 0.0
+        done = self.count(F.FRAME_STATE_COMPLETED)
+        partial = sum(f.progress for f in self.frames.values() if f.state == F.FRAME_STATE_RENDERING)
+        return min(1.0, (done + partial) / total)
+
+    def to_proto(self) -> pb.Job:
+        params = struct_pb2.Struct()
+        json_format.ParseDict(self.parameters, params)
+        job = pb.Job(
+            id=self.id,
+            name=self.name,
+            owner=self.owner,
+            plugin=self.plugin,
+            parameters=params,
+            frames=self.frames_spec,
+            chunk_size=self.chunk_size,
+            priority=self.priority,
+            pool=self.pool,
+            requirements=self.requirements,
+            environment=self.environment,
+            depends_on=self.depends_on,
+            max_retries=self.max_retries,
+            state=self.state,  # type: ignore[arg-type]
+            create_time=timestamp(self.create_time),
+            start_time=timestamp(self.start_time),
+            end_time=timestamp(self.end_time),
+            frame_count=len(self.frames),
+            frames_completed=self.count(F.FRAME_STATE_COMPLETED),
+            frames_failed=self.count(F.FRAME_STATE_FAILED),
+            frames_running=self.count(F.FRAME_STATE_RENDERING) + self.count(F.FRAME_STATE_ASSIGNED),
+            task_count=len(self.tasks),
+            progress=self.progress,
+            last_error=self.last_error,
+        )
+        if self.task_timeout:
+            job.task_timeout.CopyFrom(duration(self.task_timeout))
+        return job
+
+
+@dataclass(eq=False)
+class Attempt:
+    """One dispatch of a task to an agent; kept as history after it ends."""
+
+    id: int
+    task_id: int
+    job_id: int
+    agent_id: str
+    frames: list[int]
+    state: str = "assigned"
+    """assigned, running, completed, failed, cancelled or lost."""
+    start_time: float = field(default_factory=time.time)
+    end_time: float | None = None
+    exit_code: int = 0
+    error_message: str = ""
+    peak_rss_bytes: int = 0
+    cpu_time: float = 0.0
+    log_size: int = 0
+    completed_frames: list[int] = field(default_factory=list)
+    """Frames this attempt reported done, current or not (history of late results)."""
+
+
+@dataclass(eq=False)
+class Agent:
+    id: str
+    address: str = ""
+    status: int = pb.AgentStatus.AGENT_STATUS_OFFLINE
+    mode: int = pb.AgentMode.AGENT_MODE_ENABLED
+    hardware: pb.Hardware = field(default_factory=pb.Hardware)
+    load: pb.Load = field(default_factory=pb.Load)
+    slots: int = 1
+    pool: str = ""
+    tags: list[str] = field(default_factory=list)
+    version: str = ""
+    last_seen: float = field(default_factory=time.time)
+    cost_per_hour: float = 0.0
+    session_id: str = ""
+    last_sequence: int = 0
+    """Highest event sequence applied from this agent's current session."""
+    running: dict[int, int] = field(default_factory=dict)
+    """Attempt id -> task id of the attempts holding a slot on this agent."""
+
+    @property
+    def online(self) -> bool:
+        return self.status == pb.AgentStatus.AGENT_STATUS_ONLINE
+
+    @property
+    def free_slots(self) -> int:
+        return self.slots - len(self.running)
+
+    def to_proto(self) -> pb.Agent:
+        return pb.Agent(
+            id=self.id,
+            address=self.address,
+            status=self.status,  # type: ignore[arg-type]
+            mode=self.mode,  # type: ignore[arg-type]
+            hardware=self.hardware,
+            load=self.load,
+            slots=self.slots,
+            slots_used=len(self.running),
+            pool=self.pool,
+            tags=self.tags,
+            running_task_ids=sorted(self.running.values()),
+            version=self.version,
+            last_seen_time=timestamp(self.last_seen),
+            cost_per_hour=self.cost_per_hour,
+        )

@@ -1,0 +1,124 @@
+"""Group commit: changed records go to DuckDB in batches, then out on the event bus.
+
+The farm changes records in memory and calls ``changed()``; the recorder's one writer
+task takes everything changed so far, upserts it in one transaction in a worker thread
+(while the farm keeps going and the next batch accumulates), then publishes the events
+and runs the after-commit callbacks (the acks to agents: "stored, you may forget").
+A record changed ten times between two commits is written and published once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from renderq.controller.bus import EventBus
+from renderq.controller.model import Agent, Attempt, Frame, Job, Task, timestamp
+from renderq.controller.store import Batch, Store, rows_of
+from renderq.v1 import farm_service_pb2 as fpb
+
+log = logging.getLogger(__name__)
+
+Record = Job | Task | Frame | Attempt | Agent
+
+_KIND: dict[type, str] = {Job: "jobs", Task: "tasks", Frame: "frames", Attempt: "attempts", Agent: "agents"}
+_FIELD = {"jobs": "job", "tasks": "task", "frames": "frame", "agents": "agent"}
+
+
+def _key(record: Record) -> tuple[str, Any]:
+    kind = _KIND[type(record)]
+    if isinstance(record, Frame):
+        return (kind, record.key)
+    return (kind, record.id)
+
+
+class Recorder:
+    def __init__(self, store: Store, bus: EventBus) -> None:
+        self.store = store
+        self.bus = bus
+        self._dirty: dict[tuple[str, Any], tuple[Record, bool, bool]] = {}
+        self._deleted: list[Job] = []
+        self._after_commit: dict[Any, Callable[[], None]] = {}
+        self._wake = asyncio.Event()
+        self._committed = asyncio.Event()
+        self._busy = False
+        self.batches = 0
+
+    def changed(self, record: Record, *, persist: bool = True, publish: bool = True) -> None:
+        """Note that ``record`` changed. ``persist=False`` for hot state kept in
+        memory only (live load); ``publish=False`` for bulk creation that clients
+        list rather than watch (the frames of a new job)."""
+        key = _key(record)
+        old = self._dirty.get(key)
+        if old is not None:
+            persist, publish = persist or old[1], publish or old[2]
+        self._dirty[key] = (record, persist, publish)
+        self._wake.set()
+
+    def deleted(self, job: Job) -> None:
+        self._deleted.append(job)
+        self._wake.set()
+
+    def after_commit(self, key: Any, callback: Callable[[], None]) -> None:
+        """Run ``callback`` once everything changed so far is stored; a later
+        callback with the same key replaces an earlier one not yet run."""
+        self._after_commit[key] = callback
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            self._busy = True
+            try:
+                await self._commit_once()
+            finally:
+                self._busy = False
+
+    async def flush(self) -> None:
+        """Wait until everything changed before this call is stored and published."""
+        while self._busy or self._dirty or self._deleted or self._after_commit:
+            self._committed.clear()
+            await self._committed.wait()
+
+    async def _commit_once(self) -> None:
+        dirty, self._dirty = self._dirty, {}
+        deleted, self._deleted = self._deleted, []
+        callbacks, self._after_commit = self._after_commit, {}
+        rows: dict[str, list[Any]] = defaultdict(list)
+        events: list[fpb.WatchEventsResponse] = []
+        now = timestamp(time.time())
+        gone = {job.id for job in deleted}
+        for (kind, _), (record, persist, publish) in dirty.items():
+            if gone and (record.id if isinstance(record, Job) else getattr(record, "job_id", None)) in gone:
+                continue
+            if persist:
+                rows[kind].append(record)
+            if publish and kind in _FIELD:
+                event = fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_UPSERTED)
+                getattr(event, _FIELD[kind]).CopyFrom(record.to_proto())  # type: ignore[union-attr]
+                events.append(event)
+        for job in deleted:
+            events.append(
+                fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_DELETED, job=job.to_proto())
+            )
+        first = self.bus.reserve(len(events))
+        for i, event in enumerate(events):
+            event.sequence = first + i
+        batch = Batch(
+            rows={kind: rows_of(kind, records) for kind, records in rows.items()},
+            deleted_jobs=[job.id for job in deleted],
+            meta={"event_sequence": str(self.bus.last_sequence)} if events else {},
+        )
+        if batch:
+            await asyncio.to_thread(self.store.write, batch)
+            self.batches += 1
+        for event in events:
+            self.bus.publish(event)
+        for callback in callbacks.values():
+            callback()
+        self._committed.set()

@@ -1,0 +1,105 @@
+"""Which pending task goes to which agent: a pure function of demand and capacity.
+
+Called by the farm whenever something changed (work added, slot freed, agent joined);
+never on a timer. Higher priority first; within a priority, owners take turns, fewest
+running tasks first, one task per job per turn, so one user's thousand-frame job does
+not starve another's. Among suitable agents the cheapest is preferred, then the least
+busy. The requirement check is shared with submit, which refuses a job no known agent
+could ever run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from renderq.controller.model import Agent, Job
+from renderq.plugins.registry import get_plugin
+from renderq.v1 import resources_pb2 as pb
+
+GIB = 1 << 30
+
+
+def unmet_requirement(job: Job, agent: Agent) -> str | None:
+    """What ``agent`` lacks to ever run ``job``, in words, or None if it qualifies."""
+    req = job.requirements
+    hw = agent.hardware
+    if job.pool and agent.pool != job.pool:
+        return f"pool {job.pool!r} (agent {agent.id} is in pool {agent.pool!r})"
+    if req.min_cpu_cores and hw.cpu_cores < req.min_cpu_cores:
+        return f"{req.min_cpu_cores} CPU cores (agent {agent.id} has {hw.cpu_cores})"
+    if req.min_ram_bytes and hw.ram_bytes < req.min_ram_bytes:
+        return f"{req.min_ram_bytes / GIB:.1f} GiB of RAM (agent {agent.id} has {hw.ram_bytes / GIB:.1f} GiB)"
+    if req.min_gpu_count and len(hw.gpus) < req.min_gpu_count:
+        return f"{req.min_gpu_count} GPUs (agent {agent.id} has {len(hw.gpus)})"
+    if req.min_gpu_memory_bytes and not any(g.memory_bytes >= req.min_gpu_memory_bytes for g in hw.gpus):
+        return f"a GPU with {req.min_gpu_memory_bytes / GIB:.1f} GiB of memory (agent {agent.id} has none)"
+    if req.os and hw.os.lower() != req.os.lower():
+        return f"OS {req.os} (agent {agent.id} runs {hw.os or 'an unknown OS'})"
+    installed = {r.name for r in hw.renderers}
+    for renderer in required_renderers(job):
+        if renderer not in installed:
+            return f"renderer {renderer!r} (agent {agent.id} has {', '.join(sorted(installed)) or 'none'})"
+    missing_tags = [t for t in req.tags if t not in agent.tags]
+    if missing_tags:
+        return f"tag {missing_tags[0]!r} (agent {agent.id} has {', '.join(agent.tags) or 'no tags'})"
+    return None
+
+
+def required_renderers(job: Job) -> list[str]:
+    plugin = get_plugin(job.plugin)
+    names = list(job.requirements.renderers)
+    if plugin is not None and plugin.renderer and plugin.renderer not in names:
+        names.append(plugin.renderer)
+    return names
+
+
+@dataclass(frozen=True)
+class Assignment:
+    job: Job
+    agent: Agent
+
+
+def plan(jobs: Iterable[Job], agents: Sequence[Agent], running_by_owner: dict[str, int]) -> list[Assignment]:
+    """Assign pending tasks of ``jobs`` to free slots of ``agents``.
+
+    ``jobs`` are those with pending tasks that may run now; ``running_by_owner``
+    counts tasks already running per owner (for fairness). Each assignment stands
+    for one task: the next in that job's pending queue.
+    """
+    free = {
+        a.id: a.free_slots
+        for a in agents
+        if a.online and a.mode == pb.AgentMode.AGENT_MODE_ENABLED and a.free_slots > 0
+    }
+    if not free:
+        return []
+    candidates = sorted((a for a in agents if a.id in free), key=lambda a: (a.cost_per_hour, -a.free_slots))
+    by_priority: dict[int, list[Job]] = defaultdict(list)
+    for job in jobs:
+        by_priority[job.priority].append(job)
+    owners = dict(running_by_owner)
+    result: list[Assignment] = []
+    suitable: dict[int, list[Agent]] = {}
+    for priority in sorted(by_priority, reverse=True):
+        left = {job.id: len(job.pending) for job in by_priority[priority]}
+        group = sorted(by_priority[priority], key=lambda j: j.id)
+        progress = True
+        while progress and any(free.values()):
+            progress = False
+            for job in sorted(group, key=lambda j: (owners.get(j.owner, 0), j.id)):
+                if not left[job.id]:
+                    continue
+                if job.id not in suitable:
+                    suitable[job.id] = [a for a in candidates if unmet_requirement(job, a) is None]
+                agent = next((a for a in suitable[job.id] if free[a.id] > 0), None)
+                if agent is None:
+                    left[job.id] = 0
+                    continue
+                free[agent.id] -= 1
+                left[job.id] -= 1
+                owners[job.owner] = owners.get(job.owner, 0) + 1
+                result.append(Assignment(job, agent))
+                progress = True
+    return result

@@ -1,0 +1,42 @@
+"""mDNS names and addresses shared by everything that advertises or browses.
+
+Agents advertise ``_renderq-agent._tcp``; the controller browses for them and
+advertises ``_renderq._tcp`` so the CLI and TUI find it with no flags.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+
+import psutil
+from zeroconf import ServiceInfo
+
+AGENT_SERVICE = "_renderq-agent._tcp.local."
+CONTROLLER_SERVICE = "_renderq._tcp.local."
+
+
+def host_ipv4_addresses() -> list[str]:
+    """This host's IPv4 addresses other than loopback; 127.0.0.1 if it has none."""
+    found = [
+        a.address
+        for addrs in psutil.net_if_addrs().values()
+        for a in addrs
+        if a.family == socket.AF_INET and not ipaddress.ip_address(a.address).is_loopback
+    ]
+    return found or ["127.0.0.1"]
+
+
+def service_info(
+    service: str, instance: str, port: int, properties: dict[str, str], addresses: list[str] | None = None
+) -> ServiceInfo:
+    """A ServiceInfo for ``instance`` of ``service`` on this host."""
+    addresses = addresses or host_ipv4_addresses()
+    return ServiceInfo(
+        service,
+        f"{instance}.{service}",
+        port=port,
+        properties=properties,
+        addresses=[socket.inet_aton(a) for a in addresses],
+        server=f"{socket.gethostname()}.local.",
+    )

@@ -1,0 +1,151 @@
+"""An in-process controller on an ephemeral port, and a scripted agent it dials.
+
+The scripted agent speaks AgentService.Link exactly as the protocol says but runs
+nothing: the test decides which events it sends, so fencing, acks and replays can be
+driven one message at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import pytest
+
+from renderq.controller.config import ControllerConfig
+from renderq.controller.main import serve
+from renderq.v1 import agent_service_pb2 as apb
+from renderq.v1 import agent_service_pb2_grpc as agrpc
+from renderq.v1 import farm_service_pb2_grpc as fgrpc
+from renderq.v1 import resources_pb2 as pb
+
+DEADLINE = 30.0
+
+
+async def wait_for(predicate, what: str, timeout: float = DEADLINE):  # type: ignore[no-untyped-def]
+    """Poll an in-memory condition of the test's own objects until it holds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if loop.time() > end:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@dataclass
+class ScriptedAgent(agrpc.AgentServiceServicer):
+    agent_id: str = "scripted-1"
+    slots: int = 2
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    known_attempts: list[int] = field(default_factory=list)
+    received: asyncio.Queue[apb.LinkRequest] = field(default_factory=asyncio.Queue)
+    outgoing: asyncio.Queue[apb.LinkResponse | None] = field(default_factory=asyncio.Queue)
+    links: int = 0
+    sequence: int = 0
+    address: str = ""
+
+    async def Link(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        hello = await anext(request_iterator)
+        assert hello.WhichOneof("kind") == "hello"
+        self.links += 1
+        yield apb.LinkResponse(
+            hello=apb.AgentHello(
+                agent_id=self.agent_id,
+                session_id=self.session_id,
+                slots=self.slots,
+                pool="default",
+                hardware=pb.Hardware(cpu_cores=8, ram_bytes=16 << 30, os="Linux"),
+                known_attempt_ids=self.known_attempts,
+            )
+        )
+
+        async def read() -> None:
+            async for request in request_iterator:
+                await self.received.put(request)
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                message = await self.outgoing.get()
+                if message is None:
+                    return
+                yield message
+        finally:
+            reader.cancel()
+
+    def event(self, attempt_id: int, sequence: int | None = None, **kind: object) -> apb.LinkResponse:
+        if sequence is None:
+            self.sequence += 1
+            sequence = self.sequence
+        return apb.LinkResponse(event=apb.AgentEvent(sequence=sequence, attempt_id=attempt_id, **kind))  # type: ignore[arg-type]
+
+    async def send(self, message: apb.LinkResponse) -> None:
+        await self.outgoing.put(message)
+
+    async def next_request(self, kind: str) -> apb.LinkRequest:
+        """The next request of ``kind`` (others, such as acks, are skipped)."""
+        while True:
+            request = await asyncio.wait_for(self.received.get(), DEADLINE)
+            if request.WhichOneof("kind") == kind:
+                return request
+
+    async def ack_reaching(self, sequence: int) -> None:
+        while True:
+            request = await self.next_request("ack")
+            if request.ack.sequence >= sequence:
+                return
+
+    def drop_link(self) -> None:
+        self.outgoing.put_nowait(None)
+
+
+@pytest.fixture
+async def scripted_agent() -> AsyncIterator[ScriptedAgent]:
+    agent = ScriptedAgent()
+    server = grpc.aio.server()
+    agrpc.add_AgentServiceServicer_to_server(agent, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    agent.address = f"127.0.0.1:{port}"
+    yield agent
+    await server.stop(grace=None)
+
+
+@dataclass
+class Controller:
+    stub: fgrpc.FarmServiceStub
+    config: ControllerConfig
+    task: asyncio.Task[None]
+
+
+async def start_controller(data_dir: Path, agents: list[str]) -> tuple[asyncio.Task[None], int]:
+    config = ControllerConfig(listen="127.0.0.1:0", data_dir=data_dir, agents=tuple(agents), mdns=False)
+    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve(config, started))
+    done, _ = await asyncio.wait([task, started], timeout=DEADLINE, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        task.result()
+    assert started.done(), "controller did not start serving"
+    return task, started.result()
+
+
+async def stop_controller(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@pytest.fixture
+async def farm_stub(tmp_path: Path, scripted_agent: ScriptedAgent) -> AsyncIterator[fgrpc.FarmServiceStub]:
+    task, port = await start_controller(tmp_path, [scripted_agent.address])
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        yield fgrpc.FarmServiceStub(channel)
+    await stop_controller(task)
