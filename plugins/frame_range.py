@@ -29,9 +29,7 @@ def parse_frames(spec: str, limit: int = MAX_FRAMES) -> list[int]:
     for part in text.split(","):
         match = _PART.match(part)
         if match is None:
-            raise FrameRangeError(
-                f"{part!r} is not a frame, a range (1-100) or a stepped range (1-100x5)"
-            )
+            raise FrameRangeError(f"{part!r} is not a frame, a range (1-100) or a stepped range (1-100x5)")
         first = int(match.group(1))
         last = int(match.group(2)) if match.group(2) is not None else first
         step = int(match.group(3)) if match.group(3) is not None else 1

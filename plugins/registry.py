@@ -1,0 +1,21 @@
+"""Every plugin the farm knows, one instance each, looked up by name."""
+
+from __future__ import annotations
+
+from renderq.plugins.base import Plugin
+from renderq.plugins.blender import BlenderPlugin
+from renderq.plugins.command import CommandPlugin
+from renderq.plugins.demo import DemoPlugin
+
+_PLUGINS: dict[str, Plugin] = {
+    p.name: p for p in sorted((BlenderPlugin(), CommandPlugin(), DemoPlugin()), key=lambda p: p.name)
+}
+
+
+def get_plugin(name: str) -> Plugin | None:
+    return _PLUGINS.get(name)
+
+
+def all_plugins() -> list[Plugin]:
+    """Sorted by name."""
+    return list(_PLUGINS.values())

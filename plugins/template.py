@@ -1,0 +1,79 @@
+"""Tokens in command lines and output paths.
+
+Two kinds of ``{token}`` appear in what a plugin builds. Frame tokens (``{frame}``,
+``{start}``, ``{end}``) are filled per task or per frame, and may carry a Python
+format spec (``{frame:04d}``). Agent tokens (``{workspace}``, ``{source}``,
+``{project}``, ``{renders}``, ``{python}``) name places that exist only on the agent,
+so they pass through untouched and the agent fills them with plain ``str.replace``.
+Shell variables written ``${NAME}`` are not tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+
+from renderq.plugins.base import ParameterError
+
+AGENT_TOKENS = ("workspace", "source", "project", "renders", "python")
+"""Tokens the agent replaces with its own paths for the job."""
+
+_TOKEN = re.compile(r"(?<!\$)\{([A-Za-z_]\w*)(?::([^{}]*))?\}")
+
+
+def token_names(text: str) -> list[str]:
+    """The token names in ``text``, in order, repeats included."""
+    return [m.group(1) for m in _TOKEN.finditer(text)]
+
+
+def uses_token(text: str, name: str) -> bool:
+    return name in token_names(text)
+
+
+def uses_agent_token(text: str) -> bool:
+    """True when ``text`` names a place on the agent, so the controller cannot look at it."""
+    return any(name in AGENT_TOKENS for name in token_names(text))
+
+
+def check_template(field: str, text: str, frame_tokens: Collection[str]) -> None:
+    """Refuse tokens the plugin would leave unreplaced and format specs that cannot format a frame.
+
+    A mistyped ``{fram}`` would otherwise reach the renderer verbatim and fail on every node.
+    """
+    allowed = [*frame_tokens, *AGENT_TOKENS]
+    for match in _TOKEN.finditer(text):
+        name, spec = match.group(1), match.group(2)
+        if name not in allowed:
+            known = ", ".join("{" + t + "}" for t in allowed)
+            raise ParameterError(field, f"{field!r} uses an unknown token {{{name}}}; the tokens are {known}")
+        if spec is None:
+            continue
+        if name in AGENT_TOKENS:
+            raise ParameterError(
+                field, f"{field!r}: the token {{{name}}} takes no format spec, write {{{name}}}"
+            )
+        try:
+            format(1, spec)
+        except ValueError:
+            raise ParameterError(
+                field, f"{field!r}: {match.group(0)} has a format spec that cannot format a frame number"
+            ) from None
+
+
+def fill_frame_tokens(text: str, values: Mapping[str, int]) -> str:
+    """Replace the tokens named in ``values`` (with their format specs); leave the others as written."""
+
+    def replace(match: re.Match[str]) -> str:
+        name, spec = match.group(1), match.group(2)
+        if name not in values:
+            return match.group(0)
+        return format(values[name], spec or "")
+
+    return _TOKEN.sub(replace, text)
+
+
+def fill_agent_tokens(text: str, paths: Mapping[str, str]) -> str:
+    """What the agent does to argv and output paths: plain replacement of ``{name}``."""
+    for name, value in paths.items():
+        text = text.replace("{" + name + "}", value)
+    return text
