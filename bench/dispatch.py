@@ -1,0 +1,161 @@
+"""Dispatch benchmark: no-op frames over real agents on loopback.
+
+Starts a real controller and K real agents (separate processes, default settings but
+no mDNS), then measures:
+
+1. throughput: N frames of `true` (one frame per task) from submit to job completed;
+2. idle gap: on each agent, from a task's process ending to the next task's process
+   starting (the agent's own clock, read back from the attempts table in DuckDB);
+3. log delay: a task prints its clock every 20 ms; a TailLog follower measures how long
+   each line takes to arrive.
+
+Usage: python bench/dispatch.py [--frames 5000] [--agents 2] [--slots 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import grpc
+from google.protobuf import struct_pb2
+
+from renderq.cli.children import Child
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import farm_service_pb2_grpc as fgrpc
+from renderq.v1 import resources_pb2 as pb
+
+READY = re.compile(r"listening on (\S+)")
+LOG_LINES = 200
+PRINT_CLOCK = (
+    f"import time\nfor _ in range({LOG_LINES}):\n    print(repr(time.time()), flush=True)\n    time.sleep(0.02)"
+)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def command_job(argv: list[str], frames: str) -> pb.Job:
+    params = struct_pb2.Struct()
+    params.update({"argv": argv})
+    return pb.Job(name="bench", owner="bench", plugin="command", parameters=params, frames=frames)
+
+
+async def wait_completed(stub: fgrpc.FarmServiceStub, job_id: int) -> None:
+    after = (await stub.ListJobs(fpb.ListJobsRequest(page_size=1))).event_sequence
+    job = (await stub.GetJob(fpb.GetJobRequest(job_id=job_id))).job
+    if job.state == pb.JOB_STATE_COMPLETED:
+        return
+    async for event in stub.WatchEvents(fpb.WatchEventsRequest(after_sequence=after, job_id=job_id)):
+        if event.WhichOneof("resource") == "resync":
+            job = (await stub.GetJob(fpb.GetJobRequest(job_id=job_id))).job
+        elif event.WhichOneof("resource") == "job":
+            job = event.job
+        if job.state == pb.JOB_STATE_COMPLETED:
+            return
+        if job.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
+            raise SystemExit(f"bench job {job_id} ended {pb.JobState.Name(job.state)}: {job.last_error}")
+
+
+async def log_delays(stub: fgrpc.FarmServiceStub) -> list[float]:
+    job = (await stub.CreateJob(fpb.CreateJobRequest(job=command_job([sys.executable, "-c", PRINT_CLOCK], "1")))).job
+    delays: list[float] = []
+    pending = b""
+    async for chunk in stub.TailLog(fpb.TailLogRequest(job_id=job.id, frame=1, follow=True)):
+        arrived = time.time()
+        pending += chunk.data
+        *lines, pending = pending.split(b"\n")
+        delays += [arrived - float(line) for line in lines if line.strip()]
+    return delays
+
+
+def idle_gaps(db: Path) -> list[float]:
+    """Per agent: from each attempt's end to the next start on that agent (agent clock)."""
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute(
+        "SELECT agent_id, start_time, end_time FROM attempts WHERE state = 'completed' ORDER BY agent_id, start_time"
+    ).fetchall()
+    con.close()
+    gaps: list[float] = []
+    by_agent: dict[str, list[tuple[float, float]]] = {}
+    for agent, start, end in rows:
+        by_agent.setdefault(agent, []).append((start, end))
+    for spans in by_agent.values():
+        starts = sorted(s for s, _ in spans)
+        ends = sorted(e for _, e in spans)
+        j = 0
+        for end in ends:
+            while j < len(starts) and starts[j] < end:
+                j += 1
+            if j == len(starts):
+                break
+            gaps.append(starts[j] - end)
+            j += 1
+    return gaps
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=5000)
+    parser.add_argument("--agents", type=int, default=2)
+    parser.add_argument("--slots", type=int, default=4)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="renderq-bench-"))
+    renderq = [sys.executable, "-m", "renderq"]
+    agents = [
+        Child(
+            f"agent{i}",
+            [*renderq, "agent", "--listen", "127.0.0.1:0", "--data-dir", str(root / f"agent{i}"), "--no-mdns",
+             "--slots", str(args.slots)],
+            root / f"agent{i}.log",
+            READY,
+        )
+        for i in range(args.agents)
+    ]
+    for agent in agents:
+        await agent.start()
+    addresses = [await agent.ready() for agent in agents]
+    controller = Child(
+        "controller",
+        [*renderq, "controller", "--listen", "127.0.0.1:0", "--data-dir", str(root / "controller"), "--no-mdns",
+         *(f"--agent={a}" for a in addresses)],
+        root / "controller.log",
+        READY,
+    )
+    await controller.start()
+    address = await controller.ready()
+    try:
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = fgrpc.FarmServiceStub(channel)
+            while sum(a.status == pb.AGENT_STATUS_ONLINE for a in (await stub.ListAgents(fpb.ListAgentsRequest())).agents) < args.agents:
+                await asyncio.sleep(0.05)
+            started = time.perf_counter()
+            job = (await stub.CreateJob(fpb.CreateJobRequest(job=command_job(["true"], f"1-{args.frames}")))).job
+            await wait_completed(stub, job.id)
+            elapsed = time.perf_counter() - started
+            delays = await log_delays(stub)
+    finally:
+        await controller.stop(10)
+        for agent in agents:
+            await agent.stop(10)
+    gaps = idle_gaps(root / "controller" / "renderq.duckdb")
+    print(f"dispatch: {args.frames} no-op frames, {args.agents} agents x {args.slots} slots, loopback")
+    print(f"  throughput      {args.frames / elapsed:8.0f} frames/s  ({elapsed:.2f} s)")
+    print(f"  idle gap        p50 {percentile(gaps, 50) * 1000:6.1f} ms   p99 {percentile(gaps, 99) * 1000:6.1f} ms"
+          f"   ({len(gaps)} gaps)")
+    print(f"  log line delay  p50 {percentile(delays, 50) * 1000:6.1f} ms   p99 {percentile(delays, 99) * 1000:6.1f} ms"
+          f"   ({len(delays)} lines)")
+    print(f"  mean gap {statistics.mean(gaps) * 1000:.1f} ms; logs and database in {root}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,140 @@
+"""The verbs that change something: job control and agent modes. Each prints the new state."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
+
+from google.protobuf import field_mask_pb2
+
+from renderq.cli.farm import client_verb
+from renderq.cli.output import label, print_json
+from renderq.v1 import farm_service_pb2 as fs
+from renderq.v1 import resources_pb2 as rs
+
+if TYPE_CHECKING:
+    from renderq.cli.farm import ClientVerb, Verbs
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+
+
+class _JobAnswer(Protocol):
+    @property
+    def job(self) -> rs.Job: ...
+
+
+class _AgentAnswer(Protocol):
+    @property
+    def agent(self) -> rs.Agent: ...
+
+
+JOB_ACTIONS: dict[str, tuple[str, Callable[[FarmServiceAsyncStub, int], Awaitable[_JobAnswer]]]] = {
+    "cancel": (
+        "stop a job for good; running processes are killed",
+        lambda farm, job_id: farm.CancelJob(fs.CancelJobRequest(job_id=job_id)),
+    ),
+    "suspend": (
+        "pause a job; running processes are killed and their frames wait",
+        lambda farm, job_id: farm.SuspendJob(fs.SuspendJobRequest(job_id=job_id)),
+    ),
+    "resume": (
+        "let a suspended job run again",
+        lambda farm, job_id: farm.ResumeJob(fs.ResumeJobRequest(job_id=job_id)),
+    ),
+}
+
+AGENT_ACTIONS: dict[str, tuple[str, Callable[[FarmServiceAsyncStub, str], Awaitable[_AgentAnswer]]]] = {
+    "enable": (
+        "let an agent take work again",
+        lambda farm, agent_id: farm.EnableAgent(fs.EnableAgentRequest(agent_id=agent_id)),
+    ),
+    "disable": (
+        "stop giving an agent work",
+        lambda farm, agent_id: farm.DisableAgent(fs.DisableAgentRequest(agent_id=agent_id)),
+    ),
+    "drain": (
+        "let an agent finish what it runs, then take nothing new",
+        lambda farm, agent_id: farm.DrainAgent(fs.DrainAgentRequest(agent_id=agent_id)),
+    ),
+}
+
+
+def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    for verb, (help_text, job_call) in JOB_ACTIONS.items():
+        parser = _add(verbs, common, verb, help_text)
+        parser.add_argument("job_id", type=int, metavar="ID")
+        parser.set_defaults(run=client_verb(_job_verb(job_call)))
+
+    retry = _add(verbs, common, "retry", "put a job's failed frames (or the FRAMES given) back in the queue")
+    retry.add_argument("job_id", type=int, metavar="ID")
+    retry.add_argument("frames", nargs="?", default="", metavar="FRAMES", help="frame range, e.g. 5,9-12")
+    retry.set_defaults(run=client_verb(_retry))
+
+    priority = _add(verbs, common, "priority", "change a job's priority (0 lowest, 100 highest)")
+    priority.add_argument("job_id", type=int, metavar="ID")
+    priority.add_argument("priority", type=int, metavar="N")
+    priority.set_defaults(run=client_verb(_priority))
+
+    delete = _add(verbs, common, "delete", "delete a finished job and its records")
+    delete.add_argument("job_id", type=int, metavar="ID")
+    delete.set_defaults(run=client_verb(_delete))
+
+    for verb, (help_text, agent_call) in AGENT_ACTIONS.items():
+        parser = _add(verbs, common, verb, help_text)
+        parser.add_argument("agent_id", metavar="AGENT", help="agent id, as `renderq agents` lists it")
+        parser.set_defaults(run=client_verb(_agent_verb(agent_call)))
+
+
+def _add(verbs: Verbs, common: argparse.ArgumentParser, verb: str, help_text: str) -> argparse.ArgumentParser:
+    return verbs.add_parser(verb, parents=[common], help=help_text, description=help_text.capitalize() + ".")
+
+
+def _show_job(args: argparse.Namespace, job: rs.Job, note: str = "") -> int:
+    if args.json:
+        print_json(job)
+    else:
+        print(f"job {job.id} {label(rs.JobState, job.state)}{note}")
+    return 0
+
+
+def _job_verb(call: Callable[[FarmServiceAsyncStub, int], Awaitable[_JobAnswer]]) -> ClientVerb:
+    async def verb(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+        return _show_job(args, (await call(farm, args.job_id)).job)
+
+    return verb
+
+
+def _agent_verb(call: Callable[[FarmServiceAsyncStub, str], Awaitable[_AgentAnswer]]) -> ClientVerb:
+    async def verb(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+        agent = (await call(farm, args.agent_id)).agent
+        if args.json:
+            print_json(agent)
+        else:
+            print(f"agent {agent.id} {label(rs.AgentMode, agent.mode)}")
+        return 0
+
+    return verb
+
+
+async def _retry(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    answer = await farm.RetryFrames(fs.RetryFramesRequest(job_id=args.job_id, frames=args.frames))
+    return _show_job(args, answer.job, f", {answer.frames_retried} frames back in the queue")
+
+
+async def _priority(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    answer = await farm.UpdateJob(
+        fs.UpdateJobRequest(
+            job=rs.Job(id=args.job_id, priority=args.priority),
+            update_mask=field_mask_pb2.FieldMask(paths=["priority"]),
+        )
+    )
+    return _show_job(args, answer.job, f", priority {answer.job.priority}")
+
+
+async def _delete(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    answer = await farm.DeleteJob(fs.DeleteJobRequest(job_id=args.job_id))
+    if args.json:
+        print_json(answer)
+    else:
+        print(f"job {args.job_id} deleted")
+    return 0

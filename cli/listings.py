@@ -1,0 +1,373 @@
+"""The read-only verbs: ``jobs``, ``job``, ``frames``, ``tasks``, ``agents``, ``plugins``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from renderq.cli.farm import client_verb, collect_pages
+from renderq.cli.output import (
+    Column,
+    from_label,
+    label,
+    labels,
+    print_fields,
+    print_json,
+    print_table,
+    to_dict,
+)
+from renderq.cli.units import elapsed, format_duration, format_size, format_time, progress_bar
+from renderq.plugins.frame_range import format_frames
+from renderq.v1 import farm_service_pb2 as fs
+from renderq.v1 import resources_pb2 as rs
+
+if TYPE_CHECKING:
+    from renderq.cli.farm import Verbs
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+
+
+def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    jobs = verbs.add_parser(
+        "jobs", parents=[common], help="list jobs", description="List jobs, newest first."
+    )
+    jobs.add_argument(
+        "--state",
+        action="append",
+        default=[],
+        choices=labels(rs.JobState),
+        help="only jobs in this state (repeatable)",
+    )
+    jobs.add_argument("--owner", default="", help="only this owner's jobs")
+    jobs.add_argument("--name", default="", help="only jobs whose name contains this text")
+    jobs.add_argument("--all-pages", action="store_true", help="every matching job, not only the first page")
+    jobs.set_defaults(run=client_verb(_jobs))
+
+    job = verbs.add_parser(
+        "job", parents=[common], help="show one job", description="Show everything about a job."
+    )
+    job.add_argument("job_id", type=int, metavar="ID")
+    job.set_defaults(run=client_verb(_job))
+
+    frames = verbs.add_parser(
+        "frames", parents=[common], help="list a job's frames", description="List every frame of a job."
+    )
+    frames.add_argument("job_id", type=int, metavar="ID")
+    frames.add_argument(
+        "--state",
+        action="append",
+        default=[],
+        choices=labels(rs.FrameState),
+        help="only frames in this state",
+    )
+    frames.set_defaults(run=client_verb(_frames))
+
+    tasks = verbs.add_parser(
+        "tasks",
+        parents=[common],
+        help="list a job's tasks",
+        description="List the tasks (chunks of frames) of a job.",
+    )
+    tasks.add_argument("job_id", type=int, metavar="ID")
+    tasks.set_defaults(run=client_verb(_tasks))
+
+    agents = verbs.add_parser(
+        "agents", parents=[common], help="list agents", description="List the render nodes."
+    )
+    agents.set_defaults(run=client_verb(_agents))
+
+    plugins = verbs.add_parser(
+        "plugins",
+        parents=[common],
+        help="list renderer plugins",
+        description="List the renderers the farm knows.",
+    )
+    plugins.set_defaults(run=client_verb(_plugins))
+
+
+def _exit_text(state_done: bool, exit_code: int) -> str:
+    return str(exit_code) if state_done else "-"
+
+
+async def _jobs(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    request = fs.ListJobsRequest(
+        states=[from_label(rs.JobState, s) for s in args.state], owner=args.owner, name_contains=args.name
+    )
+
+    async def page(token: str) -> fs.ListJobsResponse:
+        request.page_token = token
+        return await farm.ListJobs(request)
+
+    if args.all_pages:
+        jobs = await collect_pages(page, lambda r: r.jobs)
+    else:
+        first = await page("")
+        jobs = list(first.jobs)
+        if first.next_page_token:
+            print("renderq: more jobs match than shown; pass --all-pages to list them all", file=sys.stderr)
+    if args.json:
+        print_json(jobs)
+        return 0
+    columns = [
+        Column("ID", right=True),
+        Column("STATE"),
+        Column("PRI", right=True),
+        Column("PROGRESS"),
+        Column("FRAMES", right=True),
+        Column("FAILED", right=True),
+        Column("OWNER"),
+        Column("PLUGIN"),
+        Column("CREATED"),
+        Column("ELAPSED", right=True),
+        Column("NAME"),
+    ]
+    rows = [
+        [
+            str(j.id),
+            label(rs.JobState, j.state),
+            str(j.priority),
+            progress_bar(j.progress),
+            f"{j.frames_completed}/{j.frame_count}",
+            str(j.frames_failed),
+            j.owner,
+            j.plugin,
+            format_time(j.create_time),
+            elapsed(j.start_time, j.end_time),
+            j.name,
+        ]
+        for j in jobs
+    ]
+    print_table(columns, rows, empty="no jobs")
+    return 0
+
+
+async def _job(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    job = (await farm.GetJob(fs.GetJobRequest(job_id=args.job_id))).job
+    if args.json:
+        print_json(job)
+        return 0
+    print_fields(
+        [
+            ("id", str(job.id)),
+            ("name", job.name or "-"),
+            ("owner", job.owner or "-"),
+            ("plugin", job.plugin),
+            ("state", label(rs.JobState, job.state)),
+            ("progress", progress_bar(job.progress)),
+            ("frames", job.frames),
+            (
+                "done",
+                f"{job.frames_completed}/{job.frame_count} completed, {job.frames_running} running, "
+                f"{job.frames_failed} failed",
+            ),
+            ("tasks", f"{job.task_count} of {job.chunk_size or 1} frame(s) each"),
+            ("priority", str(job.priority)),
+            ("pool", job.pool or "any"),
+            ("requirements", _requirements(job.requirements)),
+            ("parameters", json.dumps(_whole_numbers(to_dict(job.parameters)))),
+            ("environment", json.dumps(dict(job.environment)) if job.environment else "-"),
+            ("depends on", ", ".join(str(d) for d in job.depends_on) or "-"),
+            ("max retries", str(job.max_retries) if job.HasField("max_retries") else "default"),
+            ("task timeout", format_duration(job.task_timeout) if job.HasField("task_timeout") else "none"),
+            ("created", format_time(job.create_time)),
+            ("started", format_time(job.start_time)),
+            ("ended", format_time(job.end_time)),
+            ("elapsed", elapsed(job.start_time, job.end_time)),
+            ("last error", job.last_error or "-"),
+        ]
+    )
+    return 0
+
+
+def _whole_numbers(value: Any) -> Any:
+    """``64`` rather than ``64.0``: a Struct keeps every number as a double."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    return value
+
+
+def _requirements(needs: rs.Requirements) -> str:
+    parts = [
+        f"{needs.min_cpu_cores} cores" if needs.min_cpu_cores else "",
+        f"{format_size(needs.min_ram_bytes)} RAM" if needs.min_ram_bytes else "",
+        f"{needs.min_gpu_count} GPUs" if needs.min_gpu_count else "",
+        f"{format_size(needs.min_gpu_memory_bytes)} per GPU" if needs.min_gpu_memory_bytes else "",
+        needs.os,
+        *(f"renderer {name}" for name in needs.renderers),
+        *(f"tag {tag}" for tag in needs.tags),
+    ]
+    return ", ".join(p for p in parts if p) or "none"
+
+
+async def _frames(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    states = [from_label(rs.FrameState, s) for s in args.state]
+    frames = await collect_pages(
+        lambda token: farm.ListFrames(
+            fs.ListFramesRequest(job_id=args.job_id, states=states, page_token=token)
+        ),
+        lambda r: r.frames,
+    )
+    if args.json:
+        print_json(frames)
+        return 0
+    done = {rs.FRAME_STATE_COMPLETED, rs.FRAME_STATE_FAILED}
+    columns = [
+        Column("FRAME", right=True),
+        Column("STATE"),
+        Column("PROGRESS"),
+        Column("AGENT"),
+        Column("TRIES", right=True),
+        Column("FAILS", right=True),
+        Column("TIME", right=True),
+        Column("PEAK MEM", right=True),
+        Column("EXIT", right=True),
+        Column("OUTPUT"),
+        Column("ERROR"),
+    ]
+    rows = [
+        [
+            str(f.number),
+            label(rs.FrameState, f.state),
+            progress_bar(f.progress),
+            f.agent_id or "-",
+            str(f.attempt_count),
+            str(f.failure_count),
+            format_duration(f.render_time),
+            format_size(f.peak_rss_bytes) if f.peak_rss_bytes else "-",
+            _exit_text(f.state in done, f.exit_code),
+            _outputs(f.outputs),
+            f.error_message,
+        ]
+        for f in frames
+    ]
+    print_table(columns, rows, empty=f"no frames of job {args.job_id} match")
+    return 0
+
+
+def _outputs(outputs: Sequence[rs.OutputFile]) -> str:
+    if not outputs:
+        return "-"
+    more = f" (+{len(outputs) - 1})" if len(outputs) > 1 else ""
+    return outputs[0].path + more
+
+
+async def _tasks(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    tasks = await list_tasks(farm, args.job_id)
+    if args.json:
+        print_json(tasks)
+        return 0
+    done = {rs.TASK_STATE_COMPLETED, rs.TASK_STATE_FAILED}
+    columns = [
+        Column("TASK", right=True),
+        Column("#", right=True),
+        Column("FRAMES"),
+        Column("STATE"),
+        Column("PROGRESS"),
+        Column("AGENT"),
+        Column("TRIES", right=True),
+        Column("EXIT", right=True),
+        Column("CPU", right=True),
+        Column("PEAK MEM", right=True),
+        Column("STARTED"),
+        Column("ELAPSED", right=True),
+        Column("ERROR"),
+    ]
+    rows = [
+        [
+            str(t.id),
+            str(t.index),
+            format_frames(t.frames),
+            label(rs.TaskState, t.state),
+            progress_bar(t.progress),
+            t.agent_id or "-",
+            str(t.attempt_count),
+            _exit_text(t.state in done, t.exit_code),
+            format_duration(t.cpu_time),
+            format_size(t.peak_rss_bytes) if t.peak_rss_bytes else "-",
+            format_time(t.start_time),
+            elapsed(t.start_time, t.end_time),
+            t.error_message,
+        ]
+        for t in tasks
+    ]
+    print_table(columns, rows, empty=f"job {args.job_id} has no tasks")
+    return 0
+
+
+async def list_tasks(farm: FarmServiceAsyncStub, job_id: int) -> list[rs.Task]:
+    return await collect_pages(
+        lambda token: farm.ListTasks(fs.ListTasksRequest(job_id=job_id, page_token=token)), lambda r: r.tasks
+    )
+
+
+async def _agents(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    agents = await collect_pages(
+        lambda token: farm.ListAgents(fs.ListAgentsRequest(page_token=token)), lambda r: r.agents
+    )
+    if args.json:
+        print_json(agents)
+        return 0
+    columns = [
+        Column("ID"),
+        Column("STATUS"),
+        Column("MODE"),
+        Column("HOST"),
+        Column("ADDRESS"),
+        Column("SLOTS", right=True),
+        Column("CPU", right=True),
+        Column("RAM", right=True),
+        Column("GPUS"),
+        Column("POOL"),
+        Column("TAGS"),
+        Column("LAST SEEN"),
+    ]
+    rows = [
+        [
+            a.id,
+            label(rs.AgentStatus, a.status),
+            label(rs.AgentMode, a.mode),
+            a.hardware.hostname or "-",
+            a.address or "-",
+            f"{a.slots_used}/{a.slots}",
+            f"{a.load.cpu_percent:.0f}%",
+            f"{format_size(a.load.ram_used_bytes)} / {format_size(a.hardware.ram_bytes)}",
+            _gpus(a.hardware.gpus),
+            a.pool or "-",
+            ",".join(a.tags) or "-",
+            format_time(a.last_seen_time),
+        ]
+        for a in agents
+    ]
+    print_table(columns, rows, empty="no agents")
+    return 0
+
+
+def _gpus(gpus: Sequence[rs.Gpu]) -> str:
+    if not gpus:
+        return "-"
+    return f"{len(gpus)}x {gpus[0].model} {format_size(gpus[0].memory_bytes)}"
+
+
+async def _plugins(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    plugins = (await farm.ListPlugins(fs.ListPluginsRequest())).plugins
+    if args.json:
+        print_json(plugins)
+        return 0
+    columns = [Column("NAME"), Column("RENDERER"), Column("PARAMETERS (* required)"), Column("DESCRIPTION")]
+    rows = [
+        [
+            p.name,
+            p.renderer or "-",
+            ", ".join(f"{q.name}{'*' if q.required else ''}" for q in p.parameters) or "-",
+            p.description,
+        ]
+        for p in plugins
+    ]
+    print_table(columns, rows, empty="no plugins")
+    return 0

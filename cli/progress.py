@@ -1,0 +1,86 @@
+"""Following a job to its end through the event stream, and showing how far it got.
+
+Shared by ``renderq wait`` and ``renderq up --demo``. The job is read once, then every
+change arrives on ``WatchEvents``; nothing is polled.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TextIO
+
+from renderq.cli.output import label
+from renderq.cli.units import progress_bar
+from renderq.client.errors import NotFound
+from renderq.v1 import farm_service_pb2 as fs
+from renderq.v1 import resources_pb2 as rs
+
+if TYPE_CHECKING:
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+
+FINISHED = frozenset({rs.JOB_STATE_COMPLETED, rs.JOB_STATE_FAILED, rs.JOB_STATE_CANCELLED})
+
+
+async def follow_job(farm: FarmServiceAsyncStub, job_id: int, on_change: Callable[[rs.Job], None]) -> rs.Job:
+    """The job once it is completed, failed or cancelled; ``on_change`` sees every state
+    it passes through on the way."""
+    while True:
+        # The cursor comes before the read: a change landing between the two is then
+        # both in the read and replayed by the watch, never lost.
+        cursor = (await farm.ListJobs(fs.ListJobsRequest(page_size=1))).event_sequence
+        job = await _get(farm, job_id, on_change)
+        if job.state in FINISHED:
+            return job
+        call = farm.WatchEvents(fs.WatchEventsRequest(job_id=job_id, after_sequence=cursor))
+        try:
+            async for event in call:
+                kind = event.WhichOneof("resource")
+                if kind == "resync":
+                    job = await _get(farm, job_id, on_change)
+                elif kind == "job" and event.job.id == job_id:
+                    if event.change == fs.CHANGE_TYPE_DELETED:
+                        raise NotFound(f"job {job_id} was deleted while waiting for it")
+                    job = event.job
+                    on_change(job)
+                if job.state in FINISHED:
+                    return job
+        finally:
+            call.cancel()
+        # The server ended the stream (a restart, a shutdown): read again and re-watch.
+
+
+async def _get(farm: FarmServiceAsyncStub, job_id: int, on_change: Callable[[rs.Job], None]) -> rs.Job:
+    job = (await farm.GetJob(fs.GetJobRequest(job_id=job_id))).job
+    on_change(job)
+    return job
+
+
+class JobProgress:
+    """On a terminal, one line redrawn in place; elsewhere (logs, CI), a line per state."""
+
+    def __init__(self, stream: TextIO = sys.stdout) -> None:
+        self._stream = stream
+        self._live = stream.isatty()
+        self._drawn = False
+        self._last_state: int | None = None
+
+    def update(self, job: rs.Job) -> None:
+        line = (
+            f"job {job.id} {label(rs.JobState, job.state):<9} {progress_bar(job.progress)}  "
+            f"{job.frames_completed}/{job.frame_count} frames  {job.frames_failed} failed"
+        )
+        if self._live:
+            self._stream.write(f"\r{line}\x1b[K")
+            self._drawn = True
+        elif job.state != self._last_state:
+            self._stream.write(line + "\n")
+        self._last_state = job.state
+        self._stream.flush()
+
+    def close(self) -> None:
+        """End the live line so what follows starts on its own line."""
+        if self._drawn:
+            self._stream.write("\n")
+            self._stream.flush()
+            self._drawn = False

@@ -1,0 +1,170 @@
+"""``renderq submit``: a job from flags, the way a pipeline script would build it."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from renderq.cli.failures import UserError
+from renderq.cli.farm import client_verb
+from renderq.cli.output import print_json
+from renderq.cli.units import parse_size
+from renderq.v1 import farm_service_pb2, resources_pb2
+
+if TYPE_CHECKING:
+    from renderq.cli.farm import Verbs
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+
+EPILOG = """\
+examples:
+  renderq submit blender --frames 1-250 --chunk 10 --param scene=/projects/shot010.blend
+  renderq submit command --frames 1-3 --require-ram 8GiB -- python render.py --frame {frame}
+  renderq submit ffmpeg --frames 1 --depends-on 41 --param pattern=/renders/shot010_%04d.png
+"""
+
+
+def _login_name() -> str:
+    """$USER, or its equivalent where that is not set (Windows, services); empty when unknown."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return ""
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
+    parser = verbs.add_parser(
+        "submit",
+        parents=[common],
+        usage="renderq submit PLUGIN --frames SPEC [options] [-- ARGV...]",
+        help="submit a job",
+        description="Submit a job and print its id. Everything after -- becomes the job's argv "
+        "parameter (for the command plugin).",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("plugin", metavar="PLUGIN", help="renderer plugin, e.g. blender, ffmpeg, command")
+    parser.add_argument(
+        "--frames", required=True, metavar="SPEC", help="frame range: 1-100, 1-100x5, 1,5,10-20"
+    )
+    parser.add_argument("--chunk", type=int, default=None, metavar="N", help="frames per task (default 1)")
+    parser.add_argument("--priority", type=int, default=None, metavar="N", help="0 to 100 (default 50)")
+    parser.add_argument("--name", default="", help="job name")
+    parser.add_argument("--owner", default=_login_name(), help="who the job belongs to (default $USER)")
+    parser.add_argument("--pool", default="", help="run only on agents of this pool")
+    parser.add_argument(
+        "--param",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="plugin parameter; VALUE is read as JSON when it parses (5, true, [1,2]), else as text",
+    )
+    parser.add_argument(
+        "--env",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="environment variable",
+    )
+    parser.add_argument(
+        "--depends-on",
+        action="append",
+        type=int,
+        default=[],
+        metavar="ID",
+        help="start after this job completes",
+    )
+    parser.add_argument(
+        "--max-retries", type=int, metavar="N", help="automatic retries per frame (default 3)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="kill a task that runs longer than this"
+    )
+    needs = parser.add_argument_group("requirements (agents that lack them never get the job)")
+    needs.add_argument("--require-cores", type=int, default=0, metavar="N")
+    needs.add_argument("--require-ram", type=_size, default=0, metavar="SIZE", help="e.g. 8GiB")
+    needs.add_argument("--require-gpus", type=int, default=0, metavar="N")
+    needs.add_argument(
+        "--require-gpu-memory", type=_size, default=0, metavar="SIZE", help="per GPU, e.g. 8GiB"
+    )
+    needs.add_argument("--require-os", default="", metavar="OS", help="Linux, Windows or Darwin")
+    needs.add_argument(
+        "--require-renderer",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="installed renderer (repeatable)",
+    )
+    needs.add_argument(
+        "--require-tag", action="append", default=[], metavar="TAG", help="agent tag (repeatable)"
+    )
+    parser.set_defaults(run=client_verb(_submit), takes_argv=True)
+
+
+def _parameter(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def build_job(args: argparse.Namespace) -> resources_pb2.Job:
+    """The Job the flags describe; the controller validates it."""
+    parameters = {key: _parameter(value) for key, value in args.param}
+    if args.argv:
+        if "argv" in parameters:
+            raise UserError("give the command after -- or as --param argv=..., not both")
+        parameters["argv"] = args.argv
+    job = resources_pb2.Job(
+        plugin=args.plugin,
+        frames=args.frames,
+        chunk_size=args.chunk,  # None leaves the field unset: the controller's default
+        priority=args.priority,
+        name=args.name,
+        owner=args.owner,
+        pool=args.pool,
+        environment=dict(args.env),
+        depends_on=args.depends_on,
+        requirements=resources_pb2.Requirements(
+            min_cpu_cores=args.require_cores,
+            min_ram_bytes=args.require_ram,
+            min_gpu_count=args.require_gpus,
+            min_gpu_memory_bytes=args.require_gpu_memory,
+            os=args.require_os,
+            renderers=args.require_renderer,
+            tags=args.require_tag,
+        ),
+    )
+    job.parameters.update(parameters)
+    if args.max_retries is not None:
+        job.max_retries = args.max_retries
+    if args.timeout is not None:
+        job.task_timeout.FromTimedelta(timedelta(seconds=args.timeout))
+    return job
+
+
+async def _submit(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    response = await farm.CreateJob(farm_service_pb2.CreateJobRequest(job=build_job(args)))
+    if args.json:
+        print_json(response.job)
+    else:
+        print(response.job.id)
+    return 0

@@ -1,0 +1,209 @@
+"""``renderq up``: a whole farm on this machine, one command, nothing to configure.
+
+A controller and one agent run as child processes (the same ``renderq controller``
+and ``renderq agent`` a real farm runs), so what works here works on a LAN.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import shutil
+import signal
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from renderq.cli.children import Child
+from renderq.cli.failures import UserError
+from renderq.cli.farm import collect_pages, dial
+from renderq.cli.output import label
+from renderq.cli.progress import JobProgress, follow_job
+from renderq.cli.servers import add_log_level
+from renderq.client.address import ENV_VAR
+from renderq.controller.config import DEFAULT_PORT
+from renderq.v1 import farm_service_pb2 as fs
+from renderq.v1 import resources_pb2 as rs
+from renderq.xdg import data_home
+
+if TYPE_CHECKING:
+    from renderq.cli.farm import Verbs
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+
+CONTROLLER_READY = re.compile(r"renderq controller listening on (\S+)")
+AGENT_READY = re.compile(r"renderq agent \S+ listening on (\S+)")
+READY_SECONDS = 60.0
+"""Generous: a first start creates the database and probes the hardware."""
+STOP_GRACE = 10.0
+
+EPILOG = """\
+The controller's and the agent's logs go to DATA_DIR/controller.log and DATA_DIR/agent.log.
+Stop the farm with Ctrl-C.
+"""
+
+
+def register(verbs: Verbs) -> None:
+    parser = verbs.add_parser(
+        "up",
+        help="run a one-machine farm (controller + agent)",
+        description="Run a controller and an agent on this machine and keep them running until Ctrl-C.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--demo", action="store_true", help="submit the demo job and show it render")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="controller port; the agent takes the next (default %(default)s)",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help=f"where the farm keeps its state (default {data_home()})"
+    )
+    parser.add_argument("--slots", type=int, default=None, metavar="N", help="tasks the agent runs at once")
+    add_log_level(parser)
+    parser.set_defaults(run=lambda args: asyncio.run(_up(args)))
+
+
+class EmbeddedFarm:
+    """The controller and the agent as children of this process."""
+
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        slots: int | None,
+        log_level: str,
+        command: Sequence[str] = (sys.executable, "-m", "renderq"),
+    ) -> None:
+        self.data_dir = data_dir
+        self._port = port
+        self._slots = slots
+        self._log_level = log_level
+        self._command = list(command)
+        self._children: list[Child] = []
+
+    async def start(self) -> str:
+        """Start the agent, then the controller dialling it; the address to dial the controller on."""
+        agent_port = self._port + 1 if self._port else 0
+        agent_argv = [
+            *self._command, "agent",
+            "--listen", f"127.0.0.1:{agent_port}",
+            "--data-dir", str(self.data_dir / "agent"),
+            "--no-mdns",
+            "--log-level", self._log_level,
+            *(["--slots", str(self._slots)] if self._slots is not None else []),
+        ]  # fmt: skip
+        agent_address = await self._start("agent", agent_argv, AGENT_READY)
+        controller_argv = [
+            *self._command, "controller",
+            "--listen", f"0.0.0.0:{self._port}",
+            "--data-dir", str(self.data_dir / "controller"),
+            "--agent", agent_address,
+            "--log-level", self._log_level,
+        ]  # fmt: skip
+        listening = await self._start("controller", controller_argv, CONTROLLER_READY)
+        return f"127.0.0.1:{listening.rsplit(':', 1)[1]}"
+
+    async def _start(self, name: str, argv: list[str], ready: re.Pattern[str]) -> str:
+        child = Child(name, argv, self.data_dir / f"{name}.log", ready)
+        self._children.append(child)
+        await child.start()
+        try:
+            async with asyncio.timeout(READY_SECONDS):
+                return await child.ready()
+        except TimeoutError:
+            raise await child.failure(f"did not say it was listening within {READY_SECONDS:.0f} s") from None
+
+    async def failure(self) -> UserError:
+        """Wait until a child ends on its own; the error that says which and why."""
+        waits = [asyncio.ensure_future(child.exited()) for child in self._children]
+        try:
+            done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+        return done.pop().result()
+
+    async def stop(self) -> None:
+        """The controller first, so it does not count the agent's exit as a lost node."""
+        for child in reversed(self._children):
+            await child.stop(STOP_GRACE)
+
+
+async def _up(args: argparse.Namespace) -> int:
+    farm = EmbeddedFarm(args.data_dir or data_home(), args.port, args.slots, args.log_level)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        # Without loop signal handlers (Windows), Ctrl-C cancels this coroutine instead,
+        # and the `finally` below still stops the children.
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    session = asyncio.create_task(_session(farm, args.demo))
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({session, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        session.cancel()
+        await asyncio.gather(session, return_exceptions=True)
+        print("renderq: stopping the farm", file=sys.stderr)
+        await farm.stop()
+    if not session.cancelled():
+        session.result()  # the failure that ended the session
+    return 0
+
+
+async def _session(farm: EmbeddedFarm, demo: bool) -> None:
+    """Start, optionally render the demo, then serve until a child fails."""
+    address = await farm.start()
+    print(f"renderq: farm up; controller on {address}, state and logs in {farm.data_dir}")
+    if demo:
+        async with dial(address) as stub:
+            await _run_demo(stub, farm.data_dir)
+    print(
+        f"\nUse it from another terminal:\n"
+        f"  {ENV_VAR}={address} renderq jobs\n"
+        f"  {ENV_VAR}={address} renderq agents\n"
+        f"\nPress Ctrl-C to stop the farm.",
+        flush=True,
+    )
+    raise await farm.failure()
+
+
+async def _run_demo(farm: FarmServiceAsyncStub, data_dir: Path) -> None:
+    from renderq.demo.job import demo_job
+    from renderq.demo.scene import DemoSceneError, ensure_demo_scene
+
+    scene = None
+    if shutil.which("blender"):
+        try:
+            scene = await asyncio.to_thread(ensure_demo_scene, data_dir / "demo")
+        except DemoSceneError as error:
+            raise UserError(str(error)) from None
+    job = (await farm.CreateJob(fs.CreateJobRequest(job=demo_job(scene)))).job
+    print(f"renderq: submitted the demo job {job.id} ({job.frame_count} frames)", flush=True)
+    progress = JobProgress(sys.stdout)
+    try:
+        job = await follow_job(farm, job.id, progress.update)
+    finally:
+        progress.close()
+    if job.state != rs.JOB_STATE_COMPLETED:
+        print(
+            f"renderq: the demo job {label(rs.JobState, job.state)}: {job.last_error or 'no error reported'}"
+        )
+        print(f"  see its log with: renderq logs {job.id}")
+        return
+    frames = await collect_pages(
+        lambda token: farm.ListFrames(fs.ListFramesRequest(job_id=job.id, page_token=token)),
+        lambda r: r.frames,
+    )
+    folders = Counter(str(Path(output.path).parent) for frame in frames for output in frame.outputs)
+    print("renderq: the demo job completed; its frames are in:")
+    for folder, count in sorted(folders.items()):
+        print(f"  {folder}  ({count} files)")

@@ -1,0 +1,42 @@
+"""Dialling the controller: the one place that creates FarmService channels.
+
+The channel must be created inside the running event loop (``grpc.aio`` binds it to
+the loop), so this is an async context manager, entered from ``asyncio.run`` or a
+Textual ``on_mount``, never at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, cast
+
+import grpc
+
+from renderq.v1 import farm_service_pb2_grpc
+
+if TYPE_CHECKING:
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""Large listings (a page of 10,000 frames) and log chunks fit with room to spare."""
+
+CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    # A dead controller shows up within a minute on a long `wait` or `logs -f`. A server
+    # left at gRPC's defaults counts pings closer than 5 minutes on a quiet stream as
+    # strikes and sends GOAWAY after the third; stopping after two pings without data
+    # (until the server sends something) keeps every stream under that limit.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 0),
+    ("grpc.http2.max_pings_without_data", 2),
+]
+
+
+@asynccontextmanager
+async def connect(address: str) -> AsyncIterator[FarmServiceAsyncStub]:
+    """A FarmService stub on a channel to ``address``, closed on exit."""
+    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        yield cast("FarmServiceAsyncStub", farm_service_pb2_grpc.FarmServiceStub(channel))

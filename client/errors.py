@@ -1,0 +1,88 @@
+"""Typed errors for FarmService calls.
+
+Callers (the CLI, the TUI, scripts) decide what to do from the kind of failure, not
+from status codes: show the server's sentence, ask the user to fix the request, or
+retry later. Status codes become exceptions here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class FarmError(Exception):
+    """A FarmService call failed; ``message`` is the server's sentence."""
+
+    retryable = False
+    """Whether the same call may succeed later without changing it."""
+
+    def __init__(self, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        """The gRPC status name (``INVALID_ARGUMENT``), or None for client-side failures."""
+
+
+class InvalidArgument(FarmError):
+    """The request is wrong; the message names the field."""
+
+
+class NotFound(FarmError):
+    pass
+
+
+class FailedPrecondition(FarmError):
+    """The request is valid but not now, such as cancelling a finished job."""
+
+
+class AlreadyExists(FarmError):
+    pass
+
+
+class PermissionDenied(FarmError):
+    pass
+
+
+class Unauthenticated(FarmError):
+    pass
+
+
+class Unavailable(FarmError):
+    """The controller could not be reached."""
+
+    retryable = True
+
+
+class ControllerNotFound(FarmError):
+    """No address was given and mDNS found no controller."""
+
+    retryable = True
+
+
+_BY_STATUS: dict[grpc.StatusCode, type[FarmError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+}
+
+_TRANSIENT = frozenset(
+    {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
+)
+
+
+def from_rpc_error(error: grpc.aio.AioRpcError, address: str) -> FarmError:
+    """The typed error for a failed call to the controller at ``address``."""
+    code = error.code()
+    details = error.details() or code.name.lower().replace("_", " ")
+    kind = _BY_STATUS.get(code, FarmError)
+    if kind is Unavailable:
+        details = f"cannot reach the controller at {address}: {details}"
+    farm_error = kind(details, code.name)
+    if code in _TRANSIENT:
+        farm_error.retryable = True
+    return farm_error

@@ -1,0 +1,281 @@
+"""A small scripted FarmService on an ephemeral port, and ways to run the CLI against it.
+
+The server runs its own event loop in a thread, so a test can run the CLI in-process
+(``main`` starts its own loop) or as a real ``python -m renderq`` process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+
+from renderq.cli.main import main
+from renderq.v1 import farm_service_pb2 as fs
+from renderq.v1 import farm_service_pb2_grpc as fgrpc
+from renderq.v1 import resources_pb2 as rs
+
+DEADLINE = 20.0
+RENDERQ = [sys.executable, "-m", "renderq"]
+
+
+class FakeFarm(fgrpc.FarmServiceServicer):
+    """Answers from plain fields a test sets; records every request it gets."""
+
+    def __init__(self) -> None:
+        self.address = ""
+        self.jobs: dict[int, rs.Job] = {}
+        self.frames: list[rs.Frame] = []
+        self.tasks: list[rs.Task] = []
+        self.agents: list[rs.Agent] = []
+        self.plugins: list[fs.Plugin] = []
+        self.event_sequence = 41
+        self.watch_script: list[tuple[fs.WatchEventsResponse, rs.Job | None]] = []
+        """Events to stream, each with the job GetJob returns from then on (or None)."""
+        self.watching = threading.Event()
+        """Set once a WatchEvents stream is open."""
+        self.log_chunks: list[bytes] = []
+        self.log_gate: threading.Event | None = None
+        """When set, TailLog sends its first chunk, then waits for this before the rest."""
+        self.errors: dict[str, tuple[grpc.StatusCode, str]] = {}
+        self.requests: dict[str, list[Any]] = {}
+        self.frames_page_size = 2
+
+    async def _enter(self, method: str, request: object, context: grpc.aio.ServicerContext) -> None:
+        self.requests.setdefault(method, []).append(request)
+        if method in self.errors:
+            code, message = self.errors[method]
+            await context.abort(code, message)
+
+    async def CreateJob(
+        self, request: fs.CreateJobRequest, context: grpc.aio.ServicerContext
+    ) -> fs.CreateJobResponse:
+        await self._enter("CreateJob", request, context)
+        job = rs.Job()
+        job.CopyFrom(request.job)
+        job.id = 7
+        job.state = rs.JOB_STATE_QUEUED
+        self.jobs[job.id] = job
+        return fs.CreateJobResponse(job=job)
+
+    async def GetJob(self, request: fs.GetJobRequest, context: grpc.aio.ServicerContext) -> fs.GetJobResponse:
+        await self._enter("GetJob", request, context)
+        if request.job_id not in self.jobs:
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"job {request.job_id} does not exist")
+        return fs.GetJobResponse(job=self.jobs[request.job_id])
+
+    async def ListJobs(
+        self, request: fs.ListJobsRequest, context: grpc.aio.ServicerContext
+    ) -> fs.ListJobsResponse:
+        await self._enter("ListJobs", request, context)
+        return fs.ListJobsResponse(jobs=list(self.jobs.values()), event_sequence=self.event_sequence)
+
+    async def UpdateJob(
+        self, request: fs.UpdateJobRequest, context: grpc.aio.ServicerContext
+    ) -> fs.UpdateJobResponse:
+        await self._enter("UpdateJob", request, context)
+        job = self.jobs[request.job.id]
+        request.update_mask.MergeMessage(request.job, job)
+        return fs.UpdateJobResponse(job=job)
+
+    async def CancelJob(
+        self, request: fs.CancelJobRequest, context: grpc.aio.ServicerContext
+    ) -> fs.CancelJobResponse:
+        await self._enter("CancelJob", request, context)
+        job = self.jobs[request.job_id]
+        job.state = rs.JOB_STATE_CANCELLED
+        return fs.CancelJobResponse(job=job)
+
+    async def SuspendJob(
+        self, request: fs.SuspendJobRequest, context: grpc.aio.ServicerContext
+    ) -> fs.SuspendJobResponse:
+        await self._enter("SuspendJob", request, context)
+        job = self.jobs[request.job_id]
+        job.state = rs.JOB_STATE_SUSPENDED
+        return fs.SuspendJobResponse(job=job)
+
+    async def ResumeJob(
+        self, request: fs.ResumeJobRequest, context: grpc.aio.ServicerContext
+    ) -> fs.ResumeJobResponse:
+        await self._enter("ResumeJob", request, context)
+        job = self.jobs[request.job_id]
+        job.state = rs.JOB_STATE_QUEUED
+        return fs.ResumeJobResponse(job=job)
+
+    async def DeleteJob(
+        self, request: fs.DeleteJobRequest, context: grpc.aio.ServicerContext
+    ) -> fs.DeleteJobResponse:
+        await self._enter("DeleteJob", request, context)
+        del self.jobs[request.job_id]
+        return fs.DeleteJobResponse()
+
+    async def RetryFrames(
+        self, request: fs.RetryFramesRequest, context: grpc.aio.ServicerContext
+    ) -> fs.RetryFramesResponse:
+        await self._enter("RetryFrames", request, context)
+        job = self.jobs[request.job_id]
+        job.state = rs.JOB_STATE_QUEUED
+        return fs.RetryFramesResponse(job=job, frames_retried=3)
+
+    async def ListTasks(
+        self, request: fs.ListTasksRequest, context: grpc.aio.ServicerContext
+    ) -> fs.ListTasksResponse:
+        await self._enter("ListTasks", request, context)
+        return fs.ListTasksResponse(tasks=self.tasks)
+
+    async def ListFrames(
+        self, request: fs.ListFramesRequest, context: grpc.aio.ServicerContext
+    ) -> fs.ListFramesResponse:
+        """Pages of ``frames_page_size`` frames; the token is the index of the next frame."""
+        await self._enter("ListFrames", request, context)
+        start = int(request.page_token or 0)
+        end = start + self.frames_page_size
+        token = str(end) if end < len(self.frames) else ""
+        return fs.ListFramesResponse(frames=self.frames[start:end], next_page_token=token)
+
+    async def ListAgents(
+        self, request: fs.ListAgentsRequest, context: grpc.aio.ServicerContext
+    ) -> fs.ListAgentsResponse:
+        await self._enter("ListAgents", request, context)
+        return fs.ListAgentsResponse(agents=self.agents)
+
+    async def GetAgent(
+        self, request: fs.GetAgentRequest, context: grpc.aio.ServicerContext
+    ) -> fs.GetAgentResponse:
+        await self._enter("GetAgent", request, context)
+        return fs.GetAgentResponse(agent=self._agent(request.agent_id))
+
+    async def EnableAgent(
+        self, request: fs.EnableAgentRequest, context: grpc.aio.ServicerContext
+    ) -> fs.EnableAgentResponse:
+        await self._enter("EnableAgent", request, context)
+        return fs.EnableAgentResponse(agent=self._agent(request.agent_id, rs.AGENT_MODE_ENABLED))
+
+    async def DisableAgent(
+        self, request: fs.DisableAgentRequest, context: grpc.aio.ServicerContext
+    ) -> fs.DisableAgentResponse:
+        await self._enter("DisableAgent", request, context)
+        return fs.DisableAgentResponse(agent=self._agent(request.agent_id, rs.AGENT_MODE_DISABLED))
+
+    def _agent(self, agent_id: str, mode: int | None = None) -> rs.Agent:
+        """The agent with this id, in ``mode`` from now on when one is given."""
+        agent = next((a for a in self.agents if a.id == agent_id), None)
+        if agent is None:
+            agent = rs.Agent(id=agent_id, mode=rs.AGENT_MODE_ENABLED)
+            self.agents.append(agent)
+        if mode is not None:
+            agent.mode = mode  # type: ignore[assignment]
+        return agent
+
+    async def ListPlugins(
+        self, request: fs.ListPluginsRequest, context: grpc.aio.ServicerContext
+    ) -> fs.ListPluginsResponse:
+        await self._enter("ListPlugins", request, context)
+        return fs.ListPluginsResponse(plugins=self.plugins)
+
+    async def DrainAgent(
+        self, request: fs.DrainAgentRequest, context: grpc.aio.ServicerContext
+    ) -> fs.DrainAgentResponse:
+        await self._enter("DrainAgent", request, context)
+        return fs.DrainAgentResponse(agent=self._agent(request.agent_id, rs.AGENT_MODE_DRAINING))
+
+    async def WatchEvents(
+        self, request: fs.WatchEventsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[fs.WatchEventsResponse]:
+        await self._enter("WatchEvents", request, context)
+        self.watching.set()
+        for event, job in self.watch_script:
+            if job is not None:
+                self.jobs[job.id] = job
+            yield event
+        await asyncio.Event().wait()  # a real watch stays open; the client hangs up
+
+    async def TailLog(
+        self, request: fs.TailLogRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[fs.TailLogResponse]:
+        await self._enter("TailLog", request, context)
+        offset = 0
+        for index, data in enumerate(self.log_chunks):
+            if index == 1 and self.log_gate is not None:
+                gate = self.log_gate
+                if not await asyncio.to_thread(gate.wait, DEADLINE):
+                    return
+            yield fs.TailLogResponse(task_id=request.task_id, attempt_id=9, offset=offset, data=data)
+            offset += len(data)
+
+
+@pytest.fixture
+def farm() -> Iterator[FakeFarm]:
+    fake = FakeFarm()
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-farm", daemon=True)
+    thread.start()
+
+    async def start() -> tuple[grpc.aio.Server, int]:
+        server = grpc.aio.server()
+        fgrpc.add_FarmServiceServicer_to_server(fake, server)
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        return server, port
+
+    server, port = asyncio.run_coroutine_threadsafe(start(), loop).result(DEADLINE)
+    fake.address = f"127.0.0.1:{port}"
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(None), loop).result(DEADLINE)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(DEADLINE)
+        loop.close()
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+    lines: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str], farm: FakeFarm) -> CliRunner:
+    return CliRunner(capsys, farm)
+
+
+class CliRunner:
+    """``renderq VERB ...`` in this process, pointed at the fake farm."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str], farm: FakeFarm) -> None:
+        self._capsys = capsys
+        self._farm = farm
+
+    def __call__(self, *argv: str, controller: bool = True) -> Result:
+        words = [argv[0], "--controller", self._farm.address, *argv[1:]] if controller else list(argv)
+        self._capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(words)
+        captured = self._capsys.readouterr()
+        code = exit_info.value.code
+        assert isinstance(code, int), f"exit code {code!r}"
+        return Result(code, captured.out, captured.err, captured.out.splitlines())
+
+
+def renderq_process(
+    *argv: str, env: dict[str, str] | None = None, **kwargs: object
+) -> subprocess.Popen[bytes]:
+    """``python -m renderq ...`` as a real process, stdout and stderr piped."""
+    return subprocess.Popen(
+        [*RENDERQ, *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+        **kwargs,  # type: ignore[call-overload]
+    )
