@@ -196,17 +196,17 @@ class FarmApi(fgrpc.FarmServiceServicer):
 
     @unary
     async def EnableAgent(self, request: fpb.EnableAgentRequest, context: Any) -> fpb.EnableAgentResponse:
-        agent = self.farm.set_agent_mode(request.agent_id, pb.AgentMode.AGENT_MODE_ENABLED)
+        agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_ENABLED)
         return fpb.EnableAgentResponse(agent=agent.to_proto())
 
     @unary
     async def DisableAgent(self, request: fpb.DisableAgentRequest, context: Any) -> fpb.DisableAgentResponse:
-        agent = self.farm.set_agent_mode(request.agent_id, pb.AgentMode.AGENT_MODE_DISABLED)
+        agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_DISABLED)
         return fpb.DisableAgentResponse(agent=agent.to_proto())
 
     @unary
     async def DrainAgent(self, request: fpb.DrainAgentRequest, context: Any) -> fpb.DrainAgentResponse:
-        agent = self.farm.set_agent_mode(request.agent_id, pb.AgentMode.AGENT_MODE_DRAINING)
+        agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_DRAINING)
         return fpb.DrainAgentResponse(agent=agent.to_proto())
 
     @unary
@@ -259,7 +259,8 @@ class FarmApi(fgrpc.FarmServiceServicer):
         try:
             path = self.logs.path(attempt.job_id, attempt.task_id, attempt.id)
             size = path.stat().st_size if path.exists() else 0
-            for offset, data in await asyncio.to_thread(lambda: list(_read_blocks(path, size))):
+            stored = await asyncio.to_thread(lambda: list(_read_blocks(path, size))) if size else []
+            for offset, data in stored:
                 yield fpb.TailLogResponse(task_id=task.id, attempt_id=attempt.id, offset=offset, data=data)
             while queue is not None:
                 chunk = await queue.get()

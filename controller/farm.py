@@ -88,7 +88,7 @@ class Farm:
         they were running stay theirs until they reconnect or time out."""
         now = time.time()
         for agent in loaded.agents:
-            agent.status = pb.AgentStatus.AGENT_STATUS_OFFLINE
+            agent.status = pb.AGENT_STATUS_OFFLINE
             agent.last_seen = now
             self.agents[agent.id] = agent
         for attempt in loaded.attempts:
@@ -97,6 +97,8 @@ class Farm:
             self.jobs[job.id] = job
             for frame in job.frames.values():
                 job.counts[frame.state] = job.counts.get(frame.state, 0) + 1
+                if frame.state == F.FRAME_STATE_RENDERING:
+                    job.rendering.add(frame.number)
             for task in job.tasks:
                 self.tasks[task.id] = task
                 if task.state == T.TASK_STATE_PENDING:
@@ -251,6 +253,10 @@ class Farm:
             return
         job.counts[frame.state] -= 1
         job.counts[state] = job.counts.get(state, 0) + 1
+        if state == F.FRAME_STATE_RENDERING:
+            job.rendering.add(frame.number)
+        elif frame.state == F.FRAME_STATE_RENDERING:
+            job.rendering.discard(frame.number)
         frame.state = state
 
     def _fail_frame(
@@ -556,7 +562,7 @@ class Farm:
         agent = self.agent(agent_id)
         agent.mode = mode
         link = self.links.get(agent_id)
-        if mode == pb.AgentMode.AGENT_MODE_DRAINING and link is not None:
+        if mode == pb.AGENT_MODE_DRAINING and link is not None:
             link.send(apb.LinkRequest(drain=apb.Drain()))
         self.rec.changed(agent)
         self._wake.set()
@@ -569,7 +575,7 @@ class Farm:
         if agent is None:
             agent = self.agents[hello.agent_id] = Agent(id=hello.agent_id)
         agent.address = address
-        agent.status = pb.AgentStatus.AGENT_STATUS_ONLINE
+        agent.status = pb.AGENT_STATUS_ONLINE
         agent.hardware = hello.hardware
         agent.slots = max(1, hello.slots)
         agent.pool = hello.pool
@@ -604,7 +610,7 @@ class Farm:
             return
         del self.links[agent_id]
         agent = self.agents[agent_id]
-        agent.status = pb.AgentStatus.AGENT_STATUS_OFFLINE
+        agent.status = pb.AGENT_STATUS_OFFLINE
         self.rec.changed(agent)
         log.info("agent link lost agent=%s running=%d", agent_id, len(agent.running))
 
@@ -617,7 +623,7 @@ class Farm:
     def _heard_from(self, agent: Agent) -> None:
         agent.last_seen = time.time()
         if not agent.online and agent.id in self.links:
-            agent.status = pb.AgentStatus.AGENT_STATUS_ONLINE
+            agent.status = pb.AGENT_STATUS_ONLINE
             self.rec.changed(agent)
             self._wake.set()
             log.info("agent back online agent=%s", agent.id)
@@ -629,7 +635,7 @@ class Farm:
                 continue
             silent = now - agent.last_seen
             if agent.online:
-                agent.status = pb.AgentStatus.AGENT_STATUS_OFFLINE
+                agent.status = pb.AGENT_STATUS_OFFLINE
                 self.rec.changed(agent)
             lost = list(agent.running)
             link = self.links.get(agent.id)
@@ -698,8 +704,9 @@ class Farm:
             )
             self.rec.changed(attempt)
             return
+        when = event.time.ToNanoseconds() / 1e9 if event.HasField("time") else time.time()
         if kind == "finished":
-            self._attempt_finished(agent, attempt, event.finished)
+            self._attempt_finished(agent, attempt, event.finished, when)
             return
         if not current or task is None:
             if kind == "frame_completed":
@@ -709,6 +716,7 @@ class Farm:
         job = self.jobs[task.job_id]
         if kind == "started":
             attempt.state = "running"
+            attempt.start_time = when
             self.rec.changed(attempt)
             task.state = T.TASK_STATE_RUNNING
             task.start_time = time.time()
@@ -768,13 +776,16 @@ class Farm:
         self.rec.changed(task)
         self._start_next_frame(job, attempt)
 
-    def _attempt_finished(self, agent: Agent, attempt: Attempt, fin: apb.TaskFinished) -> None:
-        """Close the attempt's history; if it is current, settle its task's frames."""
+    def _attempt_finished(self, agent: Agent, attempt: Attempt, fin: apb.TaskFinished, when: float) -> None:
+        """Close the attempt's history; if it is current, settle its task's frames.
+
+        ``when`` is the agent's own time of the end, as the start is (see "started"),
+        so an attempt's times measure the process, not the network."""
         self.logs.finish(attempt.id)
         agent.running.pop(attempt.id, None)
         self.rec.changed(agent)
         self._wake.set()
-        attempt.end_time = time.time()
+        attempt.end_time = when
         attempt.exit_code = fin.exit_code
         attempt.error_message = fin.error_message
         attempt.peak_rss_bytes = fin.peak_rss_bytes

@@ -10,15 +10,18 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 
 from renderq.v1 import resources_pb2 as pb
 
-J = pb.JobState
-T = pb.TaskState
-F = pb.FrameState
+# The states as plain ints: attribute access on protobuf's enum wrappers goes through
+# a slow __getattr__, and the farm reads these on every event.
+J: Any = SimpleNamespace(**dict(pb.JobState.items()))
+T: Any = SimpleNamespace(**dict(pb.TaskState.items()))
+F: Any = SimpleNamespace(**dict(pb.FrameState.items()))
 
 FRAME_ACTIVE = frozenset({F.FRAME_STATE_ASSIGNED, F.FRAME_STATE_RENDERING})
 FRAME_DONE = frozenset({F.FRAME_STATE_COMPLETED, F.FRAME_STATE_FAILED, F.FRAME_STATE_CANCELLED})
@@ -164,7 +167,9 @@ class Job:
     pending: deque[int] = field(default_factory=deque)
     """Indexes (into ``tasks``) of tasks waiting for an agent, in dispatch order."""
     counts: dict[int, int] = field(default_factory=dict)
-    """Frames per frame state, kept in step by Farm.set_frame_state."""
+    """Frames per frame state, kept in step by Farm._set_frame_state."""
+    rendering: set[int] = field(default_factory=set)
+    """Numbers of the frames rendering now (for progress without a scan of every frame)."""
     running_tasks: int = 0
 
     def count(self, state: int) -> int:
@@ -176,7 +181,7 @@ class Job:
         if not total:
             return 0.0
         done = self.count(F.FRAME_STATE_COMPLETED)
-        partial = sum(f.progress for f in self.frames.values() if f.state == F.FRAME_STATE_RENDERING)
+        partial = sum(self.frames[n].progress for n in self.rendering)
         return min(1.0, (done + partial) / total)
 
     def to_proto(self) -> pb.Job:
@@ -225,7 +230,9 @@ class Attempt:
     state: str = "assigned"
     """assigned, running, completed, failed, cancelled or lost."""
     start_time: float = field(default_factory=time.time)
+    """When it was assigned, then (from the agent's "started" event) when its process started."""
     end_time: float | None = None
+    """The agent's time of its "finished" event (or the controller's, for a lost attempt)."""
     exit_code: int = 0
     error_message: str = ""
     peak_rss_bytes: int = 0
@@ -239,8 +246,8 @@ class Attempt:
 class Agent:
     id: str
     address: str = ""
-    status: int = pb.AgentStatus.AGENT_STATUS_OFFLINE
-    mode: int = pb.AgentMode.AGENT_MODE_ENABLED
+    status: int = pb.AGENT_STATUS_OFFLINE
+    mode: int = pb.AGENT_MODE_ENABLED
     hardware: pb.Hardware = field(default_factory=pb.Hardware)
     load: pb.Load = field(default_factory=pb.Load)
     slots: int = 1
@@ -257,7 +264,7 @@ class Agent:
 
     @property
     def online(self) -> bool:
-        return self.status == pb.AgentStatus.AGENT_STATUS_ONLINE
+        return self.status == pb.AGENT_STATUS_ONLINE
 
     @property
     def free_slots(self) -> int:

@@ -71,7 +71,7 @@ def plan(jobs: Iterable[Job], agents: Sequence[Agent], running_by_owner: dict[st
     free = {
         a.id: a.free_slots
         for a in agents
-        if a.online and a.mode == pb.AgentMode.AGENT_MODE_ENABLED and a.free_slots > 0
+        if a.online and a.mode == pb.AGENT_MODE_ENABLED and a.free_slots > 0
     }
     if not free:
         return []

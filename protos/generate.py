@@ -31,10 +31,16 @@ def generate(out: Path) -> list[Path]:
     if plugin is None:
         sys.exit("protoc-gen-mypy_grpc not found: pip install -e '.[dev]'")
     cmd = [
-        sys.executable, "-m", "grpc_tools.protoc",
-        f"-I{PROTOS}", f"-I{well_known}",
-        f"--python_out={out}", f"--pyi_out={out}", f"--grpc_python_out={out}",
-        f"--plugin=protoc-gen-mypy_grpc={plugin}", f"--mypy_grpc_out={out}",
+        sys.executable,
+        "-m",
+        "grpc_tools.protoc",
+        f"-I{PROTOS}",
+        f"-I{well_known}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        f"--plugin=protoc-gen-mypy_grpc={plugin}",
+        f"--mypy_grpc_out={out}",
         *sources,
     ]
     subprocess.run(cmd, check=True, cwd=PROTOS)
@@ -50,7 +56,11 @@ def main() -> None:
         committed = {p.relative_to(ROOT) for p in (ROOT / PACKAGE).iterdir() if p.is_file()}
         committed.discard(PACKAGE / "__init__.py")
         if args.check:
-            stale = [str(f) for f in files if not (ROOT / f).exists() or not filecmp.cmp(Path(tmp) / f, ROOT / f, shallow=False)]
+            stale = [
+                str(f)
+                for f in files
+                if not (ROOT / f).exists() or not filecmp.cmp(Path(tmp) / f, ROOT / f, shallow=False)
+            ]
             stale += [str(f) for f in committed - set(files)]
             if stale:
                 sys.exit("stale generated stubs (run python protos/generate.py): " + ", ".join(sorted(stale)))
