@@ -34,14 +34,23 @@ from renderq.v1 import resources_pb2 as pb
 
 READY = re.compile(r"listening on (\S+)")
 LOG_LINES = 200
-PRINT_CLOCK = (
-    f"import time\nfor _ in range({LOG_LINES}):\n    print(repr(time.time()), flush=True)\n    time.sleep(0.02)"
+PRINT_CLOCK = "\n".join(
+    [
+        "import time",
+        f"for _ in range({LOG_LINES}):",
+        "    print(repr(time.time()), flush=True)",
+        "    time.sleep(0.02)",
+    ]
 )
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:6.1f}"
 
 
 def command_job(argv: list[str], frames: str) -> pb.Job:
@@ -67,7 +76,9 @@ async def wait_completed(stub: fgrpc.FarmServiceStub, job_id: int) -> None:
 
 
 async def log_delays(stub: fgrpc.FarmServiceStub) -> list[float]:
-    job = (await stub.CreateJob(fpb.CreateJobRequest(job=command_job([sys.executable, "-c", PRINT_CLOCK], "1")))).job
+    job = (
+        await stub.CreateJob(fpb.CreateJobRequest(job=command_job([sys.executable, "-c", PRINT_CLOCK], "1")))
+    ).job
     delays: list[float] = []
     pending = b""
     async for chunk in stub.TailLog(fpb.TailLogRequest(job_id=job.id, frame=1, follow=True)):
@@ -78,11 +89,17 @@ async def log_delays(stub: fgrpc.FarmServiceStub) -> list[float]:
     return delays
 
 
+async def online(stub: fgrpc.FarmServiceStub) -> int:
+    agents = (await stub.ListAgents(fpb.ListAgentsRequest())).agents
+    return sum(a.status == pb.AGENT_STATUS_ONLINE for a in agents)
+
+
 def idle_gaps(db: Path) -> list[float]:
     """Per agent: from each attempt's end to the next start on that agent (agent clock)."""
     con = duckdb.connect(str(db), read_only=True)
     rows = con.execute(
-        "SELECT agent_id, start_time, end_time FROM attempts WHERE state = 'completed' ORDER BY agent_id, start_time"
+        "SELECT agent_id, start_time, end_time FROM attempts"
+        " WHERE state = 'completed' ORDER BY agent_id, start_time"
     ).fetchall()
     con.close()
     gaps: list[float] = []
@@ -114,8 +131,17 @@ async def main() -> None:
     agents = [
         Child(
             f"agent{i}",
-            [*renderq, "agent", "--listen", "127.0.0.1:0", "--data-dir", str(root / f"agent{i}"), "--no-mdns",
-             "--slots", str(args.slots)],
+            [
+                *renderq,
+                "agent",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(root / f"agent{i}"),
+                "--no-mdns",
+                "--slots",
+                str(args.slots),
+            ],
             root / f"agent{i}.log",
             READY,
         )
@@ -126,8 +152,16 @@ async def main() -> None:
     addresses = [await agent.ready() for agent in agents]
     controller = Child(
         "controller",
-        [*renderq, "controller", "--listen", "127.0.0.1:0", "--data-dir", str(root / "controller"), "--no-mdns",
-         *(f"--agent={a}" for a in addresses)],
+        [
+            *renderq,
+            "controller",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            str(root / "controller"),
+            "--no-mdns",
+            *(f"--agent={a}" for a in addresses),
+        ],
         root / "controller.log",
         READY,
     )
@@ -136,10 +170,12 @@ async def main() -> None:
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             stub = fgrpc.FarmServiceStub(channel)
-            while sum(a.status == pb.AGENT_STATUS_ONLINE for a in (await stub.ListAgents(fpb.ListAgentsRequest())).agents) < args.agents:
+            while await online(stub) < args.agents:  # noqa: ASYNC110 (a one-off wait at start)
                 await asyncio.sleep(0.05)
             started = time.perf_counter()
-            job = (await stub.CreateJob(fpb.CreateJobRequest(job=command_job(["true"], f"1-{args.frames}")))).job
+            job = (
+                await stub.CreateJob(fpb.CreateJobRequest(job=command_job(["true"], f"1-{args.frames}")))
+            ).job
             await wait_completed(stub, job.id)
             elapsed = time.perf_counter() - started
             delays = await log_delays(stub)
@@ -150,10 +186,14 @@ async def main() -> None:
     gaps = idle_gaps(root / "controller" / "renderq.duckdb")
     print(f"dispatch: {args.frames} no-op frames, {args.agents} agents x {args.slots} slots, loopback")
     print(f"  throughput      {args.frames / elapsed:8.0f} frames/s  ({elapsed:.2f} s)")
-    print(f"  idle gap        p50 {percentile(gaps, 50) * 1000:6.1f} ms   p99 {percentile(gaps, 99) * 1000:6.1f} ms"
-          f"   ({len(gaps)} gaps)")
-    print(f"  log line delay  p50 {percentile(delays, 50) * 1000:6.1f} ms   p99 {percentile(delays, 99) * 1000:6.1f} ms"
-          f"   ({len(delays)} lines)")
+    print(
+        f"  idle gap        p50 {ms(percentile(gaps, 50))} ms   p99 {ms(percentile(gaps, 99))} ms"
+        f"   ({len(gaps)} gaps)"
+    )
+    print(
+        f"  log line delay  p50 {ms(percentile(delays, 50))} ms   p99 {ms(percentile(delays, 99))} ms"
+        f"   ({len(delays)} lines)"
+    )
     print(f"  mean gap {statistics.mean(gaps) * 1000:.1f} ms; logs and database in {root}")
 
 

@@ -21,23 +21,30 @@ from renderq.controller.config import ControllerConfig
 from renderq.controller.main import serve
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc as agrpc
+from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
 
 DEADLINE = 30.0
 
 
-async def wait_for(predicate, what: str, timeout: float = DEADLINE):  # type: ignore[no-untyped-def]
-    """Poll an in-memory condition of the test's own objects until it holds."""
-    loop = asyncio.get_running_loop()
-    end = loop.time() + timeout
-    while True:
-        value = await predicate()
-        if value:
-            return value
-        if loop.time() > end:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.02)
+async def until_agent_online(stub: fgrpc.FarmServiceStub) -> pb.Agent:
+    """The first agent seen online: from the listing, else from the event stream after it."""
+    listing = await stub.ListAgents(fpb.ListAgentsRequest())
+    for agent in listing.agents:
+        if agent.status == pb.AGENT_STATUS_ONLINE:
+            return agent
+    stream = stub.WatchEvents(fpb.WatchEventsRequest(after_sequence=listing.event_sequence))
+    try:
+        async with asyncio.timeout(DEADLINE):
+            async for event in stream:
+                if event.HasField("agent") and event.agent.status == pb.AGENT_STATUS_ONLINE:
+                    return event.agent
+    except TimeoutError:
+        raise AssertionError(f"no agent came online within {DEADLINE:.0f} s") from None
+    finally:
+        stream.cancel()
+    raise AssertionError("event stream ended before an agent came online")
 
 
 @dataclass

@@ -10,10 +10,13 @@ from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
 
+from .conftest import until_agent_online
 from .test_link_protocol import command_job
 
 
-def job_with(plugin: str = "command", frames: str = "1-10", chunk: int | None = None, **params: object) -> pb.Job:
+def job_with(
+    plugin: str = "command", frames: str = "1-10", chunk: int | None = None, **params: object
+) -> pb.Job:
     struct = struct_pb2.Struct()
     struct.update(params or {"argv": ["true"]})
     job = pb.Job(plugin=plugin, frames=frames, parameters=struct)
@@ -44,7 +47,9 @@ async def refused(call, code: grpc.StatusCode) -> str:  # type: ignore[no-untype
 async def test_bad_submissions_are_invalid_argument_with_a_sentence(
     farm_stub: fgrpc.FarmServiceStub, job: pb.Job, field: str, words: str
 ) -> None:
-    details = await refused(farm_stub.CreateJob(fpb.CreateJobRequest(job=job)), grpc.StatusCode.INVALID_ARGUMENT)
+    details = await refused(
+        farm_stub.CreateJob(fpb.CreateJobRequest(job=job)), grpc.StatusCode.INVALID_ARGUMENT
+    )
     assert details.startswith(f"{field}: "), details
     assert words in details, details
 
@@ -54,7 +59,9 @@ async def test_unknown_job_is_not_found(farm_stub: fgrpc.FarmServiceStub) -> Non
     assert details == "job 999 does not exist"
 
 
-async def test_priority_out_of_range_is_refused_and_in_range_is_applied(farm_stub: fgrpc.FarmServiceStub) -> None:
+async def test_priority_out_of_range_is_refused_and_in_range_is_applied(
+    farm_stub: fgrpc.FarmServiceStub,
+) -> None:
     job = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=job_with()))).job
     assert job.priority == 50
     mask = field_mask_pb2.FieldMask(paths=["priority"])
@@ -62,7 +69,9 @@ async def test_priority_out_of_range_is_refused_and_in_range_is_applied(farm_stu
         farm_stub.UpdateJob(fpb.UpdateJobRequest(job=pb.Job(id=job.id, priority=101), update_mask=mask)),
         grpc.StatusCode.INVALID_ARGUMENT,
     )
-    updated = (await farm_stub.UpdateJob(fpb.UpdateJobRequest(job=pb.Job(id=job.id, priority=0), update_mask=mask))).job
+    updated = (
+        await farm_stub.UpdateJob(fpb.UpdateJobRequest(job=pb.Job(id=job.id, priority=0), update_mask=mask))
+    ).job
     assert updated.priority == 0
 
 
@@ -72,35 +81,40 @@ async def test_frames_page_through_in_range_order(farm_stub: fgrpc.FarmServiceSt
     numbers: list[int] = []
     token = ""
     while True:
-        page = await farm_stub.ListFrames(fpb.ListFramesRequest(job_id=job.id, page_size=1000, page_token=token))
+        page = await farm_stub.ListFrames(
+            fpb.ListFramesRequest(job_id=job.id, page_size=1000, page_token=token)
+        )
         numbers += [f.number for f in page.frames]
         token = page.next_page_token
         if not token:
             break
     assert numbers == list(range(1, 2501))
     await refused(
-        farm_stub.ListFrames(fpb.ListFramesRequest(job_id=job.id, page_token="x")), grpc.StatusCode.INVALID_ARGUMENT
+        farm_stub.ListFrames(fpb.ListFramesRequest(job_id=job.id, page_token="x")),
+        grpc.StatusCode.INVALID_ARGUMENT,
     )
 
 
 async def test_deleting_a_running_job_is_a_failed_precondition(farm_stub: fgrpc.FarmServiceStub) -> None:
     job = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=command_job()))).job
-    details = await refused(farm_stub.DeleteJob(fpb.DeleteJobRequest(job_id=job.id)), grpc.StatusCode.FAILED_PRECONDITION)
+    details = await refused(
+        farm_stub.DeleteJob(fpb.DeleteJobRequest(job_id=job.id)), grpc.StatusCode.FAILED_PRECONDITION
+    )
     assert "cancel it" in details
     await farm_stub.CancelJob(fpb.CancelJobRequest(job_id=job.id))
     await farm_stub.DeleteJob(fpb.DeleteJobRequest(job_id=job.id))
     await refused(farm_stub.GetJob(fpb.GetJobRequest(job_id=job.id)), grpc.StatusCode.NOT_FOUND)
 
 
-async def test_a_job_no_agent_can_run_is_refused_naming_the_requirement(farm_stub: fgrpc.FarmServiceStub) -> None:
-    import asyncio
-
-    async with asyncio.timeout(30):
-        while not (await farm_stub.ListAgents(fpb.ListAgentsRequest())).agents:
-            await asyncio.sleep(0.05)
+async def test_a_job_no_agent_can_run_is_refused_naming_the_requirement(
+    farm_stub: fgrpc.FarmServiceStub,
+) -> None:
+    await until_agent_online(farm_stub)
     job = job_with()
     job.requirements.min_cpu_cores = 64
-    details = await refused(farm_stub.CreateJob(fpb.CreateJobRequest(job=job)), grpc.StatusCode.FAILED_PRECONDITION)
+    details = await refused(
+        farm_stub.CreateJob(fpb.CreateJobRequest(job=job)), grpc.StatusCode.FAILED_PRECONDITION
+    )
     assert "64 CPU cores" in details
 
 

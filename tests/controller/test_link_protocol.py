@@ -13,7 +13,7 @@ from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
 
-from .conftest import DEADLINE, ScriptedAgent, start_controller, stop_controller
+from .conftest import DEADLINE, ScriptedAgent, start_controller, stop_controller, until_agent_online
 
 J = pb.JobState
 F = pb.FrameState
@@ -22,7 +22,15 @@ F = pb.FrameState
 def command_job(frames: str = "1-4", chunk: int = 2, retries: int = 3) -> pb.Job:
     params = struct_pb2.Struct()
     params.update({"argv": ["true"]})
-    return pb.Job(name="t", owner="ana", plugin="command", parameters=params, frames=frames, chunk_size=chunk, max_retries=retries)
+    return pb.Job(
+        name="t",
+        owner="ana",
+        plugin="command",
+        parameters=params,
+        frames=frames,
+        chunk_size=chunk,
+        max_retries=retries,
+    )
 
 
 async def job_reaches(stub: fgrpc.FarmServiceStub, job_id: int, state: int) -> pb.Job:
@@ -42,7 +50,9 @@ async def job_reaches(stub: fgrpc.FarmServiceStub, job_id: int, state: int) -> p
                 if job.state == state:
                     return job
     except TimeoutError:
-        raise AssertionError(f"job {job_id} never reached {J.Name(state)}; last seen {J.Name(job.state)}") from None
+        raise AssertionError(
+            f"job {job_id} never reached {J.Name(state)}; last seen {J.Name(job.state)}"
+        ) from None
     finally:
         stream.cancel()
     raise AssertionError("event stream ended")
@@ -58,15 +68,12 @@ async def complete(agent: ScriptedAgent, assign: apb.AssignTask) -> None:
     await agent.send(agent.event(aid, finished=apb.TaskFinished(exit_code=0)))
 
 
-async def test_agent_that_says_hello_is_listed_online(farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent) -> None:
-    async with asyncio.timeout(DEADLINE):
-        while True:
-            agents = (await farm_stub.ListAgents(fpb.ListAgentsRequest())).agents
-            if agents and agents[0].status == pb.AGENT_STATUS_ONLINE:
-                break
-            await asyncio.sleep(0.05)
-    assert agents[0].id == "scripted-1"
-    assert agents[0].slots == 2
+async def test_agent_that_says_hello_is_listed_online(
+    farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent
+) -> None:
+    agent = await until_agent_online(farm_stub)
+    assert agent.id == "scripted-1"
+    assert agent.slots == 2
 
 
 async def test_job_completes_from_agent_events_with_hashes(
@@ -87,7 +94,9 @@ async def test_job_completes_from_agent_events_with_hashes(
     assert all(f.state == F.FRAME_STATE_COMPLETED and f.outputs[0].xxh3_128 == "ab" * 16 for f in frames)
 
 
-async def test_replayed_events_are_applied_once(farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent) -> None:
+async def test_replayed_events_are_applied_once(
+    farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent
+) -> None:
     job = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=command_job("1", 1)))).job
     assign = (await scripted_agent.next_request("assign")).assign
     aid = assign.attempt_id
@@ -116,7 +125,9 @@ async def test_results_of_a_superseded_attempt_are_history_only(
     assert new.attempt_id != old.attempt_id and new.task_id == old.task_id
     # A late failure of the old attempt must not touch the frame.
     await scripted_agent.send(
-        scripted_agent.event(old.attempt_id, finished=apb.TaskFinished(exit_code=1, error_message="late", failed_frames=[1]))
+        scripted_agent.event(
+            old.attempt_id, finished=apb.TaskFinished(exit_code=1, error_message="late", failed_frames=[1])
+        )
     )
     await complete(scripted_agent, new)
     result = await job_reaches(farm_stub, job.id, J.JOB_STATE_COMPLETED)
@@ -135,7 +146,9 @@ async def test_failing_frame_is_retried_then_fails_with_its_error(
         await scripted_agent.send(
             scripted_agent.event(
                 assign.attempt_id,
-                finished=apb.TaskFinished(exit_code=3, error_message="exited with code 3: boom", failed_frames=[7]),
+                finished=apb.TaskFinished(
+                    exit_code=3, error_message="exited with code 3: boom", failed_frames=[7]
+                ),
             )
         )
     failed = await job_reaches(farm_stub, job.id, J.JOB_STATE_FAILED)
@@ -175,7 +188,9 @@ async def test_suspend_and_resume_requeue_the_work(
     suspended = (await farm_stub.SuspendJob(fpb.SuspendJobRequest(job_id=job.id))).job
     assert suspended.state == J.JOB_STATE_SUSPENDED
     assert (await scripted_agent.next_request("cancel")).cancel.attempt_id == first.attempt_id
-    await scripted_agent.send(scripted_agent.event(first.attempt_id, finished=apb.TaskFinished(exit_code=-15, cancelled=True)))
+    await scripted_agent.send(
+        scripted_agent.event(first.attempt_id, finished=apb.TaskFinished(exit_code=-15, cancelled=True))
+    )
     await farm_stub.ResumeJob(fpb.ResumeJobRequest(job_id=job.id))
     second = (await scripted_agent.next_request("assign")).assign
     assert second.attempt_id != first.attempt_id

@@ -35,8 +35,16 @@ class Farm:
         addresses = [f"--agent=127.0.0.1:{p}" for p in self.agent_ports.values()]
         proc = Process(
             renderq_argv(
-                "controller", "--listen", f"127.0.0.1:{self.port}", "--data-dir", str(self.root / "controller"),
-                "--no-mdns", "--agent-timeout", "3", *addresses, *extra,
+                "controller",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--data-dir",
+                str(self.root / "controller"),
+                "--no-mdns",
+                "--agent-timeout",
+                "3",
+                *addresses,
+                *extra,
             ),
             "controller",
             self.root,
@@ -53,8 +61,15 @@ class Farm:
     def start_agent(self, name: str, *extra: str) -> Process:
         proc = Process(
             renderq_argv(
-                "agent", "--listen", f"127.0.0.1:{self.agent_ports[name]}", "--data-dir", str(self.root / name),
-                "--no-mdns", "--heartbeat-interval", "0.5", *extra,
+                "agent",
+                "--listen",
+                f"127.0.0.1:{self.agent_ports[name]}",
+                "--data-dir",
+                str(self.root / name),
+                "--no-mdns",
+                "--heartbeat-interval",
+                "0.5",
+                *extra,
             ),
             name,
             self.root,

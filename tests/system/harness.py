@@ -46,7 +46,9 @@ def renderq_argv(*args: str) -> list[str]:
 class Process:
     """A child process whose merged output is collected line by line."""
 
-    def __init__(self, argv: Sequence[str], name: str, log_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, argv: Sequence[str], name: str, log_dir: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.name = name
         self.agent_id = ""
         """For agents: the id it printed when it started."""
@@ -152,7 +154,19 @@ class Lan:
             address = f"10.77.0.{i}"
             _ip("netns", "add", ns)
             _ip("-n", ns, "link", "set", "lo", "up")
-            _ip("link", "add", f"{self.prefix}v{i}", "netns", ns, "type", "veth", "peer", f"{self.prefix}p{i}", "netns", self.hub)
+            _ip(
+                "link",
+                "add",
+                f"{self.prefix}v{i}",
+                "netns",
+                ns,
+                "type",
+                "veth",
+                "peer",
+                f"{self.prefix}p{i}",
+                "netns",
+                self.hub,
+            )
             _ip("-n", ns, "link", "set", f"{self.prefix}v{i}", "name", "eth0")
             _ip("-n", ns, "addr", "add", f"{address}/24", "dev", "eth0")
             _ip("-n", ns, "link", "set", "eth0", "up")
@@ -195,7 +209,8 @@ class Cli:
         result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(
-                f"renderq {verb} {' '.join(args)} exited {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+                f"renderq {verb} {' '.join(args)} exited {result.returncode}\n"
+                f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
             )
         return result
 

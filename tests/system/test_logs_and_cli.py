@@ -22,12 +22,20 @@ def one_agent_farm(farm_factory) -> Farm:  # type: ignore[no-untyped-def]
     return farm
 
 
-def test_a_line_printed_by_a_task_shows_in_logs_follow_while_it_runs(one_agent_farm: Farm, tmp_path: Path) -> None:
+def test_a_line_printed_by_a_task_shows_in_logs_follow_while_it_runs(
+    one_agent_farm: Farm, tmp_path: Path
+) -> None:
     farm = one_agent_farm
     gate = tmp_path / "gate"
     job_id = farm.cli.json(
-        "submit", "command", "--frames", "1", "--",
-        "sh", "-c", f"echo hello-from-the-task; while [ ! -e {gate} ]; do sleep 0.05; done; echo bye",
+        "submit",
+        "command",
+        "--frames",
+        "1",
+        "--",
+        "sh",
+        "-c",
+        f"echo hello-from-the-task; while [ ! -e {gate} ]; do sleep 0.05; done; echo bye",
     )["id"]
     job_id = str(job_id)
     follower = Process(
@@ -49,13 +57,26 @@ def test_a_line_printed_by_a_task_shows_in_logs_follow_while_it_runs(one_agent_f
         (["submit", "command", "--frames", "1-10", "--chunk", "0", "--", "true"], "chunk_size"),
         (["submit", "houdini", "--frames", "1"], "unknown plugin 'houdini'"),
         (["submit", "command", "--frames", "1-1000000000", "--", "true"], "at most 200,000"),
-        (["submit", "blender", "--frames", "1", "--param", "scene=/nowhere/shot.blend"], "/nowhere/shot.blend"),
+        (
+            ["submit", "blender", "--frames", "1", "--param", "scene=/nowhere/shot.blend"],
+            "/nowhere/shot.blend",
+        ),
         (["submit", "command", "--frames", "1", "--param", "argv=[]"], "argv"),
         (["job", "4242"], "job 4242 does not exist"),
     ],
-    ids=["bad-range", "chunk-0", "unknown-plugin", "billion-frames", "missing-blend", "empty-argv", "no-such-job"],
+    ids=[
+        "bad-range",
+        "chunk-0",
+        "unknown-plugin",
+        "billion-frames",
+        "missing-blend",
+        "empty-argv",
+        "no-such-job",
+    ],
 )
-def test_bad_input_prints_a_sentence_without_traceback(one_agent_farm: Farm, args: list[str], words: str) -> None:
+def test_bad_input_prints_a_sentence_without_traceback(
+    one_agent_farm: Farm, args: list[str], words: str
+) -> None:
     result = one_agent_farm.cli.run(*args, check=False)
     assert result.returncode == 2, result
     assert words in result.stderr

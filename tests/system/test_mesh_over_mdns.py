@@ -26,7 +26,9 @@ def test_blender_job_renders_on_two_agents_found_over_mdns(lan: Lan, blender: st
     procs: list[Process] = []
     try:
         controller = Process(
-            ctl.argv(renderq_argv("controller", "--listen", "0.0.0.0:7420", "--data-dir", str(tmp_path / "ctl"))),
+            ctl.argv(
+                renderq_argv("controller", "--listen", "0.0.0.0:7420", "--data-dir", str(tmp_path / "ctl"))
+            ),
             "controller",
             tmp_path,
         )
@@ -34,7 +36,9 @@ def test_blender_job_renders_on_two_agents_found_over_mdns(lan: Lan, blender: st
         controller.wait_for_line(r"renderq controller listening on")
         for name, host in (("a1", a1), ("a2", a2)):
             agent = Process(
-                host.argv(renderq_argv("agent", "--listen", "0.0.0.0:7421", "--data-dir", str(tmp_path / name))),
+                host.argv(
+                    renderq_argv("agent", "--listen", "0.0.0.0:7421", "--data-dir", str(tmp_path / name))
+                ),
                 name,
                 tmp_path,
             )
@@ -46,7 +50,16 @@ def test_blender_job_renders_on_two_agents_found_over_mdns(lan: Lan, blender: st
 
         cli = Cli(f"{ctl.address}:7420", wrap=ctl.argv)
         job = cli.json(
-            "submit", "blender", "--frames", "1-24", "--chunk", "4", "--name", "mesh", "--param", f"scene={scene}"
+            "submit",
+            "blender",
+            "--frames",
+            "1-24",
+            "--chunk",
+            "4",
+            "--name",
+            "mesh",
+            "--param",
+            f"scene={scene}",
         )
         job_id = str(job["id"])
         finished = cli.run("wait", str(job_id), "--timeout", "600", timeout=660)

@@ -15,7 +15,12 @@ pytestmark = pytest.mark.system
 
 def gated_command(gate_dir: Path) -> list[str]:
     """A task that says it started, then waits for its gate file (the test opens it)."""
-    return ["--", "sh", "-c", f"echo started {{frame}}; while [ ! -e {gate_dir}/{{frame}} ]; do sleep 0.05; done"]
+    return [
+        "--",
+        "sh",
+        "-c",
+        f"echo started {{frame}}; while [ ! -e {gate_dir}/{{frame}} ]; do sleep 0.05; done",
+    ]
 
 
 def frames_of(farm: Farm, job_id: str) -> list[dict[str, Any]]:
@@ -29,8 +34,8 @@ def test_killed_agent_task_is_requeued_and_completes_on_the_other(farm_factory, 
     farm.start_agent("a1")
     farm.start_agent("a2")
     controller = farm.start_controller()
-    controller.wait_for_line(r"agent online agent=\S+ address=127.0.0.1:%d" % farm.agent_ports["a1"])
-    controller.wait_for_line(r"agent online agent=\S+ address=127.0.0.1:%d" % farm.agent_ports["a2"])
+    controller.wait_for_line(rf"agent online agent=\S+ address=127.0.0.1:{farm.agent_ports['a1']}")
+    controller.wait_for_line(rf"agent online agent=\S+ address=127.0.0.1:{farm.agent_ports['a2']}")
     gates = tmp_path / "gates"
     gates.mkdir()
     job_id = str(farm.cli.json("submit", "command", "--frames", "1", *gated_command(gates))["id"])
@@ -51,7 +56,9 @@ def test_killed_agent_task_is_requeued_and_completes_on_the_other(farm_factory, 
     assert frame["attempt_count"] == 2
 
 
-def test_controller_killed_mid_job_restarts_and_finishes_every_frame_once(farm_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_controller_killed_mid_job_restarts_and_finishes_every_frame_once(
+    farm_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     farm: Farm = farm_factory()
     farm.add_agent("a1")
     farm.start_agent("a1", "--slots", "2")
