@@ -10,6 +10,7 @@ import pytest
 from renderq.plugins.base import ErrorLine, FrameSaved, ParseEvent
 from renderq.plugins.blender import BlenderPlugin
 from renderq.plugins.template import fill_agent_tokens
+from tests.scenes import denoising_copy
 
 pytestmark = pytest.mark.blender
 
@@ -47,13 +48,7 @@ def test_two_frames_render_to_two_pngs(blender: str, demo_scene: Path, tmp_path:
 def test_a_denoising_scene_fails_with_the_denoiser_named(
     blender: str, demo_scene: Path, tmp_path: Path
 ) -> None:
-    denoising = tmp_path / "denoising.blend"
-    subprocess.run(
-        [blender, "-b", str(demo_scene), "--python-exit-code", "1", "--python-expr",
-         "import bpy; bpy.context.scene.cycles.use_denoising = True; "
-         f"bpy.ops.wm.save_as_mainfile(filepath={str(denoising)!r}, copy=True)"],
-        check=True, capture_output=True, timeout=DEADLINE,
-    )  # fmt: skip
+    denoising = denoising_copy(blender, demo_scene, tmp_path / "denoising.blend")
     code, events, output = render(blender, denoising, [1], tmp_path / "renders")
     assert code != 0, output
     errors = [e.message for e in events if isinstance(e, ErrorLine)]
