@@ -43,7 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tags", default="", help="comma-separated tags, e.g. gpu,fast")
     parser.add_argument("--cost-per-hour", type=float, default=d.cost_per_hour)
     parser.add_argument("--no-mdns", action="store_true", help="do not advertise over mDNS")
-    parser.add_argument("--advertise-address", default=None, help="IP to advertise (default: all of this host's)")
+    parser.add_argument(
+        "--advertise-address", default=None, help="IP to advertise (default: all of this host's)"
+    )
     parser.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval)
     parser.add_argument("--kill-grace", type=float, default=d.kill_grace)
 
@@ -64,4 +66,3 @@ def from_args(args: argparse.Namespace) -> AgentConfig:
         heartbeat_interval=args.heartbeat_interval,
         kill_grace=args.kill_grace,
     )
-

@@ -1,0 +1,91 @@
+"""Announcing the agent over mDNS, so a controller on the LAN finds it with no setup.
+
+Plugging a node in and starting the agent is the whole setup: the controller browses
+``_renderq-agent._tcp`` and dials what it finds. The TXT record carries what the
+controller needs before the first dial (id, port, slots, pool, tags).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+
+from zeroconf import NonUniqueNameException, ServiceInfo
+from zeroconf.asyncio import AsyncZeroconf
+
+from renderq import __version__
+from renderq.agent.config import AgentConfig
+from renderq.mdns import AGENT_SERVICE, host_ipv4_addresses
+
+logger = logging.getLogger(__name__)
+
+_ANY_HOST = {"", "0.0.0.0", "::", "[::]"}
+
+
+def advertised_addresses(config: AgentConfig, listen_host: str) -> list[str]:
+    """The addresses to announce: the configured one, else the one the agent listens
+    on, else every non-loopback IPv4 address of this host (127.0.0.1 if none).
+
+    Raises ValueError when ``config.advertise_address`` is not an IP address.
+    """
+    if config.advertise_address:
+        try:
+            return [str(ipaddress.ip_address(config.advertise_address))]
+        except ValueError:
+            raise ValueError(
+                f"the advertise address {config.advertise_address!r} is not an IP address (like 192.168.1.20)"
+            ) from None
+    with contextlib.suppress(ValueError):
+        if listen_host not in _ANY_HOST:
+            return [str(ipaddress.ip_address(listen_host.strip("[]")))]
+    return host_ipv4_addresses()
+
+
+class Advertiser:
+    def __init__(self, agent_id: str, port: int, config: AgentConfig, addresses: list[str]) -> None:
+        properties = {
+            "id": agent_id,
+            "version": __version__,
+            "port": str(port),
+            "slots": str(config.slots),
+            "pool": config.pool,
+            "tags": ",".join(config.tags),
+        }
+        # The host record is named after the agent, not the host: nodes cloned from one
+        # image (or network namespaces on one machine) share a host name, and their
+        # address records would merge under it.
+        self._info = ServiceInfo(
+            AGENT_SERVICE,
+            f"{agent_id}.{AGENT_SERVICE}",
+            port=port,
+            properties=properties,
+            parsed_addresses=addresses,
+            server=f"{agent_id}.local.",
+        )
+        self._zeroconf: AsyncZeroconf | None = None
+
+    async def start(self) -> None:
+        """Register the service; a LAN without multicast only costs a warning."""
+        self._zeroconf = AsyncZeroconf()
+        try:
+            await (await self._zeroconf.async_register_service(self._info))
+        except NonUniqueNameException:
+            logger.warning(
+                "another agent on the LAN advertises this id (was its agent-id file copied?) name=%s",
+                self._info.name,
+            )
+            return
+        except OSError as exc:
+            logger.warning("cannot advertise over mDNS error=%s", exc)
+            return
+        logger.info(
+            "advertising over mDNS name=%s addresses=%s",
+            self._info.name, ",".join(self._info.parsed_addresses()),
+        )  # fmt: skip
+
+    async def stop(self) -> None:
+        """Withdraw the service (goodbye packets) and close the sockets."""
+        if self._zeroconf is not None:
+            await self._zeroconf.async_close()
+            self._zeroconf = None

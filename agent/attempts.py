@@ -1,0 +1,83 @@
+"""The attempts this agent knows: those running and those whose events wait in the outbox.
+
+Attempt ids are the fencing tokens of the farm: the controller reconciles on every
+hello by the ids listed here, so an attempt is known from its ``assign`` until its
+last event is acked, and a second ``assign`` with the same id (a replay after a
+reconnect) never starts a second process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from renderq.agent.config import AgentConfig
+from renderq.agent.outbox import Outbox
+from renderq.agent.runner import AttemptRunner, ParserFactory
+from renderq.plugins.base import OutputParser
+from renderq.plugins.registry import get_plugin
+from renderq.v1 import agent_service_pb2 as pb
+
+logger = logging.getLogger(__name__)
+
+
+class Attempts:
+    def __init__(self, config: AgentConfig, outbox: Outbox) -> None:
+        self._config = config
+        self._outbox = outbox
+        self._running: dict[int, tuple[AttemptRunner, asyncio.Task[None]]] = {}
+        self._assigned: set[int] = set()
+
+    def assign(self, request: pb.AssignTask) -> None:
+        attempt_id = request.attempt_id
+        if attempt_id in self._assigned:
+            logger.info("assign ignored, attempt already known attempt=%d", attempt_id)
+            return
+        self._assigned.add(attempt_id)
+        if len(self._running) >= self._config.slots:
+            logger.warning(
+                "assign beyond the agent's slots attempt=%d running=%d slots=%d",
+                attempt_id, len(self._running), self._config.slots,
+            )  # fmt: skip
+        runner = AttemptRunner(
+            request,
+            self._config.workspaces,
+            self._outbox,
+            self._config.kill_grace,
+            _parser_factory(request.plugin),
+        )
+        task = asyncio.create_task(runner.run(), name=f"attempt-{attempt_id}")
+        self._running[attempt_id] = (runner, task)
+        task.add_done_callback(lambda _: self._finished(attempt_id))
+
+    def cancel(self, attempt_id: int, reason: str) -> None:
+        entry = self._running.get(attempt_id)
+        if entry is None:
+            logger.info("cancel ignored, attempt not running attempt=%d", attempt_id)
+            return
+        entry[0].cancel(reason)
+
+    def running_ids(self) -> list[int]:
+        return sorted(self._running)
+
+    def known_ids(self) -> list[int]:
+        """Running attempts plus those whose events are not acked yet."""
+        return sorted(set(self._running) | self._outbox.attempt_ids())
+
+    async def shutdown(self) -> None:
+        """Kill every running task's tree and wait for it: nobody would report them."""
+        for runner, _ in self._running.values():
+            runner.cancel("the agent is shutting down")
+        await asyncio.gather(*(task for _, task in self._running.values()), return_exceptions=True)
+
+    def _finished(self, attempt_id: int) -> None:
+        self._running.pop(attempt_id, None)
+
+
+def _parser_factory(plugin_name: str) -> ParserFactory:
+    plugin = get_plugin(plugin_name)
+    if plugin is not None:
+        return plugin.output_parser
+    if plugin_name:
+        logger.warning("unknown plugin, output is not parsed plugin=%s", plugin_name)
+    return OutputParser

@@ -1,0 +1,131 @@
+"""The agent's side of ``AgentService.Link``: one controller link at a time.
+
+The controller dials; the agent answers its hello, replays the outbox, then streams
+new events and a heartbeat. Requests (assign, cancel, ack, drain) are read by one
+task and responses written by another, the only one that writes. A link that goes
+away takes nothing with it: tasks keep running and their events wait in the outbox
+for the next link, which replaces the previous one (a controller that reconnects
+must not find its old stream still holding the agent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import grpc
+
+from renderq.agent.attempts import Attempts
+from renderq.agent.hardware import current_load
+from renderq.agent.outbox import Outbox
+from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2_grpc
+
+logger = logging.getLogger(__name__)
+
+HelloFactory = Callable[[], Awaitable[pb.AgentHello]]
+
+
+class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
+    def __init__(
+        self, hello: HelloFactory, attempts: Attempts, outbox: Outbox, heartbeat_interval: float
+    ) -> None:
+        self._hello = hello
+        self._attempts = attempts
+        self._outbox = outbox
+        self._heartbeat_interval = heartbeat_interval
+        self._replaced: asyncio.Event | None = None
+        """Set to end the current link: a newer one arrived, or the agent stops."""
+
+    # Responses go through context.write() from one writer task, so Link returns None
+    # where the generated stub expects an iterator.
+    async def Link(  # type: ignore[override]
+        self,
+        request_iterator: AsyncIterator[pb.LinkRequest],
+        context: grpc.aio.ServicerContext[pb.LinkRequest, pb.LinkResponse],
+    ) -> None:
+        requests = aiter(request_iterator)
+        first = await anext(requests, None)
+        if first is None:
+            return
+        if first.WhichOneof("kind") != "hello":
+            await context.abort(
+                grpc.StatusCode.FAILED_PRECONDITION, "the first message on a link must be hello"
+            )
+        controller = first.hello.controller_id
+        if self._replaced is not None:
+            self._replaced.set()
+        replaced = self._replaced = asyncio.Event()
+        logger.info("controller linked controller=%s version=%s", controller, first.hello.version)
+        tasks = [
+            asyncio.create_task(self._read(requests), name="link-read"),
+            asyncio.create_task(self._write(context), name="link-write"),
+            asyncio.create_task(replaced.wait(), name="link-replaced"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            reason = "controller closed it"
+            if replaced.is_set():
+                reason = "replaced by a newer link or ended by the agent"
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    reason = f"error: {task.exception()!r}"
+        except asyncio.CancelledError:
+            # gRPC cancels the handler when the controller goes away or the server
+            # stops: an ordinary end of a link, not an error to propagate (and log).
+            reason = "controller went away"
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if self._replaced is replaced:
+                self._replaced = None
+        logger.info("controller link closed controller=%s reason=%s", controller, reason)
+
+    def close(self) -> None:
+        """End the current link, as the agent stops, with a status the controller can read."""
+        if self._replaced is not None:
+            self._replaced.set()
+
+    async def _read(self, requests: AsyncIterator[pb.LinkRequest]) -> None:
+        async for request in requests:
+            kind = request.WhichOneof("kind")
+            if kind == "assign":
+                self._attempts.assign(request.assign)
+            elif kind == "cancel":
+                self._attempts.cancel(request.cancel.attempt_id, request.cancel.reason)
+            elif kind == "ack":
+                dropped = self._outbox.ack(request.ack.sequence)
+                logger.debug(
+                    "ack sequence=%d dropped=%d waiting=%d", request.ack.sequence, dropped, len(self._outbox)
+                )
+            elif kind == "drain":
+                logger.info("drain requested: running tasks finish, the controller sends no new work")
+            else:
+                logger.warning("link request ignored kind=%s", kind)
+
+    async def _write(self, context: grpc.aio.ServicerContext[pb.LinkRequest, pb.LinkResponse]) -> None:
+        """Hello, then the outbox from its oldest unacked event, then new events, with a
+        heartbeat right after the replay and every interval from then on."""
+        await context.write(pb.LinkResponse(hello=await self._hello()))
+        loop = asyncio.get_running_loop()
+        sent = 0
+        next_heartbeat = loop.time()
+        while True:
+            # Everything up to `through` is now sent or already acked.
+            through = self._outbox.last_sequence
+            for event in self._outbox.after(sent):
+                await context.write(pb.LinkResponse(event=event))
+            sent = through
+            if loop.time() >= next_heartbeat:
+                await context.write(pb.LinkResponse(heartbeat=self._heartbeat()))
+                next_heartbeat = loop.time() + self._heartbeat_interval
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(next_heartbeat):
+                    await self._outbox.wait_beyond(sent)
+
+    def _heartbeat(self) -> pb.Heartbeat:
+        return pb.Heartbeat(load=current_load(), running_attempt_ids=self._attempts.running_ids())

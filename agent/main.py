@@ -1,0 +1,67 @@
+"""Running the agent: ``serve`` for embedding and tests, ``main`` for the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import FrameType
+
+from renderq.agent.config import AgentConfig
+from renderq.agent.server import AgentServer, AgentStartError
+
+logger = logging.getLogger(__name__)
+# Operators and scripts wait for the listening line under the agent's own name.
+agent_logger = logging.getLogger("renderq.agent")
+
+
+async def serve(config: AgentConfig, ready: asyncio.Event | None = None) -> None:
+    """Run the agent until cancelled; set ``ready`` once it listens.
+
+    Raises AgentStartError when it cannot start.
+    """
+    server = AgentServer(config)
+    await server.start()
+    try:
+        agent_logger.info("renderq agent %s listening on %s:%d", server.agent_id, server.host, server.port)
+        if ready is not None:
+            ready.set()
+        await asyncio.Future()
+    finally:
+        await server.stop()
+        logger.info("agent stopped agent=%s", server.agent_id)
+
+
+def main(config: AgentConfig) -> int:
+    """Run the agent until SIGINT or SIGTERM; return the process exit code."""
+    try:
+        asyncio.run(_serve_until_signalled(config))
+    except AgentStartError as exc:
+        logger.error("renderq agent cannot start: %s", exc)
+        return 1
+    return 0
+
+
+async def _serve_until_signalled(config: AgentConfig) -> None:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    stopping = False
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        # A second signal must not cut short the killing of running tasks.
+        if not stopping:
+            stopping = True
+            logger.info("agent stopping signal=%s", signal.Signals(signum).name)
+            loop.call_soon_threadsafe(task.cancel)
+
+    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        await serve(config)
+    except asyncio.CancelledError:
+        if not stopping:
+            raise
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

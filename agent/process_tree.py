@@ -1,0 +1,262 @@
+"""A task's process tree: how each OS starts it, measures it and kills it.
+
+Renderers fork helpers (Blender's workers, a script's subprocesses). Each task
+starts in a process group of its own (a new session on POSIX, a new process group
+on Windows) so that the whole tree can be signalled at once, and psutil follows the
+task's own descendants, including any that leave the group, so that none survives a
+cancel and memory and CPU time cover the whole tree. Everything OS-specific about
+processes lives here; the runner stays the same on every system.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+SAMPLE_INTERVAL = 0.5
+FIRST_SAMPLE_DELAY = 0.1
+"""Long enough that a task which exits at once never pays for psutil."""
+_POLL_INTERVAL = 0.05
+PIPE_LIMIT = 64 * 1024
+
+
+def own_group_kwargs() -> dict[str, Any]:
+    """Arguments for ``create_subprocess_exec`` that start the task in a group of its own."""
+    if sys.platform == "win32":
+        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
+    return {"start_new_session": True}
+
+
+class _ExitWatch(asyncio.subprocess.SubprocessStreamProtocol):
+    """The protocol ``create_subprocess_exec`` uses, plus an event set when the process
+    exits: ``Process.wait()`` also waits for its pipes to close, which a leftover
+    grandchild holding stdout would delay forever."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(limit=PIPE_LIMIT, loop=loop)
+        self.exited = asyncio.Event()
+
+    def process_exited(self) -> None:
+        super().process_exited()
+        self.exited.set()
+
+
+@dataclass(frozen=True)
+class ChildProcess:
+    """A task's main process, started in a process group of its own, its stdout and
+    stderr merged in one pipe."""
+
+    process: asyncio.subprocess.Process
+    transport: asyncio.SubprocessTransport
+    exited: asyncio.Event
+    """Set when the process exits, whoever still holds its pipe."""
+
+    @classmethod
+    async def start(cls, argv: list[str], cwd: Path, env: dict[str, str]) -> ChildProcess:
+        """Raises OSError when the program cannot start."""
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _ExitWatch(loop),
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            **own_group_kwargs(),
+        )
+        return cls(asyncio.subprocess.Process(transport, protocol, loop), transport, protocol.exited)
+
+
+async def kill_tree(root_pid: int, grace: float, known: Iterable[psutil.Process] = ()) -> None:
+    """Ask the tree of ``root_pid`` to stop, wait up to ``grace`` seconds, then kill what is left.
+
+    ``known`` are processes seen in the tree before (they may have left its group).
+    """
+    procs = _tree(_process(root_pid), known)
+    if sys.platform == "win32":
+        for proc in procs:
+            _quietly(proc.terminate)
+    else:
+        _signal_group(root_pid, signal.SIGTERM)
+        for proc in procs:
+            if _group_of(proc) != root_pid:
+                _quietly(proc.terminate)
+    deadline = asyncio.get_running_loop().time() + grace
+    # Polled: no OS signals the exit of a process that is not our child.
+    while any(_running(proc) for proc in procs) and asyncio.get_running_loop().time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(_POLL_INTERVAL)
+    kill_leftovers(root_pid, procs)
+
+
+def kill_leftovers(root_pid: int, known: Iterable[psutil.Process] = ()) -> None:
+    """Kill at once whatever of the tree still runs: after its main process exited,
+    nothing it started may stay behind.
+
+    The root pid itself is only used as the group id: the root is gone, and its pid
+    may already name another process.
+    """
+    if sys.platform != "win32":
+        _signal_group(root_pid, signal.SIGKILL)
+    for proc in known:
+        if _running(proc):
+            _quietly(proc.kill)
+
+
+def _process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.Error:
+        return None
+
+
+def _tree(root: psutil.Process | None, known: Iterable[psutil.Process]) -> list[psutil.Process]:
+    """The root, its current descendants and the known processes, once each."""
+    procs = {proc.pid: proc for proc in known}
+    if root is not None:
+        with contextlib.suppress(psutil.Error):
+            procs.setdefault(root.pid, root)
+            for child in root.children(recursive=True):
+                procs.setdefault(child.pid, child)
+    return list(procs.values())
+
+
+def _signal_group(pgid: int, signum: signal.Signals) -> None:
+    # The group outlives its leader, so its id stays valid while any member runs.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def _group_of(proc: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(proc.pid)
+    except OSError:
+        return None
+
+
+def _running(proc: psutil.Process) -> bool:
+    """Alive and not a zombie: a zombie has finished, it only waits to be reaped."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _quietly(action: Any) -> None:
+    with contextlib.suppress(psutil.Error):
+        action()
+
+
+@dataclass
+class _Seen:
+    """What the last sample saw of one process."""
+
+    process: psutil.Process
+    ppid: int
+    cpu: float
+    children_cpu: float
+    gone: bool = False
+    reaped_by_tree: bool = False
+
+
+@dataclass(frozen=True)
+class _Reading:
+    process: psutil.Process
+    ppid: int
+    rss: int
+    cpu: float
+    children_cpu: float
+
+
+class TreeSampler:
+    """Measures one task's process tree while it runs: peak RSS and CPU time.
+
+    Samples every ``SAMPLE_INTERVAL`` seconds in a worker thread (psutil reads /proc
+    or calls the OS), the first one shortly after start.
+    """
+
+    def __init__(self, root_pid: int) -> None:
+        self._root_pid = root_pid
+        self._seen: dict[int, _Seen] = {}
+        self.peak_rss = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"sample-tree-{self._root_pid}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def processes(self) -> list[psutil.Process]:
+        """Every process seen in the tree, for killing stragglers that left its group."""
+        return [seen.process for seen in self._seen.values()]
+
+    def cpu_time(self) -> float:
+        """User plus system seconds of every process seen, plus what they reaped unseen.
+
+        A process reaped by a parent in the tree already counts in that parent's
+        children times, so it is not counted again on its own.
+        """
+        return sum(seen.cpu + seen.children_cpu for seen in self._seen.values() if not seen.reaped_by_tree)
+
+    async def _run(self) -> None:
+        await asyncio.sleep(FIRST_SAMPLE_DELAY)
+        # One handle for the whole run: psutil checks that its pid still names the root.
+        root = await asyncio.to_thread(_process, self._root_pid)
+        if root is None:
+            return
+        while True:
+            known = [seen.process for seen in self._seen.values() if not seen.gone]
+            readings = await asyncio.to_thread(_read_tree, root, known)
+            self._record(readings)
+            await asyncio.sleep(SAMPLE_INTERVAL)
+
+    def _record(self, readings: list[_Reading]) -> None:
+        present = {reading.process.pid for reading in readings}
+        for pid, seen in self._seen.items():
+            if pid not in present and not seen.gone:
+                seen.gone = True
+                seen.reaped_by_tree = seen.ppid in present
+        for reading in readings:
+            self._seen[reading.process.pid] = _Seen(
+                reading.process, reading.ppid, reading.cpu, reading.children_cpu
+            )
+        self.peak_rss = max(self.peak_rss, sum(reading.rss for reading in readings))
+
+
+def _read_tree(root: psutil.Process, known: list[psutil.Process]) -> list[_Reading]:
+    """One sample of the tree: the root, its descendants and known escapees (zombies
+    included: their times are final and their parent has not counted them yet)."""
+    readings = []
+    for proc in _tree(root, known):
+        try:
+            with proc.oneshot():
+                if not proc.is_running():
+                    continue
+                times = proc.cpu_times()
+                rss = 0 if proc.status() == psutil.STATUS_ZOMBIE else proc.memory_info().rss
+                readings.append(
+                    _Reading(
+                        proc,
+                        proc.ppid(),
+                        rss,
+                        times.user + times.system,
+                        getattr(times, "children_user", 0.0) + getattr(times, "children_system", 0.0),
+                    )
+                )
+        except psutil.Error:
+            continue
+    return readings

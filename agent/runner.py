@@ -1,0 +1,422 @@
+"""Runs one attempt of a task: its commands in order, reporting everything they do.
+
+The controller knows a task only through the events this module puts in the outbox:
+``started``, output in batched ``log`` chunks, throttled ``progress``, a
+``frame_completed`` (with hashed outputs) as each frame is done, and last
+``finished`` with the measurements of the whole process tree. Output is read in
+blocks, never line by line, so a renderer that prints a partial line (a progress bar
+ending in ``\\r``) never stalls the stream; lines are cut from the blocks for the
+plugin's parser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from google.protobuf.duration_pb2 import Duration
+
+from renderq.agent.batching import LogBatcher, Throttle
+from renderq.agent.outbox import EventKind, Outbox
+from renderq.agent.outputs import describe_output
+from renderq.agent.process_tree import ChildProcess, TreeSampler, kill_leftovers, kill_tree
+from renderq.agent.workspace import Workspace
+from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, OutputParser, ParseEvent, Progress
+from renderq.plugins.frame_range import format_frames
+from renderq.v1 import agent_service_pb2 as pb
+
+logger = logging.getLogger(__name__)
+
+READ_SIZE = 65536
+LOG_FLUSH_BYTES = 32 * 1024
+LOG_FLUSH_DELAY = 0.05
+"""Seconds after the first unflushed byte: output looks live without a message per line."""
+PROGRESS_INTERVAL = 0.25
+DRAIN_TIMEOUT = 2.0
+"""Seconds to read what is left in the pipe once the tree is gone: a process that
+escaped the tree may hold it open forever."""
+MAX_LINE = 64 * 1024
+"""Longer output without a line break is cut into lines of this size for the parser."""
+EXIT_NOT_FOUND = 127
+EXIT_CANNOT_RUN = 126
+"""Exit codes reported when a command cannot start, as POSIX shells do."""
+
+_LINE_BREAK = re.compile(r"[\r\n]")
+
+ParserFactory = Callable[[], OutputParser]
+
+
+class AttemptRunner:
+    """One attempt of one task, from its first command to its ``finished`` event."""
+
+    def __init__(
+        self,
+        assignment: pb.AssignTask,
+        workspaces: Path,
+        outbox: Outbox,
+        kill_grace: float,
+        parser_factory: ParserFactory,
+    ) -> None:
+        self.attempt_id = assignment.attempt_id
+        self._assignment = assignment
+        self._workspaces = workspaces
+        self._outbox = outbox
+        self._kill_grace = kill_grace
+        self._parser_factory = parser_factory
+        self.log_ids = f"job={assignment.job_id} task={assignment.task_id} attempt={assignment.attempt_id}"
+        self._frames = list(dict.fromkeys(frame for cmd in assignment.commands for frame in cmd.frames))
+        self._timeout = assignment.timeout.ToTimedelta().total_seconds()
+        self._deadline: float | None = None
+        self._completed: set[int] = set()
+        self._stop = asyncio.Event()
+        self._stop_message = ""
+        self._cancelled = False
+        self._timed_out = False
+        self._announced = False
+        self._peak_rss = 0
+        self._cpu_time = 0.0
+        self._log = LogBatcher(LOG_FLUSH_BYTES, LOG_FLUSH_DELAY, self._emit)
+        self._progress: Throttle[pb.TaskProgress] = Throttle(PROGRESS_INTERVAL, self._emit)
+
+    def cancel(self, reason: str) -> None:
+        """Kill the running command's tree and run no further command."""
+        if self._stop.is_set():
+            return
+        self._cancelled = True
+        self._stop_message = f"cancelled: {reason}" if reason else "cancelled"
+        logger.info("task cancel requested %s reason=%r", self.log_ids, reason)
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Run every command, then report ``finished``; never raises for a task's failure."""
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        if self._timeout > 0:
+            self._deadline = start + self._timeout
+        try:
+            exit_code, error = await self._run_commands()
+        except Exception as exc:
+            # The controller must hear of every attempt's end, even one this agent botched.
+            logger.exception("task failed inside the agent %s", self.log_ids)
+            exit_code, error = EXIT_CANNOT_RUN, f"the agent failed while running the task: {exc}"
+        self._announce(0, "")
+        self._progress.close()
+        self._log.flush()
+        failed = [frame for frame in self._frames if frame not in self._completed]
+        seconds = loop.time() - start
+        self._emit(
+            pb.TaskFinished(
+                exit_code=exit_code,
+                error_message=error,
+                failed_frames=failed,
+                duration=_duration(seconds),
+                cpu_time=_duration(self._cpu_time),
+                peak_rss_bytes=self._peak_rss,
+                cancelled=self._cancelled,
+                timed_out=self._timed_out,
+            )
+        )
+        logger.info(
+            "task finished %s exit=%d failed_frames=%s cancelled=%s timed_out=%s seconds=%.2f error=%r",
+            self.log_ids, exit_code, format_frames(failed), self._cancelled, self._timed_out, seconds, error,
+        )  # fmt: skip
+
+    async def _run_commands(self) -> tuple[int, str]:
+        """Run the commands in order up to the first that fails; return its exit code and error."""
+        try:
+            workspace = await asyncio.to_thread(Workspace.for_job, self._workspaces, self._assignment.job_id)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            return EXIT_CANNOT_RUN, f"cannot create the job's workspace in {self._workspaces}: {reason}"
+        exit_code = 0
+        for command in self._assignment.commands:
+            if self._deadline is not None and asyncio.get_running_loop().time() >= self._deadline:
+                self._expire()
+            if self._stop.is_set():
+                return exit_code, self._stop_message
+            exit_code, error = await self._run_command(command, workspace)
+            if error:
+                return exit_code, error
+        return exit_code, ""
+
+    def _expire(self) -> None:
+        if self._stop.is_set():
+            return
+        self._cancelled = self._timed_out = True
+        self._stop_message = f"timed out after {self._timeout:g} s"
+        logger.info("task timed out %s seconds=%g", self.log_ids, self._timeout)
+        self._stop.set()
+
+    def _emit(self, kind: EventKind) -> None:
+        self._outbox.append(self.attempt_id, kind)
+
+    def _announce(self, pid: int, workspace: str) -> None:
+        """``started`` comes once per attempt, before anything else (pid 0: nothing could start)."""
+        if self._announced:
+            return
+        self._announced = True
+        self._emit(pb.TaskStarted(pid=pid, workspace=workspace))
+        logger.info("task started %s pid=%d", self.log_ids, pid)
+
+    async def _run_command(self, command: pb.Command, workspace: Workspace) -> tuple[int, str]:
+        """Run one command to its end; return its exit code and, if it failed, why."""
+        tokens = {**workspace.tokens(), "{python}": sys.executable}
+        argv = [_fill(arg, tokens) for arg in command.argv]
+        if not argv:
+            return EXIT_CANNOT_RUN, "a command of this task has no program to run"
+        expected: dict[int, list[Path]] = {}
+        for wanted in command.expected_outputs:
+            expected.setdefault(wanted.frame, []).append(workspace.root / _fill(wanted.path, tokens))
+        try:
+            child = await ChildProcess.start(argv, workspace.root, self._environment(workspace))
+        except OSError as exc:
+            self._announce(0, str(workspace.root))
+            return _start_failure(argv[0], exc)
+        pid = child.process.pid
+        self._announce(pid, str(workspace.root))
+        logger.debug("command started %s pid=%d argv=%s", self.log_ids, pid, argv)
+        output = _CommandOutput(self, workspace.root, list(command.frames), expected, self._parser_factory())
+        sampler = TreeSampler(pid)
+        sampler.start()
+        chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        assert child.process.stdout is not None
+        reader = asyncio.create_task(_read_pipe(child.process.stdout, chunks))
+        consumer = asyncio.create_task(self._consume(chunks, output))
+        killed = False
+        try:
+            killed = await self._wait(child, sampler)
+        finally:
+            kill_leftovers(pid, sampler.processes())
+            await sampler.stop()
+            await self._drain(reader, child)
+            await consumer
+        self._peak_rss = max(self._peak_rss, sampler.peak_rss)
+        self._cpu_time += sampler.cpu_time()
+        code = child.process.returncode
+        assert code is not None
+        if killed:
+            return code, self._stop_message
+        if code == 0:
+            return code, await output.finish()
+        if code < 0:
+            return code, f"killed by signal {_signal_name(-code)}"
+        detail = f"exited with code {code}"
+        return code, output.last_error or (f"{detail}: {output.last_line}" if output.last_line else detail)
+
+    def _environment(self, workspace: Workspace) -> dict[str, str]:
+        a = self._assignment
+        return {
+            **os.environ,
+            **a.environment,
+            "RENDERQ_JOB_ID": str(a.job_id),
+            "RENDERQ_TASK_ID": str(a.task_id),
+            "RENDERQ_ATTEMPT_ID": str(a.attempt_id),
+            "RENDERQ_FRAMES": format_frames(self._frames),
+            "RENDERQ_WORKSPACE": str(workspace.root),
+        }
+
+    async def _wait(self, child: ChildProcess, sampler: TreeSampler) -> bool:
+        """Wait for the process to exit, or kill its tree on cancel or timeout.
+
+        Returns True when the tree was killed.
+        """
+        exited = asyncio.ensure_future(child.exited.wait())
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            remaining = None
+            if self._deadline is not None:
+                remaining = max(0.0, self._deadline - asyncio.get_running_loop().time())
+            done, _ = await asyncio.wait(
+                {exited, stopped}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+            )
+            if exited in done:
+                return False
+            self._expire()
+            pid = child.process.pid
+            logger.info("killing task tree %s pid=%d grace=%g", self.log_ids, pid, self._kill_grace)
+            await kill_tree(pid, self._kill_grace, sampler.processes())
+            await exited
+            return True
+        finally:
+            exited.cancel()
+            stopped.cancel()
+
+    async def _drain(self, reader: asyncio.Task[None], child: ChildProcess) -> None:
+        done, _ = await asyncio.wait({reader}, timeout=DRAIN_TIMEOUT)
+        if not done:
+            logger.warning("output left unread, a process outside the task's tree holds it %s", self.log_ids)
+            reader.cancel()
+            child.transport.close()
+
+    async def _consume(self, chunks: asyncio.Queue[bytes | None], output: _CommandOutput) -> None:
+        while (data := await chunks.get()) is not None:
+            self._log.add(data)
+            await output.feed(data)
+        await output.close()
+
+    def report_progress(self, frame: int, fraction: float) -> None:
+        self._progress.offer(pb.TaskProgress(frame=frame, frame_progress=min(max(fraction, 0.0), 1.0)))
+
+    def is_completed(self, frame: int) -> bool:
+        return frame in self._completed
+
+    async def complete_frame(self, frame: int, paths: list[Path], render_time: float) -> str:
+        """Hash the frame's outputs and report it done; return why not if an output is missing."""
+        outputs = []
+        for path in dict.fromkeys(paths):
+            try:
+                outputs.append(await asyncio.to_thread(describe_output, path))
+            except FileNotFoundError:
+                return f"frame {frame}: output {path} was not written"
+            except OSError as exc:
+                return f"frame {frame}: output {path} cannot be read: {exc.strerror or exc}"
+        # The log that led to this frame goes out before the frame itself.
+        self._log.flush()
+        self._emit(pb.FrameCompleted(frame=frame, outputs=outputs, render_time=_duration(render_time)))
+        self._completed.add(frame)
+        logger.info("frame completed %s frame=%d outputs=%d", self.log_ids, frame, len(outputs))
+        return ""
+
+
+class _CommandOutput:
+    """One command's output, cut into lines for its parser, whose events move frames along."""
+
+    def __init__(
+        self,
+        runner: AttemptRunner,
+        cwd: Path,
+        frames: list[int],
+        expected: dict[int, list[Path]],
+        parser: OutputParser,
+    ) -> None:
+        self._runner = runner
+        self._cwd = cwd
+        self._frames = frames
+        self._expected = expected
+        self._parser = parser
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._partial = ""
+        self._loop = asyncio.get_running_loop()
+        self._current = self._next_frame()
+        self._frame_start = self._loop.time()
+        self._parser_failed = False
+        self.last_error = ""
+        self.last_line = ""
+
+    async def feed(self, data: bytes) -> None:
+        *lines, self._partial = _LINE_BREAK.split(self._partial + self._decoder.decode(data))
+        if len(self._partial) >= MAX_LINE:
+            lines.append(self._partial)
+            self._partial = ""
+        for line in lines:
+            await self._line(line)
+
+    async def close(self) -> None:
+        """The output ended: its last line needs no line break."""
+        for line in _LINE_BREAK.split(self._partial + self._decoder.decode(b"", final=True)):
+            await self._line(line)
+        self._partial = ""
+
+    async def finish(self) -> str:
+        """The command exited 0: settle its frames; return why one failed, or ""."""
+        todo = [frame for frame in self._frames if not self._runner.is_completed(frame)]
+        if not todo:
+            return ""
+        if not self._parser.completes_on_exit:
+            return self.last_error or f"renderer exited without saving frame {todo[0]}"
+        share = (self._loop.time() - self._frame_start) / len(todo)
+        problems = [
+            await self._runner.complete_frame(frame, self._expected.get(frame, []), share) for frame in todo
+        ]
+        return next((problem for problem in problems if problem), "")
+
+    def _next_frame(self) -> int | None:
+        return next((frame for frame in self._frames if not self._runner.is_completed(frame)), None)
+
+    async def _line(self, line: str) -> None:
+        if not line.strip():
+            return
+        self.last_line = line.strip()
+        for event in self._parse(line):
+            await self._apply(event)
+
+    def _parse(self, line: str) -> list[ParseEvent]:
+        try:
+            return self._parser.feed(line)
+        except Exception:
+            # A parser bug must not cost the render; say it once per command.
+            if not self._parser_failed:
+                self._parser_failed = True
+                logger.exception("output parser failed on a line %s line=%r", self._runner.log_ids, line)
+            return []
+
+    async def _apply(self, event: ParseEvent) -> None:
+        if isinstance(event, FrameStarted):
+            self._current = event.frame
+            self._frame_start = self._loop.time()
+        elif isinstance(event, Progress):
+            frame = event.frame if event.frame is not None else self._current
+            self._runner.report_progress(frame or 0, event.fraction)
+        elif isinstance(event, FrameSaved):
+            await self._saved(event)
+        elif isinstance(event, ErrorLine):
+            self.last_error = event.message
+
+    async def _saved(self, event: FrameSaved) -> None:
+        frame = event.frame if event.frame is not None else self._current
+        if frame is None or self._runner.is_completed(frame):
+            logger.debug("saved file not matched to a frame %s path=%s", self._runner.log_ids, event.path)
+            return
+        # A relative path is relative to the renderer's working directory.
+        paths = [self._cwd / event.path, *self._expected.get(frame, [])]
+        problem = await self._runner.complete_frame(frame, paths, self._loop.time() - self._frame_start)
+        if problem:
+            self.last_error = problem
+            return
+        self._current = self._next_frame()
+        self._frame_start = self._loop.time()
+
+
+async def _read_pipe(stream: asyncio.StreamReader, chunks: asyncio.Queue[bytes | None]) -> None:
+    """Move output from the pipe to ``chunks``; None marks its end (or giving up on it)."""
+    try:
+        while data := await stream.read(READ_SIZE):
+            chunks.put_nowait(data)
+    finally:
+        chunks.put_nowait(None)
+
+
+def _fill(text: str, tokens: dict[str, str]) -> str:
+    """Replace the agent's tokens; any other braces (``{frame:04d}``) stay as they are."""
+    for token, value in tokens.items():
+        text = text.replace(token, value)
+    return text
+
+
+def _start_failure(program: str, exc: OSError) -> tuple[int, str]:
+    """Exit code and message for a command that could not start, as a shell would say it."""
+    if isinstance(exc, FileNotFoundError):
+        return EXIT_NOT_FOUND, f"{program}: command not found on this agent"
+    if isinstance(exc, PermissionError):
+        return EXIT_CANNOT_RUN, f"{program}: this agent is not allowed to run it (permission denied)"
+    return EXIT_CANNOT_RUN, f"{program}: cannot start it on this agent: {exc.strerror or exc}"
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return f"{number} ({signal.Signals(number).name})"
+    except ValueError:
+        return str(number)
+
+
+def _duration(seconds: float) -> Duration:
+    duration = Duration()
+    duration.FromNanoseconds(round(seconds * 1e9))
+    return duration

@@ -1,0 +1,131 @@
+"""One agent process: its gRPC server, its attempts, its outbox and its advertisement,
+started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import grpc
+
+from renderq import __version__
+from renderq.agent.advertise import Advertiser, advertised_addresses
+from renderq.agent.attempts import Attempts
+from renderq.agent.config import AgentConfig
+from renderq.agent.hardware import probe_hardware
+from renderq.agent.identity import load_or_create_agent_id
+from renderq.agent.link import LinkService
+from renderq.agent.outbox import Outbox
+from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2_grpc, resources_pb2
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    # Controllers keep links open for days and ping them to notice dead peers.
+    ("grpc.http2.min_ping_interval_without_data_ms", 5000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    # Two agents on one port would split the controller's links between them.
+    ("grpc.so_reuseport", 0),
+]
+
+
+STOP_GRACE = 1.0
+"""Seconds for the link to end by itself before the server cuts it."""
+
+
+class AgentStartError(Exception):
+    """A setting or the host keeps the agent from starting; the message says which."""
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[::]:7421`` for IPv6) into its parts; raises AgentStartError."""
+    host, colon, port = listen.rpartition(":")
+    if not colon or not port.isdigit() or int(port) > 65535:
+        raise AgentStartError(f"the listen address {listen!r} must be host:port, e.g. 0.0.0.0:7421")
+    return host, int(port)
+
+
+class AgentServer:
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config
+        self.agent_id = ""
+        self.session_id = uuid.uuid4().hex
+        self.host = ""
+        self.port = 0
+        self._outbox = Outbox()
+        self._attempts = Attempts(config, self._outbox)
+        self._server: grpc.aio.Server | None = None
+        self._links: LinkService | None = None
+        self._hardware: asyncio.Task[resources_pb2.Hardware] | None = None
+        self._advertiser: Advertiser | None = None
+        self._advertising: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Listen and advertise; raises AgentStartError with a sentence for the operator."""
+        config = self.config
+        self.host, _ = split_listen(config.listen)
+        try:
+            self.agent_id = await asyncio.to_thread(load_or_create_agent_id, config.data_dir)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            raise AgentStartError(f"cannot keep the agent id in {config.data_dir}: {reason}") from exc
+        addresses: list[str] = []
+        if config.mdns:
+            try:
+                addresses = advertised_addresses(config, self.host)
+            except ValueError as exc:
+                raise AgentStartError(str(exc)) from None
+        # Probing runs behind the server's start: only the first hello waits for it.
+        self._hardware = asyncio.create_task(probe_hardware(), name="probe-hardware")
+        self._server = grpc.aio.server(options=GRPC_OPTIONS)
+        self._links = LinkService(self._hello, self._attempts, self._outbox, config.heartbeat_interval)
+        agent_service_pb2_grpc.add_AgentServiceServicer_to_server(self._links, self._server)
+        try:
+            self.port = self._server.add_insecure_port(config.listen)
+        except RuntimeError:
+            await self.stop()
+            raise AgentStartError(
+                f"cannot listen on {config.listen}: the port is taken or the address is not this host's"
+            ) from None
+        await self._server.start()
+        if config.mdns:
+            self._advertiser = Advertiser(self.agent_id, self.port, config, addresses)
+            self._advertising = asyncio.create_task(self._advertiser.start(), name="advertise")
+
+    async def stop(self) -> None:
+        """Withdraw the advertisement, close the links, then kill running tasks: no
+        link is left to report them, and their attempts end with this session."""
+        if self._advertising is not None:
+            self._advertising.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._advertising
+        if self._advertiser is not None:
+            await self._advertiser.stop()
+        if self._links is not None:
+            self._links.close()
+        if self._server is not None:
+            await self._server.stop(grace=STOP_GRACE)
+        await self._attempts.shutdown()
+        if self._hardware is not None:
+            self._hardware.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._hardware
+
+    async def _hello(self) -> pb.AgentHello:
+        assert self._hardware is not None
+        config = self.config
+        return pb.AgentHello(
+            agent_id=self.agent_id,
+            version=__version__,
+            session_id=self.session_id,
+            hardware=await asyncio.shield(self._hardware),
+            slots=config.slots,
+            pool=config.pool,
+            tags=config.tags,
+            known_attempt_ids=self._attempts.known_ids(),
+            port=self.port,
+            cost_per_hour=config.cost_per_hour,
+        )
