@@ -11,12 +11,12 @@ import contextlib
 import ipaddress
 import logging
 
-from zeroconf import NonUniqueNameException, ServiceInfo
+from zeroconf import NonUniqueNameException
 from zeroconf.asyncio import AsyncZeroconf
 
 from renderq import __version__
 from renderq.agent.config import AgentConfig
-from renderq.mdns import AGENT_SERVICE, host_ipv4_addresses
+from renderq.mdns import AGENT_SERVICE, host_ipv4_addresses, service_info
 
 logger = logging.getLogger(__name__)
 
@@ -52,17 +52,7 @@ class Advertiser:
             "pool": config.pool,
             "tags": ",".join(config.tags),
         }
-        # The host record is named after the agent, not the host: nodes cloned from one
-        # image (or network namespaces on one machine) share a host name, and their
-        # address records would merge under it.
-        self._info = ServiceInfo(
-            AGENT_SERVICE,
-            f"{agent_id}.{AGENT_SERVICE}",
-            port=port,
-            properties=properties,
-            parsed_addresses=addresses,
-            server=f"{agent_id}.local.",
-        )
+        self._info = service_info(AGENT_SERVICE, agent_id, port, properties, addresses)
         self._zeroconf: AsyncZeroconf | None = None
 
     async def start(self) -> None:

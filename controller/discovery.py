@@ -14,7 +14,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 import renderq
 from renderq.controller.links import LinkManager
-from renderq.mdns import AGENT_SERVICE, CONTROLLER_SERVICE, service_info
+from renderq.mdns import AGENT_SERVICE, CONTROLLER_SERVICE, host_ipv4_addresses, service_info
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class Discovery:
             f"renderq-controller-{socket.gethostname()}-{self.port}",
             self.port,
             {"version": renderq.__version__, "id": self.links.controller_id},
+            host_ipv4_addresses(),
         )
         await self._zc.async_register_service(info, allow_name_change=True)
         self._browser = AsyncServiceBrowser(self._zc.zeroconf, AGENT_SERVICE, handlers=[self._on_change])

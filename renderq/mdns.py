@@ -28,15 +28,19 @@ def host_ipv4_addresses() -> list[str]:
 
 
 def service_info(
-    service: str, instance: str, port: int, properties: dict[str, str], addresses: list[str] | None = None
+    service: str, instance: str, port: int, properties: dict[str, str], addresses: list[str]
 ) -> ServiceInfo:
-    """A ServiceInfo for ``instance`` of ``service`` on this host."""
-    addresses = addresses or host_ipv4_addresses()
+    """A ServiceInfo for ``instance`` of ``service`` at ``addresses``.
+
+    The host record is named after the instance, not the host: nodes cloned from one
+    image (or network namespaces on one machine) share a host name, and their address
+    records would merge under it.
+    """
     return ServiceInfo(
         service,
         f"{instance}.{service}",
         port=port,
         properties=properties,
-        addresses=[socket.inet_aton(a) for a in addresses],
-        server=f"{socket.gethostname()}.local.",
+        parsed_addresses=addresses,
+        server=f"{instance}.local.",
     )
