@@ -52,9 +52,12 @@ def labels(enum: EnumTypeWrapper) -> list[str]:
     return [label(enum, number) for number in enum.values() if number]
 
 
-def from_label(enum: EnumTypeWrapper, text: str) -> int:
-    value: int = enum.Value(_prefix(enum) + text.upper())
-    return value
+def from_label(enum: EnumTypeWrapper, text: str) -> str:
+    """``running`` -> ``JOB_STATE_RUNNING``: the value's name, which request fields take
+    as well as its number. Raises ValueError for a label the enum does not have."""
+    name = _prefix(enum) + text.upper()
+    enum.Value(name)
+    return name
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ def test_wheel_holds_one_renderq_package_with_typed_stubs(tmp_path: Path) -> Non
 
 
 def test_sdist_ships_the_protos(tmp_path: Path) -> None:
-    names = tarfile.open(build("sdist", tmp_path)).getnames()
+    with tarfile.open(build("sdist", tmp_path)) as sdist:
+        names = sdist.getnames()
     assert any(n.endswith("protos/renderq/v1/farm_service.proto") for n in names)
     assert any(n.endswith("buf.yaml") for n in names)
