@@ -19,7 +19,7 @@ import grpc
 
 from renderq.agent.attempts import Attempts
 from renderq.agent.hardware import current_load
-from renderq.agent.outbox import Outbox
+from renderq.agent.outbox import Outbox, batches
 from renderq.v1 import agent_service_pb2 as pb
 from renderq.v1 import agent_service_pb2_grpc
 
@@ -116,8 +116,8 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         while True:
             # Everything up to `through` is now sent or already acked.
             through = self._outbox.last_sequence
-            for event in self._outbox.after(sent):
-                await context.write(pb.LinkResponse(event=event))
+            for batch in batches(self._outbox.after(sent)):
+                await context.write(pb.LinkResponse(events=pb.AgentEvents(events=batch)))
             sent = through
             if loop.time() >= next_heartbeat:
                 await context.write(pb.LinkResponse(heartbeat=self._heartbeat()))

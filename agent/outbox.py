@@ -9,7 +9,9 @@ replays whatever is left, in order.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
+from collections.abc import Iterator
 
 from renderq.v1 import agent_service_pb2 as pb
 
@@ -57,7 +59,11 @@ class Outbox:
 
     def after(self, sequence: int) -> list[pb.AgentEvent]:
         """Unacked events numbered above ``sequence``, in order."""
-        return [event for event in self._events if event.sequence > sequence]
+        if not self._events:
+            return []
+        # Sequences are consecutive, so the first wanted event's index is arithmetic.
+        start = max(0, sequence + 1 - self._events[0].sequence)
+        return list(itertools.islice(self._events, start, None))
 
     def attempt_ids(self) -> set[int]:
         """Attempts with events still waiting for an ack."""
@@ -70,3 +76,22 @@ class Outbox:
         """Return once an event numbered above ``sequence`` was appended."""
         while self._last_sequence <= sequence:
             await self._appended.wait()
+
+
+BATCH_BYTES = 4 << 20
+"""Most bytes of events in one link message (the link allows 64 MiB)."""
+
+
+def batches(events: list[pb.AgentEvent], limit: int = BATCH_BYTES) -> Iterator[list[pb.AgentEvent]]:
+    """``events`` cut into consecutive runs of at most ``limit`` bytes (at least one event each)."""
+    batch: list[pb.AgentEvent] = []
+    size = 0
+    for event in events:
+        event_size = event.ByteSize()
+        if batch and size + event_size > limit:
+            yield batch
+            batch, size = [], 0
+        batch.append(event)
+        size += event_size
+    if batch:
+        yield batch

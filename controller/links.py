@@ -108,8 +108,9 @@ class AgentLink:
                     if message is grpc.aio.EOF:
                         break
                     kind = message.WhichOneof("kind")
-                    if kind == "event":
-                        farm.agent_event(hello.agent_id, session, message.event)
+                    if kind == "events":
+                        for event in message.events.events:
+                            farm.agent_event(hello.agent_id, session, event)
                     elif kind == "heartbeat":
                         farm.heartbeat(hello.agent_id, message.heartbeat)
             except grpc.aio.AioRpcError as e:

@@ -78,8 +78,8 @@ class FakeController:
         raise AssertionError(f"the link ended while waiting for {what}")
 
     async def event(self, what: str, matches: Callable[[pb.AgentEvent], bool]) -> pb.AgentEvent:
-        message = await self.wait_for(what, lambda m: m.HasField("event") and matches(m.event))
-        return message.event
+        message = await self.wait_for(what, lambda m: m.HasField("events") and matches(m.events.events[0]))
+        return message.events.events[0]
 
     async def finished(self, attempt_id: int) -> pb.TaskFinished:
         event = await self.event(
@@ -123,9 +123,12 @@ class FakeController:
         try:
             while (message := await self._call.read()) is not grpc.aio.EOF:
                 assert isinstance(message, pb.LinkResponse)
-                if message.HasField("event"):
-                    self.events.append(message.event)
-                self._received.put_nowait(message)
+                if not message.HasField("events"):
+                    self._received.put_nowait(message)
+                # One queued message per event, so tests wait for events one by one.
+                for event in message.events.events:
+                    self.events.append(event)
+                    self._received.put_nowait(pb.LinkResponse(events=pb.AgentEvents(events=[event])))
         except grpc.aio.AioRpcError:
             pass
         finally:

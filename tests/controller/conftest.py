@@ -92,7 +92,8 @@ class ScriptedAgent(agrpc.AgentServiceServicer):
         if sequence is None:
             self.sequence += 1
             sequence = self.sequence
-        return apb.LinkResponse(event=apb.AgentEvent(sequence=sequence, attempt_id=attempt_id, **kind))  # type: ignore[arg-type]
+        event = apb.AgentEvent(sequence=sequence, attempt_id=attempt_id, **kind)  # type: ignore[arg-type]
+        return apb.LinkResponse(events=apb.AgentEvents(events=[event]))
 
     async def send(self, message: apb.LinkResponse) -> None:
         await self.outgoing.put(message)

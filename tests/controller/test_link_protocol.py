@@ -105,7 +105,7 @@ async def test_replayed_events_are_applied_once(
     finished = scripted_agent.event(aid, finished=apb.TaskFinished(exit_code=0))
     for message in (started, done, started, done, finished, finished):
         await scripted_agent.send(message)
-    await scripted_agent.ack_reaching(finished.event.sequence)
+    await scripted_agent.ack_reaching(finished.events.events[0].sequence)
     result = await job_reaches(farm_stub, job.id, J.JOB_STATE_COMPLETED)
     assert result.frames_completed == 1
     frames = (await farm_stub.ListFrames(fpb.ListFramesRequest(job_id=job.id))).frames
