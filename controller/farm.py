@@ -590,8 +590,9 @@ class Farm:
         known = set(hello.known_attempt_ids)
         for attempt_id in [a for a in agent.running if a not in known]:
             self._lose_attempt(agent, attempt_id, "the agent no longer knows it")
-        for attempt_id in known - set(agent.running):
-            link.send(cancel_request(attempt_id, "not current on the controller"))
+        for attempt_id in known:
+            if not self._is_current(attempt_id):
+                link.send(cancel_request(attempt_id, "not current on the controller"))
         self.rec.changed(agent)
         log.info(
             "agent online agent=%s address=%s slots=%d session=%s known=%d",
@@ -603,6 +604,12 @@ class Farm:
         )
         self._wake.set()
         return agent
+
+    def _is_current(self, attempt_id: int) -> bool:
+        """Whether the attempt is its task's live one (the only one allowed to change it)."""
+        attempt = self.attempts.get(attempt_id)
+        task = self.tasks.get(attempt.task_id) if attempt is not None else None
+        return task is not None and task.attempt_id == attempt_id and task.state in TASK_ACTIVE
 
     def agent_disconnected(self, agent_id: str, link: LinkHandle) -> None:
         """The link broke. Its tasks stay until the agent returns or times out."""
@@ -693,10 +700,14 @@ class Farm:
         self.rec.after_commit(("ack", agent_id), lambda: link.send(ack_request(seq)))
         attempt = self.attempts.get(event.attempt_id)
         if attempt is None:
-            log.warning("event for unknown attempt agent=%s attempt=%d", agent_id, event.attempt_id)
+            # Its job was deleted (or it predates the controller's records): only its slot matters.
+            if event.HasField("finished") and agent.running.pop(event.attempt_id, None) is not None:
+                self.rec.changed(agent)
+                self._wake.set()
+            log.info("event for unknown attempt agent=%s attempt=%d", agent_id, event.attempt_id)
             return
         task = self.tasks.get(attempt.task_id)
-        current = task is not None and task.attempt_id == attempt.id and task.state in TASK_ACTIVE
+        current = self._is_current(attempt.id)
         kind = event.WhichOneof("kind")
         if kind == "log":
             attempt.log_size = self.logs.append(

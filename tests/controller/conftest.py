@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,23 +28,29 @@ from renderq.v1 import resources_pb2 as pb
 DEADLINE = 30.0
 
 
-async def until_agent_online(stub: fgrpc.FarmServiceStub) -> pb.Agent:
-    """The first agent seen online: from the listing, else from the event stream after it."""
+async def until_agent(
+    stub: fgrpc.FarmServiceStub, what: str, matches: Callable[[pb.Agent], bool]
+) -> pb.Agent:
+    """The first agent that ``matches``: from the listing, else from the events after it."""
     listing = await stub.ListAgents(fpb.ListAgentsRequest())
     for agent in listing.agents:
-        if agent.status == pb.AGENT_STATUS_ONLINE:
+        if matches(agent):
             return agent
     stream = stub.WatchEvents(fpb.WatchEventsRequest(after_sequence=listing.event_sequence))
     try:
         async with asyncio.timeout(DEADLINE):
             async for event in stream:
-                if event.HasField("agent") and event.agent.status == pb.AGENT_STATUS_ONLINE:
+                if event.HasField("agent") and matches(event.agent):
                     return event.agent
     except TimeoutError:
-        raise AssertionError(f"no agent came online within {DEADLINE:.0f} s") from None
+        raise AssertionError(f"no agent was {what} within {DEADLINE:.0f} s") from None
     finally:
         stream.cancel()
-    raise AssertionError("event stream ended before an agent came online")
+    raise AssertionError(f"event stream ended before an agent was {what}")
+
+
+async def until_agent_online(stub: fgrpc.FarmServiceStub) -> pb.Agent:
+    return await until_agent(stub, "online", lambda a: a.status == pb.AGENT_STATUS_ONLINE)
 
 
 @dataclass
@@ -58,8 +64,12 @@ class ScriptedAgent(agrpc.AgentServiceServicer):
     links: int = 0
     sequence: int = 0
     address: str = ""
+    accepting: bool = True
+    """False: refuse links, as an agent cut off from the network would."""
 
     async def Link(self, request_iterator, context):  # type: ignore[no-untyped-def]
+        if not self.accepting:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "cut off")
         hello = await anext(request_iterator)
         assert hello.WhichOneof("kind") == "hello"
         self.links += 1

@@ -13,7 +13,14 @@ from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
 
-from .conftest import DEADLINE, ScriptedAgent, start_controller, stop_controller, until_agent_online
+from .conftest import (
+    DEADLINE,
+    ScriptedAgent,
+    start_controller,
+    stop_controller,
+    until_agent,
+    until_agent_online,
+)
 
 J = pb.JobState
 F = pb.FrameState
@@ -224,3 +231,32 @@ async def test_restart_restores_jobs_and_continues_event_numbering(
             await job_reaches(stub, job.id, J.JOB_STATE_COMPLETED)
     finally:
         await stop_controller(task)
+
+
+async def test_a_deleted_jobs_late_result_still_frees_the_slot(
+    farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent
+) -> None:
+    job = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=command_job("1", 1)))).job
+    assign = (await scripted_agent.next_request("assign")).assign
+    await farm_stub.CancelJob(fpb.CancelJobRequest(job_id=job.id))
+    await farm_stub.DeleteJob(fpb.DeleteJobRequest(job_id=job.id))
+    await until_agent(farm_stub, "holding the slot", lambda a: a.slots_used == 1)
+    await scripted_agent.send(
+        scripted_agent.event(assign.attempt_id, finished=apb.TaskFinished(cancelled=True))
+    )
+    await until_agent(farm_stub, "with its slot free", lambda a: a.slots_used == 0)
+
+
+async def test_an_agent_back_from_a_cut_is_told_to_stop_what_is_no_longer_current(
+    farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent
+) -> None:
+    job = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=command_job("1", 1)))).job
+    assign = (await scripted_agent.next_request("assign")).assign
+    scripted_agent.accepting = False
+    scripted_agent.drop_link()
+    await until_agent(farm_stub, "offline", lambda a: a.status == pb.AGENT_STATUS_OFFLINE)
+    await farm_stub.CancelJob(fpb.CancelJobRequest(job_id=job.id))
+    scripted_agent.known_attempts = [assign.attempt_id]
+    scripted_agent.accepting = True
+    cancel = (await scripted_agent.next_request("cancel")).cancel
+    assert cancel.attempt_id == assign.attempt_id
