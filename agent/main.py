@@ -8,6 +8,7 @@ import signal
 from types import FrameType
 
 from renderq.agent.config import AgentConfig
+from renderq.agent.process_tree import watch_children_without_threads
 from renderq.agent.server import AgentServer, AgentStartError
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ async def serve(config: AgentConfig, ready: asyncio.Event | None = None) -> None
 
 def main(config: AgentConfig) -> int:
     """Run the agent until SIGINT or SIGTERM; return the process exit code."""
+    watch_children_without_threads()
     try:
         asyncio.run(_serve_until_signalled(config))
     except AgentStartError as exc:

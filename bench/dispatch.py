@@ -25,6 +25,7 @@ from pathlib import Path
 
 import duckdb
 import grpc
+import psutil
 from google.protobuf import struct_pb2
 
 from renderq.cli.children import Child
@@ -92,6 +93,12 @@ async def log_delays(stub: fgrpc.FarmServiceStub) -> list[float]:
 async def online(stub: fgrpc.FarmServiceStub) -> int:
     agents = (await stub.ListAgents(fpb.ListAgentsRequest())).agents
     return sum(a.status == pb.AGENT_STATUS_ONLINE for a in agents)
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time of a process and of its children it has reaped (the agents' tasks)."""
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def idle_gaps(db: Path) -> list[float]:
@@ -172,12 +179,14 @@ async def main() -> None:
             stub = fgrpc.FarmServiceStub(channel)
             while await online(stub) < args.agents:  # noqa: ASYNC110 (a one-off wait at start)
                 await asyncio.sleep(0.05)
+            cpu_before = [cpu_seconds(c.pid) for c in (controller, *agents)]
             started = time.perf_counter()
             job = (
                 await stub.CreateJob(fpb.CreateJobRequest(job=command_job(["true"], f"1-{args.frames}")))
             ).job
             await wait_completed(stub, job.id)
             elapsed = time.perf_counter() - started
+            cpu = [cpu_seconds(c.pid) - b for c, b in zip((controller, *agents), cpu_before, strict=True)]
             delays = await log_delays(stub)
     finally:
         await controller.stop(10)
@@ -193,6 +202,12 @@ async def main() -> None:
     print(
         f"  log line delay  p50 {ms(percentile(delays, 50))} ms   p99 {ms(percentile(delays, 99))} ms"
         f"   ({len(delays)} lines)"
+    )
+    per_frame = [seconds / args.frames * 1000 for seconds in cpu]
+    print(
+        f"  CPU per frame   controller {per_frame[0]:.2f} ms, agents (with their tasks) "
+        + ", ".join(f"{ms_:.2f}" for ms_ in per_frame[1:])
+        + f" ms; {sum(cpu) / elapsed * 100:.0f}% of one core"
     )
     print(f"  mean gap {statistics.mean(gaps) * 1000:.1f} ms; logs and database in {root}")
 

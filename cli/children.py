@@ -36,6 +36,11 @@ class Child:
         self._log: IO[bytes] | None = None
         self._address: asyncio.Future[str] | None = None
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None
+        return self._process.pid
+
     async def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
