@@ -22,11 +22,11 @@ EPILOG = """\
 examples:
   renderq submit blender --frames 1-250 --chunk 10 --param scene=/projects/shot010.blend
   renderq submit command --frames 1-3 --require-ram 8GiB -- python render.py --frame {frame}
-  renderq submit ffmpeg --frames 1 --depends-on 41 --param pattern=/renders/shot010_%04d.png
+  renderq submit command --frames 1 --depends-on 41 -- ffmpeg -i /renders/shot010_%04d.png shot010.mp4
 """
 
 
-def _login_name() -> str:
+def login_name() -> str:
     """$USER, or its equivalent where that is not set (Windows, services); empty when unknown."""
     try:
         return getpass.getuser()
@@ -66,7 +66,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk", type=int, default=None, metavar="N", help="frames per task (default 1)")
     parser.add_argument("--priority", type=int, default=None, metavar="N", help="0 to 100 (default 50)")
     parser.add_argument("--name", default="", help="job name")
-    parser.add_argument("--owner", default=_login_name(), help="who the job belongs to (default $USER)")
+    parser.add_argument("--owner", default=login_name(), help="who the job belongs to (default $USER)")
     parser.add_argument("--pool", default="", help="run only on agents of this pool")
     parser.add_argument(
         "--param",

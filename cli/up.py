@@ -177,6 +177,7 @@ async def _session(farm: EmbeddedFarm, demo: bool) -> None:
 
 
 async def _run_demo(farm: FarmServiceAsyncStub, data_dir: Path) -> None:
+    from renderq.cli.submit import login_name
     from renderq.demo.job import demo_job
     from renderq.demo.scene import DemoSceneError, ensure_demo_scene
 
@@ -186,7 +187,9 @@ async def _run_demo(farm: FarmServiceAsyncStub, data_dir: Path) -> None:
             scene = await asyncio.to_thread(ensure_demo_scene, data_dir / "demo")
         except DemoSceneError as error:
             raise UserError(str(error)) from None
-    job = (await farm.CreateJob(fs.CreateJobRequest(job=demo_job(scene)))).job
+    job = demo_job(scene)
+    job.owner = login_name()
+    job = (await farm.CreateJob(fs.CreateJobRequest(job=job))).job
     print(f"renderq: submitted the demo job {job.id} ({job.frame_count} frames)", flush=True)
     progress = JobProgress(sys.stdout)
     try:
