@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from renderq import farm_key
 from renderq.xdg import data_home
 
 DEFAULT_PORT = 7421
@@ -28,6 +30,12 @@ class AgentConfig:
     heartbeat_interval: float = 2.0
     kill_grace: float = 10.0
     """Seconds between SIGTERM and SIGKILL when a task is cancelled or times out."""
+    join: str | None = None
+    """A join token (``renderq join-token``): the farm key, saved to ``key_file`` at start."""
+
+    @property
+    def key_file(self) -> Path:
+        return self.data_dir / farm_key.FILE_NAME
 
     @property
     def workspaces(self) -> Path:
@@ -48,6 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval)
     parser.add_argument("--kill-grace", type=float, default=d.kill_grace)
+    parser.add_argument(
+        "--join",
+        metavar="TOKEN",
+        default=os.environ.get("RENDERQ_JOIN_TOKEN"),
+        help="the farm's join token, from `renderq join-token` on the controller (or $RENDERQ_JOIN_TOKEN); "
+        "kept in DATA_DIR/farm.key, so later starts need no token",
+    )
 
 
 def from_args(args: argparse.Namespace) -> AgentConfig:
@@ -65,4 +80,5 @@ def from_args(args: argparse.Namespace) -> AgentConfig:
         advertise_address=args.advertise_address,
         heartbeat_interval=args.heartbeat_interval,
         kill_grace=args.kill_grace,
+        join=args.join,
     )

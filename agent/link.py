@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 
+from renderq import farm_key
 from renderq.agent.attempts import Attempts
 from renderq.agent.hardware import current_load
 from renderq.agent.outbox import Outbox, batches
@@ -27,11 +28,24 @@ logger = logging.getLogger(__name__)
 
 HelloFactory = Callable[[], Awaitable[pb.AgentHello]]
 
+NO_KEY = (
+    "this agent has no farm key, so it refuses every controller: run `renderq join-token` on the "
+    "controller and start this agent once with the line it prints (--join TOKEN)"
+)
+PROOF_TIMEOUT = 10.0
+"""Seconds a controller has to prove the farm key after the agent's hello."""
+
 
 class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
     def __init__(
-        self, hello: HelloFactory, attempts: Attempts, outbox: Outbox, heartbeat_interval: float
+        self,
+        hello: HelloFactory,
+        attempts: Attempts,
+        outbox: Outbox,
+        heartbeat_interval: float,
+        key: bytes | None,
     ) -> None:
+        self._key = key
         self._hello = hello
         self._attempts = attempts
         self._outbox = outbox
@@ -55,6 +69,8 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
                 grpc.StatusCode.FAILED_PRECONDITION, "the first message on a link must be hello"
             )
         controller = first.hello.controller_id
+        if not await self._prove(first.hello, requests, context):
+            return
         if self._replaced is not None:
             self._replaced.set()
         replaced = self._replaced = asyncio.Event()
@@ -84,6 +100,45 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
                 self._replaced = None
         logger.info("controller link closed controller=%s reason=%s", controller, reason)
 
+    async def _prove(
+        self,
+        controller: pb.ControllerHello,
+        requests: AsyncIterator[pb.LinkRequest],
+        context: grpc.aio.ServicerContext[pb.LinkRequest, pb.LinkResponse],
+    ) -> bool:
+        """Answer the hello with this agent's proof of the farm key, then demand the
+        controller's. Nothing else happens on a link (no replay, no task, no replacing
+        the current link) before both proofs check out."""
+        hello = await self._hello()
+        hello.nonce = farm_key.new_nonce()
+        if self._key is not None:
+            hello.proof = farm_key.agent_proof(self._key, controller.nonce, hello.nonce, hello.agent_id)
+        await context.write(pb.LinkResponse(hello=hello))
+        if self._key is None:
+            logger.warning("refused a controller peer=%s: %s", context.peer(), NO_KEY)
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, NO_KEY)
+            return False
+        try:
+            answer = await asyncio.wait_for(anext(requests, None), PROOF_TIMEOUT)
+        except TimeoutError:
+            answer = None
+        expected = farm_key.controller_proof(self._key, controller.nonce, hello.nonce, hello.agent_id)
+        if (
+            answer is None
+            or answer.WhichOneof("kind") != "proof"
+            or not farm_key.matches(expected, answer.proof.proof)
+        ):
+            logger.warning(
+                "refused a controller that did not prove the farm key controller=%s peer=%s",
+                controller.controller_id, context.peer(),
+            )  # fmt: skip
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "this agent obeys only a controller that proves the farm key",
+            )
+            return False
+        return True
+
     def close(self) -> None:
         """End the current link, as the agent stops, with a status the controller can read."""
         if self._replaced is not None:
@@ -107,9 +162,8 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
                 logger.warning("link request ignored kind=%s", kind)
 
     async def _write(self, context: grpc.aio.ServicerContext[pb.LinkRequest, pb.LinkResponse]) -> None:
-        """Hello, then the outbox from its oldest unacked event, then new events, with a
+        """The outbox from its oldest unacked event, then new events, with a
         heartbeat right after the replay and every interval from then on."""
-        await context.write(pb.LinkResponse(hello=await self._hello()))
         loop = asyncio.get_running_loop()
         sent = 0
         next_heartbeat = loop.time()

@@ -5,20 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import uuid
 
 import grpc
 
-from renderq import __version__
+from renderq import __version__, farm_key
 from renderq.agent.advertise import Advertiser, advertised_addresses
 from renderq.agent.attempts import Attempts
 from renderq.agent.config import AgentConfig
 from renderq.agent.hardware import probe_hardware
 from renderq.agent.identity import load_or_create_agent_id
-from renderq.agent.link import LinkService
+from renderq.agent.link import NO_KEY, LinkService
 from renderq.agent.outbox import Outbox
 from renderq.v1 import agent_service_pb2 as pb
 from renderq.v1 import agent_service_pb2_grpc, resources_pb2
+
+logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 GRPC_OPTIONS = [
@@ -62,6 +65,7 @@ class AgentServer:
         self._hardware: asyncio.Task[resources_pb2.Hardware] | None = None
         self._advertiser: Advertiser | None = None
         self._advertising: asyncio.Task[None] | None = None
+        self.farm_key: bytes | None = None
 
     async def start(self) -> None:
         """Listen and advertise; raises AgentStartError with a sentence for the operator."""
@@ -72,6 +76,7 @@ class AgentServer:
         except OSError as exc:
             reason = exc.strerror or exc
             raise AgentStartError(f"cannot keep the agent id in {config.data_dir}: {reason}") from exc
+        self.farm_key = await asyncio.to_thread(self._load_farm_key)
         addresses: list[str] = []
         if config.mdns:
             try:
@@ -81,7 +86,9 @@ class AgentServer:
         # Probing runs behind the server's start: only the first hello waits for it.
         self._hardware = asyncio.create_task(probe_hardware(), name="probe-hardware")
         self._server = grpc.aio.server(options=GRPC_OPTIONS)
-        self._links = LinkService(self._hello, self._attempts, self._outbox, config.heartbeat_interval)
+        self._links = LinkService(
+            self._hello, self._attempts, self._outbox, config.heartbeat_interval, self.farm_key
+        )
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(self._links, self._server)
         try:
             self.port = self._server.add_insecure_port(config.listen)
@@ -113,6 +120,24 @@ class AgentServer:
             self._hardware.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._hardware
+
+    def _load_farm_key(self) -> bytes | None:
+        """The farm key: from the join token (saved for later starts), else from its file."""
+        config = self.config
+        try:
+            if config.join:
+                farm_key.save(config.key_file, farm_key.from_token(config.join))
+                logger.info("farm key saved path=%s", config.key_file)
+            key = farm_key.load(config.key_file)
+        except farm_key.FarmKeyError as exc:
+            raise AgentStartError(str(exc)) from None
+        except OSError as exc:
+            raise AgentStartError(
+                f"cannot keep the farm key in {config.key_file}: {exc.strerror or exc}"
+            ) from None
+        if key is None:
+            logger.warning("%s", NO_KEY)
+        return key
 
     async def _hello(self) -> pb.AgentHello:
         assert self._hardware is not None

@@ -28,6 +28,7 @@ import grpc
 import psutil
 from google.protobuf import struct_pb2
 
+from renderq import farm_key
 from renderq.cli.children import Child
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
@@ -135,6 +136,8 @@ async def main() -> None:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="renderq-bench-"))
     renderq = [sys.executable, "-m", "renderq"]
+    key = farm_key.load_or_create(root / "controller" / farm_key.FILE_NAME)
+    join = {"RENDERQ_JOIN_TOKEN": farm_key.to_token(key)}
     agents = [
         Child(
             f"agent{i}",
@@ -151,6 +154,7 @@ async def main() -> None:
             ],
             root / f"agent{i}.log",
             READY,
+            join,
         )
         for i in range(args.agents)
     ]

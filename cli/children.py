@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 from collections import deque
 from collections.abc import Sequence
@@ -25,8 +26,17 @@ class Child:
     """One child process; ``ready`` matches the log line that says it serves, and its
     first group is the address it serves on."""
 
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, ready: re.Pattern[str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        ready: re.Pattern[str],
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
+        self._env = {**os.environ, **env} if env else None
+        """The child's environment: this process's, plus ``env`` (secrets stay off argv)."""
         self.log_path = log_path
         self._argv = list(argv)
         self._ready_pattern = ready
@@ -54,6 +64,7 @@ class Child:
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
             limit=LINE_LIMIT,
+            env=self._env,
         )
         self._pump = asyncio.create_task(self._read_output(self._process, self._address))
 

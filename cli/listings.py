@@ -330,7 +330,7 @@ async def _agents(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     rows = [
         [
             a.id,
-            label(rs.AgentStatus, a.status),
+            "refused" if a.problem else label(rs.AgentStatus, a.status),
             label(rs.AgentMode, a.mode),
             a.hardware.hostname or "-",
             a.address or "-",
@@ -345,6 +345,9 @@ async def _agents(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         for a in agents
     ]
     print_table(columns, rows, empty="no agents")
+    for a in agents:
+        if a.problem:
+            print(f"{a.id} is refused: {a.problem}")
     return 0
 
 

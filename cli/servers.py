@@ -8,12 +8,17 @@ never loads the controller (nor the other way round).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from renderq import farm_key
 from renderq.agent import config as agent_config
+from renderq.cli.failures import UserError
 from renderq.controller import config as controller_config
+from renderq.xdg import data_home
 
 if TYPE_CHECKING:
     from renderq.cli.farm import Verbs
@@ -53,6 +58,38 @@ def register(verbs: Verbs) -> None:
     agent_config.add_arguments(agent)
     add_log_level(agent)
     agent.set_defaults(run=_run_agent)
+    _register_join_token(verbs)
+
+
+def _register_join_token(verbs: Verbs) -> None:
+    parser = verbs.add_parser(
+        "join-token",
+        help="print the line that adds a render node to this farm",
+        description="Print the command that starts an agent with this farm's key. Run it on the controller's "
+        "machine (it reads the key file); paste the line on the new node once: the agent keeps the key.",
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help=f"the controller's state (default {data_home()})"
+    )
+    parser.add_argument("--json", action="store_true", help="print the token and the line as JSON")
+    parser.set_defaults(run=_join_token)
+
+
+def _join_token(args: argparse.Namespace) -> int:
+    path = (args.data_dir or data_home()) / farm_key.FILE_NAME
+    try:
+        key = farm_key.load(path)
+    except (farm_key.FarmKeyError, OSError) as exc:
+        raise UserError(f"cannot read the farm key: {exc}") from None
+    if key is None:
+        raise UserError(
+            f"no farm key at {path}: the controller makes it at its first start; "
+            "pass --data-dir if the controller keeps its state elsewhere"
+        )
+    token = farm_key.to_token(key)
+    line = f"renderq agent --join {token}"
+    print(json.dumps({"token": token, "command": line}) if args.json else line)
+    return 0
 
 
 def _run_controller(args: argparse.Namespace) -> int:

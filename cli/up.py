@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from renderq import farm_key
 from renderq.cli.children import Child
 from renderq.cli.failures import UserError
 from renderq.cli.farm import collect_pages, dial
@@ -86,6 +87,7 @@ class EmbeddedFarm:
         self._log_level = log_level
         self._command = list(command)
         self._children: list[Child] = []
+        self.join_token = ""
 
     async def start(self) -> str:
         """Start the agent, then the controller dialling it; the address to dial the controller on."""
@@ -98,19 +100,27 @@ class EmbeddedFarm:
             "--log-level", self._log_level,
             *(["--slots", str(self._slots)] if self._slots is not None else []),
         ]  # fmt: skip
-        agent_address = await self._start("agent", agent_argv, AGENT_READY)
+        # The controller's key, made here so the agent can have it before either starts;
+        # it goes by environment, not argv, where any local user could read it.
+        key = await asyncio.to_thread(farm_key.load_or_create, self.data_dir / farm_key.FILE_NAME)
+        self.join_token = farm_key.to_token(key)
+        agent_address = await self._start(
+            "agent", agent_argv, AGENT_READY, {"RENDERQ_JOIN_TOKEN": self.join_token}
+        )
         controller_argv = [
             *self._command, "controller",
             "--listen", f"0.0.0.0:{self._port}",
-            "--data-dir", str(self.data_dir / "controller"),
+            "--data-dir", str(self.data_dir),
             "--agent", agent_address,
             "--log-level", self._log_level,
         ]  # fmt: skip
         listening = await self._start("controller", controller_argv, CONTROLLER_READY)
         return f"127.0.0.1:{listening.rsplit(':', 1)[1]}"
 
-    async def _start(self, name: str, argv: list[str], ready: re.Pattern[str]) -> str:
-        child = Child(name, argv, self.data_dir / f"{name}.log", ready)
+    async def _start(
+        self, name: str, argv: list[str], ready: re.Pattern[str], env: dict[str, str] | None = None
+    ) -> str:
+        child = Child(name, argv, self.data_dir / f"{name}.log", ready, env)
         self._children.append(child)
         await child.start()
         try:
@@ -170,6 +180,8 @@ async def _session(farm: EmbeddedFarm, demo: bool) -> None:
         f"\nUse it from another terminal:\n"
         f"  {ENV_VAR}={address} renderq jobs\n"
         f"  {ENV_VAR}={address} renderq agents\n"
+        f"\nAdd a render node on this LAN: run this line on it (it holds the farm key; keep it private):\n"
+        f"  renderq agent --join {farm.join_token}\n"
         f"\nPress Ctrl-C to stop the farm.",
         flush=True,
     )

@@ -6,6 +6,7 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from renderq import farm_key
 from renderq.xdg import data_home
 
 DEFAULT_PORT = 7420
@@ -32,6 +33,11 @@ class ControllerConfig:
     @property
     def log_dir(self) -> Path:
         return self.data_dir / "logs"
+
+    @property
+    def key_file(self) -> Path:
+        """The farm key, created at the first start (see renderq/farm_key.py)."""
+        return self.data_dir / farm_key.FILE_NAME
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

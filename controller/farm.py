@@ -75,6 +75,8 @@ class Farm:
         self.attempts: dict[int, Attempt] = {}
         self.agents: dict[str, Agent] = {}
         self.links: dict[str, LinkHandle] = {}
+        self.refused: dict[str, Agent] = {}
+        """Agents that failed the farm-key handshake, by id: listed, never used or stored."""
         self._runnable: set[int] = set()
         self._next_job_id = 1
         self._next_task_id = 1
@@ -571,6 +573,7 @@ class Farm:
     # ------------------------------------------------------------ agent link
     def agent_connected(self, link: LinkHandle, address: str, hello: apb.AgentHello) -> Agent:
         """An agent said hello: record it and reconcile what each side believes runs."""
+        self.refused.pop(hello.agent_id, None)
         agent = self.agents.get(hello.agent_id)
         if agent is None:
             agent = self.agents[hello.agent_id] = Agent(id=hello.agent_id)
@@ -604,6 +607,21 @@ class Farm:
         )
         self._wake.set()
         return agent
+
+    def agent_refused(self, address: str, hello: apb.AgentHello, problem: str) -> None:
+        """An agent did not prove the farm key: list it with the reason, use it never.
+
+        Kept apart from the farm's agents, so a stranger naming itself after a real node
+        cannot change that node's record."""
+        old = self.refused.get(hello.agent_id)
+        if old is None or old.problem != problem:
+            log.warning("agent refused agent=%s address=%s why=%r", hello.agent_id, address, problem)
+        refused = self.refused[hello.agent_id] = Agent(
+            id=hello.agent_id, address=address, hardware=hello.hardware, slots=hello.slots,
+            pool=hello.pool, tags=list(hello.tags), version=hello.version, problem=problem,
+        )  # fmt: skip
+        if hello.agent_id not in self.agents:
+            self.rec.changed(refused, persist=False)
 
     def _is_current(self, attempt_id: int) -> bool:
         """Whether the attempt is its task's live one (the only one allowed to change it)."""

@@ -15,6 +15,7 @@ import uuid
 import grpc
 
 import renderq
+from renderq import farm_key
 from renderq.controller.farm import Farm
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc as agrpc
@@ -78,10 +79,11 @@ class AgentLink:
         farm = self.manager.farm
         async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
             call = agrpc.AgentServiceStub(channel).Link()
+            nonce = farm_key.new_nonce()
             await call.write(
                 apb.LinkRequest(
                     hello=apb.ControllerHello(
-                        controller_id=self.manager.controller_id, version=renderq.__version__
+                        controller_id=self.manager.controller_id, version=renderq.__version__, nonce=nonce
                     )
                 )
             )
@@ -96,6 +98,21 @@ class AgentLink:
                 call.cancel()
                 return False
             hello = first.hello
+            key = self.manager.key
+            if not hello.proof:
+                farm.agent_refused(
+                    address, hello, "it has no farm key: start it with the line `renderq join-token` prints"
+                )
+                call.cancel()
+                return False
+            if not farm_key.matches(
+                farm_key.agent_proof(key, nonce, hello.nonce, hello.agent_id), hello.proof
+            ):
+                farm.agent_refused(address, hello, "its farm key is not this farm's (wrong join token?)")
+                call.cancel()
+                return False
+            proof = farm_key.controller_proof(key, nonce, hello.nonce, hello.agent_id)
+            await call.write(apb.LinkRequest(proof=apb.ControllerProof(proof=proof)))
             if not self.manager.claim(self, hello.agent_id):
                 call.cancel()
                 return False
@@ -126,8 +143,9 @@ class AgentLink:
 class LinkManager:
     """Every agent the controller dials: from --agent flags and from mDNS."""
 
-    def __init__(self, farm: Farm) -> None:
+    def __init__(self, farm: Farm, key: bytes) -> None:
         self.farm = farm
+        self.key = key
         self.controller_id = uuid.uuid4().hex[:12]
         self._by_address: dict[str, AgentLink] = {}
         self._by_agent: dict[str, AgentLink] = {}

@@ -10,6 +10,7 @@ import time
 
 import grpc
 
+from renderq import farm_key
 from renderq.controller.api import FarmApi
 from renderq.controller.auth import AuthInterceptor
 from renderq.controller.bus import EventBus
@@ -63,7 +64,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
         store.close()
         raise ListenError(f"cannot listen on {config.listen}: {e}") from None
     host = config.listen.rsplit(":", 1)[0]
-    links = LinkManager(farm)
+    links = LinkManager(farm, farm_key.load_or_create(config.key_file))
     discovery = Discovery(links, port) if config.mdns else None
     writer = asyncio.create_task(recorder.run(), name="recorder")
     background = [
@@ -73,6 +74,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     try:
         await server.start()
         log.info("renderq controller listening on %s:%d db=%s", host, port, config.db_path)
+        log.info("farm key path=%s (renderq join-token prints the line that adds a node)", config.key_file)
         for address in config.agents:
             links.dial([address])
         if discovery is not None:

@@ -261,6 +261,8 @@ class Agent:
     """Highest event sequence applied from this agent's current session."""
     running: dict[int, int] = field(default_factory=dict)
     """Attempt id -> task id of the attempts holding a slot on this agent."""
+    problem: str = ""
+    """Why the controller does not use this agent (kept for refused agents only)."""
 
     @property
     def online(self) -> bool:
@@ -286,4 +288,5 @@ class Agent:
             version=self.version,
             last_seen_time=timestamp(self.last_seen),
             cost_per_hour=self.cost_per_hour,
+            problem=self.problem,
         )

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from renderq.v1 import resources_pb2 as renderq_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erenderq/v1/agent_service.proto\x12\nrenderq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1arenderq/v1/resources.proto\"\xdb\x01\n\x0bLinkRequest\x12,\n\x05hello\x18\x01 \x01(\x0b\x32\x1b.renderq.v1.ControllerHelloH\x00\x12(\n\x06\x61ssign\x18\x02 \x01(\x0b\x32\x16.renderq.v1.AssignTaskH\x00\x12(\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x16.renderq.v1.CancelTaskH\x00\x12\x1e\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0f.renderq.v1.AckH\x00\x12\"\n\x05\x64rain\x18\x05 \x01(\x0b\x32\x11.renderq.v1.DrainH\x00\x42\x06\n\x04kind\"\x96\x01\n\x0cLinkResponse\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.renderq.v1.AgentHelloH\x00\x12)\n\x06\x65vents\x18\x02 \x01(\x0b\x32\x17.renderq.v1.AgentEventsH\x00\x12*\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.renderq.v1.HeartbeatH\x00\x42\x06\n\x04kind\"5\n\x0b\x41gentEvents\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.renderq.v1.AgentEvent\"9\n\x0f\x43ontrollerHello\x12\x15\n\rcontroller_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\"\xd6\x01\n\nAgentHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12&\n\x08hardware\x18\x04 \x01(\x0b\x32\x14.renderq.v1.Hardware\x12\r\n\x05slots\x18\x05 \x01(\x05\x12\x0c\n\x04pool\x18\x06 \x01(\t\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x19\n\x11known_attempt_ids\x18\x08 \x03(\x03\x12\x0c\n\x04port\x18\t \x01(\x05\x12\x15\n\rcost_per_hour\x18\n \x01(\x01\"]\n\x07\x43ommand\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\x0e\n\x06\x66rames\x18\x02 \x03(\x03\x12\x34\n\x10\x65xpected_outputs\x18\x03 \x03(\x0b\x32\x1a.renderq.v1.ExpectedOutput\"-\n\x0e\x45xpectedOutput\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\"\x96\x02\n\nAssignTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0f\n\x07task_id\x18\x02 \x01(\x03\x12\x0e\n\x06job_id\x18\x03 \x01(\x03\x12\x0e\n\x06plugin\x18\x04 \x01(\t\x12%\n\x08\x63ommands\x18\x05 \x03(\x0b\x32\x13.renderq.v1.Command\x12<\n\x0b\x65nvironment\x18\x06 \x03(\x0b\x32\'.renderq.v1.AssignTask.EnvironmentEntry\x12*\n\x07timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"0\n\nCancelTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x17\n\x03\x41\x63k\x12\x10\n\x08sequence\x18\x01 \x01(\x03\"\x07\n\x05\x44rain\"H\n\tHeartbeat\x12\x1e\n\x04load\x18\x01 \x01(\x0b\x32\x10.renderq.v1.Load\x12\x1b\n\x13running_attempt_ids\x18\x02 \x03(\x03\"\xc8\x02\n\nAgentEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nattempt_id\x18\x03 \x01(\x03\x12*\n\x07started\x18\n \x01(\x0b\x32\x17.renderq.v1.TaskStartedH\x00\x12#\n\x03log\x18\x0b \x01(\x0b\x32\x14.renderq.v1.LogChunkH\x00\x12,\n\x08progress\x18\x0c \x01(\x0b\x32\x18.renderq.v1.TaskProgressH\x00\x12\x35\n\x0f\x66rame_completed\x18\r \x01(\x0b\x32\x1a.renderq.v1.FrameCompletedH\x00\x12,\n\x08\x66inished\x18\x0e \x01(\x0b\x32\x18.renderq.v1.TaskFinishedH\x00\x42\x06\n\x04kind\"-\n\x0bTaskStarted\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x11\n\tworkspace\x18\x02 \x01(\t\"(\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"5\n\x0cTaskProgress\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x16\n\x0e\x66rame_progress\x18\x02 \x01(\x01\"x\n\x0e\x46rameCompleted\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\'\n\x07outputs\x18\x02 \x03(\x0b\x32\x16.renderq.v1.OutputFile\x12.\n\x0brender_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xe7\x01\n\x0cTaskFinished\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x15\n\rerror_message\x18\x02 \x01(\t\x12\x15\n\rfailed_frames\x18\x03 \x03(\x03\x12+\n\x08\x64uration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08\x63pu_time\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0epeak_rss_bytes\x18\x06 \x01(\x03\x12\x11\n\tcancelled\x18\x07 \x01(\x08\x12\x11\n\ttimed_out\x18\x08 \x01(\x08\x32M\n\x0c\x41gentService\x12=\n\x04Link\x12\x17.renderq.v1.LinkRequest\x1a\x18.renderq.v1.LinkResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erenderq/v1/agent_service.proto\x12\nrenderq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1arenderq/v1/resources.proto\"\x89\x02\n\x0bLinkRequest\x12,\n\x05hello\x18\x01 \x01(\x0b\x32\x1b.renderq.v1.ControllerHelloH\x00\x12(\n\x06\x61ssign\x18\x02 \x01(\x0b\x32\x16.renderq.v1.AssignTaskH\x00\x12(\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x16.renderq.v1.CancelTaskH\x00\x12\x1e\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0f.renderq.v1.AckH\x00\x12\"\n\x05\x64rain\x18\x05 \x01(\x0b\x32\x11.renderq.v1.DrainH\x00\x12,\n\x05proof\x18\x06 \x01(\x0b\x32\x1b.renderq.v1.ControllerProofH\x00\x42\x06\n\x04kind\"\x96\x01\n\x0cLinkResponse\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.renderq.v1.AgentHelloH\x00\x12)\n\x06\x65vents\x18\x02 \x01(\x0b\x32\x17.renderq.v1.AgentEventsH\x00\x12*\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.renderq.v1.HeartbeatH\x00\x42\x06\n\x04kind\"5\n\x0b\x41gentEvents\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.renderq.v1.AgentEvent\"H\n\x0f\x43ontrollerHello\x12\x15\n\rcontroller_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\" \n\x0f\x43ontrollerProof\x12\r\n\x05proof\x18\x01 \x01(\x0c\"\xf4\x01\n\nAgentHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12&\n\x08hardware\x18\x04 \x01(\x0b\x32\x14.renderq.v1.Hardware\x12\r\n\x05slots\x18\x05 \x01(\x05\x12\x0c\n\x04pool\x18\x06 \x01(\t\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x19\n\x11known_attempt_ids\x18\x08 \x03(\x03\x12\x0c\n\x04port\x18\t \x01(\x05\x12\x15\n\rcost_per_hour\x18\n \x01(\x01\x12\r\n\x05nonce\x18\x0b \x01(\x0c\x12\r\n\x05proof\x18\x0c \x01(\x0c\"]\n\x07\x43ommand\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\x0e\n\x06\x66rames\x18\x02 \x03(\x03\x12\x34\n\x10\x65xpected_outputs\x18\x03 \x03(\x0b\x32\x1a.renderq.v1.ExpectedOutput\"-\n\x0e\x45xpectedOutput\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\"\x96\x02\n\nAssignTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0f\n\x07task_id\x18\x02 \x01(\x03\x12\x0e\n\x06job_id\x18\x03 \x01(\x03\x12\x0e\n\x06plugin\x18\x04 \x01(\t\x12%\n\x08\x63ommands\x18\x05 \x03(\x0b\x32\x13.renderq.v1.Command\x12<\n\x0b\x65nvironment\x18\x06 \x03(\x0b\x32\'.renderq.v1.AssignTask.EnvironmentEntry\x12*\n\x07timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"0\n\nCancelTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x17\n\x03\x41\x63k\x12\x10\n\x08sequence\x18\x01 \x01(\x03\"\x07\n\x05\x44rain\"H\n\tHeartbeat\x12\x1e\n\x04load\x18\x01 \x01(\x0b\x32\x10.renderq.v1.Load\x12\x1b\n\x13running_attempt_ids\x18\x02 \x03(\x03\"\xc8\x02\n\nAgentEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nattempt_id\x18\x03 \x01(\x03\x12*\n\x07started\x18\n \x01(\x0b\x32\x17.renderq.v1.TaskStartedH\x00\x12#\n\x03log\x18\x0b \x01(\x0b\x32\x14.renderq.v1.LogChunkH\x00\x12,\n\x08progress\x18\x0c \x01(\x0b\x32\x18.renderq.v1.TaskProgressH\x00\x12\x35\n\x0f\x66rame_completed\x18\r \x01(\x0b\x32\x1a.renderq.v1.FrameCompletedH\x00\x12,\n\x08\x66inished\x18\x0e \x01(\x0b\x32\x18.renderq.v1.TaskFinishedH\x00\x42\x06\n\x04kind\"-\n\x0bTaskStarted\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x11\n\tworkspace\x18\x02 \x01(\t\"(\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"5\n\x0cTaskProgress\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x16\n\x0e\x66rame_progress\x18\x02 \x01(\x01\"x\n\x0e\x46rameCompleted\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\'\n\x07outputs\x18\x02 \x03(\x0b\x32\x16.renderq.v1.OutputFile\x12.\n\x0brender_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xe7\x01\n\x0cTaskFinished\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x15\n\rerror_message\x18\x02 \x01(\t\x12\x15\n\rfailed_frames\x18\x03 \x03(\x03\x12+\n\x08\x64uration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08\x63pu_time\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0epeak_rss_bytes\x18\x06 \x01(\x03\x12\x11\n\tcancelled\x18\x07 \x01(\x08\x12\x11\n\ttimed_out\x18\x08 \x01(\x08\x32M\n\x0c\x41gentService\x12=\n\x04Link\x12\x17.renderq.v1.LinkRequest\x1a\x18.renderq.v1.LinkResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,43 +37,45 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._loaded_options = None
   _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_options = b'8\001'
   _globals['_LINKREQUEST']._serialized_start=140
-  _globals['_LINKREQUEST']._serialized_end=359
-  _globals['_LINKRESPONSE']._serialized_start=362
-  _globals['_LINKRESPONSE']._serialized_end=512
-  _globals['_AGENTEVENTS']._serialized_start=514
-  _globals['_AGENTEVENTS']._serialized_end=567
-  _globals['_CONTROLLERHELLO']._serialized_start=569
-  _globals['_CONTROLLERHELLO']._serialized_end=626
-  _globals['_AGENTHELLO']._serialized_start=629
-  _globals['_AGENTHELLO']._serialized_end=843
-  _globals['_COMMAND']._serialized_start=845
-  _globals['_COMMAND']._serialized_end=938
-  _globals['_EXPECTEDOUTPUT']._serialized_start=940
-  _globals['_EXPECTEDOUTPUT']._serialized_end=985
-  _globals['_ASSIGNTASK']._serialized_start=988
-  _globals['_ASSIGNTASK']._serialized_end=1266
-  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_start=1216
-  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_end=1266
-  _globals['_CANCELTASK']._serialized_start=1268
-  _globals['_CANCELTASK']._serialized_end=1316
-  _globals['_ACK']._serialized_start=1318
-  _globals['_ACK']._serialized_end=1341
-  _globals['_DRAIN']._serialized_start=1343
-  _globals['_DRAIN']._serialized_end=1350
-  _globals['_HEARTBEAT']._serialized_start=1352
-  _globals['_HEARTBEAT']._serialized_end=1424
-  _globals['_AGENTEVENT']._serialized_start=1427
-  _globals['_AGENTEVENT']._serialized_end=1755
-  _globals['_TASKSTARTED']._serialized_start=1757
-  _globals['_TASKSTARTED']._serialized_end=1802
-  _globals['_LOGCHUNK']._serialized_start=1804
-  _globals['_LOGCHUNK']._serialized_end=1844
-  _globals['_TASKPROGRESS']._serialized_start=1846
-  _globals['_TASKPROGRESS']._serialized_end=1899
-  _globals['_FRAMECOMPLETED']._serialized_start=1901
-  _globals['_FRAMECOMPLETED']._serialized_end=2021
-  _globals['_TASKFINISHED']._serialized_start=2024
-  _globals['_TASKFINISHED']._serialized_end=2255
-  _globals['_AGENTSERVICE']._serialized_start=2257
-  _globals['_AGENTSERVICE']._serialized_end=2334
+  _globals['_LINKREQUEST']._serialized_end=405
+  _globals['_LINKRESPONSE']._serialized_start=408
+  _globals['_LINKRESPONSE']._serialized_end=558
+  _globals['_AGENTEVENTS']._serialized_start=560
+  _globals['_AGENTEVENTS']._serialized_end=613
+  _globals['_CONTROLLERHELLO']._serialized_start=615
+  _globals['_CONTROLLERHELLO']._serialized_end=687
+  _globals['_CONTROLLERPROOF']._serialized_start=689
+  _globals['_CONTROLLERPROOF']._serialized_end=721
+  _globals['_AGENTHELLO']._serialized_start=724
+  _globals['_AGENTHELLO']._serialized_end=968
+  _globals['_COMMAND']._serialized_start=970
+  _globals['_COMMAND']._serialized_end=1063
+  _globals['_EXPECTEDOUTPUT']._serialized_start=1065
+  _globals['_EXPECTEDOUTPUT']._serialized_end=1110
+  _globals['_ASSIGNTASK']._serialized_start=1113
+  _globals['_ASSIGNTASK']._serialized_end=1391
+  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_start=1341
+  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_end=1391
+  _globals['_CANCELTASK']._serialized_start=1393
+  _globals['_CANCELTASK']._serialized_end=1441
+  _globals['_ACK']._serialized_start=1443
+  _globals['_ACK']._serialized_end=1466
+  _globals['_DRAIN']._serialized_start=1468
+  _globals['_DRAIN']._serialized_end=1475
+  _globals['_HEARTBEAT']._serialized_start=1477
+  _globals['_HEARTBEAT']._serialized_end=1549
+  _globals['_AGENTEVENT']._serialized_start=1552
+  _globals['_AGENTEVENT']._serialized_end=1880
+  _globals['_TASKSTARTED']._serialized_start=1882
+  _globals['_TASKSTARTED']._serialized_end=1927
+  _globals['_LOGCHUNK']._serialized_start=1929
+  _globals['_LOGCHUNK']._serialized_end=1969
+  _globals['_TASKPROGRESS']._serialized_start=1971
+  _globals['_TASKPROGRESS']._serialized_end=2024
+  _globals['_FRAMECOMPLETED']._serialized_start=2026
+  _globals['_FRAMECOMPLETED']._serialized_end=2146
+  _globals['_TASKFINISHED']._serialized_start=2149
+  _globals['_TASKFINISHED']._serialized_end=2380
+  _globals['_AGENTSERVICE']._serialized_start=2382
+  _globals['_AGENTSERVICE']._serialized_end=2459
 # @@protoc_insertion_point(module_scope)

@@ -12,18 +12,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkRequest(_message.Message):
-    __slots__ = ("hello", "assign", "cancel", "ack", "drain")
+    __slots__ = ("hello", "assign", "cancel", "ack", "drain", "proof")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     hello: ControllerHello
     assign: AssignTask
     cancel: CancelTask
     ack: Ack
     drain: Drain
-    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ...) -> None: ...
+    proof: ControllerProof
+    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., proof: _Optional[_Union[ControllerProof, _Mapping]] = ...) -> None: ...
 
 class LinkResponse(_message.Message):
     __slots__ = ("hello", "events", "heartbeat")
@@ -42,15 +44,23 @@ class AgentEvents(_message.Message):
     def __init__(self, events: _Optional[_Iterable[_Union[AgentEvent, _Mapping]]] = ...) -> None: ...
 
 class ControllerHello(_message.Message):
-    __slots__ = ("controller_id", "version")
+    __slots__ = ("controller_id", "version", "nonce")
     CONTROLLER_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
     controller_id: str
     version: str
-    def __init__(self, controller_id: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    nonce: bytes
+    def __init__(self, controller_id: _Optional[str] = ..., version: _Optional[str] = ..., nonce: _Optional[bytes] = ...) -> None: ...
+
+class ControllerProof(_message.Message):
+    __slots__ = ("proof",)
+    PROOF_FIELD_NUMBER: _ClassVar[int]
+    proof: bytes
+    def __init__(self, proof: _Optional[bytes] = ...) -> None: ...
 
 class AgentHello(_message.Message):
-    __slots__ = ("agent_id", "version", "session_id", "hardware", "slots", "pool", "tags", "known_attempt_ids", "port", "cost_per_hour")
+    __slots__ = ("agent_id", "version", "session_id", "hardware", "slots", "pool", "tags", "known_attempt_ids", "port", "cost_per_hour", "nonce", "proof")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -61,6 +71,8 @@ class AgentHello(_message.Message):
     KNOWN_ATTEMPT_IDS_FIELD_NUMBER: _ClassVar[int]
     PORT_FIELD_NUMBER: _ClassVar[int]
     COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    NONCE_FIELD_NUMBER: _ClassVar[int]
+    PROOF_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     version: str
     session_id: str
@@ -71,7 +83,9 @@ class AgentHello(_message.Message):
     known_attempt_ids: _containers.RepeatedScalarFieldContainer[int]
     port: int
     cost_per_hour: float
-    def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., session_id: _Optional[str] = ..., hardware: _Optional[_Union[_resources_pb2.Hardware, _Mapping]] = ..., slots: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., known_attempt_ids: _Optional[_Iterable[int]] = ..., port: _Optional[int] = ..., cost_per_hour: _Optional[float] = ...) -> None: ...
+    nonce: bytes
+    proof: bytes
+    def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., session_id: _Optional[str] = ..., hardware: _Optional[_Union[_resources_pb2.Hardware, _Mapping]] = ..., slots: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., known_attempt_ids: _Optional[_Iterable[int]] = ..., port: _Optional[int] = ..., cost_per_hour: _Optional[float] = ..., nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ...) -> None: ...
 
 class Command(_message.Message):
     __slots__ = ("argv", "frames", "expected_outputs")

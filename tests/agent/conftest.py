@@ -8,6 +8,7 @@ with a deadline whose failure names what was awaited.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
@@ -16,6 +17,7 @@ import grpc
 import psutil
 import pytest
 
+from renderq import farm_key
 from renderq.agent import server as server_module
 from renderq.agent.config import AgentConfig
 from renderq.agent.hardware import probe_hardware
@@ -28,11 +30,15 @@ DEADLINE = 30.0
 
 IN_CI = os.environ.get("CI") == "true"
 
+FARM_KEY = bytes(range(32))
+"""The farm key every test agent is given (as a join token) and the fake controller holds."""
+
 
 class FakeController:
     """Holds one Link to the agent; every message the agent sends lands in a queue."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, key: bytes | None = FARM_KEY) -> None:
+        self._key = key
         self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         self._call = agent_service_pb2_grpc.AgentServiceStub(self._channel).Link()
         self._received: asyncio.Queue[pb.LinkResponse | None] = asyncio.Queue()
@@ -42,13 +48,22 @@ class FakeController:
         self.hello = pb.AgentHello()
 
     async def connect(self) -> pb.AgentHello:
+        """Hello, then the proof of the farm key (a wrong one when this controller has no key)."""
+        nonce = farm_key.new_nonce()
         await self.send(
-            pb.LinkRequest(hello=pb.ControllerHello(controller_id="test-controller", version="test"))
+            pb.LinkRequest(
+                hello=pb.ControllerHello(controller_id="test-controller", version="test", nonce=nonce)
+            )
         )
         self._reader = asyncio.create_task(self._read())
         first = await self.next_message("the agent's hello")
         assert first.HasField("hello"), f"the agent's first message is not a hello: {first}"
         self.hello = first.hello
+        key = self._key or bytes(32)
+        proof = farm_key.controller_proof(key, nonce, self.hello.nonce, self.hello.agent_id)
+        # An agent that refuses (it has no key) may have ended the link already.
+        with contextlib.suppress(asyncio.InvalidStateError, grpc.aio.AioRpcError):
+            await self.send(pb.LinkRequest(proof=pb.ControllerProof(proof=proof)))
         return self.hello
 
     async def send(self, request: pb.LinkRequest) -> None:
@@ -145,6 +160,7 @@ def agent_config(tmp_path: Path, **changes: object) -> AgentConfig:
         "pool": "test-pool",
         "tags": ("fast", "test"),
         "cost_per_hour": 1.5,
+        "join": farm_key.to_token(FARM_KEY),
     }
     settings.update(changes)
     return AgentConfig(**settings)  # type: ignore[arg-type]

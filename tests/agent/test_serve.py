@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from renderq import farm_key
 from renderq.agent.config import AgentConfig
 from renderq.agent.main import main, serve
 from renderq.agent.server import AgentServer, AgentStartError
 from tests.agent.conftest import (
     DEADLINE,
+    FARM_KEY,
     FakeController,
     agent_config,
     eventually,
@@ -59,11 +61,18 @@ async def test_sigterm_stops_the_agent_and_its_tasks(tmp_path: Path) -> None:
         "from renderq.agent.config import AgentConfig\n"
         "from renderq.agent.main import main\n"
         "logging.basicConfig(level=logging.INFO, format='%(name)s %(message)s')\n"
-        "config = AgentConfig(listen='127.0.0.1:0', data_dir=Path(sys.argv[1]), mdns=False, kill_grace=2.0)\n"
+        "config = AgentConfig(\n"
+        "    listen='127.0.0.1:0', data_dir=Path(sys.argv[1]), mdns=False, kill_grace=2.0, join=sys.argv[2]\n"
+        ")\n"
         "sys.exit(main(config))\n"
     )
     agent = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", program, str(tmp_path / "agent"), stderr=asyncio.subprocess.PIPE
+        sys.executable,
+        "-c",
+        program,
+        str(tmp_path / "agent"),
+        farm_key.to_token(FARM_KEY),
+        stderr=asyncio.subprocess.PIPE,
     )
     assert agent.stderr is not None
     try:

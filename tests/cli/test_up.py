@@ -21,7 +21,7 @@ async def test_up_starts_the_agent_then_the_controller_dialling_it(tmp_path: Pat
         await farm.stop()
     controller_log = (tmp_path / "controller.log").read_text()
     assert "--agent 127.0.0.1:17421" in controller_log
-    assert f"--data-dir {tmp_path / 'controller'}" in controller_log
+    assert f"--data-dir {tmp_path} " in controller_log, "the controller keeps its state in the data dir"
     agent_log = (tmp_path / "agent.log").read_text()
     assert "--no-mdns" in agent_log and "--slots 2" in agent_log
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from renderq import farm_key
 from renderq.controller.config import ControllerConfig
 from renderq.controller.main import serve
 from renderq.v1 import agent_service_pb2 as apb
@@ -26,6 +27,8 @@ from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
 
 DEADLINE = 30.0
+FARM_KEY = bytes(range(32))
+"""The key of every test controller's farm (written to its data dir before it starts)."""
 
 
 async def until_agent(
@@ -66,6 +69,10 @@ class ScriptedAgent(agrpc.AgentServiceServicer):
     address: str = ""
     accepting: bool = True
     """False: refuse links, as an agent cut off from the network would."""
+    key: bytes | None = FARM_KEY
+    """The farm key this agent proves; None: it has none (its hello carries no proof)."""
+    controller_proved: list[bool] = field(default_factory=list)
+    """Per link: whether the controller's proof checked out."""
 
     async def Link(self, request_iterator, context):  # type: ignore[no-untyped-def]
         if not self.accepting:
@@ -73,6 +80,8 @@ class ScriptedAgent(agrpc.AgentServiceServicer):
         hello = await anext(request_iterator)
         assert hello.WhichOneof("kind") == "hello"
         self.links += 1
+        nonce = farm_key.new_nonce()
+        proof = farm_key.agent_proof(self.key, hello.hello.nonce, nonce, self.agent_id) if self.key else b""
         yield apb.LinkResponse(
             hello=apb.AgentHello(
                 agent_id=self.agent_id,
@@ -81,7 +90,14 @@ class ScriptedAgent(agrpc.AgentServiceServicer):
                 pool="default",
                 hardware=pb.Hardware(cpu_cores=8, ram_bytes=16 << 30, os="Linux"),
                 known_attempt_ids=self.known_attempts,
+                nonce=nonce,
+                proof=proof,
             )
+        )
+        answer = await anext(request_iterator)
+        expected = farm_key.controller_proof(self.key or b"", hello.hello.nonce, nonce, self.agent_id)
+        self.controller_proved.append(
+            answer.WhichOneof("kind") == "proof" and farm_key.matches(expected, answer.proof.proof)
         )
 
         async def read() -> None:
@@ -146,6 +162,7 @@ class Controller:
 
 async def start_controller(data_dir: Path, agents: list[str]) -> tuple[asyncio.Task[None], int]:
     config = ControllerConfig(listen="127.0.0.1:0", data_dir=data_dir, agents=tuple(agents), mdns=False)
+    farm_key.save(config.key_file, FARM_KEY)
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve(config, started))
     done, _ = await asyncio.wait([task, started], timeout=DEADLINE, return_when=asyncio.FIRST_COMPLETED)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from renderq import farm_key
+
 from .harness import Cli, Lan, Process, netns_available, renderq_argv, require
 
 pytestmark = pytest.mark.system
@@ -30,6 +32,8 @@ class Farm:
         self.agents: dict[str, Process] = {}
         self.agent_ports: dict[str, int] = {}
         self.cli = Cli(f"127.0.0.1:{self.port}")
+        self.token = farm_key.to_token(farm_key.load_or_create(root / "controller" / farm_key.FILE_NAME))
+        """The join token of this farm's key, given to every agent it starts."""
 
     def start_controller(self, *extra: str) -> Process:
         addresses = [f"--agent=127.0.0.1:{p}" for p in self.agent_ports.values()]
@@ -69,6 +73,8 @@ class Farm:
                 "--no-mdns",
                 "--heartbeat-interval",
                 "0.5",
+                "--join",
+                self.token,
                 *extra,
             ),
             name,
@@ -89,8 +95,9 @@ def farm_factory(tmp_path: Path) -> Iterator[Callable[[], Farm]]:
     farms: list[Farm] = []
 
     def make() -> Farm:
-        farm = Farm(tmp_path / f"farm{len(farms)}")
-        farm.root.mkdir()
+        root = tmp_path / f"farm{len(farms)}"
+        root.mkdir()
+        farm = Farm(root)
         farms.append(farm)
         return farm
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
+from renderq import farm_key
 from renderq.demo.scene import ensure_demo_scene
 
 from .conftest import Lan
@@ -24,6 +25,7 @@ def test_blender_job_renders_on_two_agents_found_over_mdns(lan: Lan, blender: st
     scene = ensure_demo_scene(tmp_path / "scene")
     ctl, a1, a2 = lan.hosts["ctl"], lan.hosts["a1"], lan.hosts["a2"]
     procs: list[Process] = []
+    token = farm_key.to_token(farm_key.load_or_create(tmp_path / "ctl" / farm_key.FILE_NAME))
     try:
         controller = Process(
             ctl.argv(
@@ -37,7 +39,15 @@ def test_blender_job_renders_on_two_agents_found_over_mdns(lan: Lan, blender: st
         for name, host in (("a1", a1), ("a2", a2)):
             agent = Process(
                 host.argv(
-                    renderq_argv("agent", "--listen", "0.0.0.0:7421", "--data-dir", str(tmp_path / name))
+                    renderq_argv(
+                        "agent",
+                        "--listen",
+                        "0.0.0.0:7421",
+                        "--data-dir",
+                        str(tmp_path / name),
+                        "--join",
+                        token,
+                    )
                 ),
                 name,
                 tmp_path,
