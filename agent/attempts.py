@@ -13,12 +13,16 @@ import logging
 
 from renderq.agent.config import AgentConfig
 from renderq.agent.outbox import Outbox
+from renderq.agent.policy import refusal
 from renderq.agent.runner import AttemptRunner, ParserFactory
 from renderq.plugins.base import OutputParser
 from renderq.plugins.registry import get_plugin
 from renderq.v1 import agent_service_pb2 as pb
 
 logger = logging.getLogger(__name__)
+
+EXIT_REFUSED = 126
+"""Exit code reported for an assignment the node refused (as a shell does for "cannot execute")."""
 
 
 class Attempts:
@@ -34,6 +38,14 @@ class Attempts:
             logger.info("assign ignored, attempt already known attempt=%d", attempt_id)
             return
         self._assigned.add(attempt_id)
+        why = refusal(self._config, request)
+        if why:
+            logger.warning("assignment refused attempt=%d job=%d why=%r", attempt_id, request.job_id, why)
+            frames = [frame for command in request.commands for frame in command.frames]
+            self._outbox.append(
+                attempt_id, pb.TaskFinished(exit_code=EXIT_REFUSED, error_message=why, failed_frames=frames)
+            )
+            return
         if len(self._running) >= self._config.slots:
             logger.warning(
                 "assign beyond the agent's slots attempt=%d running=%d slots=%d",

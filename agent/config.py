@@ -30,6 +30,10 @@ class AgentConfig:
     heartbeat_interval: float = 2.0
     kill_grace: float = 10.0
     """Seconds between SIGTERM and SIGKILL when a task is cancelled or times out."""
+    allowed_plugins: tuple[str, ...] = ()
+    """Plugins this node agrees to run; empty: all."""
+    allowed_executables: tuple[str, ...] = ()
+    """Programs (names on PATH or absolute paths) its tasks may start; empty: any."""
     join: str | None = None
     """A join token (``renderq join-token``): the farm key, saved to ``key_file`` at start."""
 
@@ -57,6 +61,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval)
     parser.add_argument("--kill-grace", type=float, default=d.kill_grace)
     parser.add_argument(
+        "--allow-plugin", action="append", default=[], metavar="NAME",
+        help="run only tasks of this plugin (repeatable; default: every plugin)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--allow-executable", action="append", default=[], metavar="PROGRAM",
+        help="let tasks start only this program, a name on PATH or an absolute path "
+        "(repeatable; default: any)",
+    )  # fmt: skip
+    parser.add_argument(
         "--join",
         metavar="TOKEN",
         default=os.environ.get("RENDERQ_JOIN_TOKEN"),
@@ -80,5 +93,7 @@ def from_args(args: argparse.Namespace) -> AgentConfig:
         advertise_address=args.advertise_address,
         heartbeat_interval=args.heartbeat_interval,
         kill_grace=args.kill_grace,
+        allowed_plugins=tuple(args.allow_plugin),
+        allowed_executables=tuple(args.allow_executable),
         join=args.join,
     )

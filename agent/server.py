@@ -153,4 +153,5 @@ class AgentServer:
             known_attempt_ids=self._attempts.known_ids(),
             port=self.port,
             cost_per_hour=config.cost_per_hour,
+            allowed_plugins=config.allowed_plugins,
         )

@@ -585,6 +585,7 @@ class Farm:
         agent.tags = list(hello.tags)
         agent.version = hello.version
         agent.cost_per_hour = hello.cost_per_hour
+        agent.allowed_plugins = list(hello.allowed_plugins)
         agent.last_seen = time.time()
         if hello.session_id != agent.session_id:
             agent.session_id = hello.session_id

@@ -263,6 +263,8 @@ class Agent:
     """Attempt id -> task id of the attempts holding a slot on this agent."""
     problem: str = ""
     """Why the controller does not use this agent (kept for refused agents only)."""
+    allowed_plugins: list[str] = field(default_factory=list)
+    """Plugins the agent agrees to run (empty: all); announced at every hello."""
 
     @property
     def online(self) -> bool:
@@ -289,4 +291,5 @@ class Agent:
             last_seen_time=timestamp(self.last_seen),
             cost_per_hour=self.cost_per_hour,
             problem=self.problem,
+            allowed_plugins=self.allowed_plugins,
         )

@@ -1,11 +1,11 @@
 """Which pending task goes to which agent: a pure function of demand and capacity.
 
 Called by the farm whenever something changed (work added, slot freed, agent joined);
-never on a timer. Higher priority first; within a priority, owners take turns, fewest
-running tasks first, one task per job per turn, so one user's thousand-frame job does
-not starve another's. Among suitable agents the cheapest is preferred, then the least
-busy. The requirement check is shared with submit, which refuses a job no known agent
-could ever run.
+never on a timer. Higher priority first; within a priority, each free slot goes to the
+owner running the fewest tasks, so one user's thousand-frame job does not starve
+another's. Among suitable agents the cheapest is preferred, then the least busy. The
+requirement check is shared with submit, which refuses a job no known agent could
+ever run.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ def unmet_requirement(job: Job, agent: Agent) -> str | None:
     """What ``agent`` lacks to ever run ``job``, in words, or None if it qualifies."""
     req = job.requirements
     hw = agent.hardware
+    if agent.allowed_plugins and job.plugin not in agent.allowed_plugins:
+        return f"the {job.plugin} plugin (agent {agent.id} runs only {', '.join(agent.allowed_plugins)})"
     if job.pool and agent.pool != job.pool:
         return f"pool {job.pool!r} (agent {agent.id} is in pool {agent.pool!r})"
     if req.min_cpu_cores and hw.cpu_cores < req.min_cpu_cores:
@@ -84,22 +86,20 @@ def plan(jobs: Iterable[Job], agents: Sequence[Agent], running_by_owner: dict[st
     suitable: dict[int, list[Agent]] = {}
     for priority in sorted(by_priority, reverse=True):
         left = {job.id: len(job.pending) for job in by_priority[priority]}
-        group = sorted(by_priority[priority], key=lambda j: j.id)
-        progress = True
-        while progress and any(free.values()):
-            progress = False
-            for job in sorted(group, key=lambda j: (owners.get(j.owner, 0), j.id)):
-                if not left[job.id]:
-                    continue
-                if job.id not in suitable:
-                    suitable[job.id] = [a for a in candidates if unmet_requirement(job, a) is None]
-                agent = next((a for a in suitable[job.id] if free[a.id] > 0), None)
-                if agent is None:
-                    left[job.id] = 0
-                    continue
-                free[agent.id] -= 1
-                left[job.id] -= 1
-                owners[job.owner] = owners.get(job.owner, 0) + 1
-                result.append(Assignment(job, agent))
-                progress = True
+        while any(free.values()):
+            # Each slot goes to the owner running the fewest tasks (then the oldest job).
+            waiting = [j for j in by_priority[priority] if left[j.id]]
+            if not waiting:
+                break
+            job = min(waiting, key=lambda j: (owners.get(j.owner, 0), j.id))
+            if job.id not in suitable:
+                suitable[job.id] = [a for a in candidates if unmet_requirement(job, a) is None]
+            agent = next((a for a in suitable[job.id] if free[a.id] > 0), None)
+            if agent is None:
+                left[job.id] = 0
+                continue
+            free[agent.id] -= 1
+            left[job.id] -= 1
+            owners[job.owner] = owners.get(job.owner, 0) + 1
+            result.append(Assignment(job, agent))
     return result

@@ -60,7 +60,7 @@ class ControllerProof(_message.Message):
     def __init__(self, proof: _Optional[bytes] = ...) -> None: ...
 
 class AgentHello(_message.Message):
-    __slots__ = ("agent_id", "version", "session_id", "hardware", "slots", "pool", "tags", "known_attempt_ids", "port", "cost_per_hour", "nonce", "proof")
+    __slots__ = ("agent_id", "version", "session_id", "hardware", "slots", "pool", "tags", "known_attempt_ids", "port", "cost_per_hour", "nonce", "proof", "allowed_plugins")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -73,6 +73,7 @@ class AgentHello(_message.Message):
     COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_PLUGINS_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     version: str
     session_id: str
@@ -85,7 +86,8 @@ class AgentHello(_message.Message):
     cost_per_hour: float
     nonce: bytes
     proof: bytes
-    def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., session_id: _Optional[str] = ..., hardware: _Optional[_Union[_resources_pb2.Hardware, _Mapping]] = ..., slots: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., known_attempt_ids: _Optional[_Iterable[int]] = ..., port: _Optional[int] = ..., cost_per_hour: _Optional[float] = ..., nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ...) -> None: ...
+    allowed_plugins: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., session_id: _Optional[str] = ..., hardware: _Optional[_Union[_resources_pb2.Hardware, _Mapping]] = ..., slots: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., known_attempt_ids: _Optional[_Iterable[int]] = ..., port: _Optional[int] = ..., cost_per_hour: _Optional[float] = ..., nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ..., allowed_plugins: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Command(_message.Message):
     __slots__ = ("argv", "frames", "expected_outputs")

@@ -297,7 +297,7 @@ class Load(_message.Message):
     def __init__(self, cpu_percent: _Optional[float] = ..., ram_used_bytes: _Optional[int] = ..., load_average: _Optional[float] = ...) -> None: ...
 
 class Agent(_message.Message):
-    __slots__ = ("id", "address", "status", "mode", "hardware", "load", "slots", "slots_used", "pool", "tags", "running_task_ids", "version", "last_seen_time", "cost_per_hour", "problem")
+    __slots__ = ("id", "address", "status", "mode", "hardware", "load", "slots", "slots_used", "pool", "tags", "running_task_ids", "version", "last_seen_time", "cost_per_hour", "problem", "allowed_plugins")
     ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -313,6 +313,7 @@ class Agent(_message.Message):
     LAST_SEEN_TIME_FIELD_NUMBER: _ClassVar[int]
     COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_PLUGINS_FIELD_NUMBER: _ClassVar[int]
     id: str
     address: str
     status: AgentStatus
@@ -328,4 +329,5 @@ class Agent(_message.Message):
     last_seen_time: _timestamp_pb2.Timestamp
     cost_per_hour: float
     problem: str
-    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., hardware: _Optional[_Union[Hardware, _Mapping]] = ..., load: _Optional[_Union[Load, _Mapping]] = ..., slots: _Optional[int] = ..., slots_used: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., running_task_ids: _Optional[_Iterable[int]] = ..., version: _Optional[str] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_per_hour: _Optional[float] = ..., problem: _Optional[str] = ...) -> None: ...
+    allowed_plugins: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., hardware: _Optional[_Union[Hardware, _Mapping]] = ..., load: _Optional[_Union[Load, _Mapping]] = ..., slots: _Optional[int] = ..., slots_used: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., running_task_ids: _Optional[_Iterable[int]] = ..., version: _Optional[str] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_per_hour: _Optional[float] = ..., problem: _Optional[str] = ..., allowed_plugins: _Optional[_Iterable[str]] = ...) -> None: ...
