@@ -12,16 +12,17 @@ import functools
 import itertools
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import grpc
+from google.protobuf.message import Message
 
 from renderq.controller.bus import EventBus
-from renderq.controller.errors import FarmError, InvalidArgument, NotFound
+from renderq.controller.errors import FarmError, InvalidArgument, NotFound, clip
 from renderq.controller.farm import Farm
 from renderq.controller.model import Task
 from renderq.controller.task_logs import TaskLogs
-from renderq.controller.validation import check_job, check_max_retries, check_priority
+from renderq.controller.validation import check_job, check_max_retries, check_name, check_priority
 from renderq.plugins.base import ParamType
 from renderq.plugins.registry import all_plugins
 from renderq.v1 import farm_service_pb2 as fpb
@@ -31,7 +32,10 @@ from renderq.v1 import resources_pb2 as pb
 log = logging.getLogger(__name__)
 
 READ_BLOCK = 64 << 10
-T = TypeVar("T")
+PAGE_BYTES = 32 << 20
+"""Most bytes of resources in one page, whatever page_size asks: half the 64 MiB message
+limit, so a page of large jobs comes back short (with a token) instead of not at all."""
+P = TypeVar("P", bound=Message, covariant=True)
 
 PARAM_TYPES = {
     ParamType.STRING: fpb.PARAMETER_TYPE_STRING,
@@ -48,7 +52,7 @@ async def _abort(context: grpc.aio.ServicerContext, e: Exception) -> None:
     if isinstance(e, FarmError):
         await context.abort(e.code, e.message)
     log.exception("internal error")
-    await context.abort(grpc.StatusCode.INTERNAL, f"internal error: {e}")
+    await context.abort(grpc.StatusCode.INTERNAL, clip(f"internal error: {e}"))
 
 
 def unary(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -74,20 +78,30 @@ def streaming(method: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncI
     return wrapper
 
 
-def page(items: Iterable[T], token: str, size: int, default: int, most: int) -> tuple[list[T], str]:
-    """One page of ``items`` after the offset in ``token``, and the next token."""
+class Resource(Protocol[P]):
+    def to_proto(self) -> P: ...
+
+
+def page(items: Iterable[Resource[P]], token: str, size: int, default: int, most: int) -> tuple[list[P], str]:
+    """One page of ``items``, as protos, after the offset in ``token``; and the next token."""
     if size < 0:
         raise InvalidArgument("page_size", f"must not be negative, not {size}")
     size = min(size or default, most)
-    try:
-        start = int(token) if token else 0
-        if start < 0:
-            raise ValueError
-    except ValueError:
-        raise InvalidArgument("page_token", f"{token!r} is not a token this API gave out") from None
+    # Tokens are offsets this API wrote: plain ASCII digits, small enough to index with.
+    if token and not (token.isascii() and token.isdigit() and len(token) < 19):
+        raise InvalidArgument("page_token", f"{token!r} is not a token this API gave out")
+    start = int(token) if token else 0
     result = list(itertools.islice(items, start, start + size + 1))
-    more = len(result) > size
-    return result[:size], str(start + size) if more else ""
+    found: list[P] = []
+    used = 0
+    for item in result[:size]:
+        proto = item.to_proto()
+        used += proto.ByteSize()
+        if found and used > PAGE_BYTES:
+            break
+        found.append(proto)
+    more = len(found) < len(result)
+    return found, str(start + len(found)) if more else ""
 
 
 class FarmApi(fgrpc.FarmServiceServicer):
@@ -118,9 +132,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
             and (not request.name_contains or request.name_contains.lower() in j.name.lower())
         )
         found, token = page(jobs, request.page_token, request.page_size, 100, 1000)
-        return fpb.ListJobsResponse(
-            jobs=[j.to_proto() for j in found], next_page_token=token, event_sequence=self.bus.last_sequence
-        )
+        return fpb.ListJobsResponse(jobs=found, next_page_token=token, event_sequence=self.bus.last_sequence)
 
     @unary
     async def UpdateJob(self, request: fpb.UpdateJobRequest, context: Any) -> fpb.UpdateJobResponse:
@@ -137,7 +149,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         job = self.farm.update(
             new.id,
             priority=check_priority(new.priority) if "priority" in paths else None,
-            name=new.name.strip() or None if "name" in paths else None,
+            name=(check_name(new.name) or None) if "name" in paths else None,
             max_retries=check_max_retries(new.max_retries) if "max_retries" in paths else None,
         )
         return fpb.UpdateJobResponse(job=job.to_proto())
@@ -170,7 +182,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         states = set(request.states)
         tasks = (t for t in job.tasks if not states or t.state in states)
         found, token = page(tasks, request.page_token, request.page_size, 1000, 10000)
-        return fpb.ListTasksResponse(tasks=[t.to_proto() for t in found], next_page_token=token)
+        return fpb.ListTasksResponse(tasks=found, next_page_token=token)
 
     @unary
     async def ListFrames(self, request: fpb.ListFramesRequest, context: Any) -> fpb.ListFramesResponse:
@@ -179,7 +191,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         frames = (f for f in job.frames.values() if not states or f.state in states)
         found, token = page(frames, request.page_token, request.page_size, 1000, 10000)
         return fpb.ListFramesResponse(
-            frames=[f.to_proto() for f in found], next_page_token=token, event_sequence=self.bus.last_sequence
+            frames=found, next_page_token=token, event_sequence=self.bus.last_sequence
         )
 
     @unary
@@ -188,10 +200,11 @@ class FarmApi(fgrpc.FarmServiceServicer):
 
     @unary
     async def ListAgents(self, request: fpb.ListAgentsRequest, context: Any) -> fpb.ListAgentsResponse:
-        agents = sorted(self.farm.agents.values(), key=lambda a: a.id)
+        refused = [a for i, a in self.farm.refused.items() if i not in self.farm.agents]
+        agents = sorted([*self.farm.agents.values(), *refused], key=lambda a: a.id)
         found, token = page(agents, request.page_token, request.page_size, 100, 1000)
         return fpb.ListAgentsResponse(
-            agents=[a.to_proto() for a in found], next_page_token=token, event_sequence=self.bus.last_sequence
+            agents=found, next_page_token=token, event_sequence=self.bus.last_sequence
         )
 
     @unary

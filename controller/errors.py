@@ -8,11 +8,25 @@ from __future__ import annotations
 
 import grpc
 
+MAX_DETAILS = 600
+"""Most characters of a status message. gRPC sends it percent-encoded in a trailer of
+at most 16 KiB, so a sentence quoting a megabyte of the request would turn the answer
+into RESOURCE_EXHAUSTED with no sentence at all."""
+
+
+def clip(message: str) -> str:
+    """``message`` cut in the middle to MAX_DETAILS characters (its start names the field)."""
+    if len(message) <= MAX_DETAILS:
+        return message
+    half = MAX_DETAILS // 2
+    return f"{message[:half]}…{message[-half:]}"
+
 
 class FarmError(Exception):
     code = grpc.StatusCode.INTERNAL
 
     def __init__(self, message: str) -> None:
+        message = clip(message)
         super().__init__(message)
         self.message = message
 

@@ -6,11 +6,12 @@ touches it, and reported as INVALID_ARGUMENT naming the field.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Container
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format
+from google.protobuf import duration_pb2, struct_pb2
 
 from renderq.controller.errors import InvalidArgument
 from renderq.controller.model import DEFAULT_MAX_RETRIES, DEFAULT_PRIORITY
@@ -20,6 +21,13 @@ from renderq.plugins.registry import all_plugins, get_plugin
 from renderq.v1 import resources_pb2 as pb
 
 MAX_RETRIES = 100
+MAX_JOB_BYTES = 1 << 20
+"""Most bytes a submitted job may take. Every answer that carries a job (a listing, an
+event) must fit in one 64 MiB message; large data belongs in files, not in the job."""
+MAX_NAME = 1000
+"""Most characters of a job's name (it is shown in every listing)."""
+MAX_DURATION_SECONDS = 315_576_000_000
+"""The range of google.protobuf.Duration (10,000 years); beyond it no clock can count."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,13 @@ def check_max_retries(retries: int) -> int:
     return retries
 
 
+def check_name(name: str) -> str:
+    name = name.strip()
+    if len(name) > MAX_NAME:
+        raise InvalidArgument("name", f"is {len(name):,} characters long; at most {MAX_NAME:,}")
+    return name
+
+
 def check_frames(spec: str, field: str = "frames") -> list[int]:
     try:
         return parse_frames(spec)
@@ -60,7 +75,34 @@ def check_frames(spec: str, field: str = "frames") -> list[int]:
         raise InvalidArgument(field, str(e)) from None
 
 
+def _plain(value: struct_pb2.Value, field: str) -> Any:
+    """A Struct value as plain Python; NaN and infinities, which JSON cannot carry, are refused."""
+    kind = value.WhichOneof("kind")
+    if kind == "number_value":
+        if not math.isfinite(value.number_value):
+            raise InvalidArgument(field, f"must be a finite number, not {value.number_value}")
+        return value.number_value
+    if kind == "struct_value":
+        return {k: _plain(v, f"{field}.{k}") for k, v in value.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_plain(v, f"{field}[{i}]") for i, v in enumerate(value.list_value.values)]
+    if kind in ("string_value", "bool_value"):
+        return getattr(value, kind)
+    return None
+
+
+def _seconds(duration: duration_pb2.Duration, field: str) -> float:
+    if abs(duration.seconds) > MAX_DURATION_SECONDS or abs(duration.nanos) > 999_999_999:
+        raise InvalidArgument(field, f"{duration.seconds} s {duration.nanos} ns is not a valid duration")
+    return duration.seconds + duration.nanos / 1e9
+
+
 def check_job(job: pb.Job, existing_jobs: Container[int]) -> CheckedJob:
+    size = job.ByteSize()
+    if size > MAX_JOB_BYTES:
+        raise InvalidArgument(
+            "job", f"takes {size:,} bytes; at most {MAX_JOB_BYTES:,} (put large data in files)"
+        )
     plugin = get_plugin(job.plugin)
     if plugin is None:
         known = ", ".join(p.name for p in all_plugins())
@@ -69,7 +111,7 @@ def check_job(job: pb.Job, existing_jobs: Container[int]) -> CheckedJob:
     chunk_size = job.chunk_size if job.HasField("chunk_size") else 1
     if chunk_size < 1:
         raise InvalidArgument("chunk_size", f"frames per task must be 1 or more, not {chunk_size}")
-    params = json_format.MessageToDict(job.parameters) if job.HasField("parameters") else {}
+    params = {name: _plain(value, f"parameters.{name}") for name, value in job.parameters.fields.items()}
     try:
         params = plugin.validate(params)
     except ParameterError as e:
@@ -84,11 +126,11 @@ def check_job(job: pb.Job, existing_jobs: Container[int]) -> CheckedJob:
     for dep in job.depends_on:
         if dep not in existing_jobs:
             raise InvalidArgument("depends_on", f"job {dep} does not exist")
-    timeout = job.task_timeout.ToTimedelta().total_seconds() if job.HasField("task_timeout") else 0.0
+    timeout = _seconds(job.task_timeout, "task_timeout") if job.HasField("task_timeout") else 0.0
     if timeout < 0:
         raise InvalidArgument("task_timeout", "must not be negative")
     return CheckedJob(
-        name=job.name.strip() or f"{job.plugin} {job.frames}",
+        name=check_name(job.name) or f"{job.plugin} {job.frames}",
         owner=job.owner.strip() or "anonymous",
         plugin=plugin.name,
         parameters=params,

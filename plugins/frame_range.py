@@ -12,6 +12,9 @@ from collections.abc import Iterable
 MAX_FRAMES = 200_000
 """Most frames one job may have."""
 
+MAX_FRAME_NUMBER = 2**63 - 1
+"""Highest frame number: frames travel and are stored as 64-bit integers."""
+
 _PART = re.compile(r"^(\d+)(?:-(\d+)(?:x(\d+))?)?$")
 
 
@@ -30,9 +33,9 @@ def parse_frames(spec: str, limit: int = MAX_FRAMES) -> list[int]:
         match = _PART.match(part)
         if match is None:
             raise FrameRangeError(f"{part!r} is not a frame, a range (1-100) or a stepped range (1-100x5)")
-        first = int(match.group(1))
-        last = int(match.group(2)) if match.group(2) is not None else first
-        step = int(match.group(3)) if match.group(3) is not None else 1
+        first = _number(match.group(1), part)
+        last = _number(match.group(2), part) if match.group(2) is not None else first
+        step = _number(match.group(3), part) if match.group(3) is not None else 1
         if last < first:
             raise FrameRangeError(f"{part!r} ends before it starts")
         if step == 0:
@@ -48,6 +51,13 @@ def parse_frames(spec: str, limit: int = MAX_FRAMES) -> list[int]:
     for frames in parts:
         seen.update(dict.fromkeys(frames))
     return list(seen)
+
+
+def _number(digits: str, part: str) -> int:
+    # Python refuses to convert more than 4,300 digits; far fewer already overflow.
+    if len(digits) > 30 or int(digits) > MAX_FRAME_NUMBER:
+        raise FrameRangeError(f"{part!r} has a number above {MAX_FRAME_NUMBER:,}, the highest frame number")
+    return int(digits)
 
 
 def format_frames(frames: Iterable[int]) -> str:

@@ -19,6 +19,8 @@ AGENT_TOKENS = ("workspace", "source", "project", "renders", "python")
 """Tokens the agent replaces with its own paths for the job."""
 
 _TOKEN = re.compile(r"(?<!\$)\{([A-Za-z_]\w*)(?::([^{}]*))?\}")
+_LONG_NUMBER = re.compile(r"\d{4}")
+"""A width or precision of 1000 or more in a format spec."""
 
 
 def token_names(text: str) -> list[str]:
@@ -52,6 +54,9 @@ def check_template(field: str, text: str, frame_tokens: Collection[str]) -> None
             raise ParameterError(
                 field, f"{field!r}: the token {{{name}}} takes no format spec, write {{{name}}}"
             )
+        if _LONG_NUMBER.search(spec):
+            # Formatting would build the string to check it: {frame:999999999d} is a gigabyte.
+            raise ParameterError(field, f"{field!r}: {match.group(0)} asks for a frame number too wide")
         try:
             format(1, spec)
         except ValueError:
