@@ -18,18 +18,33 @@ T = TypeVar("T")
 
 class LogBatcher:
     """Batches output into ``LogChunk`` events, each carrying its byte offset in the
-    whole output: flushed at ``max_bytes``, or ``delay`` seconds after the first
-    unflushed byte, whichever comes first."""
+    stored log: flushed at ``max_bytes``, or ``delay`` seconds after the first
+    unflushed byte, whichever comes first.
 
-    def __init__(self, max_bytes: int, delay: float, emit: Callable[[pb.LogChunk], None]) -> None:
+    Only the first ``limit`` bytes are kept: a renderer stuck printing the same line
+    would otherwise fill the controller's disk, and the agent's outbox while the link
+    is down. ``close`` ends a cut log with a line that says how much was dropped.
+    """
+
+    def __init__(self, max_bytes: int, delay: float, emit: Callable[[pb.LogChunk], None], limit: int) -> None:
         self._max_bytes = max_bytes
         self._delay = delay
         self._emit = emit
+        self._limit = limit
         self._buffer = bytearray()
         self._offset = 0
+        self._last_byte = b"\n"
+        self.dropped = 0
+        """Bytes of output not kept because the log had reached its limit."""
         self._timer: asyncio.TimerHandle | None = None
 
     def add(self, data: bytes) -> None:
+        room = self._limit - self._offset - len(self._buffer)
+        if len(data) > room:
+            self.dropped += len(data) - max(room, 0)
+            data = data[: max(room, 0)]
+            if not data:
+                return
         self._buffer += data
         if len(self._buffer) >= self._max_bytes:
             self.flush()
@@ -44,7 +59,19 @@ class LogBatcher:
             return
         self._emit(pb.LogChunk(data=bytes(self._buffer), offset=self._offset))
         self._offset += len(self._buffer)
+        self._last_byte = bytes(self._buffer[-1:])
         self._buffer.clear()
+
+    def close(self) -> None:
+        """The output ended: send what is left, and say what was dropped, on a line of its own."""
+        if self.dropped:
+            self.flush()
+            fresh_line = "" if self._last_byte == b"\n" else "\n"
+            self._buffer += (
+                f"{fresh_line}[renderq: {self.dropped:,} bytes of output dropped: "
+                f"a task's log keeps its first {self._limit:,} bytes]\n"
+            ).encode()
+        self.flush()
 
 
 class Throttle(Generic[T]):

@@ -4,14 +4,24 @@ Renderers fork helpers (Blender's workers, a script's subprocesses). Each task
 starts in a process group of its own (a new session on POSIX, a new process group
 on Windows) so that the whole tree can be signalled at once, and psutil follows the
 task's own descendants, including any that leave the group, so that none survives a
-cancel and memory and CPU time cover the whole tree. Everything OS-specific about
-processes lives here; the runner stays the same on every system.
+cancel and memory and CPU time cover the whole tree.
+
+A helper that leaves the group and whose parent exits at once (a daemon: fork,
+setsid, fork) would leave the tree before psutil ever saw it. On Linux the agent is
+therefore the child subreaper of its tasks: such orphans become its own children
+instead of init's, and each is told apart by the environment variable its task
+gave it (``adopted_orphans``); the agent reaps them once they end.
+
+Everything OS-specific about processes lives here; the runner stays the same on
+every system.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import functools
 import os
 import signal
 import subprocess
@@ -28,6 +38,13 @@ FIRST_SAMPLE_DELAY = 0.1
 """Long enough that a task which exits at once never pays for psutil."""
 _POLL_INTERVAL = 0.05
 PIPE_LIMIT = 64 * 1024
+_PR_SET_CHILD_SUBREAPER = 36
+
+Tag = tuple[str, str]
+"""An environment variable and its value that every process of one task inherits."""
+
+_unreaped_tasks: set[int] = set()
+"""Pids of task processes started here that asyncio has not reaped yet: theirs to reap."""
 
 
 def watch_children_without_threads() -> None:
@@ -56,9 +73,17 @@ class _ExitWatch(asyncio.subprocess.SubprocessStreamProtocol):
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(limit=PIPE_LIMIT, loop=loop)
         self.exited = asyncio.Event()
+        self._pid = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self._pid = transport.get_pid()
+        _unreaped_tasks.add(self._pid)
 
     def process_exited(self) -> None:
         super().process_exited()
+        _unreaped_tasks.discard(self._pid)
         self.exited.set()
 
 
@@ -75,6 +100,7 @@ class ChildProcess:
     @classmethod
     async def start(cls, argv: list[str], cwd: Path, env: dict[str, str]) -> ChildProcess:
         """Raises OSError when the program cannot start."""
+        _adopt_orphans()
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.subprocess_exec(
             lambda: _ExitWatch(loop),
@@ -122,6 +148,65 @@ def kill_leftovers(root_pid: int, known: Iterable[psutil.Process] = ()) -> None:
     for proc in known:
         if _running(proc):
             _quietly(proc.kill)
+
+
+@functools.cache
+def _adopt_orphans() -> bool:
+    """Become the child subreaper (Linux): orphaned descendants of the tasks become this
+    process's children, where ``adopted_orphans`` finds them. Done once, by the first task."""
+    if sys.platform != "linux":
+        return False
+    libc = ctypes.CDLL(None, use_errno=True)
+    return bool(libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+
+
+def adopted_orphans(tag: Tag) -> list[psutil.Process]:
+    """The running processes of the task marked by ``tag`` that lost their parent and were
+    adopted by this process, and their descendants.
+
+    Only the adopted are looked at: the task processes asyncio still has to reap and this
+    process's own helpers (in its session, where no task process can ever be) are not.
+    A process that emptied its environment cannot be told apart and is left alone.
+    """
+    name, value = tag
+    found: dict[int, psutil.Process] = {}
+    for proc in _adopted():
+        with contextlib.suppress(psutil.Error):
+            if proc.status() != psutil.STATUS_ZOMBIE and proc.environ().get(name) == value:
+                found.setdefault(proc.pid, proc)
+                for child in proc.children(recursive=True):
+                    found.setdefault(child.pid, child)
+    return list(found.values())
+
+
+def reap_orphans() -> None:
+    """Collect the exit status of adopted orphans that ended, so none lingers as a zombie."""
+    for proc in _adopted():
+        with contextlib.suppress(psutil.Error, ChildProcessError):
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(proc.pid, os.WNOHANG)
+
+
+def _adopted() -> list[psutil.Process]:
+    """Children of this process that it adopted (none unless it is the subreaper).
+
+    The kernel hands orphans to the subreaper's main thread, whose ``children`` file
+    lists them in microseconds, where psutil would read every process of the machine.
+    """
+    if not _adopt_orphans():
+        return []
+    try:
+        with open(f"/proc/self/task/{os.getpid()}/children", "rb") as children:
+            pids = {int(pid) for pid in children.read().split()}
+    except OSError:
+        return []
+    own_session = os.getsid(0)
+    adopted = []
+    for pid in pids - _unreaped_tasks:
+        with contextlib.suppress(OSError, psutil.Error):
+            if os.getsid(pid) != own_session:
+                adopted.append(psutil.Process(pid))
+    return adopted
 
 
 def _process(pid: int) -> psutil.Process | None:

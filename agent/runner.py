@@ -21,12 +21,20 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 from google.protobuf.duration_pb2 import Duration
 
 from renderq.agent.batching import LogBatcher, Throttle
 from renderq.agent.outbox import EventKind, Outbox
 from renderq.agent.outputs import describe_output
-from renderq.agent.process_tree import ChildProcess, TreeSampler, kill_leftovers, kill_tree
+from renderq.agent.process_tree import (
+    ChildProcess,
+    TreeSampler,
+    adopted_orphans,
+    kill_leftovers,
+    kill_tree,
+    reap_orphans,
+)
 from renderq.agent.workspace import Workspace
 from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, OutputParser, ParseEvent, Progress
 from renderq.plugins.frame_range import format_frames
@@ -40,6 +48,11 @@ _AGENT_ENVIRONMENT = dict(os.environ)
 LOG_FLUSH_BYTES = 32 * 1024
 LOG_FLUSH_DELAY = 0.05
 """Seconds after the first unflushed byte: output looks live without a message per line."""
+LOG_LIMIT = 64 * 1024 * 1024
+"""Bytes of an attempt's output kept in its log; its parser still reads all of it."""
+READ_AHEAD = 16
+"""Blocks read from the pipe ahead of the parser: a renderer that prints faster than
+its output is parsed waits on its pipe instead of growing the agent's memory."""
 PROGRESS_INTERVAL = 0.25
 DRAIN_TIMEOUT = 2.0
 """Seconds to read what is left in the pipe once the tree is gone: a process that
@@ -73,6 +86,8 @@ class AttemptRunner:
         self._kill_grace = kill_grace
         self._parser_factory = parser_factory
         self.log_ids = f"job={assignment.job_id} task={assignment.task_id} attempt={assignment.attempt_id}"
+        self._tag = ("RENDERQ_ATTEMPT_ID", str(assignment.attempt_id))
+        """In the environment of every process of the attempt (see ``_environment``)."""
         self._frames = list(dict.fromkeys(frame for cmd in assignment.commands for frame in cmd.frames))
         self._timeout = assignment.timeout.ToTimedelta().total_seconds()
         self._deadline: float | None = None
@@ -84,7 +99,7 @@ class AttemptRunner:
         self._announced = False
         self._peak_rss = 0
         self._cpu_time = 0.0
-        self._log = LogBatcher(LOG_FLUSH_BYTES, LOG_FLUSH_DELAY, self._emit)
+        self._log = LogBatcher(LOG_FLUSH_BYTES, LOG_FLUSH_DELAY, self._emit, LOG_LIMIT)
         self._progress: Throttle[pb.TaskProgress] = Throttle(PROGRESS_INTERVAL, self._emit)
 
     def cancel(self, reason: str) -> None:
@@ -110,7 +125,11 @@ class AttemptRunner:
             exit_code, error = EXIT_CANNOT_RUN, f"the agent failed while running the task: {exc}"
         self._announce(0, "")
         self._progress.close()
-        self._log.flush()
+        self._log.close()
+        if self._log.dropped:
+            logger.warning(
+                "task log cut %s kept_bytes=%d dropped_bytes=%d", self.log_ids, LOG_LIMIT, self._log.dropped
+            )
         failed = [frame for frame in self._frames if frame not in self._completed]
         seconds = loop.time() - start
         self._emit(
@@ -188,7 +207,7 @@ class AttemptRunner:
         output = _CommandOutput(self, workspace.root, list(command.frames), expected, self._parser_factory())
         sampler = TreeSampler(pid)
         sampler.start()
-        chunks: asyncio.Queue[bytes | None] = asyncio.Queue()
+        chunks: asyncio.Queue[bytes | None] = asyncio.Queue(READ_AHEAD)
         assert child.process.stdout is not None
         reader = asyncio.create_task(_read_pipe(child.process.stdout, chunks))
         consumer = asyncio.create_task(self._consume(chunks, output))
@@ -196,10 +215,15 @@ class AttemptRunner:
         try:
             killed = await self._wait(child, sampler)
         finally:
-            kill_leftovers(pid, sampler.processes())
+            kill_leftovers(pid, self._tree(sampler))
             await sampler.stop()
             await self._drain(reader, child)
-            await consumer
+            try:
+                await consumer
+            finally:
+                # A consumer that failed leaves the reader waiting for room in the queue.
+                reader.cancel()
+            reap_orphans()
         self._peak_rss = max(self._peak_rss, sampler.peak_rss)
         self._cpu_time += sampler.cpu_time()
         code = child.process.returncode
@@ -220,7 +244,7 @@ class AttemptRunner:
             **a.environment,
             "RENDERQ_JOB_ID": str(a.job_id),
             "RENDERQ_TASK_ID": str(a.task_id),
-            "RENDERQ_ATTEMPT_ID": str(a.attempt_id),
+            self._tag[0]: self._tag[1],
             "RENDERQ_FRAMES": format_frames(self._frames),
             "RENDERQ_WORKSPACE": str(workspace.root),
         }
@@ -244,12 +268,17 @@ class AttemptRunner:
             self._expire()
             pid = child.process.pid
             logger.info("killing task tree %s pid=%d grace=%g", self.log_ids, pid, self._kill_grace)
-            await kill_tree(pid, self._kill_grace, sampler.processes())
+            await kill_tree(pid, self._kill_grace, self._tree(sampler))
             await exited
             return True
         finally:
             exited.cancel()
             stopped.cancel()
+
+    def _tree(self, sampler: TreeSampler) -> list[psutil.Process]:
+        """Every process of the attempt known besides the main one's descendants: seen by
+        the sampler, or orphaned and adopted by the agent."""
+        return [*sampler.processes(), *adopted_orphans(self._tag)]
 
     async def _drain(self, reader: asyncio.Task[None], child: ChildProcess) -> None:
         done, _ = await asyncio.wait({reader}, timeout=DRAIN_TIMEOUT)
@@ -391,9 +420,10 @@ async def _read_pipe(stream: asyncio.StreamReader, chunks: asyncio.Queue[bytes |
     """Move output from the pipe to ``chunks``; None marks its end (or giving up on it)."""
     try:
         while data := await stream.read(READ_SIZE):
-            chunks.put_nowait(data)
+            await chunks.put(data)
     finally:
-        chunks.put_nowait(None)
+        # Even when cancelled: the consumer reads on until this marker, so there is room.
+        await chunks.put(None)
 
 
 def _fill(text: str, tokens: dict[str, str]) -> str:

@@ -66,6 +66,19 @@ def unary(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def change(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A state-changing call: it answers only once its change is stored, so a caller
+    who saw the answer never loses the change to a controller crash."""
+
+    @functools.wraps(method)
+    async def stored(self: FarmApi, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        answer = await method(self, request, context)
+        await self.farm.rec.flush()
+        return answer
+
+    return unary(stored)
+
+
 def streaming(method: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
     @functools.wraps(method)
     async def wrapper(self: FarmApi, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
@@ -110,7 +123,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         self.bus = bus
         self.logs = logs
 
-    @unary
+    @change
     async def CreateJob(self, request: fpb.CreateJobRequest, context: Any) -> fpb.CreateJobResponse:
         if not request.HasField("job"):
             raise InvalidArgument("job", "the request has no job")
@@ -134,7 +147,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         found, token = page(jobs, request.page_token, request.page_size, 100, 1000)
         return fpb.ListJobsResponse(jobs=found, next_page_token=token, event_sequence=self.bus.last_sequence)
 
-    @unary
+    @change
     async def UpdateJob(self, request: fpb.UpdateJobRequest, context: Any) -> fpb.UpdateJobResponse:
         paths = list(request.update_mask.paths)
         updatable = ("priority", "name", "max_retries")
@@ -154,24 +167,24 @@ class FarmApi(fgrpc.FarmServiceServicer):
         )
         return fpb.UpdateJobResponse(job=job.to_proto())
 
-    @unary
+    @change
     async def DeleteJob(self, request: fpb.DeleteJobRequest, context: Any) -> fpb.DeleteJobResponse:
         self.farm.delete(request.job_id)
         return fpb.DeleteJobResponse()
 
-    @unary
+    @change
     async def CancelJob(self, request: fpb.CancelJobRequest, context: Any) -> fpb.CancelJobResponse:
         return fpb.CancelJobResponse(job=self.farm.cancel(request.job_id).to_proto())
 
-    @unary
+    @change
     async def SuspendJob(self, request: fpb.SuspendJobRequest, context: Any) -> fpb.SuspendJobResponse:
         return fpb.SuspendJobResponse(job=self.farm.suspend(request.job_id).to_proto())
 
-    @unary
+    @change
     async def ResumeJob(self, request: fpb.ResumeJobRequest, context: Any) -> fpb.ResumeJobResponse:
         return fpb.ResumeJobResponse(job=self.farm.resume(request.job_id).to_proto())
 
-    @unary
+    @change
     async def RetryFrames(self, request: fpb.RetryFramesRequest, context: Any) -> fpb.RetryFramesResponse:
         job, count = self.farm.retry(request.job_id, request.frames)
         return fpb.RetryFramesResponse(job=job.to_proto(), frames_retried=count)
@@ -207,17 +220,17 @@ class FarmApi(fgrpc.FarmServiceServicer):
             agents=found, next_page_token=token, event_sequence=self.bus.last_sequence
         )
 
-    @unary
+    @change
     async def EnableAgent(self, request: fpb.EnableAgentRequest, context: Any) -> fpb.EnableAgentResponse:
         agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_ENABLED)
         return fpb.EnableAgentResponse(agent=agent.to_proto())
 
-    @unary
+    @change
     async def DisableAgent(self, request: fpb.DisableAgentRequest, context: Any) -> fpb.DisableAgentResponse:
         agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_DISABLED)
         return fpb.DisableAgentResponse(agent=agent.to_proto())
 
-    @unary
+    @change
     async def DrainAgent(self, request: fpb.DrainAgentRequest, context: Any) -> fpb.DrainAgentResponse:
         agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_DRAINING)
         return fpb.DrainAgentResponse(agent=agent.to_proto())

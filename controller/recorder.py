@@ -45,7 +45,8 @@ class Recorder:
         self._after_commit: dict[Any, Callable[[], None]] = {}
         self._wake = asyncio.Event()
         self._committed = asyncio.Event()
-        self._busy = False
+        self._commits_begun = 0
+        self._commits_done = 0
         self.batches = 0
 
     def changed(self, record: Record, *, persist: bool = True, publish: bool = True) -> None:
@@ -73,19 +74,22 @@ class Recorder:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            self._busy = True
-            try:
-                await self._commit_once()
-            finally:
-                self._busy = False
+            await self._commit_once()
 
     async def flush(self) -> None:
-        """Wait until everything changed before this call is stored and published."""
-        while self._busy or self._dirty or self._deleted or self._after_commit:
+        """Wait until everything changed before this call is stored and published.
+
+        Only for those changes: with agents reporting, more keep coming and the recorder
+        is never idle, so waiting for idle could wait forever. A commit takes every
+        change made before it begins."""
+        pending = bool(self._dirty or self._deleted or self._after_commit)
+        stored_by = self._commits_begun + pending
+        while self._commits_done < stored_by:
             self._committed.clear()
             await self._committed.wait()
 
     async def _commit_once(self) -> None:
+        self._commits_begun += 1
         dirty, self._dirty = self._dirty, {}
         deleted, self._deleted = self._deleted, []
         callbacks, self._after_commit = self._after_commit, {}
@@ -121,4 +125,5 @@ class Recorder:
             self.bus.publish(event)
         for callback in callbacks.values():
             callback()
+        self._commits_done += 1
         self._committed.set()

@@ -1,0 +1,113 @@
+"""Agents that vanish without dying: a cut network cable, a frozen process. Their tasks
+move to another agent after the agent timeout; when they come back, what they did
+meanwhile is kept as history and changes nothing."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.system.conftest import Farm
+from tests.system.test_recovery import gated_command
+
+from .conftest import (
+    NetFarm,
+    agent_with_id,
+    assert_every_frame_completed_once,
+    eventually,
+    other_agent,
+    start_farm,
+    stored_attempts,
+    task_pid,
+    wait_assigned,
+    wait_online,
+)
+
+pytestmark = pytest.mark.system
+
+CUT_SECONDS = 30.0
+
+
+@pytest.mark.netns
+def test_agent_cut_off_the_network_for_30_s_loses_its_task_and_its_late_result_is_history(
+    net_farm: NetFarm, tmp_path: Path
+) -> None:
+    farm = net_farm
+    controller = start_farm(farm, ["a1", "a2"])
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    job_id = str(farm.cli.json("submit", "command", "--frames", "1", *gated_command(gates))["id"])
+    first = wait_assigned(controller, job_id)
+    victim = agent_with_id(farm.agents, first.agent_id)
+    survivor = other_agent(farm.agents, first.agent_id)
+    task_pid(victim, first.attempt_id)
+
+    mark = len(controller.lines)
+    farm.lan.cut(victim.name)
+    cut_at = time.monotonic()
+    second = wait_assigned(controller, job_id, survivor.agent_id, start=mark)
+    print(f"requeue after a network cut: {time.monotonic() - cut_at:.1f} s (agent timeout 3 s)")
+    task_pid(survivor, second.attempt_id)
+    # Both attempts wait for the same gate: the cut-off one finishes too, unheard.
+    (gates / "1").touch()
+    victim.wait_for_line(rf"task finished job={job_id} task=\d+ attempt={first.attempt_id} exit=0 ")
+    assert farm.cli.run("wait", job_id, "--timeout", "60").returncode == 0
+    controller.wait_for_line(rf"agent link lost agent={victim.agent_id}\b", start=mark)
+    # The cable stays out for the whole cut the issue asks for; what follows is awaited.
+    time.sleep(max(0.0, CUT_SECONDS - (time.monotonic() - cut_at)))
+
+    mark = len(controller.lines)
+    farm.lan.restore(victim.name)
+    wait_online(controller, [victim], start=mark)
+    controller.wait_for_line(rf"late result kept as history attempt={first.attempt_id}\b", start=mark)
+    (frame,) = assert_every_frame_completed_once(farm.cli, job_id, 1)
+    assert (frame["agent_id"], frame["attempt_id"]) == (survivor.agent_id, second.attempt_id)
+    assert frame["attempt_count"] == 2
+
+    controller.stop()
+    history = {a["id"]: a for a in stored_attempts(farm.root / "controller" / "renderq.duckdb", job_id)}
+    assert set(history) == {first.attempt_id, second.attempt_id}
+    late = history[first.attempt_id]
+    assert (late["agent_id"], late["state"], json.loads(late["completed_frames"])) == (
+        victim.agent_id,
+        "completed",
+        [1],
+    ), "the late result is not kept as the superseded attempt's history"
+
+
+def test_agent_frozen_by_sigstop_loses_its_task_and_on_sigcont_its_stale_attempt_is_cancelled(
+    farm_factory,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    farm: Farm = farm_factory()
+    controller = start_farm(farm, ["a1", "a2"])
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    job_id = str(farm.cli.json("submit", "command", "--frames", "1", *gated_command(gates))["id"])
+    first = wait_assigned(controller, job_id)
+    victim = agent_with_id(farm.agents, first.agent_id)
+    survivor = other_agent(farm.agents, first.agent_id)
+    stale_pid = task_pid(victim, first.attempt_id)
+
+    mark = len(controller.lines)
+    victim.kill(signal.SIGSTOP)
+    frozen_at = time.monotonic()
+    second = wait_assigned(controller, job_id, survivor.agent_id, start=mark)
+    print(f"requeue after SIGSTOP: {time.monotonic() - frozen_at:.1f} s (agent timeout 3 s)")
+    mark = len(controller.lines)
+    victim.kill(signal.SIGCONT)
+
+    wait_online(controller, [victim], start=mark)
+    victim.wait_for_line(rf"task finished job={job_id} task=\d+ attempt={first.attempt_id} .* cancelled=True")
+    controller.wait_for_line(rf"late result kept as history attempt={first.attempt_id}\b", start=mark)
+    eventually(f"the stale attempt's process {stale_pid} is gone", lambda: not psutil.pid_exists(stale_pid))
+    (gates / "1").touch()
+    assert farm.cli.run("wait", job_id, "--timeout", "60").returncode == 0
+    (frame,) = assert_every_frame_completed_once(farm.cli, job_id, 1)
+    assert (frame["agent_id"], frame["attempt_id"]) == (survivor.agent_id, second.attempt_id)
+    assert frame["attempt_count"] == 2
