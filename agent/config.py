@@ -36,6 +36,10 @@ class AgentConfig:
     """Programs (names on PATH or absolute paths) its tasks may start; empty: any."""
     join: str | None = None
     """A join token (``renderq join-token``): the farm key, saved to ``key_file`` at start."""
+    run_as: str | None = None
+    """When the agent runs as root: the unprivileged user its tasks run as."""
+    tls_dir: Path | None = None
+    """Serve the link over TLS with the node certificate in this directory (renderq/tls.py)."""
 
     @property
     def key_file(self) -> Path:
@@ -76,6 +80,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the farm's join token, from `renderq join-token` on the controller (or $RENDERQ_JOIN_TOKEN); "
         "kept in DATA_DIR/farm.key, so later starts need no token",
     )
+    parser.add_argument(
+        "--run-as",
+        metavar="USER",
+        default=os.environ.get("RENDERQ_RUN_AS"),
+        help="when the agent runs as root, run its tasks as this unprivileged user (or $RENDERQ_RUN_AS)",
+    )
+    parser.add_argument(
+        "--tls",
+        type=Path,
+        metavar="DIR",
+        default=os.environ.get("RENDERQ_TLS"),
+        help="serve the controller's link over TLS with DIR/node.pem and DIR/node.key (see `renderq certs`)",
+    )
 
 
 def from_args(args: argparse.Namespace) -> AgentConfig:
@@ -96,4 +113,6 @@ def from_args(args: argparse.Namespace) -> AgentConfig:
         allowed_plugins=tuple(args.allow_plugin),
         allowed_executables=tuple(args.allow_executable),
         join=args.join,
+        run_as=args.run_as,
+        tls_dir=Path(args.tls) if args.tls else None,
     )

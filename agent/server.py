@@ -18,6 +18,7 @@ from renderq.agent.hardware import probe_hardware
 from renderq.agent.identity import load_or_create_agent_id
 from renderq.agent.link import NO_KEY, LinkService
 from renderq.agent.outbox import Outbox
+from renderq.private_files import write_private
 from renderq.v1 import agent_service_pb2 as pb
 from renderq.v1 import agent_service_pb2_grpc, resources_pb2
 
@@ -126,7 +127,7 @@ class AgentServer:
         config = self.config
         try:
             if config.join:
-                farm_key.save(config.key_file, farm_key.from_token(config.join))
+                write_private(config.key_file, farm_key.from_token(config.join))
                 logger.info("farm key saved path=%s", config.key_file)
             key = farm_key.load(config.key_file)
         except farm_key.FarmKeyError as exc:

@@ -10,12 +10,14 @@ import argparse
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import grpc
 
 from renderq.client.address import ENV_VAR, resolve_controller
 from renderq.client.channel import connect
+from renderq.client.credentials import TLS_ENV, TOKEN_ENV, Credentials, resolve_credentials
 from renderq.client.errors import from_rpc_error
 
 if TYPE_CHECKING:
@@ -45,6 +47,16 @@ def client_options() -> argparse.ArgumentParser:
         metavar="HOST:PORT",
         help=f"the controller to talk to (default: ${ENV_VAR}, else the first one found over mDNS)",
     )
+    options.add_argument(
+        "--token",
+        help=f"API token (default: ${TOKEN_ENV}, else the local admin token of a controller run by this user)",
+    )
+    options.add_argument(
+        "--tls",
+        type=Path,
+        metavar="DIR",
+        help=f"use TLS, trusting the farm CA in DIR/ca.pem (default: ${TLS_ENV}; see `renderq certs`)",
+    )
     return options
 
 
@@ -58,14 +70,15 @@ def client_verb(verb: ClientVerb) -> Callable[[argparse.Namespace], int]:
 
 
 async def _call(verb: ClientVerb, args: argparse.Namespace) -> int:
-    async with dial(await resolve_controller(args.controller)) as farm:
+    credentials = resolve_credentials(args.token, args.tls)
+    async with dial(await resolve_controller(args.controller), credentials) as farm:
         return await verb(args, farm)
 
 
 @asynccontextmanager
-async def dial(address: str) -> AsyncIterator[FarmServiceAsyncStub]:
+async def dial(address: str, credentials: Credentials) -> AsyncIterator[FarmServiceAsyncStub]:
     """A stub for the controller at ``address``; a failed call inside leaves as a ``FarmError``."""
-    async with connect(address) as farm:
+    async with connect(address, credentials) as farm:
         try:
             yield farm
         except grpc.aio.AioRpcError as error:

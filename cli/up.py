@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from renderq import farm_key
+from renderq import farm_key, tokens
 from renderq.cli.children import Child
 from renderq.cli.failures import UserError
 from renderq.cli.farm import collect_pages, dial
@@ -26,6 +26,7 @@ from renderq.cli.output import label
 from renderq.cli.progress import JobProgress, follow_job
 from renderq.cli.servers import add_log_level
 from renderq.client.address import ENV_VAR
+from renderq.client.credentials import Credentials
 from renderq.controller.config import DEFAULT_PORT
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
@@ -174,7 +175,7 @@ async def _session(farm: EmbeddedFarm, demo: bool) -> None:
     address = await farm.start()
     print(f"renderq: farm up; controller on {address}, state and logs in {farm.data_dir}")
     if demo:
-        async with dial(address) as stub:
+        async with dial(address, Credentials(token=tokens.read_local(farm.data_dir))) as stub:
             await _run_demo(stub, farm.data_dir)
     print(
         f"\nUse it from another terminal:\n"

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 
+from renderq import tls, tokens
+from renderq.client.credentials import Credentials
 from renderq.v1 import farm_service_pb2_grpc
 
 if TYPE_CHECKING:
@@ -35,8 +37,37 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
+class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
+    """Adds ``authorization: Bearer TOKEN`` to every call on the channel."""
+
+    def __init__(self, token: str) -> None:
+        self._metadata = (tokens.METADATA_KEY, f"Bearer {token}")
+
+    def _with_token(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), self._metadata)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._with_token(details), request)
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(self._with_token(details), request)
+
+
+def open_channel(address: str, credentials: Credentials) -> grpc.aio.Channel:
+    """A channel to the controller at ``address`` that carries ``credentials``."""
+    interceptors = [_BearerToken(credentials.token)] if credentials.token else None
+    if credentials.tls_dir is None:
+        return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    return grpc.aio.secure_channel(
+        address, tls.channel_credentials(credentials.tls_dir), options=CHANNEL_OPTIONS, interceptors=interceptors
+    )
+
+
 @asynccontextmanager
-async def connect(address: str) -> AsyncIterator[FarmServiceAsyncStub]:
+async def connect(address: str, credentials: Credentials) -> AsyncIterator[FarmServiceAsyncStub]:
     """A FarmService stub on a channel to ``address``, closed on exit."""
-    async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+    async with open_channel(address, credentials) as channel:
         yield cast("FarmServiceAsyncStub", farm_service_pb2_grpc.FarmServiceStub(channel))

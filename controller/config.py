@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +26,9 @@ class ControllerConfig:
     """Browse for agents and advertise the controller over mDNS."""
     agent_timeout: float = 10.0
     """Seconds of silence after which an agent is offline and its tasks requeued."""
+    tls_dir: Path | None = None
+    """Serve FarmService over TLS with this directory's node certificate and dial agents
+    over TLS, trusting only its farm CA (renderq/tls.py)."""
 
     @property
     def db_path(self) -> Path:
@@ -55,6 +59,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.agent_timeout,
         help="seconds before a silent agent is offline",
     )
+    parser.add_argument(
+        "--tls",
+        type=Path,
+        metavar="DIR",
+        default=os.environ.get("RENDERQ_TLS"),
+        help="serve the API and dial agents over TLS with the certificates in DIR (see `renderq certs`)",
+    )
 
 
 def from_args(args: argparse.Namespace) -> ControllerConfig:
@@ -66,4 +77,5 @@ def from_args(args: argparse.Namespace) -> ControllerConfig:
         agents=tuple(args.agent),
         mdns=not args.no_mdns,
         agent_timeout=args.agent_timeout,
+        tls_dir=Path(args.tls) if args.tls else None,
     )

@@ -15,9 +15,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 from pathlib import Path
+
+from renderq.private_files import write_private
 
 KEY_BYTES = 32
 NONCE_BYTES = 32
@@ -67,21 +68,11 @@ def load(path: Path) -> bytes | None:
     return data
 
 
-def save(path: Path, key: bytes) -> None:
-    """Write ``key`` readable by its owner only (created that way: never briefly open)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    partial.replace(path)
-
-
 def load_or_create(path: Path) -> bytes:
     key = load(path)
     if key is None:
         key = secrets.token_bytes(KEY_BYTES)
-        save(path, key)
+        write_private(path, key)
     return key
 
 

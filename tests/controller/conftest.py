@@ -20,6 +20,7 @@ import pytest
 from renderq import farm_key
 from renderq.controller.config import ControllerConfig
 from renderq.controller.main import serve
+from renderq.private_files import write_private
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc as agrpc
 from renderq.v1 import farm_service_pb2 as fpb
@@ -162,7 +163,7 @@ class Controller:
 
 async def start_controller(data_dir: Path, agents: list[str]) -> tuple[asyncio.Task[None], int]:
     config = ControllerConfig(listen="127.0.0.1:0", data_dir=data_dir, agents=tuple(agents), mdns=False)
-    farm_key.save(config.key_file, FARM_KEY)
+    write_private(config.key_file, FARM_KEY)
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve(config, started))
     done, _ = await asyncio.wait([task, started], timeout=DEADLINE, return_when=asyncio.FIRST_COMPLETED)
