@@ -49,7 +49,7 @@ def client_options() -> argparse.ArgumentParser:
     )
     options.add_argument(
         "--token",
-        help=f"API token (default: ${TOKEN_ENV}, else the local admin token of a controller run by this user)",
+        help=f"API token (default: ${TOKEN_ENV}, else the local admin token of your own controller)",
     )
     options.add_argument(
         "--tls",

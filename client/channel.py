@@ -61,9 +61,8 @@ def open_channel(address: str, credentials: Credentials) -> grpc.aio.Channel:
     interceptors = [_BearerToken(credentials.token)] if credentials.token else None
     if credentials.tls_dir is None:
         return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
-    return grpc.aio.secure_channel(
-        address, tls.channel_credentials(credentials.tls_dir), options=CHANNEL_OPTIONS, interceptors=interceptors
-    )
+    trust = tls.channel_credentials(credentials.tls_dir)
+    return grpc.aio.secure_channel(address, trust, options=CHANNEL_OPTIONS, interceptors=interceptors)
 
 
 @asynccontextmanager
