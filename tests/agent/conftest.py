@@ -8,7 +8,6 @@ with a deadline whose failure names what was awaited.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
