@@ -14,6 +14,7 @@ import logging
 from renderq.agent.config import AgentConfig
 from renderq.agent.outbox import Outbox
 from renderq.agent.policy import refusal
+from renderq.agent.run_as import TaskUser
 from renderq.agent.runner import AttemptRunner, ParserFactory
 from renderq.plugins.base import OutputParser
 from renderq.plugins.registry import get_plugin
@@ -26,9 +27,11 @@ EXIT_REFUSED = 126
 
 
 class Attempts:
-    def __init__(self, config: AgentConfig, outbox: Outbox) -> None:
+    def __init__(self, config: AgentConfig, outbox: Outbox, task_user: TaskUser | None) -> None:
         self._config = config
         self._outbox = outbox
+        self._task_user = task_user
+        """Who the tasks run as; None: the agent's own user."""
         self._running: dict[int, tuple[AttemptRunner, asyncio.Task[None]]] = {}
         self._assigned: set[int] = set()
 
@@ -57,6 +60,7 @@ class Attempts:
             self._outbox,
             self._config.kill_grace,
             _parser_factory(request.plugin),
+            self._task_user,
         )
         task = asyncio.create_task(runner.run(), name=f"attempt-{attempt_id}")
         self._running[attempt_id] = (runner, task)

@@ -119,7 +119,9 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, NO_KEY)
             return False
         try:
-            answer = await asyncio.wait_for(anext(requests, None), PROOF_TIMEOUT)
+            # asyncio.timeout, not wait_for, which on Python 3.11 can lose a cancel.
+            async with asyncio.timeout(PROOF_TIMEOUT):
+                answer = await anext(requests, None)
         except TimeoutError:
             answer = None
         expected = farm_key.controller_proof(self._key, controller.nonce, hello.nonce, hello.agent_id)

@@ -24,7 +24,10 @@ async def serve(config: AgentConfig, ready: asyncio.Event | None = None) -> None
     server = AgentServer(config)
     await server.start()
     try:
-        agent_logger.info("renderq agent %s listening on %s:%d", server.agent_id, server.host, server.port)
+        agent_logger.info(
+            "renderq agent %s listening on %s:%d tls=%s",
+            server.agent_id, server.host, server.port, "on" if config.tls_dir else "off",
+        )  # fmt: skip
         if ready is not None:
             ready.set()
         await asyncio.Future()

@@ -33,6 +33,8 @@ from typing import Any
 
 import psutil
 
+from renderq.agent.run_as import TaskUser
+
 SAMPLE_INTERVAL = 0.5
 FIRST_SAMPLE_DELAY = 0.1
 """Long enough that a task which exits at once never pays for psutil."""
@@ -98,13 +100,20 @@ class ChildProcess:
     """Set when the process exits, whoever still holds its pipe."""
 
     @classmethod
-    async def start(cls, argv: list[str], cwd: Path, env: dict[str, str]) -> ChildProcess:
-        """Raises OSError when the program cannot start."""
+    async def start(
+        cls, argv: list[str], cwd: Path, env: dict[str, str], user: TaskUser | None
+    ) -> ChildProcess:
+        """Start it as ``user`` (None: as the agent's own user); raises OSError when the
+        program cannot start (as ``user``, setpriv reports that on the pipe instead).
+
+        Killing works the same on a tree of another user's processes: the agent then runs
+        as root, which may signal them and read their environment (``adopted_orphans``).
+        """
         _adopt_orphans()
         loop = asyncio.get_running_loop()
         transport, protocol = await loop.subprocess_exec(
             lambda: _ExitWatch(loop),
-            *argv,
+            *(user.command(argv) if user is not None else argv),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,

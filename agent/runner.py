@@ -35,6 +35,7 @@ from renderq.agent.process_tree import (
     kill_tree,
     reap_orphans,
 )
+from renderq.agent.run_as import TaskUser
 from renderq.agent.workspace import Workspace
 from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, OutputParser, ParseEvent, Progress
 from renderq.plugins.frame_range import format_frames
@@ -78,6 +79,7 @@ class AttemptRunner:
         outbox: Outbox,
         kill_grace: float,
         parser_factory: ParserFactory,
+        user: TaskUser | None = None,
     ) -> None:
         self.attempt_id = assignment.attempt_id
         self._assignment = assignment
@@ -85,6 +87,8 @@ class AttemptRunner:
         self._outbox = outbox
         self._kill_grace = kill_grace
         self._parser_factory = parser_factory
+        self._user = user
+        """Who the commands run as; None: the agent's own user."""
         self.log_ids = f"job={assignment.job_id} task={assignment.task_id} attempt={assignment.attempt_id}"
         self._tag = ("RENDERQ_ATTEMPT_ID", str(assignment.attempt_id))
         """In the environment of every process of the attempt (see ``_environment``)."""
@@ -152,8 +156,8 @@ class AttemptRunner:
     async def _run_commands(self) -> tuple[int, str]:
         """Run the commands in order up to the first that fails; return its exit code and error."""
         try:
-            # Three mkdirs on the agent's own disk: cheaper than a hop to a worker thread.
-            workspace = Workspace.for_job(self._workspaces, self._assignment.job_id)
+            # A few mkdirs (and chowns) on the agent's own disk: cheaper than a hop to a worker thread.
+            workspace = Workspace.for_job(self._workspaces, self._assignment.job_id, self._user)
         except OSError as exc:
             reason = exc.strerror or exc
             return EXIT_CANNOT_RUN, f"cannot create the job's workspace in {self._workspaces}: {reason}"
@@ -197,7 +201,7 @@ class AttemptRunner:
         for wanted in command.expected_outputs:
             expected.setdefault(wanted.frame, []).append(workspace.root / _fill(wanted.path, tokens))
         try:
-            child = await ChildProcess.start(argv, workspace.root, self._environment(workspace))
+            child = await ChildProcess.start(argv, workspace.root, self._environment(workspace), self._user)
         except OSError as exc:
             self._announce(0, str(workspace.root))
             return _start_failure(argv[0], exc)
@@ -241,6 +245,8 @@ class AttemptRunner:
         a = self._assignment
         return {
             **_AGENT_ENVIRONMENT,
+            # Not root's HOME: the task's programs would look for their settings there.
+            **(self._user.environment() if self._user is not None else {}),
             **a.environment,
             "RENDERQ_JOB_ID": str(a.job_id),
             "RENDERQ_TASK_ID": str(a.task_id),

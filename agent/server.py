@@ -10,7 +10,7 @@ import uuid
 
 import grpc
 
-from renderq import __version__, farm_key
+from renderq import __version__, farm_key, tls
 from renderq.agent.advertise import Advertiser, advertised_addresses
 from renderq.agent.attempts import Attempts
 from renderq.agent.config import AgentConfig
@@ -18,6 +18,7 @@ from renderq.agent.hardware import probe_hardware
 from renderq.agent.identity import load_or_create_agent_id
 from renderq.agent.link import NO_KEY, LinkService
 from renderq.agent.outbox import Outbox
+from renderq.agent.run_as import check_can_enter, resolve_task_user
 from renderq.private_files import write_private
 from renderq.v1 import agent_service_pb2 as pb
 from renderq.v1 import agent_service_pb2_grpc, resources_pb2
@@ -60,7 +61,8 @@ class AgentServer:
         self.host = ""
         self.port = 0
         self._outbox = Outbox()
-        self._attempts = Attempts(config, self._outbox)
+        self._attempts: Attempts | None = None
+        """Made at start, once the user that tasks run as is known."""
         self._server: grpc.aio.Server | None = None
         self._links: LinkService | None = None
         self._hardware: asyncio.Task[resources_pb2.Hardware] | None = None
@@ -73,10 +75,20 @@ class AgentServer:
         config = self.config
         self.host, _ = split_listen(config.listen)
         try:
+            task_user = resolve_task_user(config)
+        except ValueError as exc:
+            raise AgentStartError(str(exc)) from None
+        try:
             self.agent_id = await asyncio.to_thread(load_or_create_agent_id, config.data_dir)
         except OSError as exc:
             reason = exc.strerror or exc
             raise AgentStartError(f"cannot keep the agent id in {config.data_dir}: {reason}") from exc
+        if task_user is not None:
+            try:
+                await asyncio.to_thread(check_can_enter, task_user, config.workspaces)
+            except ValueError as exc:
+                raise AgentStartError(str(exc)) from None
+        self._attempts = Attempts(config, self._outbox, task_user)
         self.farm_key = await asyncio.to_thread(self._load_farm_key)
         addresses: list[str] = []
         if config.mdns:
@@ -92,7 +104,15 @@ class AgentServer:
         )
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(self._links, self._server)
         try:
-            self.port = self._server.add_insecure_port(config.listen)
+            if config.tls_dir is None:
+                self.port = self._server.add_insecure_port(config.listen)
+            else:
+                credentials = tls.server_credentials(config.tls_dir)
+                self.port = self._server.add_secure_port(config.listen, credentials)
+                logger.info("link tls=on cert=%s", config.tls_dir / tls.NODE_CERT)
+        except tls.TlsError as exc:
+            await self.stop()
+            raise AgentStartError(str(exc)) from None
         except RuntimeError:
             await self.stop()
             raise AgentStartError(
@@ -116,7 +136,8 @@ class AgentServer:
             self._links.close()
         if self._server is not None:
             await self._server.stop(grace=STOP_GRACE)
-        await self._attempts.shutdown()
+        if self._attempts is not None:
+            await self._attempts.shutdown()
         if self._hardware is not None:
             self._hardware.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -142,6 +163,7 @@ class AgentServer:
 
     async def _hello(self) -> pb.AgentHello:
         assert self._hardware is not None
+        assert self._attempts is not None
         config = self.config
         return pb.AgentHello(
             agent_id=self.agent_id,

@@ -7,8 +7,11 @@ finds its project files and earlier renders where they were.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from renderq.agent.run_as import TaskUser
 
 
 @dataclass(frozen=True)
@@ -16,12 +19,19 @@ class Workspace:
     root: Path
 
     @classmethod
-    def for_job(cls, workspaces: Path, job_id: int) -> Workspace:
-        """The job's workspace under ``workspaces``, created on first use. Its path is
-        absolute: output paths reported to the controller are built on it."""
+    def for_job(cls, workspaces: Path, job_id: int, owner: TaskUser | None) -> Workspace:
+        """The job's workspace under ``workspaces``, created on first use and given to
+        ``owner``, the user its tasks run as (None: the agent's own), so they can write
+        there. Its path is absolute: output paths reported to the controller are built on it."""
         workspace = cls((workspaces / f"job-{job_id}").absolute())
-        for folder in (workspace.source, workspace.project, workspace.renders):
+        places = (workspace.source, workspace.project, workspace.renders)
+        for folder in places:
             folder.mkdir(parents=True, exist_ok=True)
+        if owner is not None:
+            # Also on every later use (a workspace may predate --run-as), and never through a
+            # link: the owner may have replaced a folder with one pointing anywhere, say /etc.
+            for folder in (workspace.root, *places):
+                os.chown(folder, owner.uid, owner.gid, follow_symlinks=False)
         return workspace
 
     @property

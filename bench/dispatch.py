@@ -9,7 +9,10 @@ no mDNS), then measures:
 3. log delay: a task prints its clock every 20 ms; a TailLog follower measures how long
    each line takes to arrive.
 
-Usage: python bench/dispatch.py [--frames 5000] [--agents 2] [--slots 4]
+Usage: python bench/dispatch.py [--frames 5000] [--agents 2] [--slots 4] [--tls]
+
+``--tls`` runs the same farm with TLS on every link (the API and the agent links), with
+certificates made for the run in its temporary directory.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ import time
 from pathlib import Path
 
 import duckdb
-import grpc
 import psutil
 from google.protobuf import struct_pb2
 
-from renderq import farm_key
+from renderq import farm_key, tls, tokens
 from renderq.cli.children import Child
+from renderq.client.channel import open_channel
+from renderq.client.credentials import Credentials
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
@@ -133,9 +137,15 @@ async def main() -> None:
     parser.add_argument("--frames", type=int, default=5000)
     parser.add_argument("--agents", type=int, default=2)
     parser.add_argument("--slots", type=int, default=4)
+    parser.add_argument("--tls", action="store_true", help="TLS on the API and the agent links")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="renderq-bench-"))
     renderq = [sys.executable, "-m", "renderq"]
+    tls_dir = root / "tls" if args.tls else None
+    if tls_dir is not None:
+        tls.ensure_ca(tls_dir)
+        tls.issue_node(tls_dir, tls_dir, tls.node_names([]))
+    tls_flag = ["--tls", str(tls_dir)] if tls_dir else []
     key = farm_key.load_or_create(root / "controller" / farm_key.FILE_NAME)
     join = {"RENDERQ_JOIN_TOKEN": farm_key.to_token(key)}
     agents = [
@@ -151,6 +161,7 @@ async def main() -> None:
                 "--no-mdns",
                 "--slots",
                 str(args.slots),
+                *tls_flag,
             ],
             root / f"agent{i}.log",
             READY,
@@ -172,6 +183,7 @@ async def main() -> None:
             str(root / "controller"),
             "--no-mdns",
             *(f"--agent={a}" for a in addresses),
+            *tls_flag,
         ],
         root / "controller.log",
         READY,
@@ -179,7 +191,8 @@ async def main() -> None:
     await controller.start()
     address = await controller.ready()
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
+        credentials = Credentials(token=tokens.read_local(root / "controller"), tls_dir=tls_dir)
+        async with open_channel(address, credentials) as channel:
             stub = fgrpc.FarmServiceStub(channel)
             while await online(stub) < args.agents:  # noqa: ASYNC110 (a one-off wait at start)
                 await asyncio.sleep(0.05)
@@ -197,7 +210,10 @@ async def main() -> None:
         for agent in agents:
             await agent.stop(10)
     gaps = idle_gaps(root / "controller" / "renderq.duckdb")
-    print(f"dispatch: {args.frames} no-op frames, {args.agents} agents x {args.slots} slots, loopback")
+    print(
+        f"dispatch: {args.frames} no-op frames, {args.agents} agents x {args.slots} slots, loopback"
+        + (", TLS" if tls_dir else "")
+    )
     print(f"  throughput      {args.frames / elapsed:8.0f} frames/s  ({elapsed:.2f} s)")
     print(
         f"  idle gap        p50 {ms(percentile(gaps, 50))} ms   p99 {ms(percentile(gaps, 99))} ms"

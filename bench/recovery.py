@@ -33,8 +33,10 @@ from pathlib import Path
 import grpc
 from dispatch import READY, command_job, online
 
-from renderq import farm_key
+from renderq import farm_key, tokens
 from renderq.cli.children import Child
+from renderq.client.channel import open_channel
+from renderq.client.credentials import Credentials
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
@@ -83,6 +85,10 @@ class Bench:
         self.children.append(child)
         return child
 
+    def client(self, address: str) -> grpc.aio.Channel:
+        """A channel to the controller with its local admin token, as the CLI has."""
+        return open_channel(address, Credentials(token=tokens.read_local(self.root / "controller")))
+
     async def stop(self) -> None:
         for child in self.children:
             await child.stop(10)
@@ -116,13 +122,6 @@ async def rendering_on(stub: fgrpc.FarmServiceStub, job_id: int, after: int) -> 
     raise SystemExit(f"the event stream ended before job {job_id} rendered")
 
 
-async def stored(stub: fgrpc.FarmServiceStub, job_id: int, after: int) -> None:
-    """Return once the job's first event is out: events are published after their commit."""
-    async for event in stub.WatchEvents(fpb.WatchEventsRequest(after_sequence=after, job_id=job_id)):
-        if event.WhichOneof("resource") == "job":
-            return
-
-
 async def event_cursor(stub: fgrpc.FarmServiceStub) -> int:
     return (await stub.ListJobs(fpb.ListJobsRequest(page_size=1))).event_sequence
 
@@ -136,7 +135,7 @@ async def requeue_times(rounds: int) -> list[float]:
         agents = {address: child for child, address in [await bench.agent("a1"), await bench.agent("a2")]}
         controller = await bench.controller("127.0.0.1:0", list(agents))
         times: list[float] = []
-        async with grpc.aio.insecure_channel(await controller.ready()) as channel:
+        async with bench.client(await controller.ready()) as channel:
             stub = fgrpc.FarmServiceStub(channel)
             while await online(stub) < 2:  # noqa: ASYNC110 (a one-off wait at start)
                 await asyncio.sleep(0.05)
@@ -172,14 +171,12 @@ async def restart_times(rounds: int, frames: int) -> tuple[list[tuple[float, flo
         _, agent = await bench.agent("a1")
         # Over an empty database, and dialling no agent: the job waits in the database.
         empty, _, controller = await serving_time(bench, listen, [], "controller-empty")
-        async with grpc.aio.insecure_channel(listen) as channel:
+        async with bench.client(listen) as channel:
             stub = fgrpc.FarmServiceStub(channel)
             started = time.perf_counter()
-            after = await event_cursor(stub)
             job = command_job(["true"], f"1-{frames}")
-            job_id = (await stub.CreateJob(fpb.CreateJobRequest(job=job))).job.id
-            # CreateJob answers before the job is stored; its first event comes after.
-            await stored(stub, job_id, after)
+            # CreateJob answers once the job is stored.
+            await stub.CreateJob(fpb.CreateJobRequest(job=job))
             print(
                 f"  submitted and stored {frames} frames in {time.perf_counter() - started:.1f} s", flush=True
             )
@@ -217,7 +214,18 @@ async def serving_time(bench: Bench, listen: str, agents: list[str], log: str) -
         started_at = time.time()
         started = time.perf_counter()
         child = await bench.controller(listen, agents, log)
-        await stub.ListJobs(fpb.ListJobsRequest(page_size=1), wait_for_ready=True, timeout=600)
+        token = tokens.read_local(bench.root / "controller")
+        try:
+            await stub.ListJobs(
+                fpb.ListJobsRequest(page_size=1),
+                wait_for_ready=True,
+                timeout=600,
+                metadata=[(tokens.METADATA_KEY, f"Bearer {token}")] if token else None,
+            )
+        except grpc.aio.AioRpcError as error:
+            # A first start writes its token as it starts: a refusal is an answer too.
+            if error.code() != grpc.StatusCode.UNAUTHENTICATED:
+                raise
         return time.perf_counter() - started, started_at, child
 
 

@@ -19,7 +19,7 @@ from renderq.cli.output import (
     print_table,
     to_dict,
 )
-from renderq.cli.units import elapsed, format_duration, format_size, format_time, progress_bar
+from renderq.client.units import elapsed, format_duration, format_size, format_time, progress_bar
 from renderq.plugins.frame_range import format_frames
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs

@@ -11,7 +11,7 @@ from renderq.cli.failures import UserError
 from renderq.cli.farm import client_verb
 from renderq.cli.listings import list_tasks
 from renderq.cli.output import to_dict
-from renderq.cli.units import is_set
+from renderq.client.units import is_set
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
 

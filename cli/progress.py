@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from renderq.cli.output import label
-from renderq.cli.units import progress_bar
+from renderq.client.units import progress_bar
 from renderq.client.errors import NotFound
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs

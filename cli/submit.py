@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from renderq.cli.failures import UserError
 from renderq.cli.farm import client_verb
 from renderq.cli.output import print_json
-from renderq.cli.units import parse_size
+from renderq.client.units import parse_size
 from renderq.v1 import farm_service_pb2, resources_pb2
 
 if TYPE_CHECKING:

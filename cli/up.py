@@ -26,7 +26,7 @@ from renderq.cli.output import label
 from renderq.cli.progress import JobProgress, follow_job
 from renderq.cli.servers import add_log_level
 from renderq.client.address import ENV_VAR
-from renderq.client.credentials import Credentials
+from renderq.client.credentials import TOKEN_ENV, Credentials
 from renderq.controller.config import DEFAULT_PORT
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
@@ -177,10 +177,14 @@ async def _session(farm: EmbeddedFarm, demo: bool) -> None:
     if demo:
         async with dial(address, Credentials(token=tokens.read_local(farm.data_dir))) as stub:
             await _run_demo(stub, farm.data_dir)
+    env = f"{ENV_VAR}={address}"
+    if farm.data_dir != data_home():
+        # Verbs find the local admin token in the default data dir only.
+        env += f" {TOKEN_ENV}=$(cat {farm.data_dir / tokens.LOCAL_FILE})"
     print(
         f"\nUse it from another terminal:\n"
-        f"  {ENV_VAR}={address} renderq jobs\n"
-        f"  {ENV_VAR}={address} renderq agents\n"
+        f"  {env} renderq jobs\n"
+        f"  {env} renderq agents\n"
         f"\nAdd a render node on this LAN: run this line on it (it holds the farm key; keep it private):\n"
         f"  renderq agent --join {farm.join_token}\n"
         f"\nPress Ctrl-C to stop the farm.",

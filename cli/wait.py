@@ -12,7 +12,7 @@ from renderq.cli.failures import TIMED_OUT
 from renderq.cli.farm import client_verb
 from renderq.cli.output import label, print_json
 from renderq.cli.progress import JobProgress, follow_job
-from renderq.cli.units import format_seconds
+from renderq.client.units import format_seconds
 from renderq.v1 import resources_pb2 as rs
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ import grpc
 
 from renderq import tls, tokens
 from renderq.client.credentials import Credentials
+from renderq.client.errors import InvalidArgument
 from renderq.v1 import farm_service_pb2_grpc
 
 if TYPE_CHECKING:
@@ -37,31 +38,48 @@ CHANNEL_OPTIONS: list[tuple[str, int]] = [
 ]
 
 
-class _BearerToken(grpc.aio.UnaryUnaryClientInterceptor, grpc.aio.UnaryStreamClientInterceptor):
-    """Adds ``authorization: Bearer TOKEN`` to every call on the channel."""
+def _with_token(details: grpc.aio.ClientCallDetails, header: tuple[str, str]) -> grpc.aio.ClientCallDetails:
+    metadata = grpc.aio.Metadata(*(details.metadata or ()), header)
+    return grpc.aio.ClientCallDetails(
+        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    )
 
-    def __init__(self, token: str) -> None:
-        self._metadata = (tokens.METADATA_KEY, f"Bearer {token}")
 
-    def _with_token(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), self._metadata)
-        return grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-        )
+class _UnaryToken(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds ``authorization: Bearer TOKEN`` to every unary call."""
+
+    def __init__(self, header: tuple[str, str]) -> None:
+        self._header = header
 
     async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._with_token(details), request)
+        return await continuation(_with_token(details, self._header), request)
+
+
+class _StreamToken(grpc.aio.UnaryStreamClientInterceptor):
+    """The same for the server streams (a channel takes one interceptor object per kind of call)."""
+
+    def __init__(self, header: tuple[str, str]) -> None:
+        self._header = header
 
     async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._with_token(details), request)
+        return await continuation(_with_token(details, self._header), request)
 
 
 def open_channel(address: str, credentials: Credentials) -> grpc.aio.Channel:
-    """A channel to the controller at ``address`` that carries ``credentials``."""
-    interceptors = [_BearerToken(credentials.token)] if credentials.token else None
+    """A channel to the controller at ``address`` that carries ``credentials``.
+
+    Raises InvalidArgument when the TLS directory has no usable farm CA certificate.
+    """
+    interceptors: list[grpc.aio.ClientInterceptor] | None = None
+    if credentials.token:
+        header = (tokens.METADATA_KEY, f"Bearer {credentials.token}")
+        interceptors = [_UnaryToken(header), _StreamToken(header)]
     if credentials.tls_dir is None:
         return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
-    trust = tls.channel_credentials(credentials.tls_dir)
+    try:
+        trust = tls.channel_credentials(credentials.tls_dir)
+    except tls.TlsError as error:
+        raise InvalidArgument(str(error)) from None
     return grpc.aio.secure_channel(address, trust, options=CHANNEL_OPTIONS, interceptors=interceptors)
 
 

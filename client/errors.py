@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import grpc
 
+from renderq import tls
+from renderq.client.credentials import TLS_ENV
+
 
 class FarmError(Exception):
     """A FarmService call failed; ``message`` is the server's sentence."""
@@ -53,6 +56,13 @@ class Unavailable(FarmError):
     retryable = True
 
 
+class TlsFailed(Unavailable):
+    """The controller is there but the TLS handshake with it failed: trying again with
+    the same --tls directory cannot help."""
+
+    retryable = False
+
+
 class ControllerNotFound(FarmError):
     """No address was given and mDNS found no controller."""
 
@@ -81,8 +91,35 @@ def from_rpc_error(error: grpc.aio.AioRpcError, address: str) -> FarmError:
     details = error.details() or code.name.lower().replace("_", " ")
     kind = _BY_STATUS.get(code, FarmError)
     if kind is Unavailable:
+        failure = tls.handshake_failure(details)
+        if failure is not None:
+            return _tls_error(failure, details, address, code.name)
         details = f"cannot reach the controller at {address}: {details}"
     farm_error = kind(details, code.name)
     if code in _TRANSIENT:
         farm_error.retryable = True
     return farm_error
+
+
+def _tls_error(failure: tls.HandshakeFailure, details: str, address: str, status: str) -> FarmError:
+    """A sentence that says what the handshake showed and what to change, instead of
+    gRPC's list of connection attempts."""
+    host = address.rsplit(":", 1)[0].strip("[]")
+    reason = failure.value
+    match failure:
+        case tls.HandshakeFailure.UNTRUSTED:
+            fix = f"pass --tls DIR (or set {TLS_ENV}) with the ca.pem of the farm this controller belongs to"
+        case tls.HandshakeFailure.EXPIRED:
+            fix = "renew it with `renderq certs` where the farm CA is, or check the clocks"
+        case tls.HandshakeFailure.WRONG_NAME:
+            fix = f"dial it by a name its certificate has, or reissue that with `renderq certs --host {host}`"
+        case tls.HandshakeFailure.NOT_TLS:
+            fix = f"drop --tls (and {TLS_ENV}), or start the controller with --tls DIR"
+        case tls.HandshakeFailure.CLOSED:
+            # Also what a controller that is shutting down does: worth another try.
+            fix = f"if it serves TLS, pass --tls DIR with the farm's ca.pem (or set {TLS_ENV})"
+            return Unavailable(f"cannot reach the controller at {address}: {reason}; {fix}", status)
+        case _:
+            reason = details
+            fix = "check that --tls DIR holds this farm's ca.pem"
+    return TlsFailed(f"the TLS handshake with the controller at {address} failed: {reason}; {fix}", status)

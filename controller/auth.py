@@ -1,25 +1,148 @@
-"""The one door every FarmService call passes through.
+"""The one door every FarmService call passes through: token, role, audit.
 
-Tokens and roles (viewer, operator, admin) will be checked here and nowhere else; for
-now every caller may do everything, and each call is logged at debug level with its
-peer so an operator can see who drives the farm.
+Each call must carry ``authorization: Bearer TOKEN``. The token names a caller and a
+role; each method needs a role (the table below, checked against the service so no
+method is forgotten; a method missing from it needs admin). A state-changing call is
+recorded in the audit log (who, what, when, outcome), and answers only once that
+record is stored, which by group commit stores the call's own change too: a caller who
+saw an answer never loses the change to a controller crash.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import grpc
 
+from renderq import tokens
+from renderq.controller.audit import AuditLog
+from renderq.controller.tokens import Caller, TokenBook
+from renderq.v1 import farm_service_pb2
+from renderq.v1 import resources_pb2 as pb
+
 log = logging.getLogger(__name__)
+
+VIEWER, OPERATOR, ADMIN = int(pb.ROLE_VIEWER), int(pb.ROLE_OPERATOR), int(pb.ROLE_ADMIN)
+ROLE_NAMES = {VIEWER: "viewer", OPERATOR: "operator", ADMIN: "admin"}
+
+READS = {
+    "GetJob": VIEWER, "ListJobs": VIEWER, "ListTasks": VIEWER, "ListFrames": VIEWER,
+    "GetAgent": VIEWER, "ListAgents": VIEWER, "ListPlugins": VIEWER, "WatchEvents": VIEWER,
+    "TailLog": VIEWER, "ReadOutput": VIEWER, "GetCaller": VIEWER,
+    "ListTokens": ADMIN, "ListAuditRecords": ADMIN,
+}  # fmt: skip
+"""Methods that change nothing, with the role they need."""
+CHANGES = {
+    "CreateJob": OPERATOR, "UpdateJob": OPERATOR, "DeleteJob": OPERATOR, "CancelJob": OPERATOR,
+    "SuspendJob": OPERATOR, "ResumeJob": OPERATOR, "RetryFrames": OPERATOR,
+    "EnableAgent": ADMIN, "DisableAgent": ADMIN, "DrainAgent": ADMIN,
+    "CreateToken": ADMIN, "RevokeToken": ADMIN,
+}  # fmt: skip
+"""State-changing methods, with the role they need; each call is audited."""
+SERVICE = farm_service_pb2.DESCRIPTOR.services_by_name["FarmService"].full_name
+
+current_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("current_caller")
+"""The caller of the call being served (set for the servicer's task by the interceptor)."""
+
+NO_TOKEN = (
+    "this call needs an API token: pass --token or set RENDERQ_TOKEN "
+    "(on the controller's machine its user has one already; an admin makes more with "
+    "`renderq token create NAME --role viewer|operator|admin`)"
+)
+BAD_TOKEN = "the API token is unknown or revoked; ask an admin for one (`renderq token create`)"
+
+
+def bearer(metadata: tuple[tuple[str, str | bytes], ...] | None) -> str | None:
+    for key, value in metadata or ():
+        if key == tokens.METADATA_KEY and isinstance(value, str) and value.startswith("Bearer "):
+            return value.removeprefix("Bearer ").strip()
+    return None
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(self, book: TokenBook, audit: AuditLog) -> None:
+        self._book = book
+        self._audit = audit
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
+        details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        log.debug("call method=%s", handler_call_details.method)  # type: ignore[attr-defined]
-        return await continuation(handler_call_details)
+        handler = await continuation(details)
+        service, _, method = details.method.lstrip("/").rpartition("/")  # type: ignore[attr-defined]
+        if handler is None or service != SERVICE:
+            return handler
+        secret = bearer(details.invocation_metadata)  # type: ignore[attr-defined]
+        caller = self._book.caller(secret) if secret else None
+        if caller is None:
+            log.warning("refused a call without a valid token method=%s", method)
+            refusal = BAD_TOKEN if secret else NO_TOKEN
+            return _replace(handler, _refuse(grpc.StatusCode.UNAUTHENTICATED, refusal))
+        needed = CHANGES.get(method, READS.get(method, ADMIN))
+        if caller.role < needed:
+            refuse = _refuse(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"{method} needs the {ROLE_NAMES[needed]} role; token {caller.name!r} "
+                f"({caller.token_id}) has the {ROLE_NAMES.get(caller.role, 'unknown')} role",
+            )
+            return _replace(handler, self._audited(caller, method, refuse) if method in CHANGES else refuse)
+        if handler.unary_unary is None:
+            return handler  # the streams (WatchEvents, TailLog) read and need no caller
+        behavior = handler.unary_unary
+        if method in CHANGES:
+            behavior = self._audited(caller, method, behavior)
+        return _replace(handler, _as(caller, behavior))
+
+    def _audited(self, caller: Caller, method: str, behavior: Behavior) -> Behavior:
+        """``behavior`` (a unary call) recorded in the audit log, answering only once the
+        record is stored."""
+
+        async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            response = None
+            try:
+                response = await behavior(request, context)
+                return response
+            finally:
+                code = context.code() if response is None else grpc.StatusCode.OK
+                self._audit.record(
+                    caller, method, request, response, context.peer(),
+                    getattr(code, "name", "UNKNOWN"), context.details() or "",
+                )  # fmt: skip
+                await self._audit.stored()
+
+        return call
+
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
+
+
+def _as(caller: Caller, behavior: Behavior) -> Behavior:
+    """``behavior`` (a unary call) run with ``current_caller`` set to ``caller``."""
+
+    # A coroutine function, as grpc.aio tells a handler's kind by inspecting it.
+    async def run(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        current_caller.set(caller)
+        return await behavior(request, context)
+
+    return run
+
+
+def _refuse(code: grpc.StatusCode, message: str) -> Behavior:
+    """A behavior that only aborts; a coroutine function serves unary and streaming calls alike."""
+
+    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, message)
+
+    return refuse
+
+
+def _replace(handler: grpc.RpcMethodHandler, behavior: Behavior) -> grpc.RpcMethodHandler:
+    """``handler`` with another behavior (unary or server-streaming, as it was)."""
+    serialization = (handler.request_deserializer, handler.response_serializer)
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(behavior, *serialization)
+    return grpc.unary_stream_rpc_method_handler(behavior, *serialization)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from pathlib import Path
 
 import grpc
 
 import renderq
-from renderq import farm_key
+from renderq import farm_key, tls
 from renderq.controller.farm import Farm
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc as agrpc
@@ -58,6 +59,8 @@ class AgentLink:
         self.addresses = addresses
         self.agent_id = agent_id
         self.task: asyncio.Task[None] | None = None
+        self._tls_failures: dict[str, tls.HandshakeFailure] = {}
+        """The TLS failure last warned about per address, so a retry every 5 s warns once."""
 
     async def run(self) -> None:
         backoff = BACKOFF_FIRST
@@ -65,19 +68,45 @@ class AgentLink:
             for address in list(self.addresses):
                 try:
                     if await self._connect(address):
+                        self._tls_failures.pop(address, None)
                         backoff = BACKOFF_FIRST
                         break
                 except grpc.aio.AioRpcError as e:
                     log.debug("link failed address=%s code=%s %s", address, e.code().name, e.details())
+                    self._explain_tls_failure(address, e.details() or "")
                 except (OSError, ConnectionError) as e:
                     log.debug("link failed address=%s %s", address, e)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_MAX)
 
+    def _explain_tls_failure(self, address: str, details: str) -> None:
+        """Warn once when the agent answers but the TLS handshake fails: unlike an agent
+        that is down, it will not come right by itself."""
+        failure = tls.handshake_failure(details)
+        if failure is None or self._tls_failures.get(address) is failure:
+            return
+        self._tls_failures[address] = failure
+        match failure:
+            case tls.HandshakeFailure.UNTRUSTED:
+                fix = "give it a certificate from this farm's CA (`renderq certs --node-dir` where ca.key is)"
+            case tls.HandshakeFailure.EXPIRED:
+                fix = "renew its certificate with `renderq certs --node-dir`, or check the clocks"
+            case tls.HandshakeFailure.WRONG_NAME:
+                fix = f"its certificate must name {tls.FARM_NAME}: issue it with `renderq certs`"
+            case tls.HandshakeFailure.NOT_TLS:
+                fix = "start the agent with --tls DIR, as the controller"
+            case tls.HandshakeFailure.CLOSED:
+                fix = "if the agent serves TLS, start the controller with --tls DIR too"
+            case _:
+                fix = f"check the --tls directories of both ({details})"
+        log.warning(
+            "cannot link to agent address=%s tls=%s: %s; %s", address, failure.name, failure.value, fix
+        )
+
     async def _connect(self, address: str) -> bool:
         """One connection; returns True if the agent said hello (the link was good)."""
         farm = self.manager.farm
-        async with grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS) as channel:
+        async with self.manager.open_channel(address) as channel:
             call = agrpc.AgentServiceStub(channel).Link()
             nonce = farm_key.new_nonce()
             await call.write(
@@ -88,7 +117,10 @@ class AgentLink:
                 )
             )
             try:
-                first = await asyncio.wait_for(call.read(), HELLO_TIMEOUT)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel
+                # that comes as the read completes, and the link would outlive its close.
+                async with asyncio.timeout(HELLO_TIMEOUT):
+                    first = await call.read()
             except TimeoutError:
                 log.warning("agent did not answer hello within %.0f s address=%s", HELLO_TIMEOUT, address)
                 call.cancel()
@@ -143,12 +175,22 @@ class AgentLink:
 class LinkManager:
     """Every agent the controller dials: from --agent flags and from mDNS."""
 
-    def __init__(self, farm: Farm, key: bytes) -> None:
+    def __init__(self, farm: Farm, key: bytes, tls_dir: Path | None = None) -> None:
         self.farm = farm
         self.key = key
+        self._tls = tls.channel_credentials(tls_dir) if tls_dir else None
+        """Trust only the farm CA in ``tls_dir``; None: plain TCP."""
         self.controller_id = uuid.uuid4().hex[:12]
         self._by_address: dict[str, AgentLink] = {}
         self._by_agent: dict[str, AgentLink] = {}
+
+    def open_channel(self, address: str) -> grpc.aio.Channel:
+        if self._tls is None:
+            return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS)
+        # Agents are dialled by whatever IP mDNS found, so their certificates are
+        # checked against the one name every farm certificate carries.
+        options = [*CHANNEL_OPTIONS, ("grpc.ssl_target_name_override", tls.FARM_NAME)]
+        return grpc.aio.secure_channel(address, self._tls, options=options)
 
     def dial(self, addresses: list[str], agent_id: str = "") -> None:
         """Keep a link to the agent at ``addresses`` (tried in order)."""

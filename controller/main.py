@@ -10,8 +10,9 @@ import time
 
 import grpc
 
-from renderq import farm_key
+from renderq import farm_key, tls
 from renderq.controller.api import FarmApi
+from renderq.controller.audit import AuditLog
 from renderq.controller.auth import AuthInterceptor
 from renderq.controller.bus import EventBus
 from renderq.controller.config import ControllerConfig
@@ -21,6 +22,7 @@ from renderq.controller.links import LinkManager
 from renderq.controller.recorder import Recorder
 from renderq.controller.store import Batch, Store
 from renderq.controller.task_logs import TaskLogs
+from renderq.controller.tokens import TokenBook
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 
 log = logging.getLogger("renderq.controller")
@@ -55,16 +57,22 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     logs = TaskLogs(config.log_dir)
     farm = Farm(recorder, logs, epoch, config.agent_timeout)
     farm.restore(loaded)
+    book = TokenBook(loaded.tokens, recorder)
+    book.ensure_local_admin(config.data_dir)
+    audit = AuditLog(recorder, store, loaded.audit_sequence)
 
-    server = grpc.aio.server(interceptors=[AuthInterceptor()], options=SERVER_OPTIONS)
-    fgrpc.add_FarmServiceServicer_to_server(FarmApi(farm, bus, logs), server)
+    server = grpc.aio.server(interceptors=[AuthInterceptor(book, audit)], options=SERVER_OPTIONS)
+    fgrpc.add_FarmServiceServicer_to_server(FarmApi(farm, bus, logs, book, audit), server)
     try:
-        port = server.add_insecure_port(config.listen)
-    except RuntimeError as e:
+        if config.tls_dir is None:
+            port = server.add_insecure_port(config.listen)
+        else:
+            port = server.add_secure_port(config.listen, tls.server_credentials(config.tls_dir))
+    except (RuntimeError, tls.TlsError) as e:
         store.close()
         raise ListenError(f"cannot listen on {config.listen}: {e}") from None
     host = config.listen.rsplit(":", 1)[0]
-    links = LinkManager(farm, farm_key.load_or_create(config.key_file))
+    links = LinkManager(farm, farm_key.load_or_create(config.key_file), config.tls_dir)
     discovery = Discovery(links, port) if config.mdns else None
     writer = asyncio.create_task(recorder.run(), name="recorder")
     background = [
@@ -73,7 +81,13 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     ]
     try:
         await server.start()
-        log.info("renderq controller listening on %s:%d db=%s", host, port, config.db_path)
+        log.info(
+            "renderq controller listening on %s:%d db=%s tls=%s",
+            host,
+            port,
+            config.db_path,
+            "on" if config.tls_dir else "off",
+        )
         log.info("farm key path=%s (renderq join-token prints the line that adds a node)", config.key_file)
         for address in config.agents:
             links.dial([address])

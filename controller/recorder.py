@@ -17,15 +17,23 @@ from collections.abc import Callable
 from typing import Any
 
 from renderq.controller.bus import EventBus
-from renderq.controller.model import Agent, Attempt, Frame, Job, Task, timestamp
+from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Task, timestamp
 from renderq.controller.store import Batch, Store, rows_of
 from renderq.v1 import farm_service_pb2 as fpb
 
 log = logging.getLogger(__name__)
 
-Record = Job | Task | Frame | Attempt | Agent
+Record = Job | Task | Frame | Attempt | Agent | ApiToken | AuditRecord
 
-_KIND: dict[type, str] = {Job: "jobs", Task: "tasks", Frame: "frames", Attempt: "attempts", Agent: "agents"}
+_KIND: dict[type, str] = {
+    Job: "jobs",
+    Task: "tasks",
+    Frame: "frames",
+    Attempt: "attempts",
+    Agent: "agents",
+    ApiToken: "tokens",
+    AuditRecord: "audit",
+}
 _FIELD = {"jobs": "job", "tasks": "task", "frames": "frame", "agents": "agent"}
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from renderq.controller.model import Agent, Attempt, Frame, Job, Output, Task
+from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Output, Task
 from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,16 @@ MIGRATIONS: list[str] = [
         id VARCHAR PRIMARY KEY, address VARCHAR, mode INTEGER, hardware BLOB, slots INTEGER,
         pool VARCHAR, tags VARCHAR, version VARCHAR, last_seen DOUBLE, cost_per_hour DOUBLE,
         session_id VARCHAR, last_sequence BIGINT);
+    """,
+    # 2: API tokens (hashed) and the audit log of state-changing calls.
+    """
+    CREATE TABLE tokens (
+        id VARCHAR PRIMARY KEY, name VARCHAR, role INTEGER, digest VARCHAR, created_by VARCHAR,
+        create_time DOUBLE, revoke_time DOUBLE);
+    CREATE TABLE audit (
+        sequence BIGINT PRIMARY KEY, time DOUBLE, caller VARCHAR, token_id VARCHAR, role INTEGER,
+        method VARCHAR, target VARCHAR, request VARCHAR, peer VARCHAR, outcome VARCHAR,
+        error VARCHAR);
     """,
 ]
 
@@ -141,6 +151,20 @@ COLUMNS: dict[str, list[str]] = {
         "DOUBLE",
         "VARCHAR",
         "BIGINT",
+    ],
+    "tokens": ["VARCHAR", "VARCHAR", "INTEGER", "VARCHAR", "VARCHAR", "DOUBLE", "DOUBLE"],
+    "audit": [
+        "BIGINT",
+        "DOUBLE",
+        "VARCHAR",
+        "VARCHAR",
+        "INTEGER",
+        "VARCHAR",
+        "VARCHAR",
+        "VARCHAR",
+        "VARCHAR",
+        "VARCHAR",
+        "VARCHAR",
     ],
 }
 
@@ -249,6 +273,17 @@ def agent_row(a: Agent) -> Row:
     )
 
 
+def token_row(t: ApiToken) -> Row:
+    return (t.id, t.name, t.role, t.digest, t.created_by, t.create_time, t.revoke_time)
+
+
+def audit_row(a: AuditRecord) -> Row:
+    return (
+        a.sequence, a.time, a.caller, a.token_id, a.role, a.method, a.target, a.request, a.peer,
+        a.outcome, a.error,
+    )  # fmt: skip
+
+
 @dataclass
 class Batch:
     """Everything one transaction writes."""
@@ -269,6 +304,9 @@ class Loaded:
     attempts: list[Attempt]
     agents: list[Agent]
     meta: dict[str, str]
+    tokens: list[ApiToken] = field(default_factory=list)
+    audit_sequence: int = 0
+    """The last audit record's sequence."""
 
 
 class Store:
@@ -438,7 +476,21 @@ class Store:
                     last_sequence=r[11],
                 )
             )
-        return Loaded(list(jobs.values()), attempts, agents, meta)
+        tokens = [ApiToken(*r) for r in con.execute("SELECT * FROM tokens ORDER BY create_time").fetchall()]
+        row = con.execute("SELECT max(sequence) FROM audit").fetchone()
+        audit_sequence = row[0] if row and row[0] is not None else 0
+        return Loaded(list(jobs.values()), attempts, agents, meta, tokens, audit_sequence)
+
+    def audit_records(self, before: int, limit: int) -> list[AuditRecord]:
+        """Up to ``limit`` audit records older than sequence ``before``, newest first.
+
+        On a cursor of its own (a second connection to the same database), so it can
+        run in a worker thread while the recorder writes."""
+        with self.con.cursor() as cursor:
+            rows = cursor.execute(
+                "SELECT * FROM audit WHERE sequence < ? ORDER BY sequence DESC LIMIT ?", [before, limit]
+            ).fetchall()
+        return [AuditRecord(*r) for r in rows]
 
 
 def rows_of(kind: str, objects: Iterable[Any]) -> list[Row]:
@@ -448,5 +500,7 @@ def rows_of(kind: str, objects: Iterable[Any]) -> list[Row]:
         "frames": frame_row,
         "attempts": attempt_row,
         "agents": agent_row,
+        "tokens": token_row,
+        "audit": audit_row,
     }
     return [convert[kind](o) for o in objects]

@@ -131,6 +131,36 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.TailLogRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.TailLogResponse.FromString,
                 _registered_method=True)
+        self.ReadOutput = channel.unary_stream(
+                '/renderq.v1.FarmService/ReadOutput',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.ReadOutputRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ReadOutputResponse.FromString,
+                _registered_method=True)
+        self.GetCaller = channel.unary_unary(
+                '/renderq.v1.FarmService/GetCaller',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.GetCallerRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.GetCallerResponse.FromString,
+                _registered_method=True)
+        self.CreateToken = channel.unary_unary(
+                '/renderq.v1.FarmService/CreateToken',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/renderq.v1.FarmService/ListTokens',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/renderq.v1.FarmService/RevokeToken',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.RevokeTokenResponse.FromString,
+                _registered_method=True)
+        self.ListAuditRecords = channel.unary_unary(
+                '/renderq.v1.FarmService/ListAuditRecords',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsResponse.FromString,
+                _registered_method=True)
 
 
 class FarmServiceServicer:
@@ -262,6 +292,48 @@ class FarmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReadOutput(self, request, context):
+        """Streams a file a frame recorded as its output (for previews), as the controller
+        reads it from the farm's shared storage. Only recorded outputs can be read.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCaller(self, request, context):
+        """Who the caller's token says it is, and its role.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateToken(self, request, context):
+        """Creates an API token; its secret is in the response and nowhere else.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """The token stops working at once; it stays listed, revoked.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListAuditRecords(self, request, context):
+        """Every state-changing call, newest first: who, what, when and how it ended.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FarmServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -359,6 +431,36 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.TailLog,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.TailLogRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.TailLogResponse.SerializeToString,
+            ),
+            'ReadOutput': grpc.unary_stream_rpc_method_handler(
+                    servicer.ReadOutput,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ReadOutputRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.ReadOutputResponse.SerializeToString,
+            ),
+            'GetCaller': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCaller,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.GetCallerRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.GetCallerResponse.SerializeToString,
+            ),
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.CreateTokenRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListTokensRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.RevokeTokenResponse.SerializeToString,
+            ),
+            'ListAuditRecords': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditRecords,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -876,6 +978,168 @@ class FarmService:
             '/renderq.v1.FarmService/TailLog',
             renderq_dot_v1_dot_farm__service__pb2.TailLogRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.TailLogResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReadOutput(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/renderq.v1.FarmService/ReadOutput',
+            renderq_dot_v1_dot_farm__service__pb2.ReadOutputRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.ReadOutputResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCaller(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/GetCaller',
+            renderq_dot_v1_dot_farm__service__pb2.GetCallerRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.GetCallerResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/CreateToken',
+            renderq_dot_v1_dot_farm__service__pb2.CreateTokenRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/ListTokens',
+            renderq_dot_v1_dot_farm__service__pb2.ListTokensRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/RevokeToken',
+            renderq_dot_v1_dot_farm__service__pb2.RevokeTokenRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.RevokeTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditRecords(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/ListAuditRecords',
+            renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsResponse.FromString,
             options,
             channel_credentials,
             insecure,

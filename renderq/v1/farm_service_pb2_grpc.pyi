@@ -64,6 +64,19 @@ class FarmServiceStub:
     """Streams every change after a cursor, like a watch with a resource version."""
     TailLog: _grpc.UnaryStreamMultiCallable[_farm_service_pb2.TailLogRequest, _farm_service_pb2.TailLogResponse]
     """Streams a task attempt's log: what is stored, then (with follow) new output live."""
+    ReadOutput: _grpc.UnaryStreamMultiCallable[_farm_service_pb2.ReadOutputRequest, _farm_service_pb2.ReadOutputResponse]
+    """Streams a file a frame recorded as its output (for previews), as the controller
+    reads it from the farm's shared storage. Only recorded outputs can be read.
+    """
+    GetCaller: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.GetCallerRequest, _farm_service_pb2.GetCallerResponse]
+    """Who the caller's token says it is, and its role."""
+    CreateToken: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.CreateTokenRequest, _farm_service_pb2.CreateTokenResponse]
+    """Creates an API token; its secret is in the response and nowhere else."""
+    ListTokens: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListTokensRequest, _farm_service_pb2.ListTokensResponse]
+    RevokeToken: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.RevokeTokenRequest, _farm_service_pb2.RevokeTokenResponse]
+    """The token stops working at once; it stays listed, revoked."""
+    ListAuditRecords: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListAuditRecordsRequest, _farm_service_pb2.ListAuditRecordsResponse]
+    """Every state-changing call, newest first: who, what, when and how it ended."""
 
 @_typing.type_check_only
 class FarmServiceAsyncStub(FarmServiceStub):
@@ -101,6 +114,19 @@ class FarmServiceAsyncStub(FarmServiceStub):
     """Streams every change after a cursor, like a watch with a resource version."""
     TailLog: _aio.UnaryStreamMultiCallable[_farm_service_pb2.TailLogRequest, _farm_service_pb2.TailLogResponse]  # type: ignore[assignment]
     """Streams a task attempt's log: what is stored, then (with follow) new output live."""
+    ReadOutput: _aio.UnaryStreamMultiCallable[_farm_service_pb2.ReadOutputRequest, _farm_service_pb2.ReadOutputResponse]  # type: ignore[assignment]
+    """Streams a file a frame recorded as its output (for previews), as the controller
+    reads it from the farm's shared storage. Only recorded outputs can be read.
+    """
+    GetCaller: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.GetCallerRequest, _farm_service_pb2.GetCallerResponse]  # type: ignore[assignment]
+    """Who the caller's token says it is, and its role."""
+    CreateToken: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.CreateTokenRequest, _farm_service_pb2.CreateTokenResponse]  # type: ignore[assignment]
+    """Creates an API token; its secret is in the response and nowhere else."""
+    ListTokens: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListTokensRequest, _farm_service_pb2.ListTokensResponse]  # type: ignore[assignment]
+    RevokeToken: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.RevokeTokenRequest, _farm_service_pb2.RevokeTokenResponse]  # type: ignore[assignment]
+    """The token stops working at once; it stays listed, revoked."""
+    ListAuditRecords: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListAuditRecordsRequest, _farm_service_pb2.ListAuditRecordsResponse]  # type: ignore[assignment]
+    """Every state-changing call, newest first: who, what, when and how it ended."""
 
 class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
     """Everything an operator or a script can do. Served by the controller; the TUI,
@@ -249,5 +275,54 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_farm_service_pb2.TailLogResponse], _abc.AsyncIterator[_farm_service_pb2.TailLogResponse]]:
         """Streams a task attempt's log: what is stored, then (with follow) new output live."""
+
+    @_abc_1.abstractmethod
+    def ReadOutput(
+        self,
+        request: _farm_service_pb2.ReadOutputRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_farm_service_pb2.ReadOutputResponse], _abc.AsyncIterator[_farm_service_pb2.ReadOutputResponse]]:
+        """Streams a file a frame recorded as its output (for previews), as the controller
+        reads it from the farm's shared storage. Only recorded outputs can be read.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCaller(
+        self,
+        request: _farm_service_pb2.GetCallerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.GetCallerResponse, _abc.Awaitable[_farm_service_pb2.GetCallerResponse]]:
+        """Who the caller's token says it is, and its role."""
+
+    @_abc_1.abstractmethod
+    def CreateToken(
+        self,
+        request: _farm_service_pb2.CreateTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.CreateTokenResponse, _abc.Awaitable[_farm_service_pb2.CreateTokenResponse]]:
+        """Creates an API token; its secret is in the response and nowhere else."""
+
+    @_abc_1.abstractmethod
+    def ListTokens(
+        self,
+        request: _farm_service_pb2.ListTokensRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.ListTokensResponse, _abc.Awaitable[_farm_service_pb2.ListTokensResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def RevokeToken(
+        self,
+        request: _farm_service_pb2.RevokeTokenRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.RevokeTokenResponse, _abc.Awaitable[_farm_service_pb2.RevokeTokenResponse]]:
+        """The token stops working at once; it stays listed, revoked."""
+
+    @_abc_1.abstractmethod
+    def ListAuditRecords(
+        self,
+        request: _farm_service_pb2.ListAuditRecordsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.ListAuditRecordsResponse, _abc.Awaitable[_farm_service_pb2.ListAuditRecordsResponse]]:
+        """Every state-changing call, newest first: who, what, when and how it ended."""
 
 def add_FarmServiceServicer_to_server(servicer: FarmServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -57,6 +57,13 @@ class AgentMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AGENT_MODE_ENABLED: _ClassVar[AgentMode]
     AGENT_MODE_DISABLED: _ClassVar[AgentMode]
     AGENT_MODE_DRAINING: _ClassVar[AgentMode]
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    ROLE_VIEWER: _ClassVar[Role]
+    ROLE_OPERATOR: _ClassVar[Role]
+    ROLE_ADMIN: _ClassVar[Role]
 JOB_STATE_UNSPECIFIED: JobState
 JOB_STATE_WAITING: JobState
 JOB_STATE_QUEUED: JobState
@@ -88,6 +95,10 @@ AGENT_MODE_UNSPECIFIED: AgentMode
 AGENT_MODE_ENABLED: AgentMode
 AGENT_MODE_DISABLED: AgentMode
 AGENT_MODE_DRAINING: AgentMode
+ROLE_UNSPECIFIED: Role
+ROLE_VIEWER: Role
+ROLE_OPERATOR: Role
+ROLE_ADMIN: Role
 
 class Requirements(_message.Message):
     __slots__ = ("min_cpu_cores", "min_ram_bytes", "min_gpu_count", "min_gpu_memory_bytes", "os", "renderers", "tags")
@@ -179,7 +190,7 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., plugin: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., frames: _Optional[str] = ..., chunk_size: _Optional[int] = ..., priority: _Optional[int] = ..., pool: _Optional[str] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., environment: _Optional[_Mapping[str, str]] = ..., depends_on: _Optional[_Iterable[int]] = ..., max_retries: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_count: _Optional[int] = ..., frames_completed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., frames_running: _Optional[int] = ..., task_count: _Optional[int] = ..., progress: _Optional[float] = ..., last_error: _Optional[str] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "job_id", "index", "frames", "state", "agent_id", "attempt_id", "attempt_count", "progress", "exit_code", "error_message", "peak_rss_bytes", "cpu_time", "start_time", "end_time")
+    __slots__ = ("id", "job_id", "index", "frames", "state", "agent_id", "attempt_id", "attempt_count", "progress", "exit_code", "error_message", "peak_rss_bytes", "cpu_time", "start_time", "end_time", "attempt_ids")
     ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -195,6 +206,7 @@ class Task(_message.Message):
     CPU_TIME_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_IDS_FIELD_NUMBER: _ClassVar[int]
     id: int
     job_id: int
     index: int
@@ -210,7 +222,8 @@ class Task(_message.Message):
     cpu_time: _duration_pb2.Duration
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., index: _Optional[int] = ..., frames: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[TaskState, str]] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., progress: _Optional[float] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    attempt_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., index: _Optional[int] = ..., frames: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[TaskState, str]] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., progress: _Optional[float] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt_ids: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Frame(_message.Message):
     __slots__ = ("job_id", "number", "state", "task_id", "agent_id", "attempt_id", "attempt_count", "failure_count", "progress", "render_time", "peak_rss_bytes", "exit_code", "error_message", "outputs", "start_time", "end_time")
@@ -331,3 +344,45 @@ class Agent(_message.Message):
     problem: str
     allowed_plugins: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., hardware: _Optional[_Union[Hardware, _Mapping]] = ..., load: _Optional[_Union[Load, _Mapping]] = ..., slots: _Optional[int] = ..., slots_used: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., running_task_ids: _Optional[_Iterable[int]] = ..., version: _Optional[str] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_per_hour: _Optional[float] = ..., problem: _Optional[str] = ..., allowed_plugins: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class Token(_message.Message):
+    __slots__ = ("id", "name", "role", "create_time", "created_by", "revoke_time")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_BY_FIELD_NUMBER: _ClassVar[int]
+    REVOKE_TIME_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    role: Role
+    create_time: _timestamp_pb2.Timestamp
+    created_by: str
+    revoke_time: _timestamp_pb2.Timestamp
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_by: _Optional[str] = ..., revoke_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class AuditRecord(_message.Message):
+    __slots__ = ("sequence", "time", "caller", "token_id", "role", "method", "target", "request", "peer", "outcome", "error")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    CALLER_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    ROLE_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_FIELD_NUMBER: _ClassVar[int]
+    PEER_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    time: _timestamp_pb2.Timestamp
+    caller: str
+    token_id: str
+    role: Role
+    method: str
+    target: str
+    request: str
+    peer: str
+    outcome: str
+    error: str
+    def __init__(self, sequence: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., caller: _Optional[str] = ..., token_id: _Optional[str] = ..., role: _Optional[_Union[Role, str]] = ..., method: _Optional[str] = ..., target: _Optional[str] = ..., request: _Optional[str] = ..., peer: _Optional[str] = ..., outcome: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from renderq.cli.units import format_seconds, format_size, parse_size, progress_bar
+from renderq.client.units import format_seconds, format_size, parse_size, progress_bar
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import re
 import signal
@@ -45,23 +46,36 @@ def wait_for_line(lines: queue.Queue[str], pattern: str) -> re.Match[str]:
         seen.append(line)
 
 
-def run(*argv: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([*RENDERQ, *argv], capture_output=True, timeout=DEADLINE, check=False)
+def run(*argv: str, home: Path) -> subprocess.CompletedProcess[bytes]:
+    """A verb run by the same user as ``renderq up``: its data lives under ``home``."""
+    env = {**os.environ, "XDG_DATA_HOME": str(home)}
+    env.pop("RENDERQ_TOKEN", None)
+    return subprocess.run([*RENDERQ, *argv], capture_output=True, timeout=DEADLINE, check=False, env=env)
 
 
 def test_up_serves_until_ctrl_c_then_stops_both_children(tmp_path: Path) -> None:
-    up = renderq_process("up", "--port", "0", "--data-dir", str(tmp_path), cwd=tmp_path)
+    # No --data-dir: the default place (under XDG_DATA_HOME), as a user would run it.
+    # (Not the cwd itself: `python -m` would import the data dir `renderq` as the package.)
+    home = tmp_path / "xdg"
+    up = renderq_process("up", "--port", "0", cwd=tmp_path, env={"XDG_DATA_HOME": str(home)})
     try:
         lines = read_lines(up)
         address = wait_for_line(lines, r"controller on (127\.0\.0\.1:\d+)").group(1)
-        wait_for_line(lines, r"RENDERQ_CONTROLLER=.* renderq jobs")
+        wait_for_line(lines, r"RENDERQ_CONTROLLER=\S+ renderq jobs")
         wait_for_line(lines, r"Press Ctrl-C")
-        agents = run("agents", "--controller", address)
+        # Zero-config: the user's own verbs need no token.
+        agents = run("agents", "--controller", address, home=home)
         assert agents.returncode == 0, agents.stderr
         up.send_signal(signal.SIGINT)
         assert up.wait(timeout=DEADLINE) == 0
     finally:
-        up.kill()
-        up.wait()
-    assert (tmp_path / "controller.log").exists() and (tmp_path / "agent.log").exists()
-    assert run("agents", "--controller", address).returncode == 3
+        if up.poll() is None:  # a failed check: stop it as Ctrl-C would, so its children stop too
+            up.send_signal(signal.SIGINT)
+            try:
+                up.wait(timeout=DEADLINE)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.wait()
+    data = home / "renderq"
+    assert (data / "controller.log").exists() and (data / "agent.log").exists()
+    assert run("agents", "--controller", address, home=home).returncode == 3

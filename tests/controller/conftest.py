@@ -11,13 +11,16 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import pytest
 
-from renderq import farm_key
+from renderq import farm_key, tokens
+from renderq.client.channel import open_channel
+from renderq.client.credentials import Credentials
 from renderq.controller.config import ControllerConfig
 from renderq.controller.main import serve
 from renderq.private_files import write_private
@@ -179,9 +182,19 @@ async def stop_controller(task: asyncio.Task[None]) -> None:
         await task
 
 
+@asynccontextmanager
+async def farm_client(
+    data_dir: Path, port: int, token: str | None = None
+) -> AsyncIterator[fgrpc.FarmServiceStub]:
+    """A FarmService stub as the CLI holds one: with ``token``, else the controller's local admin token."""
+    credentials = Credentials(token=token or tokens.read_local(data_dir))
+    async with open_channel(f"127.0.0.1:{port}", credentials) as channel:
+        yield fgrpc.FarmServiceStub(channel)
+
+
 @pytest.fixture
 async def farm_stub(tmp_path: Path, scripted_agent: ScriptedAgent) -> AsyncIterator[fgrpc.FarmServiceStub]:
     task, port = await start_controller(tmp_path, [scripted_agent.address])
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        yield fgrpc.FarmServiceStub(channel)
+    async with farm_client(tmp_path, port) as stub:
+        yield stub
     await stop_controller(task)

@@ -16,6 +16,7 @@ from renderq.v1 import resources_pb2 as pb
 from .conftest import (
     DEADLINE,
     ScriptedAgent,
+    farm_client,
     start_controller,
     stop_controller,
     until_agent,
@@ -209,8 +210,7 @@ async def test_restart_restores_jobs_and_continues_event_numbering(
     tmp_path: Path, scripted_agent: ScriptedAgent
 ) -> None:
     task, port = await start_controller(tmp_path, [scripted_agent.address])
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-        stub = fgrpc.FarmServiceStub(channel)
+    async with farm_client(tmp_path, port) as stub:
         job = (await stub.CreateJob(fpb.CreateJobRequest(job=command_job("1-2", 1)))).job
         first = (await scripted_agent.next_request("assign")).assign
         second = (await scripted_agent.next_request("assign")).assign
@@ -222,8 +222,7 @@ async def test_restart_restores_jobs_and_continues_event_numbering(
     scripted_agent.known_attempts = [second.attempt_id]
     task, port = await start_controller(tmp_path, [scripted_agent.address])
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = fgrpc.FarmServiceStub(channel)
+        async with farm_client(tmp_path, port) as stub:
             restored = (await stub.GetJob(fpb.GetJobRequest(job_id=job.id))).job
             assert restored.frames_completed == 1
             assert (await stub.ListJobs(fpb.ListJobsRequest())).event_sequence >= before

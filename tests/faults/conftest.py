@@ -53,7 +53,7 @@ class NetFarm:
         self.controller: Process | None = None
         self.agents: dict[str, Process] = {}
         ctl = network.hosts["ctl"]
-        self.cli = Cli(f"{ctl.address}:{CONTROLLER_PORT}", wrap=ctl.argv)
+        self.cli = Cli(f"{ctl.address}:{CONTROLLER_PORT}", root / "controller", wrap=ctl.argv)
 
     def add_agent(self, name: str) -> int:
         """The port of the agent on host ``name`` (each host has its own address)."""

@@ -12,17 +12,19 @@ globally, so the other property tests of the suite keep their own sizes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import grpc
 import pytest
 from google.protobuf import struct_pb2
 from hypothesis import HealthCheck, settings
 
+from renderq import tokens
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
@@ -94,6 +96,17 @@ class ControllerThread:
         self.loop.close()
 
 
+class WithToken:
+    """A stub whose every call carries the admin token (the fuzz explores requests, not roles)."""
+
+    def __init__(self, stub: fgrpc.FarmServiceStub, token: str) -> None:
+        self._stub = stub
+        self._metadata = ((tokens.METADATA_KEY, f"Bearer {token}"),)
+
+    def __getattr__(self, method: str) -> Any:
+        return functools.partial(getattr(self._stub, method), metadata=self._metadata)
+
+
 class Farm:
     """The fuzzed controller and a channel to it, as a script would hold them."""
 
@@ -104,7 +117,9 @@ class Farm:
     def _start(self) -> None:
         self.controller = ControllerThread(self.data_dir)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.controller.port}", options=CLIENT_OPTIONS)
-        self.stub = fgrpc.FarmServiceStub(self.channel)
+        token = tokens.read_local(self.data_dir)
+        assert token, "the controller wrote no local admin token"
+        self.stub = cast(fgrpc.FarmServiceStub, WithToken(fgrpc.FarmServiceStub(self.channel), token))
 
     def restart(self) -> None:
         """Stop the controller and start a new one on the same database."""

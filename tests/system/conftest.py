@@ -31,7 +31,7 @@ class Farm:
         self.controller: Process | None = None
         self.agents: dict[str, Process] = {}
         self.agent_ports: dict[str, int] = {}
-        self.cli = Cli(f"127.0.0.1:{self.port}")
+        self.cli = Cli(f"127.0.0.1:{self.port}", root / "controller")
         self.token = farm_key.to_token(farm_key.load_or_create(root / "controller" / farm_key.FILE_NAME))
         """The join token of this farm's key, given to every agent it starts."""
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from renderq import tokens
+
 DEADLINE = 120.0
 
 
@@ -196,23 +198,37 @@ def netns_available() -> bool:
 class Cli:
     """Runs `renderq` verbs against one controller, as a script would."""
 
-    def __init__(self, controller: str, wrap: Callable[[list[str]], list[str]] = lambda a: a) -> None:
+    def __init__(
+        self,
+        controller: str,
+        data_dir: Path | None = None,
+        wrap: Callable[[list[str]], list[str]] = lambda a: a,
+    ) -> None:
         self.controller = controller
+        self.data_dir = data_dir
+        """The controller's data directory: verbs use the admin token it writes there."""
         self.wrap = wrap
 
     def run(
         self, verb: str, *args: str, timeout: float = DEADLINE, check: bool = True, as_json: bool = False
     ) -> subprocess.CompletedProcess[str]:
-        """``renderq VERB --controller ADDR [--json] ARGS`` (options first: ARGS may hold ``--``)."""
+        """``renderq VERB --controller ADDR [--json] ARGS`` (options first: ARGS may hold ``--``).
+        A verb of two words (``token create``) takes the options after both."""
         options = ["--controller", self.controller, *(["--json"] if as_json else [])]
-        argv = self.wrap(renderq_argv(verb, *options, *args))
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+        argv = self.wrap(renderq_argv(*verb.split(), *options, *args))
+        env = {**os.environ, **self.token_env()}
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env)
         if check and result.returncode != 0:
             raise AssertionError(
                 f"renderq {verb} {' '.join(args)} exited {result.returncode}\n"
                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
             )
         return result
+
+    def token_env(self) -> dict[str, str]:
+        """``RENDERQ_TOKEN``: the controller's local admin token, for verbs run as processes."""
+        token = tokens.read_local(self.data_dir) if self.data_dir else None
+        return {"RENDERQ_TOKEN": token} if token else {}
 
     def json(self, verb: str, *args: str, timeout: float = DEADLINE) -> Any:
         return json.loads(self.run(verb, *args, timeout=timeout, as_json=True).stdout)

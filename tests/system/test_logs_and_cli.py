@@ -39,7 +39,10 @@ def test_a_line_printed_by_a_task_shows_in_logs_follow_while_it_runs(
     )["id"]
     job_id = str(job_id)
     follower = Process(
-        renderq_argv("logs", job_id, "1", "-f", "--controller", farm.cli.controller), "logs", tmp_path
+        renderq_argv("logs", job_id, "1", "-f", "--controller", farm.cli.controller),
+        "logs",
+        tmp_path,
+        farm.cli.token_env(),
     )
     follower.wait_for_line("hello-from-the-task")
     job = farm.cli.json("job", job_id)

@@ -58,7 +58,7 @@ def test_blender_job_renders_on_two_agents_found_over_mdns(lan: Lan, blender: st
         controller.wait_for_line(rf"agent online agent=\S+ address={a1.address}:7421")
         controller.wait_for_line(rf"agent online agent=\S+ address={a2.address}:7421")
 
-        cli = Cli(f"{ctl.address}:7420", wrap=ctl.argv)
+        cli = Cli(f"{ctl.address}:7420", tmp_path / "ctl", wrap=ctl.argv)
         job = cli.json(
             "submit",
             "blender",
