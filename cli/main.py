@@ -11,7 +11,7 @@ import os
 import sys
 
 from renderq import __version__
-from renderq.cli import actions, listings, logs, servers, submit, up, wait
+from renderq.cli import access, actions, certs, listings, logs, servers, submit, tui, up, wait
 from renderq.cli.failures import INTERRUPTED, UserError, report
 from renderq.cli.farm import client_options
 from renderq.client.errors import FarmError
@@ -35,11 +35,14 @@ def build_parser() -> argparse.ArgumentParser:
     common = client_options()
     up.register(verbs)
     servers.register(verbs)
+    certs.register(verbs)
     submit.register(verbs, common)
     listings.register(verbs, common)
     logs.register(verbs, common)
     wait.register(verbs, common)
     actions.register(verbs, common)
+    access.register(verbs, common)
+    tui.register(verbs, common)
     return parser
 
 

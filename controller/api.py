@@ -17,11 +17,14 @@ from typing import Any, Protocol, TypeVar
 import grpc
 from google.protobuf.message import Message
 
+from renderq.controller.audit import AuditLog
+from renderq.controller.auth import current_caller
 from renderq.controller.bus import EventBus
 from renderq.controller.errors import FarmError, InvalidArgument, NotFound, clip
 from renderq.controller.farm import Farm
 from renderq.controller.model import Task
 from renderq.controller.task_logs import TaskLogs
+from renderq.controller.tokens import TokenBook
 from renderq.controller.validation import check_job, check_max_retries, check_name, check_priority
 from renderq.plugins.base import ParamType
 from renderq.plugins.registry import all_plugins
@@ -66,19 +69,6 @@ def unary(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def change(method: Callable[..., Any]) -> Callable[..., Any]:
-    """A state-changing call: it answers only once its change is stored, so a caller
-    who saw the answer never loses the change to a controller crash."""
-
-    @functools.wraps(method)
-    async def stored(self: FarmApi, request: Any, context: grpc.aio.ServicerContext) -> Any:
-        answer = await method(self, request, context)
-        await self.farm.rec.flush()
-        return answer
-
-    return unary(stored)
-
-
 def streaming(method: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
     @functools.wraps(method)
     async def wrapper(self: FarmApi, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
@@ -95,15 +85,19 @@ class Resource(Protocol[P]):
     def to_proto(self) -> P: ...
 
 
-def page(items: Iterable[Resource[P]], token: str, size: int, default: int, most: int) -> tuple[list[P], str]:
-    """One page of ``items``, as protos, after the offset in ``token``; and the next token."""
+def page_request(token: str, size: int, default: int, most: int) -> tuple[int, int]:
+    """The position in ``token`` and the page size a List request asks for, checked."""
     if size < 0:
         raise InvalidArgument("page_size", f"must not be negative, not {size}")
-    size = min(size or default, most)
-    # Tokens are offsets this API wrote: plain ASCII digits, small enough to index with.
+    # Tokens are positions this API wrote: plain ASCII digits, small enough to index with.
     if token and not (token.isascii() and token.isdigit() and len(token) < 19):
         raise InvalidArgument("page_token", f"{token!r} is not a token this API gave out")
-    start = int(token) if token else 0
+    return int(token) if token else 0, min(size or default, most)
+
+
+def page(items: Iterable[Resource[P]], token: str, size: int, default: int, most: int) -> tuple[list[P], str]:
+    """One page of ``items``, as protos, after the offset in ``token``; and the next token."""
+    start, size = page_request(token, size, default, most)
     result = list(itertools.islice(items, start, start + size + 1))
     found: list[P] = []
     used = 0
@@ -118,12 +112,48 @@ def page(items: Iterable[Resource[P]], token: str, size: int, default: int, most
 
 
 class FarmApi(fgrpc.FarmServiceServicer):
-    def __init__(self, farm: Farm, bus: EventBus, logs: TaskLogs) -> None:
+    """Every FarmService method. Who may call which, and the audit of the calls that
+    change something, are the interceptor's (auth.py)."""
+
+    def __init__(self, farm: Farm, bus: EventBus, logs: TaskLogs, book: TokenBook, audit: AuditLog) -> None:
         self.farm = farm
         self.bus = bus
         self.logs = logs
+        self.book = book
+        self.audit = audit
 
-    @change
+    @unary
+    async def GetCaller(self, request: fpb.GetCallerRequest, context: Any) -> fpb.GetCallerResponse:
+        caller = current_caller.get()
+        return fpb.GetCallerResponse(name=caller.name, token_id=caller.token_id, role=caller.role)  # type: ignore[arg-type]
+
+    @unary
+    async def CreateToken(self, request: fpb.CreateTokenRequest, context: Any) -> fpb.CreateTokenResponse:
+        token, secret = self.book.create(request.name, request.role, created_by=current_caller.get().name)
+        return fpb.CreateTokenResponse(token=token.to_proto(), secret=secret)
+
+    @unary
+    async def ListTokens(self, request: fpb.ListTokensRequest, context: Any) -> fpb.ListTokensResponse:
+        found, token = page(self.book.all(), request.page_token, request.page_size, 100, 1000)
+        return fpb.ListTokensResponse(tokens=found, next_page_token=token)
+
+    @unary
+    async def RevokeToken(self, request: fpb.RevokeTokenRequest, context: Any) -> fpb.RevokeTokenResponse:
+        return fpb.RevokeTokenResponse(token=self.book.revoke(request.token_id).to_proto())
+
+    @unary
+    async def ListAuditRecords(
+        self, request: fpb.ListAuditRecordsRequest, context: Any
+    ) -> fpb.ListAuditRecordsResponse:
+        # The position is the sequence to continue before (the log is newest first).
+        before, size = page_request(request.page_token, request.page_size, 100, 1000)
+        records = await self.audit.page(before, size)
+        more = len(records) == size and records[-1].sequence > 1
+        return fpb.ListAuditRecordsResponse(
+            records=[r.to_proto() for r in records], next_page_token=str(records[-1].sequence) if more else ""
+        )
+
+    @unary
     async def CreateJob(self, request: fpb.CreateJobRequest, context: Any) -> fpb.CreateJobResponse:
         if not request.HasField("job"):
             raise InvalidArgument("job", "the request has no job")
@@ -147,7 +177,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         found, token = page(jobs, request.page_token, request.page_size, 100, 1000)
         return fpb.ListJobsResponse(jobs=found, next_page_token=token, event_sequence=self.bus.last_sequence)
 
-    @change
+    @unary
     async def UpdateJob(self, request: fpb.UpdateJobRequest, context: Any) -> fpb.UpdateJobResponse:
         paths = list(request.update_mask.paths)
         updatable = ("priority", "name", "max_retries")
@@ -167,24 +197,24 @@ class FarmApi(fgrpc.FarmServiceServicer):
         )
         return fpb.UpdateJobResponse(job=job.to_proto())
 
-    @change
+    @unary
     async def DeleteJob(self, request: fpb.DeleteJobRequest, context: Any) -> fpb.DeleteJobResponse:
         self.farm.delete(request.job_id)
         return fpb.DeleteJobResponse()
 
-    @change
+    @unary
     async def CancelJob(self, request: fpb.CancelJobRequest, context: Any) -> fpb.CancelJobResponse:
         return fpb.CancelJobResponse(job=self.farm.cancel(request.job_id).to_proto())
 
-    @change
+    @unary
     async def SuspendJob(self, request: fpb.SuspendJobRequest, context: Any) -> fpb.SuspendJobResponse:
         return fpb.SuspendJobResponse(job=self.farm.suspend(request.job_id).to_proto())
 
-    @change
+    @unary
     async def ResumeJob(self, request: fpb.ResumeJobRequest, context: Any) -> fpb.ResumeJobResponse:
         return fpb.ResumeJobResponse(job=self.farm.resume(request.job_id).to_proto())
 
-    @change
+    @unary
     async def RetryFrames(self, request: fpb.RetryFramesRequest, context: Any) -> fpb.RetryFramesResponse:
         job, count = self.farm.retry(request.job_id, request.frames)
         return fpb.RetryFramesResponse(job=job.to_proto(), frames_retried=count)
@@ -220,17 +250,17 @@ class FarmApi(fgrpc.FarmServiceServicer):
             agents=found, next_page_token=token, event_sequence=self.bus.last_sequence
         )
 
-    @change
+    @unary
     async def EnableAgent(self, request: fpb.EnableAgentRequest, context: Any) -> fpb.EnableAgentResponse:
         agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_ENABLED)
         return fpb.EnableAgentResponse(agent=agent.to_proto())
 
-    @change
+    @unary
     async def DisableAgent(self, request: fpb.DisableAgentRequest, context: Any) -> fpb.DisableAgentResponse:
         agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_DISABLED)
         return fpb.DisableAgentResponse(agent=agent.to_proto())
 
-    @change
+    @unary
     async def DrainAgent(self, request: fpb.DrainAgentRequest, context: Any) -> fpb.DrainAgentResponse:
         agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_DRAINING)
         return fpb.DrainAgentResponse(agent=agent.to_proto())

@@ -1,0 +1,141 @@
+"""The TUI's line to the controller: list, then watch, and start again when it breaks.
+
+One ``FarmFeed`` runs for the life of the app. It keeps a ``FarmView`` current from
+``WatchEvents`` (never a polling loop), hands the screens what changed at most every
+``FLUSH_SECONDS`` (so 10,000 events a second become ten redraws), says when it is
+connected or not and why, and offers its stub to the actions. When the controller
+goes away it retries with a growing pause, and on return lists everything again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import grpc
+
+from renderq.client.channel import connect
+from renderq.client.credentials import Credentials
+from renderq.tui.farm_view import Changes, FarmView
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
+
+if TYPE_CHECKING:
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+
+log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 0.1
+RETRY_FIRST = 0.5
+RETRY_MOST = 5.0
+PAGE = 1000
+
+
+@dataclass(frozen=True)
+class FeedStatus:
+    connected: bool
+    address: str = ""
+    problem: str = ""
+    """Why it is not connected, in words."""
+    caller: str = ""
+    """``name (role)`` of the token in use, once connected."""
+
+
+async def list_all(farm: FarmServiceAsyncStub) -> tuple[list[pb.Job], list[pb.Agent], int]:
+    """Every job and agent, and the event sequence the listing is current at (the first
+    page's: events after it may repeat what later pages show, which applying makes good)."""
+    jobs: list[pb.Job] = []
+    token = ""
+    sequence = 0
+    while True:
+        page = await farm.ListJobs(fpb.ListJobsRequest(page_size=PAGE, page_token=token))
+        sequence = sequence or page.event_sequence
+        jobs.extend(page.jobs)
+        token = page.next_page_token
+        if not token:
+            break
+    agents: list[pb.Agent] = []
+    while True:
+        agent_page = await farm.ListAgents(fpb.ListAgentsRequest(page_token=token))
+        agents.extend(agent_page.agents)
+        token = agent_page.next_page_token
+        if not token:
+            break
+    return jobs, agents, sequence
+
+
+class FarmFeed:
+    def __init__(
+        self,
+        address: Callable[[], Awaitable[str]],
+        credentials: Credentials,
+        view: FarmView,
+        on_changes: Callable[[Changes], None],
+        on_status: Callable[[FeedStatus], None],
+    ) -> None:
+        self._address = address
+        self._credentials = credentials
+        self.view = view
+        self._on_changes = on_changes
+        self._on_status = on_status
+        self.stub: FarmServiceAsyncStub | None = None
+        """The live stub while connected, for actions; None otherwise."""
+
+    async def run(self) -> None:
+        """Forever: connect, follow, and after a failure wait and connect again."""
+        flusher = asyncio.create_task(self._flush_forever(), name="feed-flush")
+        pause = RETRY_FIRST
+        address = ""
+        try:
+            while True:
+                try:
+                    address = await self._address()
+                    async with connect(address, self._credentials) as farm:
+                        await self._follow(farm, address)
+                except grpc.aio.AioRpcError as error:
+                    self._lost(address, f"{error.details() or error.code().name} ({error.code().name})")
+                except Exception as error:  # noqa: BLE001 - any failure to reach it is shown, then retried
+                    self._lost(address, str(error) or type(error).__name__)
+                else:
+                    self._lost(address, "the controller ended the event stream")
+                    pause = RETRY_FIRST
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RETRY_MOST)
+        finally:
+            flusher.cancel()
+
+    def _lost(self, address: str, problem: str) -> None:
+        self.stub = None
+        log.info("feed lost address=%s problem=%s", address, problem)
+        self._on_status(FeedStatus(False, address, problem))
+
+    async def _follow(self, farm: FarmServiceAsyncStub, address: str) -> None:
+        caller = await farm.GetCaller(fpb.GetCallerRequest())
+        role = pb.Role.Name(caller.role).removeprefix("ROLE_").lower()
+        while True:
+            jobs, agents, sequence = await list_all(farm)
+            self.view.load(jobs, agents, sequence)
+            self.stub = farm
+            self._on_status(FeedStatus(True, address, caller=f"{caller.name} ({role})"))
+            self._flush()
+            stream = farm.WatchEvents(fpb.WatchEventsRequest(after_sequence=sequence))
+            async for event in stream:
+                if event.WhichOneof("resource") == "resync":
+                    break  # we fell behind: list again, then watch on
+                self.view.apply(event)
+            else:
+                return
+
+    def _flush(self) -> None:
+        changes = self.view.take_changes()
+        if changes:
+            self._on_changes(changes)
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            self._flush()
+
