@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from renderq.cli.failures import UserError
 from renderq.cli.farm import client_verb, collect_pages
 from renderq.cli.output import Column, from_label, label, labels, print_json, print_table
-from renderq.client.units import format_time
 from renderq.client.credentials import TOKEN_ENV
+from renderq.client.units import format_time
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
 

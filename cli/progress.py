@@ -11,8 +11,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from renderq.cli.output import label
-from renderq.client.units import progress_bar
 from renderq.client.errors import NotFound
+from renderq.client.units import progress_bar
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
 

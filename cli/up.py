@@ -67,6 +67,11 @@ def register(verbs: Verbs) -> None:
         "--data-dir", type=Path, default=None, help=f"where the farm keeps its state (default {data_home()})"
     )
     parser.add_argument("--slots", type=int, default=None, metavar="N", help="tasks the agent runs at once")
+    parser.add_argument(
+        "--no-tui",
+        action="store_true",
+        help="print progress instead of opening the terminal UI (the default when not on a terminal)",
+    )
     add_log_level(parser)
     parser.set_defaults(run=lambda args: asyncio.run(_up(args)))
 
@@ -155,7 +160,8 @@ async def _up(args: argparse.Namespace) -> int:
         # and the `finally` below still stops the children.
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
-    session = asyncio.create_task(_session(farm, args.demo))
+    tui = not args.no_tui and sys.stdin.isatty() and sys.stdout.isatty()
+    session = asyncio.create_task(_session(farm, args.demo, tui))
     stopped = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({session, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -170,13 +176,27 @@ async def _up(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _session(farm: EmbeddedFarm, demo: bool) -> None:
-    """Start, optionally render the demo, then serve until a child fails."""
+async def _session(farm: EmbeddedFarm, demo: bool, tui: bool) -> None:
+    """Start, optionally render the demo, then either run the terminal UI until the
+    operator quits it, or serve until a child fails."""
     address = await farm.start()
     print(f"renderq: farm up; controller on {address}, state and logs in {farm.data_dir}")
+    credentials = Credentials(token=tokens.read_local(farm.data_dir))
+    if tui:
+        from renderq.tui.app import RenderqApp
+
+        if demo:
+            async with dial(address, credentials) as stub:
+                await _submit_demo(stub, farm.data_dir)
+
+        async def controller() -> str:
+            return address
+
+        await RenderqApp(controller, credentials).run_async()
+        return
     if demo:
-        async with dial(address, Credentials(token=tokens.read_local(farm.data_dir))) as stub:
-            await _run_demo(stub, farm.data_dir)
+        async with dial(address, credentials) as stub:
+            await _follow_demo(stub, await _submit_demo(stub, farm.data_dir))
     env = f"{ENV_VAR}={address}"
     if farm.data_dir != data_home():
         # Verbs find the local admin token in the default data dir only.
@@ -185,6 +205,7 @@ async def _session(farm: EmbeddedFarm, demo: bool) -> None:
         f"\nUse it from another terminal:\n"
         f"  {env} renderq jobs\n"
         f"  {env} renderq agents\n"
+        f"  {env} renderq tui\n"
         f"\nAdd a render node on this LAN: run this line on it (it holds the farm key; keep it private):\n"
         f"  renderq agent --join {farm.join_token}\n"
         f"\nPress Ctrl-C to stop the farm.",
@@ -193,7 +214,7 @@ async def _session(farm: EmbeddedFarm, demo: bool) -> None:
     raise await farm.failure()
 
 
-async def _run_demo(farm: FarmServiceAsyncStub, data_dir: Path) -> None:
+async def _submit_demo(farm: FarmServiceAsyncStub, data_dir: Path) -> rs.Job:
     from renderq.cli.submit import login_name
     from renderq.demo.job import demo_job
     from renderq.demo.scene import DemoSceneError, ensure_demo_scene
@@ -208,6 +229,10 @@ async def _run_demo(farm: FarmServiceAsyncStub, data_dir: Path) -> None:
     job.owner = login_name()
     job = (await farm.CreateJob(fs.CreateJobRequest(job=job))).job
     print(f"renderq: submitted the demo job {job.id} ({job.frame_count} frames)", flush=True)
+    return job
+
+
+async def _follow_demo(farm: FarmServiceAsyncStub, job: rs.Job) -> None:
     progress = JobProgress(sys.stdout)
     try:
         job = await follow_job(farm, job.id, progress.update)

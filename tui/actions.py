@@ -80,7 +80,7 @@ class ActionsMixin:
         Binding("r", "retry_failed", "Retry", show=False, tooltip="Retry the selected job's failed frames"),
         Binding("plus,equals_sign", "priority(10)", "Priority +10", show=False),
         Binding("minus", "priority(-10)", "Priority -10", show=False),
-        Binding("delete,d", "delete_job", "Delete", show=False, tooltip="Delete the selected job (asks first)"),
+        Binding("delete,d", "delete_job", "Delete", show=False, tooltip="Delete the selected job (asks)"),
         Binding("e", "agent_mode('enable')", "Enable agent", show=False),
         Binding("x", "agent_mode('disable')", "Disable agent", show=False, tooltip="Asks first"),
         Binding("D", "agent_mode('drain')", "Drain agent", show=False),
@@ -114,7 +114,9 @@ class ActionsMixin:
         if job is None:
             return
         if job.state == pb.JOB_STATE_SUSPENDED:
-            self.farm_call(f"resumed job {job.id}", lambda farm: farm.ResumeJob(fpb.ResumeJobRequest(job_id=job.id)))
+            self.farm_call(
+                f"resumed job {job.id}", lambda farm: farm.ResumeJob(fpb.ResumeJobRequest(job_id=job.id))
+            )
         else:
             self.farm_call(
                 f"suspended job {job.id}", lambda farm: farm.SuspendJob(fpb.SuspendJobRequest(job_id=job.id))
