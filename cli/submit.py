@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from renderq.cli.failures import UserError
 from renderq.cli.farm import client_verb
 from renderq.cli.output import print_json
+from renderq.client.login import login_name
 from renderq.client.units import parse_size
 from renderq.v1 import farm_service_pb2, resources_pb2
 
@@ -24,14 +24,6 @@ examples:
   renderq submit command --frames 1-3 --require-ram 8GiB -- python render.py --frame {frame}
   renderq submit command --frames 1 --depends-on 41 -- ffmpeg -i /renders/shot010_%04d.png shot010.mp4
 """
-
-
-def login_name() -> str:
-    """$USER, or its equivalent where that is not set (Windows, services); empty when unknown."""
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return ""
 
 
 def _key_value(text: str) -> tuple[str, str]:

@@ -27,6 +27,7 @@ from renderq.cli.progress import JobProgress, follow_job
 from renderq.cli.servers import add_log_level
 from renderq.client.address import ENV_VAR
 from renderq.client.credentials import TOKEN_ENV, Credentials
+from renderq.client.login import login_name
 from renderq.controller.config import DEFAULT_PORT
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
@@ -215,7 +216,6 @@ async def _session(farm: EmbeddedFarm, demo: bool, tui: bool) -> None:
 
 
 async def _submit_demo(farm: FarmServiceAsyncStub, data_dir: Path) -> rs.Job:
-    from renderq.cli.submit import login_name
     from renderq.demo.job import demo_job
     from renderq.demo.scene import DemoSceneError, ensure_demo_scene
 

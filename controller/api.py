@@ -11,6 +11,7 @@ import asyncio
 import functools
 import itertools
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any, Protocol, TypeVar
 
@@ -20,9 +21,9 @@ from google.protobuf.message import Message
 from renderq.controller.audit import AuditLog
 from renderq.controller.auth import current_caller
 from renderq.controller.bus import EventBus
-from renderq.controller.errors import FarmError, InvalidArgument, NotFound, clip
+from renderq.controller.errors import FailedPrecondition, FarmError, InvalidArgument, NotFound, clip
 from renderq.controller.farm import Farm
-from renderq.controller.model import Task
+from renderq.controller.model import Output, Task
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.tokens import TokenBook
 from renderq.controller.validation import check_job, check_max_retries, check_name, check_priority
@@ -35,6 +36,9 @@ from renderq.v1 import resources_pb2 as pb
 log = logging.getLogger(__name__)
 
 READ_BLOCK = 64 << 10
+MAX_OUTPUT_BYTES = 256 << 20
+"""Largest output ReadOutput streams: it is for previews, and a file this big would tie up a
+controller thread and the caller's memory for no picture anyone can see in a terminal."""
 PAGE_BYTES = 32 << 20
 """Most bytes of resources in one page, whatever page_size asks: half the 64 MiB message
 limit, so a page of large jobs comes back short (with a token) instead of not at all."""
@@ -332,6 +336,54 @@ class FarmApi(fgrpc.FarmServiceServicer):
         finally:
             if queue is not None:
                 self.logs.unfollow(attempt.id, queue)
+
+    @streaming
+    async def ReadOutput(
+        self, request: fpb.ReadOutputRequest, context: Any
+    ) -> AsyncIterator[fpb.ReadOutputResponse]:
+        output = self._recorded_output(request)
+        try:
+            handle = await asyncio.to_thread(open, output.path, "rb")
+        except FileNotFoundError:
+            raise FailedPrecondition(
+                f"the output {output.path} of frame {request.frame} is no longer on the controller's "
+                "storage (moved or deleted since it was rendered)"
+            ) from None
+        except OSError as e:
+            raise FailedPrecondition(
+                f"the controller cannot read the output {output.path}: {e.strerror or e}"
+            ) from None
+        try:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_OUTPUT_BYTES:
+                raise FailedPrecondition(
+                    f"the output {output.path} is {size:,} bytes; at most {MAX_OUTPUT_BYTES:,} can be read"
+                )
+            offset = 0
+            while offset < size:
+                data = await asyncio.to_thread(handle.read, min(READ_BLOCK, size - offset))
+                if not data:
+                    raise FailedPrecondition(f"the output {output.path} shrank while it was read; try again")
+                yield fpb.ReadOutputResponse(offset=offset, data=data, size_bytes=size if offset == 0 else 0)
+                offset += len(data)
+        finally:
+            handle.close()
+
+    def _recorded_output(self, request: fpb.ReadOutputRequest) -> Output:
+        """The output of the frame that ``request.path`` names: only files the farm recorded
+        are read, so this call cannot be used to read any other file on the controller."""
+        job = self.farm.job(request.job_id)
+        frame = job.frames.get(request.frame)
+        if frame is None:
+            raise NotFound(f"job {job.id} has no frame {request.frame}")
+        if not request.path:
+            if not frame.outputs:
+                raise FailedPrecondition(f"frame {frame.number} of job {job.id} has recorded no output yet")
+            return frame.outputs[0]
+        for output in frame.outputs:
+            if output.path == request.path:
+                return output
+        raise InvalidArgument("path", f"{request.path} is not an output of frame {frame.number}")
 
     def _log_task(self, request: fpb.TailLogRequest) -> Task:
         job = self.farm.job(request.job_id)

@@ -16,6 +16,12 @@ from textual.containers import Grid
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, TabbedContent
 
+from renderq.tui.agents_table import AgentsTable
+from renderq.tui.job_screen import JobScreen
+from renderq.tui.jobs_table import JobsTable
+from renderq.tui.log_screen import LogScreen
+from renderq.tui.preview import PreviewScreen
+from renderq.tui.submit_screen import SubmitScreen
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
@@ -25,9 +31,6 @@ if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
     Call = Callable[[FarmServiceAsyncStub], Awaitable[object]]
-
-
-PAST = {"enable": "enabled", "disable": "disabled", "drain": "drained"}
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -94,8 +97,6 @@ class ActionsMixin:
     query_one: Any
 
     def selected_job(self) -> pb.Job | None:
-        from renderq.tui.jobs_table import JobsTable
-
         job_id = self.query_one(JobsTable).selected_job_id
         job = self.view.jobs.get(job_id) if job_id is not None else None
         if job is None:
@@ -115,11 +116,11 @@ class ActionsMixin:
             return
         if job.state == pb.JOB_STATE_SUSPENDED:
             self.farm_call(
-                f"resumed job {job.id}", lambda farm: farm.ResumeJob(fpb.ResumeJobRequest(job_id=job.id))
+                f"resume job {job.id}", lambda farm: farm.ResumeJob(fpb.ResumeJobRequest(job_id=job.id))
             )
         else:
             self.farm_call(
-                f"suspended job {job.id}", lambda farm: farm.SuspendJob(fpb.SuspendJobRequest(job_id=job.id))
+                f"suspend job {job.id}", lambda farm: farm.SuspendJob(fpb.SuspendJobRequest(job_id=job.id))
             )
 
     def action_cancel_job(self) -> None:
@@ -127,7 +128,7 @@ class ActionsMixin:
         if job is not None:
             self._confirm_then(
                 f"Cancel job {job.id} ({job.name or 'unnamed'})? Its running frames are killed.",
-                f"cancelled job {job.id}",
+                f"cancel job {job.id}",
                 lambda farm: farm.CancelJob(fpb.CancelJobRequest(job_id=job.id)),
             )
 
@@ -136,7 +137,7 @@ class ActionsMixin:
         if job is not None:
             self._confirm_then(
                 f"Delete job {job.id} ({job.name or 'unnamed'}) and all its records?",
-                f"deleted job {job.id}",
+                f"delete job {job.id}",
                 lambda farm: farm.DeleteJob(fpb.DeleteJobRequest(job_id=job.id)),
             )
 
@@ -144,7 +145,7 @@ class ActionsMixin:
         job = self.selected_job()
         if job is not None:
             self.farm_call(
-                f"retried the failed frames of job {job.id}",
+                f"retry the failed frames of job {job.id}",
                 lambda farm: farm.RetryFrames(fpb.RetryFramesRequest(job_id=job.id)),
             )
 
@@ -156,11 +157,11 @@ class ActionsMixin:
         request = fpb.UpdateJobRequest(
             job=pb.Job(id=job.id, priority=priority), update_mask=field_mask_pb2.FieldMask(paths=["priority"])
         )
-        self.farm_call(f"job {job.id} priority {priority}", lambda farm: farm.UpdateJob(request))
+        self.farm_call(
+            f"set the priority of job {job.id} to {priority}", lambda farm: farm.UpdateJob(request)
+        )
 
     def action_agent_mode(self, mode: str) -> None:
-        from renderq.tui.agents_table import AgentsTable
-
         self.query_one(TabbedContent).active = "farm"
         agent_id = self.query_one(AgentsTable).selected_agent_id
         if agent_id is None:
@@ -171,7 +172,7 @@ class ActionsMixin:
             "disable": lambda farm: farm.DisableAgent(fpb.DisableAgentRequest(agent_id=agent_id)),
             "drain": lambda farm: farm.DrainAgent(fpb.DrainAgentRequest(agent_id=agent_id)),
         }
-        what = f"{PAST[mode]} agent {agent_id}"
+        what = f"{mode} agent {agent_id}"
         if mode == "disable":
             self._confirm_then(
                 f"Disable agent {agent_id}? It gets no new work until enabled.", what, calls[mode]
@@ -180,27 +181,19 @@ class ActionsMixin:
             self.farm_call(what, calls[mode])
 
     def action_open_job(self) -> None:
-        from renderq.tui.job_screen import JobScreen
-
         job = self.selected_job()
         if job is not None:
             self.push_screen(JobScreen(job.id))
 
     def action_logs(self) -> None:
-        from renderq.tui.log_screen import LogScreen
-
         job = self.selected_job()
         if job is not None:
             self.push_screen(LogScreen(job.id))
 
     def action_preview(self) -> None:
-        from renderq.tui.preview import PreviewScreen
-
         job = self.selected_job()
         if job is not None:
             self.push_screen(PreviewScreen(job.id))
 
     def action_submit(self) -> None:
-        from renderq.tui.submit_screen import SubmitScreen
-
         self.push_screen(SubmitScreen())

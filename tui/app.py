@@ -8,9 +8,11 @@ Every key is listed by ``?`` and every action is in the command palette (ctrl+p)
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import grpc
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -24,6 +26,7 @@ from renderq.tui.actions import ActionsMixin
 from renderq.tui.agents_table import AgentsTable
 from renderq.tui.farm_view import Changes, FarmView
 from renderq.tui.feed import FarmFeed, FeedStatus
+from renderq.tui.help_screen import HelpScreen
 from renderq.tui.jobs_table import JobsTable, state_label
 from renderq.v1 import resources_pb2 as pb
 
@@ -93,9 +96,15 @@ class RenderqApp(ActionsMixin, App[None]):
             address,
             credentials,
             self.view,
-            on_changes=lambda changes: self.post_message(FarmChanged(changes)),
-            on_status=lambda status: self.post_message(FeedStatusChanged(status)),
+            on_changes=self._post_changes,
+            on_status=self._post_status,
         )
+
+    def _post_changes(self, changes: Changes) -> None:
+        self.post_message(FarmChanged(changes))
+
+    def _post_status(self, status: FeedStatus) -> None:
+        self.post_message(FeedStatusChanged(status))
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -156,6 +165,11 @@ class RenderqApp(ActionsMixin, App[None]):
         self.query_one(JobsTable).refilter("")
         self.query_one(JobsTable).focus()
 
+    @on(JobsTable.RowSelected)
+    def _job_chosen(self) -> None:
+        """Enter (or a click) on a job row: the table takes the key first, as its row selection."""
+        self.action_open_job()
+
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.query_one(JobsTable).refilter(event.value)
@@ -168,8 +182,6 @@ class RenderqApp(ActionsMixin, App[None]):
         self.theme = "textual-light" if self.theme == "textual-dark" else "textual-dark"
 
     def action_help(self) -> None:
-        from renderq.tui.help_screen import HelpScreen
-
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
@@ -186,15 +198,19 @@ class RenderqApp(ActionsMixin, App[None]):
 
     @work(exclusive=False, group="farm-call")
     async def farm_call(self, what: str, call: Callable[[FarmServiceAsyncStub], Awaitable[object]]) -> None:
-        """Run one call to the controller in the background; say how it went, in words."""
+        """Run one call to the controller in the background; say how it went, in words
+        (``what`` says what was asked: "cancel job 3: done", or the controller's refusal)."""
         stub = self.stub
         if stub is None:
-            self.notify(f"cannot {what}: not connected to the controller", severity="error")
+            self.notify(f"{what}: not connected to the controller", severity="error")
             return
         try:
             await call(stub)
-        except Exception as error:  # noqa: BLE001 - the controller's sentence goes on screen
-            details = getattr(error, "details", lambda: None)() or str(error)
-            self.notify(f"cannot {what}: {details}", severity="error", timeout=8)
+        except grpc.aio.AioRpcError as error:
+            self.notify(f"{what}: {error.details() or error.code().name}", severity="error", timeout=8)
             return
-        self.notify(what, timeout=3)
+        except asyncio.CancelledError:
+            # The feed closed the channel under the call (the controller went away).
+            self.notify(f"{what}: the connection to the controller was lost", severity="error")
+            return
+        self.notify(f"{what}: done", timeout=3)

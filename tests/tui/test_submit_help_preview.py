@@ -1,0 +1,290 @@
+"""The submit form, the help screen and the frame preview, driven by keys against a real farm.
+
+One controller and one agent run as their own processes for the whole module; each test
+runs the real ``RenderqApp`` at 80x24 under Textual's pilot, presses keys, and checks what
+happened through the FarmService API, the way a pipeline script would see it, and what
+the app shows through its widgets.
+"""
+
+from __future__ import annotations
+
+import getpass
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+from google.protobuf import json_format
+from textual.pilot import Pilot
+
+from renderq import tokens
+from renderq.client.channel import connect
+from renderq.client.credentials import Credentials
+from renderq.tui.app import RenderqApp
+from renderq.tui.help_screen import HelpScreen
+from renderq.tui.jobs_table import JobsTable
+from renderq.tui.preview import FramePicture, PreviewScreen
+from renderq.tui.submit_screen import Field, SubmitScreen
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
+
+from ..system.conftest import Farm
+
+if TYPE_CHECKING:
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+
+pytestmark = pytest.mark.system
+
+SIZE = (80, 24)
+DEADLINE = 60.0
+T = TypeVar("T")
+
+
+@pytest.fixture(scope="module")
+def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
+    """A controller and one agent with two slots, shared by the tests of this module."""
+    farm = Farm(tmp_path_factory.mktemp("farm"))
+    try:
+        farm.add_agent("a1")
+        farm.start_controller()
+        farm.start_agent("a1", "--slots", "2")
+        yield farm
+    finally:
+        farm.stop()
+
+
+def credentials(farm: Farm) -> Credentials:
+    token = tokens.read_local(farm.root / "controller")
+    assert token, "the controller wrote no local admin token"
+    return Credentials(token=token)
+
+
+@pytest.fixture
+async def api(farm: Farm) -> AsyncIterator[FarmServiceAsyncStub]:
+    async with connect(farm.cli.controller, credentials(farm)) as stub:
+        yield stub
+
+
+@pytest.fixture
+def app(farm: Farm) -> RenderqApp:
+    address = farm.cli.controller
+
+    async def resolve() -> str:
+        return address
+
+    return RenderqApp(resolve, credentials(farm))
+
+
+async def until(pilot: Pilot[Any], what: str, check: Callable[[], T | Awaitable[T | None] | None]) -> T:
+    """The first truthy answer of ``check``, letting the app run between asks."""
+    end = time.monotonic() + DEADLINE
+    while True:
+        result = check()
+        if isinstance(result, Awaitable):
+            result = await result
+        if result:
+            return result
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {DEADLINE:.0f} s waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def open_form(pilot: Pilot[Any], app: RenderqApp, plugin: str) -> SubmitScreen:
+    """``n``, then the plugin chosen from its list by typing its name."""
+    await until(pilot, "the app to connect to the controller", lambda: app.stub)
+    await pilot.press("n")
+    form = await until(
+        pilot, "the submit form", lambda: app.screen if isinstance(app.screen, SubmitScreen) else None
+    )
+    await until(pilot, "the plugins to load", lambda: form.plugins)
+    assert form.focused is form.fields["plugin"].control
+    await pilot.press("enter", *plugin, "enter")
+    await until(
+        pilot, f"the {plugin} plugin's fields", lambda: any(k.startswith("parameters.") for k in form.fields)
+    )
+    return form
+
+
+async def fill(pilot: Pilot[Any], field: Field, text: str) -> None:
+    field.control.focus()
+    await pilot.press("ctrl+a", "ctrl+k", *text)
+
+
+async def jobs_named(api: FarmServiceAsyncStub, name: str) -> list[pb.Job]:
+    return list((await api.ListJobs(fpb.ListJobsRequest(name_contains=name))).jobs)
+
+
+async def test_a_command_job_submitted_from_the_form_has_what_was_typed(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    name = f"form-{uuid.uuid4().hex[:8]}"
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot, app, "command")
+        assert form.fields["parameters.argv"].required
+        await fill(pilot, form.fields["name"], name)
+        await fill(pilot, form.fields["frames"], "1-3")
+        await fill(pilot, form.fields["parameters.argv"], "sh -c 'echo frame {frame}'")
+        await fill(pilot, form.fields["priority"], "70")
+        await fill(pilot, form.fields["chunk_size"], "3")
+        await pilot.press("ctrl+s")
+        await until(pilot, "the form to close", lambda: not isinstance(app.screen, SubmitScreen))
+        [job] = await until(pilot, f"job {name} to be listed", lambda: jobs_named(api, name))
+        notes = [n.message for n in app._notifications]
+        assert f"submitted job {job.id}" in notes
+    assert (job.plugin, job.frames, job.priority, job.chunk_size) == ("command", "1-3", 70, 3)
+    assert job.owner == getpass.getuser()
+    assert json_format.MessageToDict(job.parameters) == {"argv": ["sh", "-c", "echo frame {frame}"]}
+
+
+async def test_a_bad_frame_range_is_shown_under_frames_and_nothing_is_sent(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    name = f"bad-frames-{uuid.uuid4().hex[:8]}"
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot, app, "command")
+        await fill(pilot, form.fields["name"], name)
+        await fill(pilot, form.fields["frames"], "9-1")
+        await fill(pilot, form.fields["parameters.argv"], "true")
+        await fill(pilot, form.fields["priority"], "500")
+        await pilot.press("ctrl+s")
+        frames = form.fields["frames"]
+        await until(pilot, "an error under frames", lambda: frames.error)
+        assert frames.error == "'9-1' ends before it starts"
+        assert frames.has_class("-invalid") and form.focused is frames.control
+        assert form.fields["priority"].error == "must be between 0 and 100, not 500"
+        assert not form.fields["parameters.argv"].error
+        assert isinstance(app.screen, SubmitScreen)
+        await pilot.press("escape")
+        await until(pilot, "the form to close", lambda: not isinstance(app.screen, SubmitScreen))
+    assert await jobs_named(api, name) == []
+
+
+async def test_the_controllers_refusal_is_shown_under_the_field_it_names(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    name = f"refused-{uuid.uuid4().hex[:8]}"
+    async with app.run_test(size=SIZE) as pilot:
+        # Only the controller knows the scene is not on its storage.
+        form = await open_form(pilot, app, "blender")
+        assert form.fields["parameters.format"].control.value == "PNG"  # its default
+        await fill(pilot, form.fields["name"], name)
+        await fill(pilot, form.fields["frames"], "1")
+        await fill(pilot, form.fields["parameters.scene"], "/nowhere/shot010.blend")
+        await pilot.press("ctrl+s")
+        scene = form.fields["parameters.scene"]
+        await until(pilot, "the controller's refusal under scene", lambda: scene.error)
+        assert scene.error.startswith("the scene '/nowhere/shot010.blend' does not exist on the controller")
+        assert form.focused is scene.control
+
+        # The form lets any retry count through; the controller's limit lands on the field.
+        await fill(pilot, scene, "")
+        await pilot.press("ctrl+a", "ctrl+k")
+        form.fields["plugin"].control.focus()
+        await pilot.press("enter", *"command", "enter")
+        await until(pilot, "the command plugin's fields", lambda: "parameters.argv" in form.fields)
+        await fill(pilot, form.fields["parameters.argv"], "true")
+        await fill(pilot, form.fields["max_retries"], "500")
+        await pilot.press("ctrl+s")
+        retries = form.fields["max_retries"]
+        await until(pilot, "the controller's refusal under max retries", lambda: retries.error)
+        assert retries.error == "must be between 0 and 100, not 500"
+        assert isinstance(app.screen, SubmitScreen)
+    assert await jobs_named(api, name) == []
+
+
+async def test_help_lists_every_key_of_the_app_and_of_the_focused_table(app: RenderqApp) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        help_screen = await until(
+            pilot, "the help screen", lambda: app.screen if isinstance(app.screen, HelpScreen) else None
+        )
+        places = {s.place: {k.description: k for k in s.keys} for s in help_screen.sections}
+        everywhere = places["Everywhere"]
+        for description in ("Cancel", "Filter", "Submit", "Preview", "Priority +10", "Quit", "Help"):
+            assert description in everywhere, description
+        assert everywhere["Priority +10"].keys == "+ ="
+        assert everywhere["Cancel"].tooltip == "Cancel the selected job (asks first)"
+        assert {"Sort", "Down", "Up"} <= set(places["Jobs table"])
+        assert "Focus Next" in places["Main screen"]
+        assert everywhere["Open"].taken_by == "Jobs table"  # a focused table takes enter first
+        shown = app.export_screenshot()
+        assert "Cancel" in shown and "Filter" in shown
+        await pilot.press("end")
+        await pilot.pause()
+        assert "palette" in app.export_screenshot()
+        await pilot.press("escape")
+        await until(pilot, "the help screen to close", lambda: not isinstance(app.screen, HelpScreen))
+
+
+async def submit(api: FarmServiceAsyncStub, job: pb.Job, parameters: dict[str, Any]) -> int:
+    job.parameters.update(parameters)
+    job.name = job.name or f"preview-{uuid.uuid4().hex[:8]}"
+    return (await api.CreateJob(fpb.CreateJobRequest(job=job))).job.id
+
+
+async def completed(api: FarmServiceAsyncStub, job_id: int) -> bool:
+    job = (await api.GetJob(fpb.GetJobRequest(job_id=job_id))).job
+    assert job.state not in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED), job.last_error
+    return job.state == pb.JOB_STATE_COMPLETED
+
+
+async def preview(pilot: Pilot[Any], app: RenderqApp, job_id: int, row: int) -> PreviewScreen:
+    """``v`` on the job in ``row`` of the jobs table (newest first)."""
+    table = app.query_one(JobsTable)
+    await until(pilot, f"job {job_id} in the jobs table", lambda: str(job_id) in table.rows)
+    await pilot.press("ctrl+home", *["down"] * row)
+    assert table.selected_job_id == job_id
+    await pilot.press("v")
+    return await until(
+        pilot, "the preview screen", lambda: app.screen if isinstance(app.screen, PreviewScreen) else None
+    )
+
+
+def message(screen: PreviewScreen) -> str:
+    return str(screen.query_one("#preview-message").render())
+
+
+async def test_preview_shows_the_latest_frame_or_says_why_it_cannot(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    no_output = await submit(api, pb.Job(plugin="command", frames="1"), {"argv": ["true"]})
+    text_output = await submit(
+        api,
+        pb.Job(plugin="command", frames="1"),
+        {
+            "argv": ["sh", "-c", "echo hi > {renders}/note_{frame}.txt"],
+            "outputs": "{renders}/note_{frame}.txt",
+        },
+    )
+    demo = await submit(
+        api,
+        pb.Job(plugin="demo", frames="1-2", chunk_size=2),
+        {"width": 64, "height": 36, "seconds_per_frame": 0},
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        for job_id in (no_output, text_output, demo):
+            await until(pilot, f"job {job_id} to complete", lambda job_id=job_id: completed(api, job_id))
+
+        screen = await preview(pilot, app, demo, row=0)
+        picture = screen.query_one(FramePicture)
+        await until(pilot, "the frame to be drawn", lambda: picture.strips)
+        assert screen.frame is not None and screen.frame.number == 2
+        title = str(screen.query_one("#preview-title").render())
+        assert "frame 2" in title and "demo_0002.png" in title and "64x36" in title
+        assert len(picture.strips) == 18  # 36 pixel rows, two per cell row
+        assert picture.strips[0].text.strip() == "▀" * 64  # full size: it fits, centred
+        await pilot.press("r")
+        await until(pilot, "the reload to draw again", lambda: picture.strips and not message(screen))
+        await pilot.press("escape")
+        await until(pilot, "the preview to close", lambda: not isinstance(app.screen, PreviewScreen))
+
+        screen = await preview(pilot, app, text_output, row=1)
+        await until(pilot, "the not-a-PNG message", lambda: "is not a PNG" in message(screen))
+        assert "does not start with the PNG signature" in message(screen)
+        await pilot.press("q")
+        await until(pilot, "the preview to close", lambda: not isinstance(app.screen, PreviewScreen))
+
+        screen = await preview(pilot, app, no_output, row=2)
+        await until(pilot, "the no-frame message", lambda: "no rendered frame yet" in message(screen))
+        assert not screen.query_one(FramePicture).strips

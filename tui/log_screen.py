@@ -1,0 +1,347 @@
+"""A task attempt's log: what is stored, then new output live, with search and the attempt history.
+
+TailLog streams bytes; they become lines here (UTF-8 with bad bytes replaced, a line
+cut between two chunks held until its end arrives). The view follows new output while
+it is at the end: scrolling up pauses that and ``G`` resumes it. Every attempt of a
+task keeps its own log (``Task.attempt_ids``); ``a`` and ``A`` step through them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, cast
+
+import grpc
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.geometry import Offset
+from textual.screen import Screen
+from textual.selection import Selection
+from textual.widgets import Footer, Input, Log, Static
+
+from renderq.client.errors import (
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    TlsFailed,
+    Unauthenticated,
+    from_rpc_error,
+)
+from renderq.tui.feed import RETRY_FIRST, RETRY_MOST
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
+
+if TYPE_CHECKING:
+    from renderq.tui.app import RenderqApp
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+
+GIVE_UP = (NotFound, InvalidArgument, PermissionDenied, Unauthenticated, TlsFailed)
+"""Answers that asking again cannot change: a screen following a stream stops on them
+(and retries on anything else, such as a controller restarting)."""
+
+TASK_PAGE = 10_000
+TASK_ACTIVE = (pb.TASK_STATE_ASSIGNED, pb.TASK_STATE_RUNNING)
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+FOLLOWING = "following"
+ENDED = "attempt ended"
+
+
+def closed_under_us() -> bool:
+    """Whether a CancelledError came from gRPC, because the app's feed closed the channel
+    (it reconnects on a new one), rather than from cancelling this task (a closed screen)."""
+    task = asyncio.current_task()
+    return task is not None and not task.cancelling()
+
+
+class LineDecoder:
+    """Log bytes in, whole lines out: a character or a line split across chunks waits
+    for the rest (a lone ``\\r`` too, in case ``\\n`` starts the next chunk)."""
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._tail = ""
+
+    def feed(self, data: bytes) -> list[str]:
+        text = self._tail + self._decoder.decode(data)
+        held = "\r" if text.endswith("\r") else ""
+        lines = LINE_BREAK.split(text[: len(text) - len(held)])
+        self._tail = lines.pop() + held
+        return lines
+
+    def flush(self) -> list[str]:
+        """The unfinished last line, once no more output can come."""
+        lines = LINE_BREAK.split(self._tail + self._decoder.decode(b"", final=True))
+        self._tail = ""
+        if not lines[-1]:
+            lines.pop()
+        return lines
+
+
+def find_line(lines: Sequence[str], text: str, start: int, step: int) -> int | None:
+    """The first line from ``start``, going by ``step`` (1 or -1) and wrapping around,
+    that contains ``text`` in any case; None when none does."""
+    needle = text.lower()
+    for i in range(len(lines)):
+        index = (start + i * step) % len(lines)
+        if needle in lines[index].lower():
+            return index
+    return None
+
+
+async def find_task(
+    farm: FarmServiceAsyncStub,
+    job_id: int,
+    matches: Callable[[pb.Task], bool] = lambda task: True,
+    states: Sequence[pb.TaskState] = (),
+    last: bool = False,
+) -> pb.Task | None:
+    """The job's first (or ``last``) task in ``states`` that ``matches``, page by page."""
+    found = None
+    token = ""
+    while True:
+        page = await farm.ListTasks(
+            fpb.ListTasksRequest(job_id=job_id, page_size=TASK_PAGE, page_token=token, states=states)
+        )
+        for task in page.tasks:
+            if matches(task):
+                if not last:
+                    return task
+                found = task
+        token = page.next_page_token
+        if not token:
+            return found
+
+
+class LogScreen(Screen[None]):
+    DEFAULT_CSS = """
+    LogScreen #log-header { height: 1; padding: 0 1; background: $panel; }
+    LogScreen Log { height: 1fr; }
+    LogScreen #search { display: none; height: 3; }
+    LogScreen #search.shown { display: block; }
+    """
+    BINDINGS = [
+        Binding("slash", "search", "Search", tooltip="Find a line containing some text"),
+        Binding("n", "find(1)", "Next match"),
+        Binding("N", "find(-1)", "Previous match", show=False),
+        Binding("a", "attempt(-1)", "Older attempt", tooltip="The log of the task's previous attempt"),
+        Binding("A", "attempt(1)", "Newer attempt", show=False, tooltip="The log of the task's next attempt"),
+        Binding("G", "follow", "Follow", tooltip="Jump to the end and follow new output"),
+        Binding("escape,q", "back", "Back"),
+    ]
+
+    def __init__(self, job_id: int, frame: int | None = None, task_id: int = 0, attempt_id: int = 0) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.frame = frame
+        self.task_id = task_id
+        self.attempt_id = attempt_id
+        """The attempt shown; 0 until the task's latest is known."""
+        self.log_task: pb.Task | None = None
+        """The task whose attempts these are, as last fetched (``task`` is Textual's)."""
+        self.state = "finding the task"
+        """What the stream is doing, in words, for the header."""
+        self.search_text = ""
+        self.match_line: int | None = None
+        self._decoder = LineDecoder()
+        self._received = 0
+        """Bytes of the attempt's log shown so far (a reopened stream skips them)."""
+
+    @property
+    def farm(self) -> RenderqApp:
+        return cast("RenderqApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="log-header")
+        yield Log(id="log")
+        yield Input(placeholder="search: Enter finds the next line with this text, Esc closes", id="search")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        log = self.query_one(Log)
+        self.watch(log, "scroll_y", self._show_header, init=False)
+        log.focus()
+        self._show_header()
+        self._follow_log(self.attempt_id)
+
+    def _show_header(self) -> None:
+        parts = [f"job {self.job_id}"]
+        if self.frame is not None:
+            parts.append(f"frame {self.frame}")
+        if self.task_id:
+            parts.append(f"task {self.task_id}")
+        attempts = list(self.log_task.attempt_ids) if self.log_task else []
+        if self.attempt_id in attempts:
+            parts.append(f"attempt {attempts.index(self.attempt_id) + 1} of {len(attempts)}")
+        elif self.attempt_id:
+            parts.append(f"attempt {self.attempt_id}")
+        state = self.state
+        if state == FOLLOWING and not self.query_one(Log).is_vertical_scroll_end:
+            state = "paused (G follows)"
+        parts.append(state)
+        self.query_one("#log-header", Static).update(Text("  ·  ".join(parts), no_wrap=True))
+
+    def _say(self, state: str) -> None:
+        self.state = state
+        self._show_header()
+
+    # The stream -----------------------------------------------------------------
+
+    @work(exclusive=True, group="log")
+    async def _follow_log(self, attempt_id: int) -> None:
+        """Show ``attempt_id`` (0: the task's latest) from its start, then live until it ends.
+        Cancelled with the screen (or by the next attempt's worker), which ends the stream."""
+        self.attempt_id = attempt_id
+        self._decoder = LineDecoder()
+        self._received = 0
+        self.query_one(Log).clear()
+        self._forget_match()
+        pause = RETRY_FIRST
+        while True:
+            stub = self.farm.stub
+            try:
+                if stub is None:
+                    raise ConnectionError("not connected to the controller")
+                task = await self._find_task(stub)
+                if task is None:
+                    self._say(f"job {self.job_id} has no task with this log")
+                    return
+                if await self._tail(stub, task):
+                    break
+                pause = RETRY_FIRST  # cut short while the attempt runs: open it again
+            except grpc.aio.AioRpcError as error:
+                failure = from_rpc_error(error, self.farm.status.address)
+                if isinstance(failure, GIVE_UP):
+                    self._say(failure.message)
+                    return
+                self._say(f"log not live: {failure.message} (retrying)")
+            except asyncio.CancelledError:
+                if not closed_under_us():
+                    raise
+                self._say("log not live: the connection to the controller closed (retrying)")
+            except Exception as error:  # any failure to reach it is shown, then retried
+                self._say(f"log not live: {error or type(error).__name__} (retrying)")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, RETRY_MOST)
+        self._write(self._decoder.flush())
+        self._say(ENDED)
+
+    async def _find_task(self, farm: FarmServiceAsyncStub) -> pb.Task | None:
+        """The task whose log this is, fresh (its attempts may have grown): the one named,
+        else the frame's, else the job's first running task, else its last."""
+        task_id, frame = self.task_id, self.frame
+        if task_id:
+            task = await find_task(farm, self.job_id, lambda t: t.id == task_id)
+        elif frame is not None:
+            task = await find_task(farm, self.job_id, lambda t: frame in t.frames)
+        else:
+            task = await find_task(farm, self.job_id, states=TASK_ACTIVE) or await find_task(
+                farm, self.job_id, last=True
+            )
+        if task is not None:
+            self.log_task = task
+            self.task_id = task.id
+            self.attempt_id = self.attempt_id or task.attempt_id
+        return task
+
+    async def _tail(self, farm: FarmServiceAsyncStub, task: pb.Task) -> bool:
+        """Stream the attempt's log from where the screen is; True once the attempt is over
+        (False when the stream stopped early: the controller drops a follower that lags)."""
+        if not self.attempt_id:
+            self._say("waiting for the task to start")
+        elif task.attempt_id == self.attempt_id and task.state in TASK_ACTIVE:
+            self._say(FOLLOWING)
+        else:
+            self._say("reading")
+        request = fpb.TailLogRequest(
+            job_id=self.job_id, task_id=task.id, attempt_id=self.attempt_id, follow=True
+        )
+        call = farm.TailLog(request)
+        try:
+            async for chunk in call:
+                if chunk.attempt_id != self.attempt_id:
+                    self.attempt_id = chunk.attempt_id  # the task's first dispatch, waited for
+                    self._say(FOLLOWING)
+                skip = max(0, self._received - chunk.offset)
+                if skip < len(chunk.data):
+                    self._write(self._decoder.feed(chunk.data[skip:]))
+                    self._received = chunk.offset + len(chunk.data)
+        finally:
+            call.cancel()
+        task = await self._find_task(farm) or task
+        return task.attempt_id != self.attempt_id or task.state not in TASK_ACTIVE
+
+    def _write(self, lines: list[str]) -> None:
+        """Add whole lines; the view follows them only if it was at the end."""
+        if lines:
+            log = self.query_one(Log)
+            log.write("\n".join(lines) + "\n", scroll_end=log.is_vertical_scroll_end)
+
+    # Keys -----------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        self.query_one(Log).scroll_end(animate=False, immediate=True)
+        self._show_header()
+
+    def action_attempt(self, step: int) -> None:
+        attempts = list(self.log_task.attempt_ids) if self.log_task else []
+        if len(attempts) < 2:
+            self.notify("this task has had no other attempt", severity="warning")
+            return
+        index = attempts.index(self.attempt_id) if self.attempt_id in attempts else len(attempts) - 1
+        self._follow_log(attempts[(index + step) % len(attempts)])
+
+    def action_search(self) -> None:
+        box = self.query_one("#search", Input)
+        box.add_class("shown")
+        box.focus()
+
+    @on(Input.Submitted, "#search")
+    def _search(self, event: Input.Submitted) -> None:
+        self._close_search()
+        self.search_text = event.value
+        if self.search_text:
+            self.action_find(1)
+
+    def action_find(self, step: int) -> None:
+        """Select the next (``step`` 1) or previous (-1) line with the search text, and
+        scroll it to the middle; from the current match, else from the top of the view."""
+        if not self.search_text:
+            self.notify("press / to search first", severity="warning")
+            return
+        log = self.query_one(Log)
+        lines = log.lines[: log.line_count]
+        if self.match_line is not None:
+            start = self.match_line + step
+        else:
+            start = log.scroll_offset.y if step > 0 else log.scroll_offset.y + log.size.height - 1
+        found = find_line(lines, self.search_text, start, step) if lines else None
+        if found is None:
+            self._forget_match()
+            self.notify(f"{self.search_text!r} not found", severity="warning")
+            return
+        self.match_line = found
+        column = lines[found].expandtabs().lower().find(self.search_text.lower())
+        self.selections = {
+            log: Selection(Offset(column, found), Offset(column + len(self.search_text), found))
+        }
+        log.scroll_to(y=max(0, found - log.size.height // 2), animate=False, immediate=True)
+
+    def _forget_match(self) -> None:
+        self.match_line = None
+        self.selections = {}
+
+    def _close_search(self) -> None:
+        self.query_one("#search", Input).remove_class("shown")
+        self.query_one(Log).focus()
+
+    def action_back(self) -> None:
+        if self.query_one("#search", Input).has_class("shown"):
+            self._close_search()
+        else:
+            self.dismiss()
