@@ -110,6 +110,10 @@ class Farm:
                     agent.running[task.attempt_id] = task.id
                     job.running_tasks += 1
             self._update_runnable(job)
+        for attempt in sorted(self.attempts.values(), key=lambda a: a.id):
+            attempted = self.tasks.get(attempt.task_id)
+            if attempted is not None:
+                attempted.attempt_ids.append(attempt.id)
         self._next_job_id = max(self.jobs, default=0) + 1
         self._next_task_id = max(self.tasks, default=0) + 1
         log.info(
@@ -200,6 +204,7 @@ class Farm:
         task.state = T.TASK_STATE_ASSIGNED
         task.agent_id = agent.id
         task.attempt_id = attempt.id
+        task.attempt_ids.append(attempt.id)
         task.attempt_count += 1
         task.progress = 0.0
         task.exit_code = 0

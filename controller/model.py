@@ -117,6 +117,8 @@ class Task:
     cpu_time: float = 0.0
     start_time: float | None = None
     end_time: float | None = None
+    attempt_ids: list[int] = field(default_factory=list)
+    """Every attempt, oldest first (not persisted: rebuilt from the attempts at restore)."""
     queued: bool = False
     """True while the task id sits in its job's pending queue (not persisted)."""
 
@@ -137,6 +139,7 @@ class Task:
             cpu_time=duration(self.cpu_time),
             start_time=timestamp(self.start_time),
             end_time=timestamp(self.end_time),
+            attempt_ids=self.attempt_ids,
         )
 
 
