@@ -47,6 +47,8 @@ Tag = tuple[str, str]
 
 _unreaped_tasks: set[int] = set()
 """Pids of task processes started here that asyncio has not reaped yet: theirs to reap."""
+_starting = 0
+"""Task processes being started: forked, but not yet in ``_unreaped_tasks``."""
 
 
 def watch_children_without_threads() -> None:
@@ -109,18 +111,25 @@ class ChildProcess:
         Killing works the same on a tree of another user's processes: the agent then runs
         as root, which may signal them and read their environment (``adopted_orphans``).
         """
+        global _starting
         _adopt_orphans()
         loop = asyncio.get_running_loop()
-        transport, protocol = await loop.subprocess_exec(
-            lambda: _ExitWatch(loop),
-            *(user.command(argv) if user is not None else argv),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
-            **own_group_kwargs(),
-        )
+        # The pid joins _unreaped_tasks only once the pipes are connected, a few loop
+        # turns after the fork; until then reap_orphans must not mistake it for an orphan.
+        _starting += 1
+        try:
+            transport, protocol = await loop.subprocess_exec(
+                lambda: _ExitWatch(loop),
+                *(user.command(argv) if user is not None else argv),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                cwd=cwd,
+                env=env,
+                **own_group_kwargs(),
+            )
+        finally:
+            _starting -= 1
         return cls(asyncio.subprocess.Process(transport, protocol, loop), transport, protocol.exited)
 
 
@@ -189,7 +198,14 @@ def adopted_orphans(tag: Tag) -> list[psutil.Process]:
 
 
 def reap_orphans() -> None:
-    """Collect the exit status of adopted orphans that ended, so none lingers as a zombie."""
+    """Collect the exit status of adopted orphans that ended, so none lingers as a zombie.
+
+    Not while a task process is being started: it is this process's child before it is
+    known as a task, and a command as short as ``true`` may already have ended; reaping
+    it would take its exit status from asyncio, which then reports 255 for a task that
+    succeeded. The next call collects what this one skipped."""
+    if _starting:
+        return
     for proc in _adopted():
         with contextlib.suppress(psutil.Error, ChildProcessError):
             if proc.status() == psutil.STATUS_ZOMBIE:

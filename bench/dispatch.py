@@ -106,6 +106,12 @@ def cpu_seconds(pid: int) -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
+def own_cpu_seconds() -> float:
+    """CPU time of this process: the bench's client shares the machine with the farm."""
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
 def idle_gaps(db: Path) -> list[float]:
     """Per agent: from each attempt's end to the next start on that agent (agent clock)."""
     con = duckdb.connect(str(db), read_only=True)
@@ -197,6 +203,7 @@ async def main() -> None:
             while await online(stub) < args.agents:  # noqa: ASYNC110 (a one-off wait at start)
                 await asyncio.sleep(0.05)
             cpu_before = [cpu_seconds(c.pid) for c in (controller, *agents)]
+            client_before = own_cpu_seconds()
             started = time.perf_counter()
             job = (
                 await stub.CreateJob(fpb.CreateJobRequest(job=command_job(["true"], f"1-{args.frames}")))
@@ -204,6 +211,7 @@ async def main() -> None:
             await wait_completed(stub, job.id)
             elapsed = time.perf_counter() - started
             cpu = [cpu_seconds(c.pid) - b for c, b in zip((controller, *agents), cpu_before, strict=True)]
+            client_cpu = own_cpu_seconds() - client_before
             delays = await log_delays(stub)
     finally:
         await controller.stop(10)
@@ -228,6 +236,10 @@ async def main() -> None:
         f"  CPU per frame   controller {per_frame[0]:.2f} ms, agents (with their tasks) "
         + ", ".join(f"{ms_:.2f}" for ms_ in per_frame[1:])
         + f" ms; {sum(cpu) / elapsed * 100:.0f}% of one core"
+    )
+    print(
+        f"                  this bench's client (a watcher; it copies the farm's logs) "
+        f"{client_cpu / args.frames * 1000:.2f} ms"
     )
     print(f"  mean gap {statistics.mean(gaps) * 1000:.1f} ms; logs and database in {root}")
 

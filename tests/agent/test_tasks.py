@@ -10,6 +10,7 @@ from pathlib import Path
 import xxhash
 
 from renderq.agent.server import AgentServer
+from renderq.v1 import agent_service_pb2 as pb
 from tests.agent.conftest import FakeController, eventually, is_gone, pids_in, shell, task
 
 
@@ -244,3 +245,17 @@ async def test_stopping_the_agent_kills_running_tasks(agent: AgentServer, contro
     await agent.stop()
 
     await eventually(lambda: all(is_gone(pid) for pid in pids), f"task processes {pids} are gone after stop")
+
+
+async def test_short_tasks_started_together_all_succeed(controller: FakeController) -> None:
+    # A command as short as `true` can end before the agent knows its process as a task's;
+    # reaping orphans meanwhile would take its exit status, which asyncio then reads as 255.
+    attempts = range(300, 500)
+    for attempt_id in attempts:
+        await controller.assign(task(attempt_id, ["true"], frames=[attempt_id]))
+
+    def finished() -> list[pb.TaskFinished]:
+        return [e.finished for e in controller.events if e.HasField("finished")]
+
+    await controller.event("every short task to finish", lambda _: len(finished()) == len(attempts))
+    assert [(f.exit_code, f.error_message) for f in finished()] == [(0, "")] * len(attempts)
