@@ -5,9 +5,11 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey
 
 from renderq.client.units import format_size, progress_bar
 from renderq.tui.farm_view import Changes, FarmView
+from renderq.tui.jobs_table import put_cells, repaint
 from renderq.v1 import resources_pb2 as pb
 
 COLUMNS = [
@@ -37,15 +39,17 @@ def agent_cells(agent: pb.Agent) -> list[Text | str]:
     hw = agent.hardware
     ram_total = hw.ram_bytes or 1
     gpus = f" {len(hw.gpus)} GPU" if hw.gpus else ""
+    # Every cell a Text: a plain string is parsed as markup on each render, which costs
+    # time and swallows a load bar's ``[##--]`` as a tag.
     return [
-        agent.id,
-        hw.hostname or agent.address or "-",
+        Text(agent.id),
+        Text(hw.hostname or agent.address or "-"),
         agent_state(agent),
         Text(f"{agent.slots_used}/{agent.slots}", justify="right"),
-        progress_bar(agent.load.cpu_percent / 100, 6),
-        f"{progress_bar(agent.load.ram_used_bytes / ram_total, 6)} of {format_size(hw.ram_bytes)}",
-        f"{hw.cpu_cores} cores{gpus} {hw.os}",
-        ", ".join(f"task {t}" for t in agent.running_task_ids) or "-",
+        Text(progress_bar(agent.load.cpu_percent / 100, 6)),
+        Text(f"{progress_bar(agent.load.ram_used_bytes / ram_total, 6)} of {format_size(hw.ram_bytes)}"),
+        Text(f"{hw.cpu_cores} cores{gpus} {hw.os}"),
+        Text(", ".join(f"task {t}" for t in agent.running_task_ids) or "-"),
     ]
 
 
@@ -74,6 +78,7 @@ class AgentsTable(DataTable[Text | str]):
         if changes.everything:
             self.clear()
         ids = sorted(self.view.agents) if changes.everything else sorted(changes.agents)
+        changed: dict[str, set[ColumnKey]] = {}
         for agent_id in ids:
             agent = self.view.agents.get(agent_id)
             if agent is None:
@@ -82,7 +87,7 @@ class AgentsTable(DataTable[Text | str]):
                 continue
             cells = agent_cells(agent)
             if agent_id in self.rows:
-                for (_, column), cell in zip(COLUMNS, cells, strict=True):
-                    self.update_cell(agent_id, column, cell)
+                changed[agent_id] = put_cells(self, agent_id, cells)
             else:
                 self.add_row(*cells, key=agent_id)
+        repaint(self, changed)

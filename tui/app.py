@@ -9,6 +9,7 @@ Every key is listed by ``?`` and every action is in the command palette (ctrl+p)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
@@ -66,7 +68,8 @@ class StatusLine(Static):
         ]
         online = sum(1 for a in view.agents.values() if a.status == pb.AGENT_STATUS_ONLINE)
         farm = f"{online}/{len(view.agents)} agents  {view.frames_per_minute():.0f} frames/min"
-        self.update(f"{link}  │  {', '.join(shown) or 'no active jobs'}  │  {farm}")
+        # One line of fixed height: no layout pass needed (this runs ten times a second).
+        self.update(f"{link}  │  {', '.join(shown) or 'no active jobs'}  │  {farm}", layout=False)
 
 
 class RenderqApp(ActionsMixin, App[None]):
@@ -125,12 +128,17 @@ class RenderqApp(ActionsMixin, App[None]):
 
     @on(FarmChanged)
     def _farm_changed(self, message: FarmChanged) -> None:
-        self.query_one(JobsTable).show(message.changes)
-        self.query_one(AgentsTable).show(message.changes)
+        try:
+            jobs, agents = self.query_one(JobsTable), self.query_one(AgentsTable)
+        except NoMatches:
+            return  # the app is closing and its widgets are gone; the feed is not yet
+        jobs.show(message.changes)
+        agents.show(message.changes)
         for screen in self.screen_stack:
             follower = getattr(screen, "farm_changed", None)
             if follower is not None:
-                follower(message.changes)
+                with contextlib.suppress(NoMatches):  # a screen being closed has lost its widgets
+                    follower(message.changes)
         self._refresh_status()
 
     @on(FeedStatusChanged)
@@ -139,7 +147,8 @@ class RenderqApp(ActionsMixin, App[None]):
         self._refresh_status()
 
     def _refresh_status(self) -> None:
-        self.query_one(StatusLine).render_status(self.status, self.view)
+        for line in self.query(StatusLine):  # none while the app closes
+            line.render_status(self.status, self.view)
 
     @property
     def stub(self) -> FarmServiceAsyncStub | None:
@@ -160,6 +169,8 @@ class RenderqApp(ActionsMixin, App[None]):
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
+        if not (box.value or box.has_class("shown")):
+            return  # Escape elsewhere (the Farm tab) leaves things as they are
         box.value = ""
         box.remove_class("shown")
         self.query_one(JobsTable).refilter("")

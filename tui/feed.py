@@ -96,12 +96,14 @@ class FarmFeed:
                     async with connect(address, self._credentials) as farm:
                         await self._follow(farm, address)
                 except grpc.aio.AioRpcError as error:
-                    self._lost(address, f"{error.details() or error.code().name} ({error.code().name})")
-                except Exception as error:  # noqa: BLE001 - any failure to reach it is shown, then retried
-                    self._lost(address, str(error) or type(error).__name__)
+                    problem = f"{error.details() or error.code().name} ({error.code().name})"
+                except Exception as error:
+                    problem = str(error) or type(error).__name__
                 else:
-                    self._lost(address, "the controller ended the event stream")
-                    pause = RETRY_FIRST
+                    problem = "the controller ended the event stream"
+                if self.stub is not None:
+                    pause = RETRY_FIRST  # it was connected: the first retry comes soon
+                self._lost(address, problem)
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, RETRY_MOST)
         finally:
@@ -138,4 +140,3 @@ class FarmFeed:
         while True:
             await asyncio.sleep(FLUSH_SECONDS)
             self._flush()
-

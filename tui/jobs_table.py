@@ -6,15 +6,24 @@ jobs streaming events costs a few cell updates per redraw, not a rebuilt table.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
+from textual.cache import LRUCache
 from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
 
 from renderq.client.units import format_seconds, progress_bar
 from renderq.tui.farm_view import Changes, FarmView, eta_seconds
 from renderq.v1 import resources_pb2 as pb
+
+RESORT_SECONDS = 1.0
+"""Least time between two re-sorts of rows whose sort value changed."""
 
 COLUMNS = [
     ("ID", "id"),
@@ -44,6 +53,87 @@ SORT_KEYS = {
 }
 
 
+def put_cells(
+    table: DataTable[Text | str], key: str, cells: list[Text | str], columns: list[ColumnKey] | None = None
+) -> set[ColumnKey]:
+    """Set a row's cells (one per column, in order); the columns whose cell changed.
+
+    Then call ``repaint`` with what changed. ``DataTable.update_cell`` bumps a counter
+    that is part of every render cache key, so one changed cell re-renders every visible
+    cell of the table (about 45 ms at 160x48 for the jobs table; at ten updates a second
+    that alone was half a core). Here only the changed cells' cache entries are dropped.
+    Those caches are DataTable internals (Textual 8): if they are not as expected, or a
+    cell outgrows its column, this falls back to ``update_cell`` and returns nothing to
+    repaint. tests/tui/test_app.py checks what gets painted. ``columns``: the table's
+    column keys in order, when the caller has them (``ordered_columns`` makes a new list).
+    """
+    row_key = RowKey(key)
+    data = table._data[row_key]
+    if columns is None:
+        columns = [column.key for column in table.ordered_columns]
+    changed = {column: cell for column, cell in zip(columns, cells, strict=True) if data.get(column) != cell}
+    # A cell wider than its column (``queued`` becoming ``completed``) widens it, which
+    # changes every row: that is update_cell's job (it re-renders all, and measures).
+    wider = {k: _cell_width(cell) for k, cell in changed.items()}
+    wider = {k: width for k, width in wider.items() if width > table.columns[k].content_width}
+    if wider or not _caches_known(table):
+        for column_key, cell in changed.items():
+            table.update_cell(row_key, column_key, cell, update_width=column_key in wider)
+        for column_key, width in wider.items():
+            # Now, not when the table next measures: the other rows of this update need not
+            # take this path too.
+            table.columns[column_key].content_width = width
+        return set()
+    data.update(changed)
+    return set(changed)
+
+
+def _cell_width(cell: Text | str) -> int:
+    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
+
+
+def repaint(table: DataTable[Text | str], changed: dict[str, set[ColumnKey]]) -> None:
+    """Drop the render caches of the changed cells (``put_cells``) and of the lines they
+    are on, then repaint: every other line and cell comes back from the caches. One
+    repaint, not ``refresh_row`` per row, which sums the heights of every row above it
+    (quadratic over a flush)."""
+    rows = {RowKey(key): columns for key, columns in changed.items() if columns}
+    if not rows:
+        return
+    indexes = {table._row_locations.get(row_key) for row_key in rows}
+    _drop(table._cell_render_cache, lambda k: k[1] in rows.get(k[0], ()))
+    _drop(table._row_render_cache, lambda k: k[0] in rows)
+    _drop(table._row_renderable_cache, lambda k: k[1] in indexes)
+    _drop(table._line_cache, lambda k: _line_row(table, k[0]) in rows)
+    table.refresh()
+
+
+def _drop(cache: LRUCache[Any, Any], stale: Callable[[Any], bool]) -> None:
+    for key in [k for k in cache.keys() if stale(k)]:  # noqa: SIM118 - LRUCache has no __iter__
+        cache.discard(key)
+
+
+def _line_row(table: DataTable[Text | str], y: int) -> RowKey | None:
+    try:
+        return table._get_offsets(y)[0]
+    except (LookupError, IndexError):
+        return None
+
+
+def _caches_known(table: DataTable[Text | str]) -> bool:
+    return all(
+        hasattr(table, name)
+        for name in (
+            "_cell_render_cache",
+            "_row_render_cache",
+            "_row_renderable_cache",
+            "_line_cache",
+            "_get_offsets",
+            "_row_locations",
+        )
+    )
+
+
 def state_label(state: int) -> str:
     return pb.JobState.Name(state).removeprefix("JOB_STATE_").lower()  # type: ignore[arg-type]
 
@@ -70,16 +160,18 @@ class JobFilter:
 
 
 def job_cells(job: pb.Job) -> list[Text | str]:
+    """Every cell a ``Text``: a plain string would be parsed as markup on each render,
+    which costs time and swallows a progress bar's ``[##--]`` as a tag."""
     eta = eta_seconds(job)
     return [
         Text(str(job.id), justify="right"),
-        job.name or "-",
-        job.owner or "-",
+        Text(job.name or "-"),
+        Text(job.owner or "-"),
         Text(state_label(job.state), style=STATE_STYLES.get(job.state, "")),
         Text(str(job.priority), justify="right"),
-        progress_bar(job.progress),
+        Text(progress_bar(job.progress)),
         Text(f"{job.frames_completed}/{job.frame_count}", justify="right"),
-        format_seconds(eta) if eta is not None else "-",
+        Text(format_seconds(eta) if eta is not None else "-"),
     ]
 
 
@@ -98,6 +190,7 @@ class JobsTable(DataTable[Text | str]):
         self.filter = JobFilter()
         self.sort_column = "id"
         self.sort_reverse = True
+        self._sorted_at = 0.0
 
     def on_mount(self) -> None:
         for label, key in COLUMNS:
@@ -118,6 +211,8 @@ class JobsTable(DataTable[Text | str]):
         else:
             ids = list(changes.jobs)
         added = False
+        changed: dict[str, set[ColumnKey]] = {}
+        columns = [column.key for column in self.ordered_columns]
         for job_id in ids:
             key = str(job_id)
             job = self.view.jobs.get(job_id)
@@ -128,12 +223,15 @@ class JobsTable(DataTable[Text | str]):
                 continue
             cells = job_cells(job)
             if present:
-                for (_, column), cell in zip(COLUMNS, cells, strict=True):
-                    self.update_cell(key, column, cell)
+                changed[key] = put_cells(self, key, cells, columns)
             else:
                 self.add_row(*cells, key=key)
                 added = True
-        if added:
+        repaint(self, changed)
+        # New rows take their place at once; changed ones move at most once a second
+        # (sorted by id, nothing that changes can move a row).
+        now = time.monotonic()
+        if added or (changed and self.sort_column != "id" and now - self._sorted_at >= RESORT_SECONDS):
             self._sort()
 
     def refilter(self, text: str) -> None:
@@ -149,6 +247,7 @@ class JobsTable(DataTable[Text | str]):
         self.notify(f"jobs sorted by {self.sort_column}", timeout=2)
 
     def _sort(self) -> None:
+        self._sorted_at = time.monotonic()
         by = SORT_KEYS[self.sort_column]
         jobs = self.view.jobs
 

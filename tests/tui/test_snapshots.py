@@ -1,0 +1,208 @@
+"""Pictures of the main screens at 80x24 and 160x48, compared with the accepted ones.
+
+The app talks to a fixed in-process FarmService (canned jobs and agents with fixed ids,
+names and times, a watch that stays open and quiet) served on a unix socket named
+relative to the test's own directory, so the address on the status line is the same
+on every run; the clocks the view reads are frozen. Update the pictures with
+``pytest tests/tui/test_snapshots.py --snapshot-update`` and look at them before
+committing.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+from google.protobuf import timestamp_pb2
+
+from renderq.client.credentials import Credentials
+from renderq.tui import farm_view
+from renderq.tui.agents_table import AgentsTable
+from renderq.tui.app import RenderqApp
+from renderq.tui.jobs_table import JobsTable
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import farm_service_pb2_grpc
+from renderq.v1 import resources_pb2 as pb
+
+from .conftest import DEADLINE, until
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+NOW = 1_780_000_000.0
+"""The frozen wall clock: 2026-05-28 20:26:40 UTC."""
+SOCKET = "unix:farm.sock"
+"""Relative to the test's directory (the tests chdir there): the same text on every run."""
+GiB = 1024**3
+
+
+def at(seconds_ago: float) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromNanoseconds(int((NOW - seconds_ago) * 1e9))
+    return stamp
+
+
+def canned_jobs() -> list[pb.Job]:
+    def job(id: int, name: str, owner: str, state: int, done: int, count: int, **fields: Any) -> pb.Job:
+        return pb.Job(
+            id=id,
+            name=name,
+            owner=owner,
+            plugin="blender",
+            frames=f"1-{count}",
+            state=state,  # type: ignore[arg-type]
+            frames_completed=done,
+            frame_count=count,
+            progress=done / count,
+            create_time=at(7200 - id),
+            **fields,
+        )
+
+    return [
+        job(101, "shot010_lighting", "ana", pb.JOB_STATE_COMPLETED, 250, 250, priority=50),
+        job(102, "shot020_fx_smoke", "bruno", pb.JOB_STATE_FAILED, 37, 120, priority=70, frames_failed=3),
+        job(103, "shot030_comp", "ana", pb.JOB_STATE_RUNNING, 84, 200, priority=60, start_time=at(1260)),
+        job(
+            104, "shot040_layout_preview", "chen", pb.JOB_STATE_RUNNING, 5, 48, priority=50, start_time=at(90)
+        ),
+        job(105, "shot050_hair_sim", "dora", pb.JOB_STATE_SUSPENDED, 12, 100, priority=40),
+        job(106, "shot060_final", "bruno", pb.JOB_STATE_QUEUED, 0, 500, priority=90),
+        job(107, "turntable_test", "ana", pb.JOB_STATE_CANCELLED, 3, 24, priority=10),
+    ]
+
+
+def canned_agents() -> list[pb.Agent]:
+    def agent(
+        id: str, status: int, mode: int, cores: int, ram: int, used: int, cpu: float, **f: Any
+    ) -> pb.Agent:
+        return pb.Agent(
+            id=id,
+            address=f"10.0.0.{len(id)}:7421",
+            status=status,  # type: ignore[arg-type]
+            mode=mode,  # type: ignore[arg-type]
+            hardware=pb.Hardware(hostname=id, cpu_cores=cores, ram_bytes=ram * GiB, os="Linux"),
+            load=pb.Load(cpu_percent=cpu, ram_used_bytes=used * GiB),
+            last_seen_time=at(1),
+            **f,
+        )
+
+    agents = [
+        agent("render-01", pb.AGENT_STATUS_ONLINE, pb.AGENT_MODE_ENABLED, 32, 128, 61, 97.0,
+              slots=2, slots_used=2, running_task_ids=[3301, 3302]),
+        agent("render-02", pb.AGENT_STATUS_ONLINE, pb.AGENT_MODE_DRAINING, 16, 64, 20, 48.0,
+              slots=1, slots_used=1, running_task_ids=[3405]),
+        agent("gpu-01", pb.AGENT_STATUS_ONLINE, pb.AGENT_MODE_ENABLED, 24, 96, 12, 12.0,
+              slots=1, slots_used=0),
+        agent("render-03", pb.AGENT_STATUS_OFFLINE, pb.AGENT_MODE_DISABLED, 8, 32, 0, 0.0, slots=1),
+    ]  # fmt: skip
+    agents[2].hardware.gpus.append(pb.Gpu(index=0, model="RTX 4090", memory_bytes=24 * GiB))
+    return agents
+
+
+class CannedFarm(farm_service_pb2_grpc.FarmServiceServicer):
+    """Answers what the main screens ask, always the same; the watch stays open and quiet."""
+
+    def __init__(self) -> None:
+        self.jobs = canned_jobs()
+        self.agents = canned_agents()
+
+    def GetCaller(self, request: fpb.GetCallerRequest, context: Any) -> fpb.GetCallerResponse:
+        return fpb.GetCallerResponse(name="ops", token_id="0000", role=pb.ROLE_ADMIN)
+
+    def ListJobs(self, request: fpb.ListJobsRequest, context: Any) -> fpb.ListJobsResponse:
+        return fpb.ListJobsResponse(jobs=self.jobs, event_sequence=42)
+
+    def ListAgents(self, request: fpb.ListAgentsRequest, context: Any) -> fpb.ListAgentsResponse:
+        return fpb.ListAgentsResponse(agents=self.agents, event_sequence=42)
+
+    def WatchEvents(self, request: fpb.WatchEventsRequest, context: Any) -> Iterator[fpb.WatchEventsResponse]:
+        ended = threading.Event()
+        context.add_callback(ended.set)  # the app hung up or the server stopped
+        ended.wait()
+        yield from ()
+
+
+@contextmanager
+def canned_server(address: str) -> Iterator[None]:
+    """The canned FarmService in this process, on gRPC's own threads.
+
+    Not a ``grpc.aio`` server on a second event loop in another thread: next to the loop
+    ``App.run`` makes for each picture, that one sometimes stopped early and then hung in
+    ``stop()``.
+    """
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="canned-farm"))
+    farm_service_pb2_grpc.add_FarmServiceServicer_to_server(CannedFarm(), server)  # type: ignore[no-untyped-call]
+    if not server.add_insecure_port(address):
+        raise AssertionError(f"the canned FarmService could not listen on {address}")
+    server.start()
+    try:
+        yield
+    finally:
+        server.stop(None).wait(DEADLINE)
+
+
+class FrozenClock:
+    """What ``farm_view`` reads for ETAs and the frame rate, stopped."""
+
+    @staticmethod
+    def time() -> float:
+        return NOW
+
+    @staticmethod
+    def monotonic() -> float:
+        return 1000.0
+
+
+@pytest.fixture
+def canned_farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(farm_view, "time", FrozenClock)
+    with canned_server(SOCKET):
+        yield SOCKET
+
+
+def make_app(address: str) -> RenderqApp:
+    async def resolve() -> str:
+        return address
+
+    return RenderqApp(resolve, Credentials(token="snapshot-token"))
+
+
+async def loaded(pilot: Pilot[Any]) -> None:
+    """Wait until everything the canned farm holds is on screen."""
+    app: RenderqApp = pilot.app  # type: ignore[assignment]
+    await until("the app connected to the canned farm", lambda: app.status.connected, pilot)
+    await until("7 job rows", lambda: app.query_one(JobsTable).row_count == 7, pilot)
+    await until("4 agent rows", lambda: app.query_one(AgentsTable).row_count == 4, pilot)
+    app._refresh_status()
+
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 48), id="160x48")]
+Compare = Callable[..., bool]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_jobs_tab(snap_compare: Compare, canned_farm: str, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(canned_farm), terminal_size=size, run_before=loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_farm_tab(snap_compare: Compare, canned_farm: str, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(canned_farm), press=["2"], terminal_size=size, run_before=loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_confirm_dialog(snap_compare: Compare, canned_farm: str, size: tuple[int, int]) -> None:
+    """``c`` on the selected (newest) job asks before cancelling it."""
+    assert snap_compare(make_app(canned_farm), press=["c"], terminal_size=size, run_before=loaded)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(snap_compare: Compare, canned_farm: str, size: tuple[int, int]) -> None:
+    assert snap_compare(make_app(canned_farm), press=["question_mark"], terminal_size=size, run_before=loaded)
