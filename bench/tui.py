@@ -2,7 +2,7 @@
 
 A fake FarmService (this file with ``--serve``, a separate process so its work is not
 counted as the TUI's) lists 1,000 jobs of 1,000 frames and 20 agents, then floods
-``WatchEvents`` at 10,000 events a second for 10 s: a frame completes and then its
+``WatchEventBatches`` at 10,000 events a second for 10 s: a frame completes and then its
 job's counts change, round-robin over every job, each event stamped with the time it
 was sent. The real ``RenderqApp`` runs headless (``App.run_test``) against it and
 reports:
@@ -112,24 +112,29 @@ class FloodFarm(fgrpc.FarmServiceServicer):
     async def ListAgents(self, request: Any, context: Any) -> fpb.ListAgentsResponse:
         return fpb.ListAgentsResponse(agents=self.agents, event_sequence=1)
 
-    async def WatchEvents(self, request: Any, context: Any) -> Any:
-        """``rate`` events a second for ``seconds``, then quiet until the app hangs up."""
+    async def WatchEventBatches(self, request: Any, context: Any) -> Any:
+        """``rate`` events a second for ``seconds``, then quiet until the app hangs up; the
+        events of each burst in one message, as the controller sends a commit's events."""
         await asyncio.sleep(SETTLE)
         cpu0 = time.process_time()
         t0 = time.monotonic()
         sent = 0
-        async for event in flood(self.jobs, self.args):
-            yield event
-            sent += 1
+        async for burst in flood(self.jobs, self.args):
+            yield fpb.WatchEventBatchesResponse(events=burst)
+            sent += len(burst)
         elapsed = time.monotonic() - t0
         cpu = time.process_time() - cpu0
         print(f"flood done sent={sent} seconds={elapsed:.3f} cpu={cpu:.3f}", flush=True)
         await asyncio.Event().wait()
 
 
-async def flood(jobs: list[pb.Job], args: argparse.Namespace) -> AsyncIterator[fpb.WatchEventsResponse]:
-    """The events, paced at ``rate`` a second: a frame completes, then its job's counts
-    change, round-robin over the jobs; each stamped with the time it is handed out."""
+UPSERTED = fpb.CHANGE_TYPE_UPSERTED
+
+
+async def flood(jobs: list[pb.Job], args: argparse.Namespace) -> AsyncIterator[list[fpb.WatchEventsResponse]]:
+    """The events, paced at ``rate`` a second in bursts every few ms: a frame completes,
+    then its job's counts change, round-robin over the jobs; each stamped with the time
+    it is handed out."""
     done = [0] * len(jobs)
     sequence = 1
     sent = 0
@@ -137,6 +142,7 @@ async def flood(jobs: list[pb.Job], args: argparse.Namespace) -> AsyncIterator[f
     t0 = time.monotonic()
     while sent < total:
         due = min(total, int((time.monotonic() - t0) * args.rate) + 1)
+        burst: list[fpb.WatchEventsResponse] = []
         while sent < due:
             index = (sent // 2) % len(jobs)
             job = jobs[index]
@@ -146,17 +152,24 @@ async def flood(jobs: list[pb.Job], args: argparse.Namespace) -> AsyncIterator[f
             if sent % 2 == 0:
                 done[index] = min(args.frames, done[index] + 1)
                 frame = pb.Frame(job_id=job.id, number=done[index], state=pb.FRAME_STATE_COMPLETED)
-                yield fpb.WatchEventsResponse(
-                    sequence=sequence, time=now, change=fpb.CHANGE_TYPE_UPSERTED, frame=frame
+                burst.append(
+                    fpb.WatchEventsResponse(
+                        sequence=sequence, time=now, change=fpb.CHANGE_TYPE_UPSERTED, frame=frame
+                    )
                 )
             else:
                 job.frames_completed = done[index]
                 job.frames_running = 1
                 job.progress = done[index] / args.frames
-                yield fpb.WatchEventsResponse(
-                    sequence=sequence, time=now, change=fpb.CHANGE_TYPE_UPSERTED, job=job
+                # (The constructor copies the job: later changes do not reach this event.)
+                burst.append(
+                    fpb.WatchEventsResponse(
+                        sequence=sequence, time=now, change=fpb.CHANGE_TYPE_UPSERTED, job=job
+                    )
                 )
             sent += 1
+        if burst:
+            yield burst
         await asyncio.sleep(0.002)
 
 
@@ -186,7 +199,7 @@ class Fake:
         self.done: dict[str, float] = {}
         self.direct = args.direct
         self.served = threading.Event()
-        """The fake's WatchEvents flood is over (with ``--direct``: it sent nothing)."""
+        """The fake's flood is over (with ``--direct``: it sent nothing)."""
         self.flooded = threading.Event()
         """The flood the app is measured on is over."""
         threading.Thread(target=self._read, daemon=True).start()
@@ -352,9 +365,10 @@ async def direct_flood(view: Any, args: argparse.Namespace, fake: Fake) -> None:
     jobs = [canned_job(i, args.frames) for i in range(1, args.jobs + 1)]
     t0 = time.monotonic()
     sent = 0
-    async for event in flood(jobs, args):
-        view.apply(event)
-        sent += 1
+    async for burst in flood(jobs, args):
+        for event in burst:
+            view.apply(event)
+        sent += len(burst)
     fake.done = {"sent": sent, "seconds": time.monotonic() - t0, "cpu": 0.0}
     fake.flooded.set()
 

@@ -305,6 +305,17 @@ class FarmApi(fgrpc.FarmServiceServicer):
             yield event
 
     @streaming
+    async def WatchEventBatches(
+        self, request: fpb.WatchEventBatchesRequest, context: Any
+    ) -> AsyncIterator[fpb.WatchEventBatchesResponse]:
+        if request.after_sequence < 0:
+            raise InvalidArgument("after_sequence", "must not be negative")
+        if request.job_id:
+            self.farm.job(request.job_id)
+        async for batch in self.bus.subscribe_batches(request.after_sequence, request.job_id):
+            yield fpb.WatchEventBatchesResponse(events=batch)
+
+    @streaming
     async def TailLog(self, request: fpb.TailLogRequest, context: Any) -> AsyncIterator[fpb.TailLogResponse]:
         task = self._log_task(request)
         attempt_id = request.attempt_id or task.attempt_id

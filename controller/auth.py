@@ -31,7 +31,7 @@ ROLE_NAMES = {VIEWER: "viewer", OPERATOR: "operator", ADMIN: "admin"}
 READS = {
     "GetJob": VIEWER, "ListJobs": VIEWER, "ListTasks": VIEWER, "ListFrames": VIEWER,
     "GetAgent": VIEWER, "ListAgents": VIEWER, "ListPlugins": VIEWER, "WatchEvents": VIEWER,
-    "TailLog": VIEWER, "ReadOutput": VIEWER, "GetCaller": VIEWER,
+    "WatchEventBatches": VIEWER, "TailLog": VIEWER, "ReadOutput": VIEWER, "GetCaller": VIEWER,
     "ListTokens": ADMIN, "ListAuditRecords": ADMIN,
 }  # fmt: skip
 """Methods that change nothing, with the role they need."""

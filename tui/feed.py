@@ -1,7 +1,7 @@
 """The TUI's line to the controller: list, then watch, and start again when it breaks.
 
 One ``FarmFeed`` runs for the life of the app. It keeps a ``FarmView`` current from
-``WatchEvents`` (never a polling loop), hands the screens what changed at most every
+``WatchEventBatches`` (never a polling loop), hands the screens what changed at most every
 ``FLUSH_SECONDS`` (so 10,000 events a second become ten redraws), says when it is
 connected or not and why, and offers its stub to the actions. When the controller
 goes away it retries with a growing pause, and on return lists everything again.
@@ -123,11 +123,12 @@ class FarmFeed:
             self.stub = farm
             self._on_status(FeedStatus(True, address, caller=f"{caller.name} ({role})"))
             self._flush()
-            stream = farm.WatchEvents(fpb.WatchEventsRequest(after_sequence=sequence))
-            async for event in stream:
-                if event.WhichOneof("resource") == "resync":
+            stream = farm.WatchEventBatches(fpb.WatchEventBatchesRequest(after_sequence=sequence))
+            async for batch in stream:
+                if batch.events and batch.events[0].WhichOneof("resource") == "resync":
                     break  # we fell behind: list again, then watch on
-                self.view.apply(event)
+                for event in batch.events:
+                    self.view.apply(event)
             else:
                 return
 

@@ -318,6 +318,20 @@ class WatchEventsRequest(_message.Message):
     job_id: int
     def __init__(self, after_sequence: _Optional[int] = ..., job_id: _Optional[int] = ...) -> None: ...
 
+class WatchEventBatchesRequest(_message.Message):
+    __slots__ = ("after_sequence", "job_id")
+    AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    after_sequence: int
+    job_id: int
+    def __init__(self, after_sequence: _Optional[int] = ..., job_id: _Optional[int] = ...) -> None: ...
+
+class WatchEventBatchesResponse(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[WatchEventsResponse]
+    def __init__(self, events: _Optional[_Iterable[_Union[WatchEventsResponse, _Mapping]]] = ...) -> None: ...
+
 class Resync(_message.Message):
     __slots__ = ("sequence",)
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]

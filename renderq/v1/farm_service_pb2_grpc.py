@@ -126,6 +126,11 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.WatchEventsRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.WatchEventsResponse.FromString,
                 _registered_method=True)
+        self.WatchEventBatches = channel.unary_stream(
+                '/renderq.v1.FarmService/WatchEventBatches',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.WatchEventBatchesRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.WatchEventBatchesResponse.FromString,
+                _registered_method=True)
         self.TailLog = channel.unary_stream(
                 '/renderq.v1.FarmService/TailLog',
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.TailLogRequest.SerializeToString,
@@ -285,6 +290,14 @@ class FarmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchEventBatches(self, request, context):
+        """The same changes, those ready at once sent together: one message per batch
+        instead of one per change, for clients that follow a busy farm (the TUI).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def TailLog(self, request, context):
         """Streams a task attempt's log: what is stored, then (with follow) new output live.
         """
@@ -426,6 +439,11 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.WatchEvents,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.WatchEventsRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.WatchEventsResponse.SerializeToString,
+            ),
+            'WatchEventBatches': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchEventBatches,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.WatchEventBatchesRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.WatchEventBatchesResponse.SerializeToString,
             ),
             'TailLog': grpc.unary_stream_rpc_method_handler(
                     servicer.TailLog,
@@ -951,6 +969,33 @@ class FarmService:
             '/renderq.v1.FarmService/WatchEvents',
             renderq_dot_v1_dot_farm__service__pb2.WatchEventsRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.WatchEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchEventBatches(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/renderq.v1.FarmService/WatchEventBatches',
+            renderq_dot_v1_dot_farm__service__pb2.WatchEventBatchesRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.WatchEventBatchesResponse.FromString,
             options,
             channel_credentials,
             insecure,

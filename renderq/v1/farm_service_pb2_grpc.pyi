@@ -62,6 +62,10 @@ class FarmServiceStub:
     """The renderers the farm knows, with their parameter schemas."""
     WatchEvents: _grpc.UnaryStreamMultiCallable[_farm_service_pb2.WatchEventsRequest, _farm_service_pb2.WatchEventsResponse]
     """Streams every change after a cursor, like a watch with a resource version."""
+    WatchEventBatches: _grpc.UnaryStreamMultiCallable[_farm_service_pb2.WatchEventBatchesRequest, _farm_service_pb2.WatchEventBatchesResponse]
+    """The same changes, those ready at once sent together: one message per batch
+    instead of one per change, for clients that follow a busy farm (the TUI).
+    """
     TailLog: _grpc.UnaryStreamMultiCallable[_farm_service_pb2.TailLogRequest, _farm_service_pb2.TailLogResponse]
     """Streams a task attempt's log: what is stored, then (with follow) new output live."""
     ReadOutput: _grpc.UnaryStreamMultiCallable[_farm_service_pb2.ReadOutputRequest, _farm_service_pb2.ReadOutputResponse]
@@ -112,6 +116,10 @@ class FarmServiceAsyncStub(FarmServiceStub):
     """The renderers the farm knows, with their parameter schemas."""
     WatchEvents: _aio.UnaryStreamMultiCallable[_farm_service_pb2.WatchEventsRequest, _farm_service_pb2.WatchEventsResponse]  # type: ignore[assignment]
     """Streams every change after a cursor, like a watch with a resource version."""
+    WatchEventBatches: _aio.UnaryStreamMultiCallable[_farm_service_pb2.WatchEventBatchesRequest, _farm_service_pb2.WatchEventBatchesResponse]  # type: ignore[assignment]
+    """The same changes, those ready at once sent together: one message per batch
+    instead of one per change, for clients that follow a busy farm (the TUI).
+    """
     TailLog: _aio.UnaryStreamMultiCallable[_farm_service_pb2.TailLogRequest, _farm_service_pb2.TailLogResponse]  # type: ignore[assignment]
     """Streams a task attempt's log: what is stored, then (with follow) new output live."""
     ReadOutput: _aio.UnaryStreamMultiCallable[_farm_service_pb2.ReadOutputRequest, _farm_service_pb2.ReadOutputResponse]  # type: ignore[assignment]
@@ -267,6 +275,16 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_farm_service_pb2.WatchEventsResponse], _abc.AsyncIterator[_farm_service_pb2.WatchEventsResponse]]:
         """Streams every change after a cursor, like a watch with a resource version."""
+
+    @_abc_1.abstractmethod
+    def WatchEventBatches(
+        self,
+        request: _farm_service_pb2.WatchEventBatchesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_farm_service_pb2.WatchEventBatchesResponse], _abc.AsyncIterator[_farm_service_pb2.WatchEventBatchesResponse]]:
+        """The same changes, those ready at once sent together: one message per batch
+        instead of one per change, for clients that follow a busy farm (the TUI).
+        """
 
     @_abc_1.abstractmethod
     def TailLog(

@@ -121,7 +121,9 @@ class CannedFarm(farm_service_pb2_grpc.FarmServiceServicer):
     def ListAgents(self, request: fpb.ListAgentsRequest, context: Any) -> fpb.ListAgentsResponse:
         return fpb.ListAgentsResponse(agents=self.agents, event_sequence=42)
 
-    def WatchEvents(self, request: fpb.WatchEventsRequest, context: Any) -> Iterator[fpb.WatchEventsResponse]:
+    def WatchEventBatches(
+        self, request: fpb.WatchEventBatchesRequest, context: Any
+    ) -> Iterator[fpb.WatchEventBatchesResponse]:
         ended = threading.Event()
         context.add_callback(ended.set)  # the app hung up or the server stopped
         ended.wait()
