@@ -125,10 +125,18 @@ class FarmFeed:
             self._flush()
             stream = farm.WatchEventBatches(fpb.WatchEventBatchesRequest(after_sequence=sequence))
             async for batch in stream:
-                if batch.events and batch.events[0].WhichOneof("resource") == "resync":
+                if not batch.events:
+                    continue
+                first = batch.events[0]
+                if first.WhichOneof("resource") == "resync":
                     break  # we fell behind: list again, then watch on
+                if sequence == 0 and first.sequence > 1:
+                    # The listing saw a farm with no event yet, and a cursor of 0 watches
+                    # "from now on": events 1 to this one came in between. List again.
+                    break
                 for event in batch.events:
                     self.view.apply(event)
+                sequence = batch.events[-1].sequence
             else:
                 return
 
