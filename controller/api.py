@@ -297,10 +297,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
     async def WatchEvents(
         self, request: fpb.WatchEventsRequest, context: Any
     ) -> AsyncIterator[fpb.WatchEventsResponse]:
-        if request.after_sequence < 0:
-            raise InvalidArgument("after_sequence", "must not be negative")
-        if request.job_id:
-            self.farm.job(request.job_id)
+        self._check_watch(request.after_sequence, request.job_id)
         async for event in self.bus.subscribe(request.after_sequence, request.job_id):
             yield event
 
@@ -308,12 +305,16 @@ class FarmApi(fgrpc.FarmServiceServicer):
     async def WatchEventBatches(
         self, request: fpb.WatchEventBatchesRequest, context: Any
     ) -> AsyncIterator[fpb.WatchEventBatchesResponse]:
-        if request.after_sequence < 0:
-            raise InvalidArgument("after_sequence", "must not be negative")
-        if request.job_id:
-            self.farm.job(request.job_id)
+        self._check_watch(request.after_sequence, request.job_id)
         async for batch in self.bus.subscribe_batches(request.after_sequence, request.job_id):
             yield fpb.WatchEventBatchesResponse(events=batch)
+
+    def _check_watch(self, after_sequence: int, job_id: int) -> None:
+        """What both watches refuse: a negative cursor, an unknown job."""
+        if after_sequence < 0:
+            raise InvalidArgument("after_sequence", "must not be negative")
+        if job_id:
+            self.farm.job(job_id)
 
     @streaming
     async def TailLog(self, request: fpb.TailLogRequest, context: Any) -> AsyncIterator[fpb.TailLogResponse]:
