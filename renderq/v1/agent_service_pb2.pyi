@@ -28,14 +28,22 @@ class LinkRequest(_message.Message):
     def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., proof: _Optional[_Union[ControllerProof, _Mapping]] = ...) -> None: ...
 
 class LinkResponse(_message.Message):
-    __slots__ = ("hello", "events", "heartbeat")
+    __slots__ = ("hello", "events", "heartbeat", "goodbye")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
+    GOODBYE_FIELD_NUMBER: _ClassVar[int]
     hello: AgentHello
     events: AgentEvents
     heartbeat: Heartbeat
-    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., events: _Optional[_Union[AgentEvents, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ...) -> None: ...
+    goodbye: AgentGoodbye
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., events: _Optional[_Union[AgentEvents, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., goodbye: _Optional[_Union[AgentGoodbye, _Mapping]] = ...) -> None: ...
+
+class AgentGoodbye(_message.Message):
+    __slots__ = ("reason",)
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    reason: str
+    def __init__(self, reason: _Optional[str] = ...) -> None: ...
 
 class AgentEvents(_message.Message):
     __slots__ = ("events",)

@@ -272,6 +272,16 @@ class DrainAgentResponse(_message.Message):
     agent: _resources_pb2.Agent
     def __init__(self, agent: _Optional[_Union[_resources_pb2.Agent, _Mapping]] = ...) -> None: ...
 
+class ForgetAgentRequest(_message.Message):
+    __slots__ = ("agent_id",)
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    def __init__(self, agent_id: _Optional[str] = ...) -> None: ...
+
+class ForgetAgentResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class PluginParameter(_message.Message):
     __slots__ = ("name", "type", "required", "default_json", "help", "choices")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -116,6 +116,11 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.DrainAgentRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.DrainAgentResponse.FromString,
                 _registered_method=True)
+        self.ForgetAgent = channel.unary_unary(
+                '/renderq.v1.FarmService/ForgetAgent',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.ForgetAgentRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ForgetAgentResponse.FromString,
+                _registered_method=True)
         self.ListPlugins = channel.unary_unary(
                 '/renderq.v1.FarmService/ListPlugins',
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListPluginsRequest.SerializeToString,
@@ -276,6 +281,12 @@ class FarmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ForgetAgent(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListPlugins(self, request, context):
         """The renderers the farm knows, with their parameter schemas.
         """
@@ -429,6 +440,11 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.DrainAgent,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.DrainAgentRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.DrainAgentResponse.SerializeToString,
+            ),
+            'ForgetAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ForgetAgent,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ForgetAgentRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.ForgetAgentResponse.SerializeToString,
             ),
             'ListPlugins': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPlugins,
@@ -915,6 +931,33 @@ class FarmService:
             '/renderq.v1.FarmService/DrainAgent',
             renderq_dot_v1_dot_farm__service__pb2.DrainAgentRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.DrainAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ForgetAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/ForgetAgent',
+            renderq_dot_v1_dot_farm__service__pb2.ForgetAgentRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.ForgetAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -58,6 +58,7 @@ class FarmServiceStub:
     DisableAgent: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.DisableAgentRequest, _farm_service_pb2.DisableAgentResponse]
     DrainAgent: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.DrainAgentRequest, _farm_service_pb2.DrainAgentResponse]
     """The agent finishes what it runs and takes nothing new."""
+    ForgetAgent: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ForgetAgentRequest, _farm_service_pb2.ForgetAgentResponse]
     ListPlugins: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListPluginsRequest, _farm_service_pb2.ListPluginsResponse]
     """The renderers the farm knows, with their parameter schemas."""
     WatchEvents: _grpc.UnaryStreamMultiCallable[_farm_service_pb2.WatchEventsRequest, _farm_service_pb2.WatchEventsResponse]
@@ -112,6 +113,7 @@ class FarmServiceAsyncStub(FarmServiceStub):
     DisableAgent: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.DisableAgentRequest, _farm_service_pb2.DisableAgentResponse]  # type: ignore[assignment]
     DrainAgent: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.DrainAgentRequest, _farm_service_pb2.DrainAgentResponse]  # type: ignore[assignment]
     """The agent finishes what it runs and takes nothing new."""
+    ForgetAgent: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ForgetAgentRequest, _farm_service_pb2.ForgetAgentResponse]  # type: ignore[assignment]
     ListPlugins: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListPluginsRequest, _farm_service_pb2.ListPluginsResponse]  # type: ignore[assignment]
     """The renderers the farm knows, with their parameter schemas."""
     WatchEvents: _aio.UnaryStreamMultiCallable[_farm_service_pb2.WatchEventsRequest, _farm_service_pb2.WatchEventsResponse]  # type: ignore[assignment]
@@ -259,6 +261,13 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_farm_service_pb2.DrainAgentResponse, _abc.Awaitable[_farm_service_pb2.DrainAgentResponse]]:
         """The agent finishes what it runs and takes nothing new."""
+
+    @_abc_1.abstractmethod
+    def ForgetAgent(
+        self,
+        request: _farm_service_pb2.ForgetAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.ForgetAgentResponse, _abc.Awaitable[_farm_service_pb2.ForgetAgentResponse]]: ...
 
     @_abc_1.abstractmethod
     def ListPlugins(
