@@ -412,10 +412,13 @@ class FarmApi(fgrpc.FarmServiceServicer):
         raise InvalidArgument("frame", "name the frame (or the task_id) whose log to read")
 
     async def _first_attempt(self, task: Task) -> int:
-        """Wait for the task's first dispatch (following a log right after submit)."""
+        """Wait for the task's first dispatch (following a log right after submit).
+
+        Returns 0 (nothing to follow) once the task or its job can no longer start:
+        cancelled, ended or deleted before the task ever ran."""
         events = self.bus.subscribe(self.bus.last_sequence, task.job_id)
         try:
-            while not task.attempt_id:
+            while not task.attempt_id and not self.farm.never_starts(task):
                 await anext(events)
         finally:
             await events.aclose()

@@ -23,6 +23,7 @@ from renderq.controller.model import (
     FRAME_ACTIVE,
     JOB_FINAL,
     TASK_ACTIVE,
+    TASK_FINAL,
     Agent,
     Attempt,
     F,
@@ -43,6 +44,10 @@ from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)
+
+NEXT_JOB_ID = "next_job_id"
+NEXT_TASK_ID = "next_task_id"
+"""Meta keys of the id counters, stored with the job that used them."""
 
 
 class LinkHandle(Protocol):
@@ -114,8 +119,12 @@ class Farm:
             attempted = self.tasks.get(attempt.task_id)
             if attempted is not None:
                 attempted.attempt_ids.append(attempt.id)
-        self._next_job_id = max(self.jobs, default=0) + 1
-        self._next_task_id = max(self.tasks, default=0) + 1
+        # The stored counters outlive deleted jobs: no id is issued twice in a farm's life.
+        self._next_job_id = max(int(loaded.meta.get(NEXT_JOB_ID, "1")), max(self.jobs, default=0) + 1)
+        self._next_task_id = max(int(loaded.meta.get(NEXT_TASK_ID, "1")), max(self.tasks, default=0) + 1)
+        for job in self.jobs.values():
+            if job.state in (J.JOB_STATE_WAITING, J.JOB_STATE_BLOCKED):
+                self._refresh_job(job)
         log.info(
             "restored jobs=%d tasks=%d attempts=%d agents=%d epoch=%d",
             len(self.jobs),
@@ -299,20 +308,38 @@ class Farm:
             task.state = T.TASK_STATE_CANCELLED
         self.rec.changed(task)
 
-    def _dependencies_done(self, job: Job) -> bool:
-        return all(
-            dep not in self.jobs or self.jobs[dep].state == J.JOB_STATE_COMPLETED for dep in job.depends_on
-        )
+    def _dependency_hold(self, job: Job) -> tuple[int, str] | None:
+        """``(WAITING or BLOCKED, reason)`` while a dependency is not completed; None once all are.
 
-    def _refresh_job(self, job: Job) -> None:
-        """Derive the job's state from its frames (unless an operator fixed it)."""
-        old = job.state
+        A dependency that failed or was cancelled (or is itself blocked) blocks the job:
+        it must not wait in silence all night, and it runs by itself once that job is
+        retried or resumed and completes."""
+        waiting: tuple[int, str] | None = None
+        for dep_id in job.depends_on:
+            dep = self.jobs.get(dep_id)
+            if dep is None or dep.state == J.JOB_STATE_COMPLETED:
+                continue
+            if dep.state in (J.JOB_STATE_FAILED, J.JOB_STATE_CANCELLED):
+                return J.JOB_STATE_BLOCKED, f"job {dep_id} {state_word(dep)}"
+            if dep.state == J.JOB_STATE_BLOCKED:
+                return J.JOB_STATE_BLOCKED, f"job {dep_id} is blocked: {dep.state_reason}"
+            waiting = waiting or (J.JOB_STATE_WAITING, f"waiting for job {dep_id} ({state_word(dep)})")
+        return waiting
+
+    def _refresh_job(self, job: Job, was: int | None = None) -> None:
+        """Derive the job's state from its frames (unless an operator fixed it).
+
+        ``was``: the state before an operator's action set one, so that the jobs that
+        depend on this one learn of the change too."""
+        old = job.state if was is None else was
         if job.state not in (J.JOB_STATE_CANCELLED, J.JOB_STATE_SUSPENDED):
             total = len(job.frames)
             done = job.count(F.FRAME_STATE_COMPLETED)
             ended = done + job.count(F.FRAME_STATE_FAILED) + job.count(F.FRAME_STATE_CANCELLED)
-            if not self._dependencies_done(job):
-                job.state = J.JOB_STATE_WAITING
+            hold = self._dependency_hold(job) if job.depends_on else None
+            job.state_reason = hold[1] if hold else ""
+            if hold is not None:
+                job.state = hold[0]
             elif done == total:
                 job.state = J.JOB_STATE_COMPLETED
             elif ended == total:
@@ -330,11 +357,14 @@ class Farm:
         self._update_runnable(job)
         self.rec.changed(job)
         if old != job.state:
-            log.info("job state job=%d state=%s", job.id, pb.JobState.Name(job.state))  # type: ignore[arg-type]
-            if job.state == J.JOB_STATE_COMPLETED:
-                for other in self.jobs.values():
-                    if job.id in other.depends_on and other.state == J.JOB_STATE_WAITING:
-                        self._refresh_job(other)
+            log.info("job state job=%d state=%s reason=%r", job.id, state_word(job), job.state_reason)
+            self._refresh_dependents(job)
+
+    def _refresh_dependents(self, job: Job) -> None:
+        """A job changed state: the jobs held by it may now wait, be blocked, or run."""
+        for other in self.jobs.values():
+            if job.id in other.depends_on and other.state in (J.JOB_STATE_WAITING, J.JOB_STATE_BLOCKED):
+                self._refresh_job(other)
 
     # ------------------------------------------------------------------ submit
     def submit(self, checked: CheckedJob) -> Job:
@@ -369,6 +399,8 @@ class Farm:
         for frame in job.frames.values():
             self.rec.changed(frame, publish=False)
         self.jobs[job.id] = job
+        self.rec.set_meta(NEXT_JOB_ID, str(self._next_job_id))
+        self.rec.set_meta(NEXT_TASK_ID, str(self._next_task_id))
         self._refresh_job(job)
         log.info(
             "job submitted job=%d plugin=%s frames=%d tasks=%d owner=%s priority=%d",
@@ -455,9 +487,9 @@ class Farm:
         job = self.job(job_id)
         if job.state in JOB_FINAL:
             raise FailedPrecondition(f"job {job_id} is already {state_word(job)}")
-        job.state = J.JOB_STATE_CANCELLED
+        was, job.state = job.state, J.JOB_STATE_CANCELLED
         self._stop_active(job, F.FRAME_STATE_CANCELLED, "job cancelled")
-        self._refresh_job(job)
+        self._refresh_job(job, was)
         log.info("job cancelled job=%d", job.id)
         return job
 
@@ -467,9 +499,9 @@ class Farm:
             raise FailedPrecondition(
                 f"job {job_id} is {state_word(job)}; only a queued or running job can be suspended"
             )
-        job.state = J.JOB_STATE_SUSPENDED
+        was, job.state = job.state, J.JOB_STATE_SUSPENDED
         self._stop_active(job, F.FRAME_STATE_SUSPENDED, "job suspended")
-        self._refresh_job(job)
+        self._refresh_job(job, was)
         log.info("job suspended job=%d", job.id)
         return job
 
@@ -477,7 +509,7 @@ class Farm:
         job = self.job(job_id)
         if job.state != J.JOB_STATE_SUSPENDED:
             raise FailedPrecondition(f"job {job_id} is not suspended")
-        job.state = J.JOB_STATE_QUEUED
+        was, job.state = job.state, J.JOB_STATE_QUEUED
         for frame in job.frames.values():
             if frame.state == F.FRAME_STATE_SUSPENDED:
                 self._set_frame_state(job, frame, F.FRAME_STATE_PENDING)
@@ -485,7 +517,7 @@ class Farm:
         for task in job.tasks:
             if task.state == T.TASK_STATE_SUSPENDED:
                 self._settle_task(job, task)
-        self._refresh_job(job)
+        self._refresh_job(job, was)
         log.info("job resumed job=%d", job.id)
         return job
 
@@ -511,6 +543,7 @@ class Farm:
             ]
             if not frames:
                 raise FailedPrecondition(f"job {job_id} has no failed or cancelled frames to retry")
+        was = job.state
         if job.state in (J.JOB_STATE_CANCELLED, J.JOB_STATE_COMPLETED, J.JOB_STATE_FAILED):
             job.state = J.JOB_STATE_QUEUED
         target = F.FRAME_STATE_SUSPENDED if job.state == J.JOB_STATE_SUSPENDED else F.FRAME_STATE_PENDING
@@ -527,7 +560,7 @@ class Farm:
         for task in tasks.values():
             if task.state not in TASK_ACTIVE:
                 self._settle_task(job, task)
-        self._refresh_job(job)
+        self._refresh_job(job, was)
         log.info("frames retried job=%d frames=%d", job.id, len(frames))
         return job, len(frames)
 
@@ -628,6 +661,12 @@ class Farm:
         )  # fmt: skip
         if hello.agent_id not in self.agents:
             self.rec.changed(refused, persist=False)
+
+    def never_starts(self, task: Task) -> bool:
+        """Whether ``task`` can no longer be dispatched: its job ended or was deleted, or
+        the task itself was cancelled (a follower of its log stops waiting)."""
+        job = self.jobs.get(task.job_id)
+        return job is None or job.state in JOB_FINAL or task.state in TASK_FINAL
 
     def _is_current(self, attempt_id: int) -> bool:
         """Whether the attempt is its task's live one (the only one allowed to change it)."""

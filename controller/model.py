@@ -26,6 +26,7 @@ F: Any = SimpleNamespace(**dict(pb.FrameState.items()))
 FRAME_ACTIVE = frozenset({F.FRAME_STATE_ASSIGNED, F.FRAME_STATE_RENDERING})
 FRAME_DONE = frozenset({F.FRAME_STATE_COMPLETED, F.FRAME_STATE_FAILED, F.FRAME_STATE_CANCELLED})
 TASK_ACTIVE = frozenset({T.TASK_STATE_ASSIGNED, T.TASK_STATE_RUNNING})
+TASK_FINAL = frozenset({T.TASK_STATE_COMPLETED, T.TASK_STATE_FAILED, T.TASK_STATE_CANCELLED})
 JOB_FINAL = frozenset({J.JOB_STATE_COMPLETED, J.JOB_STATE_FAILED, J.JOB_STATE_CANCELLED})
 
 DEFAULT_PRIORITY = 50
@@ -164,6 +165,8 @@ class Job:
     start_time: float | None = None
     end_time: float | None = None
     last_error: str = ""
+    state_reason: str = ""
+    """Why the job waits or is blocked (derived from its dependencies, not stored)."""
     frames: dict[int, Frame] = field(default_factory=dict)
     """Frame number -> frame, in the order the job's range lists them."""
     tasks: list[Task] = field(default_factory=list)
@@ -211,10 +214,11 @@ class Job:
             frame_count=len(self.frames),
             frames_completed=self.count(F.FRAME_STATE_COMPLETED),
             frames_failed=self.count(F.FRAME_STATE_FAILED),
-            frames_running=self.count(F.FRAME_STATE_RENDERING) + self.count(F.FRAME_STATE_ASSIGNED),
+            frames_running=self.count(F.FRAME_STATE_RENDERING),
             task_count=len(self.tasks),
             progress=self.progress,
             last_error=self.last_error,
+            state_reason=self.state_reason,
         )
         if self.task_timeout:
             job.task_timeout.CopyFrom(duration(self.task_timeout))

@@ -63,6 +63,7 @@ class Recorder:
         self.interval = interval
         self._dirty: dict[tuple[str, Any], tuple[Record, bool, bool]] = {}
         self._deleted: list[Job] = []
+        self._meta: dict[str, str] = {}
         self._after_commit: dict[Any, Callable[[], None]] = {}
         self._wake = asyncio.Event()
         self._urgent = asyncio.Event()
@@ -85,6 +86,12 @@ class Recorder:
 
     def deleted(self, job: Job) -> None:
         self._deleted.append(job)
+        self._wake.set()
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Store ``key = value`` in the farm's meta table with the next batch, in the same
+        transaction as the records changed with it (id counters with the rows they number)."""
+        self._meta[key] = value
         self._wake.set()
 
     def after_commit(self, key: Any, callback: Callable[[], None]) -> None:
@@ -113,7 +120,7 @@ class Recorder:
         Only for those changes: with agents reporting, more keep coming and the recorder
         is never idle, so waiting for idle could wait forever. A commit takes every
         change made before it begins."""
-        pending = bool(self._dirty or self._deleted or self._after_commit)
+        pending = bool(self._dirty or self._deleted or self._meta or self._after_commit)
         stored_by = self._commits_begun + pending
         if self._commits_done < stored_by:
             self._urgent.set()
@@ -125,6 +132,7 @@ class Recorder:
         self._commits_begun += 1
         dirty, self._dirty = self._dirty, {}
         deleted, self._deleted = self._deleted, []
+        meta, self._meta = self._meta, {}
         callbacks, self._after_commit = self._after_commit, {}
         rows: dict[str, list[Any]] = defaultdict(list)
         events: list[fpb.WatchEventsResponse] = []
@@ -149,7 +157,7 @@ class Recorder:
         batch = Batch(
             rows={kind: rows_of(kind, records) for kind, records in rows.items()},
             deleted_jobs=[job.id for job in deleted],
-            meta={"event_sequence": str(self.bus.last_sequence)} if events else {},
+            meta=meta | ({"event_sequence": str(self.bus.last_sequence)} if events else {}),
         )
         if batch:
             await asyncio.to_thread(self.store.write, batch)

@@ -60,8 +60,11 @@ class TokenBook:
         if role not in (pb.ROLE_VIEWER, pb.ROLE_OPERATOR, pb.ROLE_ADMIN):
             raise InvalidArgument("role", "must be viewer, operator or admin")
         secret = tokens.new_token()
+        token_id = secrets.token_hex(4)
+        while token_id in self._by_id:  # revoked ones stay listed: an id is never issued twice
+            token_id = secrets.token_hex(4)
         token = ApiToken(
-            id=secrets.token_hex(4), name=name, role=role, digest=tokens.digest(secret), created_by=created_by
+            id=token_id, name=name, role=role, digest=tokens.digest(secret), created_by=created_by
         )
         self._by_id[token.id] = token
         self._by_digest[token.digest] = token

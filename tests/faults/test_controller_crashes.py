@@ -80,3 +80,21 @@ def test_a_submitted_job_survives_a_controller_killed_right_after_the_submit_ans
     farm.start_controller()
     job = farm.cli.json("job", job_id)
     assert job["frame_count"] == 100_000
+
+
+def test_ids_of_deleted_jobs_are_never_issued_again_after_a_kill(farm_factory) -> None:  # type: ignore[no-untyped-def]
+    farm: Farm = farm_factory()
+    controller = farm.start_controller()
+    deleted = [
+        int(farm.cli.json("submit", "command", "--frames", "1-3", "--", "true")["id"]) for _ in range(2)
+    ]
+    for job_id in deleted:
+        assert farm.cli.run("cancel", str(job_id)).returncode == 0
+        assert farm.cli.run("delete", str(job_id)).returncode == 0
+    controller.kill()
+    controller.stop()
+    farm.start_controller()
+    new = int(farm.cli.json("submit", "command", "--frames", "1", "--", "true")["id"])
+    assert new > max(deleted), f"job id {new} was issued before, to a deleted job"
+    created = [r["target"] for r in farm.cli.json("audit") if r["method"] == "CreateJob"]
+    assert len(set(created)) == len(created) == 3, f"the audit log names one job twice: {created}"
