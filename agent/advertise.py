@@ -7,7 +7,6 @@ controller needs before the first dial (id, port, slots, pool, tags).
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import logging
 
@@ -16,16 +15,13 @@ from zeroconf.asyncio import AsyncZeroconf
 
 from renderq import __version__
 from renderq.agent.config import AgentConfig
-from renderq.mdns import AGENT_SERVICE, host_ipv4_addresses, service_info
+from renderq.mdns import AGENT_SERVICE, listen_addresses, service_info
 
 logger = logging.getLogger(__name__)
 
-_ANY_HOST = {"", "0.0.0.0", "::", "[::]"}
-
 
 def advertised_addresses(config: AgentConfig, listen_host: str) -> list[str]:
-    """The addresses to announce: the configured one, else the one the agent listens
-    on, else every non-loopback IPv4 address of this host (127.0.0.1 if none).
+    """The addresses to announce: the configured one, else those the agent listens on.
 
     Raises ValueError when ``config.advertise_address`` is not an IP address.
     """
@@ -36,10 +32,7 @@ def advertised_addresses(config: AgentConfig, listen_host: str) -> list[str]:
             raise ValueError(
                 f"the advertise address {config.advertise_address!r} is not an IP address (like 192.168.1.20)"
             ) from None
-    with contextlib.suppress(ValueError):
-        if listen_host not in _ANY_HOST:
-            return [str(ipaddress.ip_address(listen_host.strip("[]")))]
-    return host_ipv4_addresses()
+    return listen_addresses(listen_host)
 
 
 class Advertiser:

@@ -57,13 +57,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--slots", type=int, default=d.slots, help="tasks run at once (default %(default)s)")
     parser.add_argument("--pool", default=d.pool, help="pool name (default %(default)s)")
     parser.add_argument("--tags", default="", help="comma-separated tags, e.g. gpu,fast")
-    parser.add_argument("--cost-per-hour", type=float, default=d.cost_per_hour)
+    parser.add_argument(
+        "--cost-per-hour",
+        type=float,
+        default=d.cost_per_hour,
+        metavar="COST",
+        help="what an hour of this node costs, in the farm's currency per hour (default %(default)s)",
+    )
     parser.add_argument("--no-mdns", action="store_true", help="do not advertise over mDNS")
     parser.add_argument(
         "--advertise-address", default=None, help="IP to advertise (default: all of this host's)"
     )
-    parser.add_argument("--heartbeat-interval", type=float, default=d.heartbeat_interval)
-    parser.add_argument("--kill-grace", type=float, default=d.kill_grace)
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=d.heartbeat_interval,
+        metavar="SECONDS",
+        help="seconds between the heartbeats sent to the controller (default %(default)s)",
+    )
+    parser.add_argument(
+        "--kill-grace",
+        type=float,
+        default=d.kill_grace,
+        metavar="SECONDS",
+        help="seconds between SIGTERM and SIGKILL when a task is cancelled or times out "
+        "(default %(default)s)",
+    )
     parser.add_argument(
         "--allow-plugin", action="append", default=[], metavar="NAME",
         help="run only tasks of this plugin (repeatable; default: every plugin)",

@@ -52,6 +52,9 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         self._heartbeat_interval = heartbeat_interval
         self._replaced: asyncio.Event | None = None
         """Set to end the current link: a newer one arrived, or the agent stops."""
+        self._goodbye: str | None = None
+        """Why the agent stops, once it does: said on the link as it ends; no new link is taken."""
+        self._link_ended = asyncio.Event()
 
     # Responses go through context.write() from one writer task, so Link returns None
     # where the generated stub expects an iterator.
@@ -69,6 +72,8 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
                 grpc.StatusCode.FAILED_PRECONDITION, "the first message on a link must be hello"
             )
         controller = first.hello.controller_id
+        if self._goodbye is not None:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the agent is stopping: {self._goodbye}")
         if not await self._prove(first.hello, requests, context):
             return
         if self._replaced is not None:
@@ -98,6 +103,11 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._replaced is replaced:
                 self._replaced = None
+                if self._goodbye is not None:
+                    reason = f"the agent is stopping: {self._goodbye}"
+                    with contextlib.suppress(Exception):
+                        await context.write(pb.LinkResponse(goodbye=pb.AgentGoodbye(reason=self._goodbye)))
+                self._link_ended.set()
         logger.info("controller link closed controller=%s reason=%s", controller, reason)
 
     async def _prove(
@@ -141,10 +151,19 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             return False
         return True
 
-    def close(self) -> None:
-        """End the current link, as the agent stops, with a status the controller can read."""
-        if self._replaced is not None:
-            self._replaced.set()
+    async def farewell(self, reason: str, grace: float) -> None:
+        """Tell the linked controller that this agent stops, then end the link.
+
+        The controller then requeues this agent's frames at once and lists it offline,
+        instead of waiting out the heartbeat timeout. Links that come later are refused."""
+        self._goodbye = reason
+        if self._replaced is None:
+            return
+        self._link_ended.clear()
+        self._replaced.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self._link_ended.wait()
 
     async def _read(self, requests: AsyncIterator[pb.LinkRequest]) -> None:
         async for request in requests:

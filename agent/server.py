@@ -123,9 +123,10 @@ class AgentServer:
             self._advertiser = Advertiser(self.agent_id, self.port, config, addresses)
             self._advertising = asyncio.create_task(self._advertiser.start(), name="advertise")
 
-    async def stop(self) -> None:
-        """Withdraw the advertisement, close the links, then kill running tasks: no
-        link is left to report them, and their attempts end with this session."""
+    async def stop(self, reason: str = "the agent stopped") -> None:
+        """Withdraw the advertisement, say goodbye on the link (the controller requeues
+        this agent's frames at once), then kill running tasks: no link is left to report
+        them, and their attempts end with this session."""
         if self._advertising is not None:
             self._advertising.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -133,7 +134,7 @@ class AgentServer:
         if self._advertiser is not None:
             await self._advertiser.stop()
         if self._links is not None:
-            self._links.close()
+            await self._links.farewell(reason, STOP_GRACE)
         if self._server is not None:
             await self._server.stop(grace=STOP_GRACE)
         if self._attempts is not None:

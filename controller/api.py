@@ -270,6 +270,11 @@ class FarmApi(fgrpc.FarmServiceServicer):
         return fpb.DrainAgentResponse(agent=agent.to_proto())
 
     @unary
+    async def ForgetAgent(self, request: fpb.ForgetAgentRequest, context: Any) -> fpb.ForgetAgentResponse:
+        self.farm.forget(request.agent_id)
+        return fpb.ForgetAgentResponse()
+
+    @unary
     async def ListPlugins(self, request: fpb.ListPluginsRequest, context: Any) -> fpb.ListPluginsResponse:
         return fpb.ListPluginsResponse(
             plugins=[

@@ -38,7 +38,7 @@ READS = {
 CHANGES = {
     "CreateJob": OPERATOR, "UpdateJob": OPERATOR, "DeleteJob": OPERATOR, "CancelJob": OPERATOR,
     "SuspendJob": OPERATOR, "ResumeJob": OPERATOR, "RetryFrames": OPERATOR,
-    "EnableAgent": ADMIN, "DisableAgent": ADMIN, "DrainAgent": ADMIN,
+    "EnableAgent": ADMIN, "DisableAgent": ADMIN, "DrainAgent": ADMIN, "ForgetAgent": ADMIN,
     "CreateToken": ADMIN, "RevokeToken": ADMIN,
 }  # fmt: skip
 """State-changing methods, with the role they need; each call is audited."""

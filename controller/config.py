@@ -57,7 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--agent-timeout",
         type=float,
         default=d.agent_timeout,
-        help="seconds before a silent agent is offline",
+        metavar="SECONDS",
+        help="seconds of silence before an agent is offline and its tasks requeued (default %(default)s)",
     )
     parser.add_argument(
         "--tls",

@@ -14,7 +14,7 @@ from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZerocon
 
 import renderq
 from renderq.controller.links import LinkManager
-from renderq.mdns import AGENT_SERVICE, CONTROLLER_SERVICE, host_ipv4_addresses, service_info
+from renderq.mdns import AGENT_SERVICE, CONTROLLER_SERVICE, service_info
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +22,11 @@ RESOLVE_TIMEOUT_MS = 3000
 
 
 class Discovery:
-    def __init__(self, links: LinkManager, port: int) -> None:
+    def __init__(self, links: LinkManager, port: int, addresses: list[str]) -> None:
         self.links = links
         self.port = port
+        self.addresses = addresses
+        """What the controller advertises: only addresses its server accepts on."""
         self._zc: AsyncZeroconf | None = None
         self._browser: AsyncServiceBrowser | None = None
         self._pending: set[asyncio.Task[None]] = set()
@@ -36,11 +38,16 @@ class Discovery:
             f"renderq-controller-{socket.gethostname()}-{self.port}",
             self.port,
             {"version": renderq.__version__, "id": self.links.controller_id},
-            host_ipv4_addresses(),
+            self.addresses,
         )
         await self._zc.async_register_service(info, allow_name_change=True)
         self._browser = AsyncServiceBrowser(self._zc.zeroconf, AGENT_SERVICE, handlers=[self._on_change])
-        log.info("mDNS browsing service=%s advertising port=%d", AGENT_SERVICE, self.port)
+        log.info(
+            "mDNS browsing service=%s advertising addresses=%s port=%d",
+            AGENT_SERVICE,
+            ",".join(self.addresses),
+            self.port,
+        )
 
     def _on_change(
         self, zeroconf: Zeroconf, service_type: str, name: str, state_change: ServiceStateChange

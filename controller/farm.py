@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from renderq.controller import scheduler
@@ -88,6 +89,8 @@ class Farm:
         self._attempt_counter = 0
         self._wake = asyncio.Event()
         self.dispatch_passes = 0
+        self.on_forget: Callable[[str, str], None] = lambda agent_id, address: None
+        """Called with an agent's id and address once it is forgotten (the links stop dialling it)."""
 
     # ----------------------------------------------------------------- restore
     def restore(self, loaded: Loaded) -> None:
@@ -608,6 +611,31 @@ class Farm:
         self._wake.set()
         return agent
 
+    def forget(self, agent_id: str) -> None:
+        """Remove an offline agent from the records for good; ``on_forget`` stops its dialling."""
+        agent = self.agents.get(agent_id)
+        refused = self.refused.pop(agent_id, None)
+        if agent is None:
+            if refused is None:
+                raise NotFound(f"agent {agent_id!r} does not exist")
+            self.on_forget(agent_id, refused.address)
+            self.rec.deleted(refused)
+            return
+        if agent_id in self.links:
+            raise FailedPrecondition(
+                f"agent {agent_id} is online; stop the agent on its node first (a running agent "
+                "would be found again over mDNS), or disable it to keep work off it"
+            )
+        if agent.running:
+            raise FailedPrecondition(
+                f"agent {agent_id} still holds {len(agent.running)} task(s); they return to the queue "
+                f"once it has been silent for {self.agent_timeout:.0f} s: forget it then"
+            )
+        del self.agents[agent_id]
+        self.on_forget(agent_id, agent.address)
+        self.rec.deleted(agent)
+        log.info("agent forgotten agent=%s address=%s", agent_id, agent.address)
+
     # ------------------------------------------------------------ agent link
     def agent_connected(self, link: LinkHandle, address: str, hello: apb.AgentHello) -> Agent:
         """An agent said hello: record it and reconcile what each side believes runs."""
@@ -655,10 +683,11 @@ class Farm:
         old = self.refused.get(hello.agent_id)
         if old is None or old.problem != problem:
             log.warning("agent refused agent=%s address=%s why=%r", hello.agent_id, address, problem)
+        # Only what the link itself showed: the rest of its hello (hardware, pool, tags,
+        # slots) is the word of a node that proved nothing.
         refused = self.refused[hello.agent_id] = Agent(
-            id=hello.agent_id, address=address, hardware=hello.hardware, slots=hello.slots,
-            pool=hello.pool, tags=list(hello.tags), version=hello.version, problem=problem,
-        )  # fmt: skip
+            id=hello.agent_id, address=address, slots=0, problem=problem
+        )
         if hello.agent_id not in self.agents:
             self.rec.changed(refused, persist=False)
 
@@ -681,8 +710,21 @@ class Farm:
         del self.links[agent_id]
         agent = self.agents[agent_id]
         agent.status = pb.AGENT_STATUS_OFFLINE
+        agent.load = pb.Load()
         self.rec.changed(agent)
         log.info("agent link lost agent=%s running=%d", agent_id, len(agent.running))
+
+    def agent_left(self, agent_id: str, link: LinkHandle, reason: str) -> None:
+        """The agent said goodbye (it is stopping and kills what it runs): requeue its
+        frames now rather than after the heartbeat timeout, and list it offline."""
+        if self.links.get(agent_id) is not link:
+            return
+        self.agent_disconnected(agent_id, link)
+        agent = self.agents[agent_id]
+        lost = list(agent.running)
+        for attempt_id in lost:
+            self._lose_attempt(agent, attempt_id, f"the agent stopped: {reason}")
+        log.info("agent left agent=%s requeued=%d why=%r", agent_id, len(lost), reason)
 
     def heartbeat(self, agent_id: str, beat: apb.Heartbeat) -> None:
         agent = self.agents[agent_id]
@@ -738,6 +780,7 @@ class Farm:
                 frame.progress = 0.0
                 self.rec.changed(frame)
         task.state = T.TASK_STATE_PENDING
+        task.progress = 0.0
         self._settle_task(job, task)
         self._refresh_job(job)
         log.warning(
@@ -892,6 +935,7 @@ class Farm:
                 if fin.cancelled and not fin.timed_out:
                     # The agent stopped it on its own (shutting down): not the frame's fault.
                     self._set_frame_state(job, frame, F.FRAME_STATE_PENDING)
+                    frame.progress = 0.0
                     self.rec.changed(frame)
                 else:
                     error = fin.error_message or f"the task ended without finishing frame {n}"

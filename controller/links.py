@@ -1,7 +1,8 @@
 """The controller's end of each agent Link: dial, hello, read events, write requests.
 
-One ``AgentLink`` per dial target keeps trying forever with backoff (0.2 s doubling to
-5 s). Each successful connection is a ``LinkSession``: the farm sends through the
+One ``AgentLink`` per dial target keeps trying with backoff (0.2 s doubling to 5 s; an
+agent that refuses the farm key, 10 s doubling to 5 minutes) until the agent is
+forgotten. Each successful connection is a ``LinkSession``: the farm sends through the
 session, never through the link, so an ack meant for one agent session can never reach
 the next (an agent that restarted numbers its events from 1 again).
 """
@@ -9,6 +10,7 @@ the next (an agent that restarted numbers its events from 1 again).
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import uuid
 from pathlib import Path
@@ -33,7 +35,40 @@ CHANNEL_OPTIONS = [
 ]
 BACKOFF_FIRST = 0.2
 BACKOFF_MAX = 5.0
+REFUSED_BACKOFF_FIRST = 10.0
+REFUSED_BACKOFF_MAX = 300.0
+"""An agent that failed the farm-key handshake (another farm's, or one never joined)
+will not come right by itself: it is retried ever more rarely, up to every 5 minutes,
+so a second farm on the LAN costs it a log line now and then, not every 5 s."""
 HELLO_TIMEOUT = 10.0
+
+
+class Outcome(enum.Enum):
+    """How one connection to an agent ended."""
+
+    LINKED = "linked"
+    """The agent proved the farm key and the link ran."""
+    FAILED = "failed"
+    """No answer, a broken stream or a TLS failure: try again soon."""
+    REFUSED = "refused"
+    """The agent does not hold this farm's key."""
+
+
+class Backoff:
+    """The pause before the next round of dials, from how the last round went."""
+
+    def __init__(self) -> None:
+        self._failed = BACKOFF_FIRST
+        self._refused = REFUSED_BACKOFF_FIRST
+
+    def after(self, outcomes: list[Outcome]) -> float:
+        if Outcome.LINKED in outcomes:
+            self._failed, self._refused = BACKOFF_FIRST, REFUSED_BACKOFF_FIRST
+        if outcomes and all(o is Outcome.REFUSED for o in outcomes):
+            pause, self._refused = self._refused, min(self._refused * 2, REFUSED_BACKOFF_MAX)
+            return pause
+        pause, self._failed = self._failed, min(self._failed * 2, BACKOFF_MAX)
+        return pause
 
 
 class LinkSession:
@@ -63,21 +98,26 @@ class AgentLink:
         """The TLS failure last warned about per address, so a retry every 5 s warns once."""
 
     async def run(self) -> None:
-        backoff = BACKOFF_FIRST
+        backoff = Backoff()
         while True:
+            outcomes = []
             for address in list(self.addresses):
-                try:
-                    if await self._connect(address):
-                        self._tls_failures.pop(address, None)
-                        backoff = BACKOFF_FIRST
-                        break
-                except grpc.aio.AioRpcError as e:
-                    log.debug("link failed address=%s code=%s %s", address, e.code().name, e.details())
-                    self._explain_tls_failure(address, e.details() or "")
-                except (OSError, ConnectionError) as e:
-                    log.debug("link failed address=%s %s", address, e)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, BACKOFF_MAX)
+                outcome = await self._try(address)
+                outcomes.append(outcome)
+                if outcome is Outcome.LINKED:
+                    self._tls_failures.pop(address, None)
+                    break
+            await asyncio.sleep(backoff.after(outcomes))
+
+    async def _try(self, address: str) -> Outcome:
+        try:
+            return await self._connect(address)
+        except grpc.aio.AioRpcError as e:
+            log.debug("link failed address=%s code=%s %s", address, e.code().name, e.details())
+            self._explain_tls_failure(address, e.details() or "")
+        except (OSError, ConnectionError) as e:
+            log.debug("link failed address=%s %s", address, e)
+        return Outcome.FAILED
 
     def _explain_tls_failure(self, address: str, details: str) -> None:
         """Warn once when the agent answers but the TLS handshake fails: unlike an agent
@@ -103,8 +143,8 @@ class AgentLink:
             "cannot link to agent address=%s tls=%s: %s; %s", address, failure.name, failure.value, fix
         )
 
-    async def _connect(self, address: str) -> bool:
-        """One connection; returns True if the agent said hello (the link was good)."""
+    async def _connect(self, address: str) -> Outcome:
+        """One connection, from the hello to the end of the link."""
         farm = self.manager.farm
         async with self.manager.open_channel(address) as channel:
             call = agrpc.AgentServiceStub(channel).Link()
@@ -124,11 +164,11 @@ class AgentLink:
             except TimeoutError:
                 log.warning("agent did not answer hello within %.0f s address=%s", HELLO_TIMEOUT, address)
                 call.cancel()
-                return False
+                return Outcome.FAILED
             if first is grpc.aio.EOF or first.WhichOneof("kind") != "hello":
                 log.warning("agent did not say hello address=%s", address)
                 call.cancel()
-                return False
+                return Outcome.FAILED
             hello = first.hello
             key = self.manager.key
             if not hello.proof:
@@ -136,18 +176,18 @@ class AgentLink:
                     address, hello, "it has no farm key: start it with the line `renderq join-token` prints"
                 )
                 call.cancel()
-                return False
+                return Outcome.REFUSED
             if not farm_key.matches(
                 farm_key.agent_proof(key, nonce, hello.nonce, hello.agent_id), hello.proof
             ):
                 farm.agent_refused(address, hello, "its farm key is not this farm's (wrong join token?)")
                 call.cancel()
-                return False
+                return Outcome.REFUSED
             proof = farm_key.controller_proof(key, nonce, hello.nonce, hello.agent_id)
             await call.write(apb.LinkRequest(proof=apb.ControllerProof(proof=proof)))
             if not self.manager.claim(self, hello.agent_id):
                 call.cancel()
-                return False
+                return Outcome.FAILED
             session = LinkSession()
             farm.agent_connected(session, address, hello)
             writer = asyncio.create_task(session.write_loop(call))
@@ -162,6 +202,9 @@ class AgentLink:
                             farm.agent_event(hello.agent_id, session, event)
                     elif kind == "heartbeat":
                         farm.heartbeat(hello.agent_id, message.heartbeat)
+                    elif kind == "goodbye":
+                        farm.agent_left(hello.agent_id, session, message.goodbye.reason)
+                        break
             except grpc.aio.AioRpcError as e:
                 log.info("link broke agent=%s code=%s %s", hello.agent_id, e.code().name, e.details())
             finally:
@@ -169,7 +212,7 @@ class AgentLink:
                 writer.cancel()
                 farm.agent_disconnected(hello.agent_id, session)
                 call.cancel()
-            return True
+            return Outcome.LINKED
 
 
 class LinkManager:
@@ -206,6 +249,17 @@ class LinkManager:
             self._by_agent[agent_id] = link
         link.task = asyncio.create_task(link.run(), name=f"link {addresses[0]}")
         log.info("dialling agent addresses=%s agent=%s", ",".join(addresses), agent_id or "?")
+
+    def forget(self, agent_id: str, address: str) -> None:
+        """Stop dialling a forgotten agent, by its id or the address it was found at."""
+        links = {self._by_agent.pop(agent_id, None), self._by_address.get(address)} - {None}
+        for link in links:
+            assert link is not None
+            for known in link.addresses:
+                self._by_address.pop(known, None)
+            if link.task is not None:
+                link.task.cancel()
+            log.info("stopped dialling agent=%s addresses=%s", agent_id, ",".join(link.addresses))
 
     def claim(self, link: AgentLink, agent_id: str) -> bool:
         """Bind ``link`` to ``agent_id``; a second link to the same agent stops for good

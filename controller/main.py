@@ -10,7 +10,7 @@ import time
 
 import grpc
 
-from renderq import farm_key, tls
+from renderq import farm_key, mdns, tls
 from renderq.controller.api import FarmApi
 from renderq.controller.audit import AuditLog
 from renderq.controller.auth import AuthInterceptor
@@ -73,7 +73,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
         raise ListenError(f"cannot listen on {config.listen}: {e}") from None
     host = config.listen.rsplit(":", 1)[0]
     links = LinkManager(farm, farm_key.load_or_create(config.key_file), config.tls_dir)
-    discovery = Discovery(links, port) if config.mdns else None
+    discovery = Discovery(links, port, mdns.listen_addresses(host)) if config.mdns else None
     writer = asyncio.create_task(recorder.run(), name="recorder")
     background = [
         asyncio.create_task(farm.run_dispatcher(), name="dispatcher"),
@@ -91,6 +91,11 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
         log.info("farm key path=%s (renderq join-token prints the line that adds a node)", config.key_file)
         for address in config.agents:
             links.dial([address])
+        # Every agent the farm knows is dialled again, however it was first found.
+        for agent in list(farm.agents.values()):
+            if agent.address:
+                links.dial([agent.address], agent.id)
+        farm.on_forget = links.forget
         if discovery is not None:
             await discovery.start()
         if started is not None:

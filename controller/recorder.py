@@ -62,7 +62,7 @@ class Recorder:
         self.bus = bus
         self.interval = interval
         self._dirty: dict[tuple[str, Any], tuple[Record, bool, bool]] = {}
-        self._deleted: list[Job] = []
+        self._deleted: list[Job | Agent] = []
         self._meta: dict[str, str] = {}
         self._after_commit: dict[Any, Callable[[], None]] = {}
         self._wake = asyncio.Event()
@@ -84,8 +84,9 @@ class Recorder:
         self._dirty[key] = (record, persist, publish)
         self._wake.set()
 
-    def deleted(self, job: Job) -> None:
-        self._deleted.append(job)
+    def deleted(self, record: Job | Agent) -> None:
+        """A job (with its tasks, frames and attempts) or an agent is gone for good."""
+        self._deleted.append(record)
         self._wake.set()
 
     def set_meta(self, key: str, value: str) -> None:
@@ -137,9 +138,12 @@ class Recorder:
         rows: dict[str, list[Any]] = defaultdict(list)
         events: list[fpb.WatchEventsResponse] = []
         now = timestamp(time.time())
-        gone = {job.id for job in deleted}
+        gone = {job.id for job in deleted if isinstance(job, Job)}
+        gone_agents = {agent.id for agent in deleted if isinstance(agent, Agent)}
         for (kind, _), (record, persist, publish) in dirty.items():
             if gone and (record.id if isinstance(record, Job) else getattr(record, "job_id", None)) in gone:
+                continue
+            if gone_agents and isinstance(record, Agent) and record.id in gone_agents:
                 continue
             if persist:
                 rows[kind].append(record)
@@ -147,16 +151,17 @@ class Recorder:
                 event = fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_UPSERTED)
                 getattr(event, _FIELD[kind]).CopyFrom(record.to_proto())  # type: ignore[union-attr]
                 events.append(event)
-        for job in deleted:
-            events.append(
-                fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_DELETED, job=job.to_proto())
-            )
+        for record in deleted:
+            event = fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_DELETED)
+            getattr(event, _FIELD[_KIND[type(record)]]).CopyFrom(record.to_proto())
+            events.append(event)
         first = self.bus.reserve(len(events))
         for i, event in enumerate(events):
             event.sequence = first + i
         batch = Batch(
             rows={kind: rows_of(kind, records) for kind, records in rows.items()},
-            deleted_jobs=[job.id for job in deleted],
+            deleted_jobs=sorted(gone),
+            deleted_agents=sorted(gone_agents),
             meta=meta | ({"event_sequence": str(self.bus.last_sequence)} if events else {}),
         )
         if batch:

@@ -290,10 +290,11 @@ class Batch:
 
     rows: dict[str, list[Row]] = field(default_factory=dict)
     deleted_jobs: list[int] = field(default_factory=list)
+    deleted_agents: list[str] = field(default_factory=list)
     meta: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.deleted_jobs or self.meta)
+        return bool(self.rows or self.deleted_jobs or self.deleted_agents or self.meta)
 
 
 @dataclass
@@ -349,6 +350,8 @@ class Store:
                 for table in ("jobs", "tasks", "frames", "attempts"):
                     column = "id" if table == "jobs" else "job_id"
                     con.execute(f"DELETE FROM {table} WHERE {column} = ?", [job_id])
+            for agent_id in batch.deleted_agents:
+                con.execute("DELETE FROM agents WHERE id = ?", [agent_id])
             for table, rows in batch.rows.items():
                 if table == "jobs":
                     rows = jobs

@@ -27,6 +27,31 @@ def host_ipv4_addresses() -> list[str]:
     return found or ["127.0.0.1"]
 
 
+ANY_HOST = frozenset({"", "0.0.0.0", "::", "[::]", "*"})
+"""Listen hosts that mean every interface of this host."""
+
+
+def listen_addresses(listen_host: str) -> list[str]:
+    """The IPv4 addresses a server bound to ``listen_host`` accepts connections on.
+
+    Only these may be advertised: a client that finds any other gets "connection
+    refused". Every interface: this host's addresses; an IP: that one; a name such as
+    ``localhost``: what it resolves to.
+    """
+    if listen_host in ANY_HOST:
+        return host_ipv4_addresses()
+    host = listen_host.strip("[]")
+    try:
+        return [str(ipaddress.ip_address(host))]
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+    except OSError:
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
 def service_info(
     service: str, instance: str, port: int, properties: dict[str, str], addresses: list[str]
 ) -> ServiceInfo:

@@ -39,10 +39,14 @@ async def refused(call, code: grpc.StatusCode) -> str:  # type: ignore[no-untype
         (job_with(chunk=0), "chunk_size", "1 or more"),
         (job_with(plugin="houdini"), "plugin", "unknown plugin 'houdini'"),
         (job_with(frames="1-1000000000"), "frames", "at most 200,000"),
-        (job_with(plugin="blender", scene="/nowhere/shot.blend"), "parameters.scene", "/nowhere/shot.blend"),
+        (
+            job_with(plugin="blender", scene="shot.blend"),
+            "parameters.scene",
+            "'shot.blend' is a relative path",
+        ),
         (job_with(argv=[]), "parameters.argv", "empty"),
     ],
-    ids=["bad-range", "chunk-0", "unknown-plugin", "billion-frames", "missing-blend", "empty-argv"],
+    ids=["bad-range", "chunk-0", "unknown-plugin", "billion-frames", "relative-blend", "empty-argv"],
 )
 async def test_bad_submissions_are_invalid_argument_with_a_sentence(
     farm_stub: fgrpc.FarmServiceStub, job: pb.Job, field: str, words: str

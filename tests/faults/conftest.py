@@ -171,12 +171,12 @@ def assert_every_frame_completed_once(cli: Cli, job_id: str, count: int) -> list
     numbers = [int(f["number"]) for f in listing]
     assert len(numbers) == count, f"the job lists {len(numbers)} frames, not {count}"
     assert len(set(numbers)) == count, "a frame is listed twice"
-    unfinished = [f for f in listing if f["state"] != "FRAME_STATE_COMPLETED"]
+    unfinished = [f for f in listing if f["state"] != "completed"]
     assert not unfinished, f"{len(unfinished)} frames are not completed, e.g. {unfinished[:3]}"
     doubled = [f for f in listing if len({o["path"] for o in f["outputs"]}) != len(f["outputs"])]
     assert not doubled, f"outputs recorded twice: {doubled[:3]}"
     job = cli.json("job", job_id)
-    assert job["state"] == "JOB_STATE_COMPLETED"
+    assert job["state"] == "completed"
     assert (job["frame_count"], job["frames_completed"], job["frames_failed"], job["frames_running"]) == (
         count,
         count,

@@ -111,3 +111,37 @@ def test_agent_frozen_by_sigstop_loses_its_task_and_on_sigcont_its_stale_attempt
     (frame,) = assert_every_frame_completed_once(farm.cli, job_id, 1)
     assert (frame["agent_id"], frame["attempt_id"]) == (survivor.agent_id, second.attempt_id)
     assert frame["attempt_count"] == 2
+
+
+def test_an_agent_stopped_by_sigterm_says_goodbye_and_its_frame_is_requeued_at_once(
+    farm_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    farm: Farm = farm_factory()
+    for name in ("a1", "a2"):
+        farm.add_agent(name)
+        farm.start_agent(name)
+    # An agent timeout far beyond the test's waits: only the goodbye can requeue in time.
+    controller = farm.start_controller("--agent-timeout", "600")
+    wait_online(controller, farm.agents.values())
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    job_id = str(farm.cli.json("submit", "command", "--frames", "1", *gated_command(gates))["id"])
+    first = wait_assigned(controller, job_id)
+    victim = agent_with_id(farm.agents, first.agent_id)
+    survivor = other_agent(farm.agents, first.agent_id)
+    pid = task_pid(victim, first.attempt_id)
+
+    mark = len(controller.lines)
+    victim.kill(signal.SIGTERM)
+    left = controller.wait_for_line(rf"agent left agent={victim.agent_id} requeued=(\d+)", start=mark)
+    assert left.group(1) == "1"
+    assert victim.popen.wait(timeout=30) == 0, victim.tail()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    second = wait_assigned(controller, job_id, survivor.agent_id, start=mark)
+    listed = {a["id"]: a for a in farm.cli.json("agents")}[victim.agent_id]
+    assert listed["status"] in ("offline", "offline"), listed
+    assert listed.get("slots_used", 0) == 0 and not listed.get("load", {}).get("cpu_percent"), listed
+    (gates / "1").touch()
+    assert farm.cli.run("wait", job_id, "--timeout", "60").returncode == 0
+    (frame,) = assert_every_frame_completed_once(farm.cli, job_id, 1)
+    assert (frame["agent_id"], frame["attempt_id"]) == (survivor.agent_id, second.attempt_id)

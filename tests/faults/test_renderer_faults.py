@@ -48,13 +48,13 @@ def test_hung_renderer_is_killed_at_its_timeout_and_fails_its_frame_after_the_re
     task_pid(agent, first.attempt_id)
 
     listed = {str(job["id"]): job for job in farm.cli.json("jobs")}
-    assert listed[job_id]["state"] == "JOB_STATE_RUNNING", "the job should still run while its renderer hangs"
+    assert listed[job_id]["state"] == "running", "the job should still run while its renderer hangs"
 
     agent.wait_for_line(rf"task timed out job={job_id} task=\d+ attempt={first.attempt_id} ")
     ended = farm.cli.run("wait", job_id, "--timeout", "60", check=False)
     assert ended.returncode == 1, ended
     (frame,) = frames(farm.cli, job_id)
-    assert frame["state"] == "FRAME_STATE_FAILED"
+    assert frame["state"] == "failed"
     assert frame["error_message"] == "timed out after 3 s"
     assert (frame["attempt_count"], frame["failure_count"]) == (2, 2), "the frame was not retried once"
     eventually("no process of the hung task is left", lambda: not processes_marked(task_mark))
@@ -79,7 +79,7 @@ def test_renderer_flooding_100_mb_of_output_keeps_the_farm_responsive_and_the_ag
             assert any(str(job["id"]) == job_id for job in farm.cli.json("jobs"))
             assert [a["id"] for a in farm.cli.json("agents")] == [agent.agent_id]
             rounds += 1
-            return bool(frames(farm.cli, job_id)[0]["state"] == "FRAME_STATE_COMPLETED")
+            return bool(frames(farm.cli, job_id)[0]["state"] == "completed")
 
         farm.cli.wait_until("the flooding frame completed", other_calls_answer_and_the_frame_is_done)
     print(f"flood: {rounds} rounds of CLI calls answered; agent peak RSS {rss.peak / MiB:.0f} MiB")

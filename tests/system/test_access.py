@@ -10,7 +10,7 @@ def test_an_operator_token_submits_a_viewer_token_cannot_and_the_audit_shows_who
     farm.start_controller()
     made = farm.cli.json("token create", "comp-script", "--role", "operator")
     operator = made["secret"]
-    assert made["token"]["role"] == "ROLE_OPERATOR"
+    assert made["token"]["role"] == "operator"
     viewer = farm.cli.json("token create", "wall-display")["secret"]
 
     job = farm.cli.json("submit", "command", "--token", operator, "--frames", "1", "--", "true")

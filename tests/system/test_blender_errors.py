@@ -29,7 +29,7 @@ def test_denoising_scene_fails_with_the_denoiser_named_on_the_frame(
     )
     assert farm.cli.run("wait", job_id, "--timeout", "300", check=False).returncode == 1
     (frame,) = farm.cli.json("frames", job_id)
-    assert frame["state"] == "FRAME_STATE_FAILED"
+    assert frame["state"] == "failed"
     assert "OpenImageDenoise" in frame["error_message"]
     assert "cannot denoise" in farm.cli.run("frames", job_id).stdout, "the frames table must show the error"
     assert "OpenImageDenoise" in farm.cli.run("job", job_id).stdout, "the job view must show the whole error"

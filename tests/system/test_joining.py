@@ -37,7 +37,7 @@ def test_a_node_without_the_key_is_refused_and_both_sides_say_why(farm_factory, 
         controller = farm.start_controller()
         controller.wait_for_line(r"agent refused agent=\S+ .*no farm key")
         (agent,) = farm.cli.json("agents")
-        assert "no farm key" in agent["problem"] and agent["status"] == "AGENT_STATUS_OFFLINE"
+        assert "no farm key" in agent["problem"] and agent["status"] == "offline"
         assert "no farm key" in farm.cli.run("agents").stdout
     finally:
         stranger.stop()

@@ -46,7 +46,7 @@ def test_a_line_printed_by_a_task_shows_in_logs_follow_while_it_runs(
     )
     follower.wait_for_line("hello-from-the-task")
     job = farm.cli.json("job", job_id)
-    assert job["state"] == "JOB_STATE_RUNNING", "the line must arrive while the task still runs"
+    assert job["state"] == "running", "the line must arrive while the task still runs"
     gate.touch()
     follower.wait_for_line("bye")
     assert follower.popen.wait(60) == 0

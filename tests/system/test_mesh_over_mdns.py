@@ -77,7 +77,7 @@ def test_blender_job_renders_on_two_agents_found_over_mdns(lan: Lan, blender: st
 
         frames = cli.json("frames", str(job_id))
         assert [int(f["number"]) for f in frames] == list(range(1, 25))
-        assert all(f["state"] == "FRAME_STATE_COMPLETED" for f in frames)
+        assert all(f["state"] == "completed" for f in frames)
         assert all(f.get("attempt_count", 0) == 1 for f in frames), "a frame was dispatched twice"
         assert len({f["agent_id"] for f in frames}) == 2, "both agents should have rendered"
         for frame in frames:

@@ -51,7 +51,7 @@ def test_killed_agent_task_is_requeued_and_completes_on_the_other(farm_factory, 
     (gates / "1").touch()
     assert farm.cli.run("wait", job_id, "--timeout", "120").returncode == 0
     (frame,) = frames_of(farm, job_id)
-    assert frame["state"] == "FRAME_STATE_COMPLETED"
+    assert frame["state"] == "completed"
     assert frame["agent_id"] == survivor.agent_id
     assert frame["attempt_count"] == 2
 
@@ -70,7 +70,7 @@ def test_controller_killed_mid_job_restarts_and_finishes_every_frame_once(
     (gates / "2").touch()
     farm.cli.wait_until(
         "frames 1 and 2 completed",
-        lambda: sum(f["state"] == "FRAME_STATE_COMPLETED" for f in frames_of(farm, job_id)) >= 2,
+        lambda: sum(f["state"] == "completed" for f in frames_of(farm, job_id)) >= 2,
     )
     controller.kill()
     controller.stop()
@@ -81,6 +81,6 @@ def test_controller_killed_mid_job_restarts_and_finishes_every_frame_once(
     assert farm.cli.run("wait", job_id, "--timeout", "120").returncode == 0
     frames = frames_of(farm, job_id)
     assert [int(f["number"]) for f in frames] == [1, 2, 3, 4, 5, 6]
-    assert all(f["state"] == "FRAME_STATE_COMPLETED" for f in frames)
+    assert all(f["state"] == "completed" for f in frames)
     job = farm.cli.json("job", job_id)
     assert job["frames_completed"] == 6

@@ -57,7 +57,7 @@ def test_a_job_runs_with_every_link_over_tls(tls_farm: TlsFarm) -> None:
     job = cli.json("submit", "--tls", tls_dir, "command", "--frames", "1-4", "--", "true")
     assert cli.run("wait", "--tls", tls_dir, str(job["id"]), "--timeout", "60").returncode == 0
     frames = cli.json("frames", "--tls", tls_dir, str(job["id"]))
-    assert [f["state"] for f in frames] == ["FRAME_STATE_COMPLETED"] * 4
+    assert [f["state"] for f in frames] == ["completed"] * 4
 
 
 def test_a_client_without_tls_is_told_to_pass_it(tls_farm: TlsFarm) -> None:
