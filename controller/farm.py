@@ -335,14 +335,14 @@ class Farm:
         ``was``: the state before an operator's action set one, so that the jobs that
         depend on this one learn of the change too."""
         old = job.state if was is None else was
+        job.state_reason = ""
         if job.state not in (J.JOB_STATE_CANCELLED, J.JOB_STATE_SUSPENDED):
             total = len(job.frames)
             done = job.count(F.FRAME_STATE_COMPLETED)
             ended = done + job.count(F.FRAME_STATE_FAILED) + job.count(F.FRAME_STATE_CANCELLED)
             hold = self._dependency_hold(job) if job.depends_on else None
-            job.state_reason = hold[1] if hold else ""
             if hold is not None:
-                job.state = hold[0]
+                job.state, job.state_reason = hold
             elif done == total:
                 job.state = J.JOB_STATE_COMPLETED
             elif ended == total:
