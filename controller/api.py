@@ -129,7 +129,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
     @unary
     async def GetCaller(self, request: fpb.GetCallerRequest, context: Any) -> fpb.GetCallerResponse:
         caller = current_caller.get()
-        return fpb.GetCallerResponse(name=caller.name, token_id=caller.token_id, role=caller.role)  # type: ignore[arg-type]
+        return fpb.GetCallerResponse(name=caller.name, token_id=caller.token_id, role=caller.role)
 
     @unary
     async def CreateToken(self, request: fpb.CreateTokenRequest, context: Any) -> fpb.CreateTokenResponse:
@@ -161,19 +161,19 @@ class FarmApi(fgrpc.FarmServiceServicer):
     async def CreateJob(self, request: fpb.CreateJobRequest, context: Any) -> fpb.CreateJobResponse:
         if not request.HasField("job"):
             raise InvalidArgument("job", "the request has no job")
-        job = self.farm.submit(check_job(request.job, self.farm.jobs))
+        job = self.farm.job_control.submit(check_job(request.job, self.farm.state.jobs))
         return fpb.CreateJobResponse(job=job.to_proto())
 
     @unary
     async def GetJob(self, request: fpb.GetJobRequest, context: Any) -> fpb.GetJobResponse:
-        return fpb.GetJobResponse(job=self.farm.job(request.job_id).to_proto())
+        return fpb.GetJobResponse(job=self.farm.state.job(request.job_id).to_proto())
 
     @unary
     async def ListJobs(self, request: fpb.ListJobsRequest, context: Any) -> fpb.ListJobsResponse:
         states = set(request.states)
         jobs = (
             j
-            for j in reversed(self.farm.jobs.values())
+            for j in reversed(self.farm.state.jobs.values())
             if (not states or j.state in states)
             and (not request.owner or j.owner == request.owner)
             and (not request.name_contains or request.name_contains.lower() in j.name.lower())
@@ -193,7 +193,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
                     "update_mask", f"{path!r} cannot be changed; only {', '.join(updatable)}"
                 )
         new = request.job
-        job = self.farm.update(
+        job = self.farm.job_control.update(
             new.id,
             priority=check_priority(new.priority) if "priority" in paths else None,
             name=(check_name(new.name) or None) if "name" in paths else None,
@@ -203,29 +203,29 @@ class FarmApi(fgrpc.FarmServiceServicer):
 
     @unary
     async def DeleteJob(self, request: fpb.DeleteJobRequest, context: Any) -> fpb.DeleteJobResponse:
-        self.farm.delete(request.job_id)
+        self.farm.job_control.delete(request.job_id)
         return fpb.DeleteJobResponse()
 
     @unary
     async def CancelJob(self, request: fpb.CancelJobRequest, context: Any) -> fpb.CancelJobResponse:
-        return fpb.CancelJobResponse(job=self.farm.cancel(request.job_id).to_proto())
+        return fpb.CancelJobResponse(job=self.farm.job_control.cancel(request.job_id).to_proto())
 
     @unary
     async def SuspendJob(self, request: fpb.SuspendJobRequest, context: Any) -> fpb.SuspendJobResponse:
-        return fpb.SuspendJobResponse(job=self.farm.suspend(request.job_id).to_proto())
+        return fpb.SuspendJobResponse(job=self.farm.job_control.suspend(request.job_id).to_proto())
 
     @unary
     async def ResumeJob(self, request: fpb.ResumeJobRequest, context: Any) -> fpb.ResumeJobResponse:
-        return fpb.ResumeJobResponse(job=self.farm.resume(request.job_id).to_proto())
+        return fpb.ResumeJobResponse(job=self.farm.job_control.resume(request.job_id).to_proto())
 
     @unary
     async def RetryFrames(self, request: fpb.RetryFramesRequest, context: Any) -> fpb.RetryFramesResponse:
-        job, count = self.farm.retry(request.job_id, request.frames)
+        job, count = self.farm.job_control.retry(request.job_id, request.frames)
         return fpb.RetryFramesResponse(job=job.to_proto(), frames_retried=count)
 
     @unary
     async def ListTasks(self, request: fpb.ListTasksRequest, context: Any) -> fpb.ListTasksResponse:
-        job = self.farm.job(request.job_id)
+        job = self.farm.state.job(request.job_id)
         states = set(request.states)
         tasks = (t for t in job.tasks if not states or t.state in states)
         found, token = page(tasks, request.page_token, request.page_size, 1000, 10000)
@@ -233,7 +233,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
 
     @unary
     async def ListFrames(self, request: fpb.ListFramesRequest, context: Any) -> fpb.ListFramesResponse:
-        job = self.farm.job(request.job_id)
+        job = self.farm.state.job(request.job_id)
         states = set(request.states)
         frames = (f for f in job.frames.values() if not states or f.state in states)
         found, token = page(frames, request.page_token, request.page_size, 1000, 10000)
@@ -243,12 +243,12 @@ class FarmApi(fgrpc.FarmServiceServicer):
 
     @unary
     async def GetAgent(self, request: fpb.GetAgentRequest, context: Any) -> fpb.GetAgentResponse:
-        return fpb.GetAgentResponse(agent=self.farm.agent(request.agent_id).to_proto())
+        return fpb.GetAgentResponse(agent=self.farm.state.agent(request.agent_id).to_proto())
 
     @unary
     async def ListAgents(self, request: fpb.ListAgentsRequest, context: Any) -> fpb.ListAgentsResponse:
-        refused = [a for i, a in self.farm.refused.items() if i not in self.farm.agents]
-        agents = sorted([*self.farm.agents.values(), *refused], key=lambda a: a.id)
+        refused = [a for i, a in self.farm.state.refused.items() if i not in self.farm.state.agents]
+        agents = sorted([*self.farm.state.agents.values(), *refused], key=lambda a: a.id)
         found, token = page(agents, request.page_token, request.page_size, 100, 1000)
         return fpb.ListAgentsResponse(
             agents=found, next_page_token=token, event_sequence=self.bus.last_sequence
@@ -256,22 +256,22 @@ class FarmApi(fgrpc.FarmServiceServicer):
 
     @unary
     async def EnableAgent(self, request: fpb.EnableAgentRequest, context: Any) -> fpb.EnableAgentResponse:
-        agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_ENABLED)
+        agent = self.farm.agent_control.set_mode(request.agent_id, pb.AGENT_MODE_ENABLED)
         return fpb.EnableAgentResponse(agent=agent.to_proto())
 
     @unary
     async def DisableAgent(self, request: fpb.DisableAgentRequest, context: Any) -> fpb.DisableAgentResponse:
-        agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_DISABLED)
+        agent = self.farm.agent_control.set_mode(request.agent_id, pb.AGENT_MODE_DISABLED)
         return fpb.DisableAgentResponse(agent=agent.to_proto())
 
     @unary
     async def DrainAgent(self, request: fpb.DrainAgentRequest, context: Any) -> fpb.DrainAgentResponse:
-        agent = self.farm.set_agent_mode(request.agent_id, pb.AGENT_MODE_DRAINING)
+        agent = self.farm.agent_control.set_mode(request.agent_id, pb.AGENT_MODE_DRAINING)
         return fpb.DrainAgentResponse(agent=agent.to_proto())
 
     @unary
     async def ForgetAgent(self, request: fpb.ForgetAgentRequest, context: Any) -> fpb.ForgetAgentResponse:
-        self.farm.forget(request.agent_id)
+        self.farm.agent_control.forget(request.agent_id)
         return fpb.ForgetAgentResponse()
 
     @unary
@@ -319,7 +319,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         if after_sequence < 0:
             raise InvalidArgument("after_sequence", "must not be negative")
         if job_id:
-            self.farm.job(job_id)
+            self.farm.state.job(job_id)
 
     @streaming
     async def TailLog(self, request: fpb.TailLogRequest, context: Any) -> AsyncIterator[fpb.TailLogResponse]:
@@ -329,7 +329,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
             attempt_id = await self._first_attempt(task)
         if not attempt_id:
             return
-        attempt = self.farm.attempts.get(attempt_id)
+        attempt = self.farm.state.attempts.get(attempt_id)
         if attempt is None or attempt.task_id != task.id:
             raise NotFound(f"task {task.id} has no attempt {attempt_id}")
         queue = self.logs.follow(attempt.id) if request.follow and attempt.end_time is None else None
@@ -389,7 +389,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
     def _recorded_output(self, request: fpb.ReadOutputRequest) -> Output:
         """The output of the frame that ``request.path`` names: only files the farm recorded
         are read, so this call cannot be used to read any other file on the controller."""
-        job = self.farm.job(request.job_id)
+        job = self.farm.state.job(request.job_id)
         frame = job.frames.get(request.frame)
         if frame is None:
             raise NotFound(f"job {job.id} has no frame {request.frame}")
@@ -403,14 +403,14 @@ class FarmApi(fgrpc.FarmServiceServicer):
         raise InvalidArgument("path", f"{request.path} is not an output of frame {frame.number}")
 
     def _log_task(self, request: fpb.TailLogRequest) -> Task:
-        job = self.farm.job(request.job_id)
+        job = self.farm.state.job(request.job_id)
         if request.HasField("frame"):
             frame = job.frames.get(request.frame)
             if frame is None:
                 raise NotFound(f"job {job.id} has no frame {request.frame}")
-            return self.farm.tasks[frame.task_id]
+            return self.farm.state.tasks[frame.task_id]
         if request.task_id:
-            task = self.farm.tasks.get(request.task_id)
+            task = self.farm.state.tasks.get(request.task_id)
             if task is None or task.job_id != job.id:
                 raise NotFound(f"job {job.id} has no task {request.task_id}")
             return task
@@ -423,7 +423,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         cancelled, ended or deleted before the task ever ran."""
         events = self.bus.subscribe(self.bus.last_sequence, task.job_id)
         try:
-            while not task.attempt_id and not self.farm.never_starts(task):
+            while not task.attempt_id and not self.farm.job_control.never_starts(task):
                 await anext(events)
         finally:
             await events.aclose()

@@ -172,7 +172,7 @@ class AgentLink:
             hello = first.hello
             key = self.manager.key
             if not hello.proof:
-                farm.agent_refused(
+                farm.liveness.refused(
                     address, hello, "it has no farm key: start it with the line `renderq join-token` prints"
                 )
                 call.cancel()
@@ -180,7 +180,7 @@ class AgentLink:
             if not farm_key.matches(
                 farm_key.agent_proof(key, nonce, hello.nonce, hello.agent_id), hello.proof
             ):
-                farm.agent_refused(address, hello, "its farm key is not this farm's (wrong join token?)")
+                farm.liveness.refused(address, hello, "its farm key is not this farm's (wrong join token?)")
                 call.cancel()
                 return Outcome.REFUSED
             proof = farm_key.controller_proof(key, nonce, hello.nonce, hello.agent_id)
@@ -189,7 +189,7 @@ class AgentLink:
                 call.cancel()
                 return Outcome.FAILED
             session = LinkSession()
-            farm.agent_connected(session, address, hello)
+            farm.liveness.connected(session, address, hello)
             writer = asyncio.create_task(session.write_loop(call))
             try:
                 while True:
@@ -199,18 +199,18 @@ class AgentLink:
                     kind = message.WhichOneof("kind")
                     if kind == "events":
                         for event in message.events.events:
-                            farm.agent_event(hello.agent_id, session, event)
+                            farm.task_events.apply(hello.agent_id, session, event)
                     elif kind == "heartbeat":
-                        farm.heartbeat(hello.agent_id, message.heartbeat)
+                        farm.liveness.heartbeat(hello.agent_id, message.heartbeat)
                     elif kind == "goodbye":
-                        farm.agent_left(hello.agent_id, session, message.goodbye.reason)
+                        farm.liveness.left(hello.agent_id, session, message.goodbye.reason)
                         break
             except grpc.aio.AioRpcError as e:
                 log.info("link broke agent=%s code=%s %s", hello.agent_id, e.code().name, e.details())
             finally:
                 session.open = False
                 writer.cancel()
-                farm.agent_disconnected(hello.agent_id, session)
+                farm.liveness.disconnected(hello.agent_id, session)
                 call.cancel()
             return Outcome.LINKED
 

@@ -43,7 +43,7 @@ class ListenError(RuntimeError):
 async def check_timeouts(farm: Farm) -> None:
     while True:
         await asyncio.sleep(TIMEOUT_CHECK_INTERVAL)
-        farm.check_timeouts(time.time())
+        farm.liveness.check_timeouts(time.time())
 
 
 async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = None) -> None:
@@ -76,7 +76,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     discovery = Discovery(links, port, mdns.listen_addresses(host)) if config.mdns else None
     writer = asyncio.create_task(recorder.run(), name="recorder")
     background = [
-        asyncio.create_task(farm.run_dispatcher(), name="dispatcher"),
+        asyncio.create_task(farm.dispatcher.run(), name="dispatcher"),
         asyncio.create_task(check_timeouts(farm), name="timeouts"),
     ]
     try:
@@ -92,10 +92,10 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
         for address in config.agents:
             links.dial([address])
         # Every agent the farm knows is dialled again, however it was first found.
-        for agent in list(farm.agents.values()):
+        for agent in list(farm.state.agents.values()):
             if agent.address:
                 links.dial([agent.address], agent.id)
-        farm.on_forget = links.forget
+        farm.agent_control.on_forget = links.forget
         if discovery is not None:
             await discovery.start()
         if started is not None:

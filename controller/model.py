@@ -10,24 +10,20 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from types import SimpleNamespace
+from enum import StrEnum
 from typing import Any
 
 from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 
 from renderq.v1 import resources_pb2 as pb
 
-# The states as plain ints: attribute access on protobuf's enum wrappers goes through
-# a slow __getattr__, and the farm reads these on every event.
-J: Any = SimpleNamespace(**dict(pb.JobState.items()))
-T: Any = SimpleNamespace(**dict(pb.TaskState.items()))
-F: Any = SimpleNamespace(**dict(pb.FrameState.items()))
-
-FRAME_ACTIVE = frozenset({F.FRAME_STATE_ASSIGNED, F.FRAME_STATE_RENDERING})
-FRAME_DONE = frozenset({F.FRAME_STATE_COMPLETED, F.FRAME_STATE_FAILED, F.FRAME_STATE_CANCELLED})
-TASK_ACTIVE = frozenset({T.TASK_STATE_ASSIGNED, T.TASK_STATE_RUNNING})
-TASK_FINAL = frozenset({T.TASK_STATE_COMPLETED, T.TASK_STATE_FAILED, T.TASK_STATE_CANCELLED})
-JOB_FINAL = frozenset({J.JOB_STATE_COMPLETED, J.JOB_STATE_FAILED, J.JOB_STATE_CANCELLED})
+# States are the proto's own module constants (typed ints, read as fast as any global);
+# never ``pb.JobState.JOB_STATE_X``, whose enum wrapper resolves names slowly.
+FRAME_ACTIVE = frozenset({pb.FRAME_STATE_ASSIGNED, pb.FRAME_STATE_RENDERING})
+FRAME_DONE = frozenset({pb.FRAME_STATE_COMPLETED, pb.FRAME_STATE_FAILED, pb.FRAME_STATE_CANCELLED})
+TASK_ACTIVE = frozenset({pb.TASK_STATE_ASSIGNED, pb.TASK_STATE_RUNNING})
+TASK_FINAL = frozenset({pb.TASK_STATE_COMPLETED, pb.TASK_STATE_FAILED, pb.TASK_STATE_CANCELLED})
+JOB_FINAL = frozenset({pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED})
 
 DEFAULT_PRIORITY = 50
 DEFAULT_MAX_RETRIES = 3
@@ -62,7 +58,7 @@ class Frame:
     job_id: int
     number: int
     task_id: int
-    state: int = F.FRAME_STATE_PENDING
+    state: pb.FrameState = pb.FRAME_STATE_PENDING
     agent_id: str = ""
     attempt_id: int = 0
     attempt_count: int = 0
@@ -84,7 +80,7 @@ class Frame:
         return pb.Frame(
             job_id=self.job_id,
             number=self.number,
-            state=self.state,  # type: ignore[arg-type]
+            state=self.state,
             task_id=self.task_id,
             agent_id=self.agent_id,
             attempt_id=self.attempt_id,
@@ -107,7 +103,7 @@ class Task:
     job_id: int
     index: int
     frames: list[int]
-    state: int = T.TASK_STATE_PENDING
+    state: pb.TaskState = pb.TASK_STATE_PENDING
     agent_id: str = ""
     attempt_id: int = 0
     attempt_count: int = 0
@@ -129,7 +125,7 @@ class Task:
             job_id=self.job_id,
             index=self.index,
             frames=self.frames,
-            state=self.state,  # type: ignore[arg-type]
+            state=self.state,
             agent_id=self.agent_id,
             attempt_id=self.attempt_id,
             attempt_count=self.attempt_count,
@@ -160,7 +156,7 @@ class Job:
     depends_on: list[int]
     max_retries: int
     task_timeout: float
-    state: int = J.JOB_STATE_QUEUED
+    state: pb.JobState = pb.JOB_STATE_QUEUED
     create_time: float = field(default_factory=time.time)
     start_time: float | None = None
     end_time: float | None = None
@@ -186,7 +182,7 @@ class Job:
         total = len(self.frames)
         if not total:
             return 0.0
-        done = self.count(F.FRAME_STATE_COMPLETED)
+        done = self.count(pb.FRAME_STATE_COMPLETED)
         partial = sum(self.frames[n].progress for n in self.rendering)
         return min(1.0, (done + partial) / total)
 
@@ -207,14 +203,14 @@ class Job:
             environment=self.environment,
             depends_on=self.depends_on,
             max_retries=self.max_retries,
-            state=self.state,  # type: ignore[arg-type]
+            state=self.state,
             create_time=timestamp(self.create_time),
             start_time=timestamp(self.start_time),
             end_time=timestamp(self.end_time),
             frame_count=len(self.frames),
-            frames_completed=self.count(F.FRAME_STATE_COMPLETED),
-            frames_failed=self.count(F.FRAME_STATE_FAILED),
-            frames_running=self.count(F.FRAME_STATE_RENDERING),
+            frames_completed=self.count(pb.FRAME_STATE_COMPLETED),
+            frames_failed=self.count(pb.FRAME_STATE_FAILED),
+            frames_running=self.count(pb.FRAME_STATE_RENDERING),
             task_count=len(self.tasks),
             progress=self.progress,
             last_error=self.last_error,
@@ -223,6 +219,18 @@ class Job:
         if self.task_timeout:
             job.task_timeout.CopyFrom(duration(self.task_timeout))
         return job
+
+
+class AttemptState(StrEnum):
+    """Where an attempt is; stored as its word."""
+
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    LOST = "lost"
+    """It will report nothing more (its agent went silent, left, or forgot it)."""
 
 
 @dataclass(eq=False)
@@ -234,8 +242,7 @@ class Attempt:
     job_id: int
     agent_id: str
     frames: list[int]
-    state: str = "assigned"
-    """assigned, running, completed, failed, cancelled or lost."""
+    state: AttemptState = AttemptState.ASSIGNED
     start_time: float = field(default_factory=time.time)
     """When it was assigned, then (from the agent's "started" event) when its process started."""
     end_time: float | None = None
@@ -253,8 +260,8 @@ class Attempt:
 class Agent:
     id: str
     address: str = ""
-    status: int = pb.AGENT_STATUS_OFFLINE
-    mode: int = pb.AGENT_MODE_ENABLED
+    status: pb.AgentStatus = pb.AGENT_STATUS_OFFLINE
+    mode: pb.AgentMode = pb.AGENT_MODE_ENABLED
     hardware: pb.Hardware = field(default_factory=pb.Hardware)
     load: pb.Load = field(default_factory=pb.Load)
     slots: int = 1
@@ -285,8 +292,8 @@ class Agent:
         return pb.Agent(
             id=self.id,
             address=self.address,
-            status=self.status,  # type: ignore[arg-type]
-            mode=self.mode,  # type: ignore[arg-type]
+            status=self.status,
+            mode=self.mode,
             hardware=self.hardware,
             load=self.load,
             slots=self.slots,
@@ -308,7 +315,7 @@ class ApiToken:
 
     id: str
     name: str
-    role: int
+    role: pb.Role
     digest: str
     created_by: str
     create_time: float = field(default_factory=time.time)
@@ -318,7 +325,7 @@ class ApiToken:
         return pb.Token(
             id=self.id,
             name=self.name,
-            role=self.role,  # type: ignore[arg-type]
+            role=self.role,
             create_time=timestamp(self.create_time),
             created_by=self.created_by,
             revoke_time=timestamp(self.revoke_time),
@@ -333,7 +340,7 @@ class AuditRecord:
     time: float
     caller: str
     token_id: str
-    role: int
+    role: pb.Role
     method: str
     target: str
     request: str
@@ -351,7 +358,7 @@ class AuditRecord:
             time=timestamp(self.time),
             caller=self.caller,
             token_id=self.token_id,
-            role=self.role,  # type: ignore[arg-type]
+            role=self.role,
             method=self.method,
             target=self.target,
             request=self.request,

@@ -21,14 +21,14 @@ from renderq.v1 import resources_pb2 as pb
 GIB = 1 << 30
 
 
-def unmet_requirement(job: Job, agent: Agent) -> str | None:
-    """What ``agent`` lacks to ever run ``job``, in words, or None if it qualifies."""
-    req = job.requirements
+def unmet_requirement(plugin: str, pool: str, req: pb.Requirements, agent: Agent) -> str | None:
+    """What ``agent`` lacks to ever run a job of ``plugin`` in ``pool`` needing ``req``, in
+    words, or None if it qualifies."""
     hw = agent.hardware
-    if agent.allowed_plugins and job.plugin not in agent.allowed_plugins:
-        return f"the {job.plugin} plugin (agent {agent.id} runs only {', '.join(agent.allowed_plugins)})"
-    if job.pool and agent.pool != job.pool:
-        return f"pool {job.pool!r} (agent {agent.id} is in pool {agent.pool!r})"
+    if agent.allowed_plugins and plugin not in agent.allowed_plugins:
+        return f"the {plugin} plugin (agent {agent.id} runs only {', '.join(agent.allowed_plugins)})"
+    if pool and agent.pool != pool:
+        return f"pool {pool!r} (agent {agent.id} is in pool {agent.pool!r})"
     if req.min_cpu_cores and hw.cpu_cores < req.min_cpu_cores:
         return f"{req.min_cpu_cores} CPU cores (agent {agent.id} has {hw.cpu_cores})"
     if req.min_ram_bytes and hw.ram_bytes < req.min_ram_bytes:
@@ -40,7 +40,7 @@ def unmet_requirement(job: Job, agent: Agent) -> str | None:
     if req.os and hw.os.lower() != req.os.lower():
         return f"OS {req.os} (agent {agent.id} runs {hw.os or 'an unknown OS'})"
     installed = {r.name for r in hw.renderers}
-    for renderer in required_renderers(job):
+    for renderer in required_renderers(plugin, req):
         if renderer not in installed:
             return f"renderer {renderer!r} (agent {agent.id} has {', '.join(sorted(installed)) or 'none'})"
     missing_tags = [t for t in req.tags if t not in agent.tags]
@@ -49,9 +49,10 @@ def unmet_requirement(job: Job, agent: Agent) -> str | None:
     return None
 
 
-def required_renderers(job: Job) -> list[str]:
-    plugin = get_plugin(job.plugin)
-    names = list(job.requirements.renderers)
+def required_renderers(plugin_name: str, req: pb.Requirements) -> list[str]:
+    """The renderers asked for, and the plugin's own."""
+    plugin = get_plugin(plugin_name)
+    names = list(req.renderers)
     if plugin is not None and plugin.renderer and plugin.renderer not in names:
         names.append(plugin.renderer)
     return names
@@ -93,7 +94,11 @@ def plan(jobs: Iterable[Job], agents: Sequence[Agent], running_by_owner: dict[st
                 break
             job = min(waiting, key=lambda j: (owners.get(j.owner, 0), j.id))
             if job.id not in suitable:
-                suitable[job.id] = [a for a in candidates if unmet_requirement(job, a) is None]
+                suitable[job.id] = [
+                    a
+                    for a in candidates
+                    if unmet_requirement(job.plugin, job.pool, job.requirements, a) is None
+                ]
             agent = next((a for a in suitable[job.id] if free[a.id] > 0), None)
             if agent is None:
                 left[job.id] = 0

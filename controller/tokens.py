@@ -34,7 +34,7 @@ class Caller:
 
     name: str
     token_id: str
-    role: int
+    role: pb.Role
 
 
 class TokenBook:
@@ -52,7 +52,7 @@ class TokenBook:
             return None
         return Caller(token.name, token.id, token.role)
 
-    def create(self, name: str, role: int, created_by: str) -> tuple[ApiToken, str]:
+    def create(self, name: str, role: pb.Role, created_by: str) -> tuple[ApiToken, str]:
         """A new token and its secret (which is not kept)."""
         name = check_name(name)
         if not name:

@@ -42,7 +42,11 @@ def test_owners_at_one_priority_take_turns() -> None:
 def test_an_agent_that_refuses_the_plugin_is_never_offered_it() -> None:
     picky = agent("picky", allowed_plugins=["blender"])
     assert plan([job(1, 1, plugin="command")], [picky], {}) == []
-    assert unmet_requirement(job(1, 1), picky) == "the command plugin (agent picky runs only blender)"
+    command = job(1, 1)
+    assert (
+        unmet_requirement(command.plugin, command.pool, command.requirements, picky)
+        == "the command plugin (agent picky runs only blender)"
+    )
 
 
 def test_draining_and_disabled_agents_get_nothing() -> None:

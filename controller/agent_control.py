@@ -1,0 +1,59 @@
+"""What an admin does to agents: enable, disable, drain, forget."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from renderq.controller.errors import FailedPrecondition, NotFound
+from renderq.controller.farm_state import FarmState
+from renderq.controller.link_messages import drain_request
+from renderq.controller.model import Agent
+from renderq.controller.work_queue import WorkQueue
+from renderq.v1 import resources_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+class AgentControl:
+    def __init__(self, state: FarmState, queue: WorkQueue) -> None:
+        self.state = state
+        self.queue = queue
+        self.on_forget: Callable[[str, str], None] = lambda agent_id, address: None
+        """Called with an agent's id and address once it is forgotten (the links stop dialling it)."""
+
+    def set_mode(self, agent_id: str, mode: pb.AgentMode) -> Agent:
+        agent = self.state.agent(agent_id)
+        agent.mode = mode
+        link = self.state.links.get(agent_id)
+        if mode == pb.AGENT_MODE_DRAINING and link is not None:
+            link.send(drain_request())
+        self.state.rec.changed(agent)
+        self.queue.wake()
+        return agent
+
+    def forget(self, agent_id: str) -> None:
+        """Remove an offline agent from the records for good; ``on_forget`` stops its dialling."""
+        state = self.state
+        agent = state.agents.get(agent_id)
+        refused = state.refused.pop(agent_id, None)
+        if agent is None:
+            if refused is None:
+                raise NotFound(f"agent {agent_id!r} does not exist")
+            self.on_forget(agent_id, refused.address)
+            state.rec.deleted(refused)
+            return
+        if agent_id in state.links:
+            raise FailedPrecondition(
+                f"agent {agent_id} is online; stop the agent on its node first (a running agent "
+                "would be found again over mDNS), or disable it to keep work off it"
+            )
+        if agent.running:
+            raise FailedPrecondition(
+                f"agent {agent_id} still holds {len(agent.running)} task(s); they return to the queue "
+                f"once it has been silent for {state.agent_timeout:.0f} s: forget it then"
+            )
+        del state.agents[agent_id]
+        self.on_forget(agent_id, agent.address)
+        state.rec.deleted(agent)
+        log.info("agent forgotten agent=%s address=%s", agent_id, agent.address)

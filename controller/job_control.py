@@ -1,0 +1,262 @@
+"""What operators and scripts do to jobs: submit, cancel, suspend, resume, retry,
+update and delete.
+
+Each action checks that it makes sense now (FAILED_PRECONDITION with a sentence when
+not), changes the records through the state rules, and leaves the rest to dispatch.
+Job and task ids come from counters stored with the job that used them, so no id is
+issued twice in a farm's life, across deletes and crashes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from renderq.controller import scheduler
+from renderq.controller.errors import FailedPrecondition, InvalidArgument
+from renderq.controller.farm_state import FarmState
+from renderq.controller.link_messages import cancel_request
+from renderq.controller.model import (
+    FRAME_ACTIVE,
+    JOB_FINAL,
+    TASK_ACTIVE,
+    TASK_FINAL,
+    Frame,
+    Job,
+    Task,
+)
+from renderq.controller.state_rules import StateRules, state_word
+from renderq.controller.validation import CheckedJob, check_frames
+from renderq.controller.work_queue import WorkQueue
+from renderq.v1 import resources_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+NEXT_JOB_ID = "next_job_id"
+NEXT_TASK_ID = "next_task_id"
+"""Meta keys of the id counters, stored with the job that used them."""
+
+
+class JobControl:
+    def __init__(self, state: FarmState, queue: WorkQueue, rules: StateRules) -> None:
+        self.state = state
+        self.queue = queue
+        self.rules = rules
+        self.next_job_id = 1
+        self.next_task_id = 1
+
+    def submit(self, checked: CheckedJob) -> Job:
+        self._check_some_agent_fits(checked)
+        state = self.state
+        job = Job(
+            id=self.next_job_id,
+            name=checked.name,
+            owner=checked.owner,
+            plugin=checked.plugin,
+            parameters=checked.parameters,
+            frames_spec=checked.frames_spec,
+            chunk_size=checked.chunk_size,
+            priority=checked.priority,
+            pool=checked.pool,
+            requirements=checked.requirements,
+            environment=checked.environment,
+            depends_on=checked.depends_on,
+            max_retries=checked.max_retries,
+            task_timeout=checked.task_timeout,
+        )
+        self.next_job_id += 1
+        for index, frames in enumerate(checked.tasks):
+            task = Task(id=self.next_task_id, job_id=job.id, index=index, frames=frames)
+            self.next_task_id += 1
+            job.tasks.append(task)
+            state.tasks[task.id] = task
+            for n in frames:
+                job.frames[n] = Frame(job_id=job.id, number=n, task_id=task.id)
+            self.queue.queue(job, task)
+            state.rec.changed(task, publish=False)
+        job.counts[pb.FRAME_STATE_PENDING] = len(job.frames)
+        for frame in job.frames.values():
+            state.rec.changed(frame, publish=False)
+        state.jobs[job.id] = job
+        state.rec.set_meta(NEXT_JOB_ID, str(self.next_job_id))
+        state.rec.set_meta(NEXT_TASK_ID, str(self.next_task_id))
+        self.rules.refresh_job(job)
+        log.info(
+            "job submitted job=%d plugin=%s frames=%d tasks=%d owner=%s priority=%d",
+            job.id,
+            job.plugin,
+            len(job.frames),
+            len(job.tasks),
+            job.owner,
+            job.priority,
+        )
+        return job
+
+    def _check_some_agent_fits(self, checked: CheckedJob) -> None:
+        """Refuse a job no known agent could ever run, naming what is missing."""
+        agents = self.state.agents.values()
+        if not agents:
+            return
+        reasons = [
+            scheduler.unmet_requirement(checked.plugin, checked.pool, checked.requirements, a) for a in agents
+        ]
+        if all(reasons):
+            raise FailedPrecondition(f"no agent of this farm can run this job: it needs {reasons[0]}")
+
+    def never_starts(self, task: Task) -> bool:
+        """Whether ``task`` can no longer be dispatched: its job ended or was deleted, or
+        the task itself was cancelled (a follower of its log stops waiting)."""
+        job = self.state.jobs.get(task.job_id)
+        return job is None or job.state in JOB_FINAL or task.state in TASK_FINAL
+
+    def cancel(self, job_id: int) -> Job:
+        job = self.state.job(job_id)
+        if job.state in JOB_FINAL:
+            raise FailedPrecondition(f"job {job_id} is already {state_word(job)}")
+        was, job.state = job.state, pb.JOB_STATE_CANCELLED
+        self._stop_active(job, pb.FRAME_STATE_CANCELLED, "job cancelled")
+        self.rules.refresh_job(job, was)
+        log.info("job cancelled job=%d", job.id)
+        return job
+
+    def suspend(self, job_id: int) -> Job:
+        job = self.state.job(job_id)
+        if job.state in JOB_FINAL or job.state == pb.JOB_STATE_SUSPENDED:
+            raise FailedPrecondition(
+                f"job {job_id} is {state_word(job)}; only a queued or running job can be suspended"
+            )
+        was, job.state = job.state, pb.JOB_STATE_SUSPENDED
+        self._stop_active(job, pb.FRAME_STATE_SUSPENDED, "job suspended")
+        self.rules.refresh_job(job, was)
+        log.info("job suspended job=%d", job.id)
+        return job
+
+    def resume(self, job_id: int) -> Job:
+        job = self.state.job(job_id)
+        if job.state != pb.JOB_STATE_SUSPENDED:
+            raise FailedPrecondition(f"job {job_id} is not suspended")
+        was, job.state = job.state, pb.JOB_STATE_QUEUED
+        for frame in job.frames.values():
+            if frame.state == pb.FRAME_STATE_SUSPENDED:
+                self.rules.set_frame_state(job, frame, pb.FRAME_STATE_PENDING)
+                self.state.rec.changed(frame)
+        for task in job.tasks:
+            if task.state == pb.TASK_STATE_SUSPENDED:
+                self.rules.settle_task(job, task)
+        self.rules.refresh_job(job, was)
+        log.info("job resumed job=%d", job.id)
+        return job
+
+    def retry(self, job_id: int, spec: str) -> tuple[Job, int]:
+        """Queue frames again: those in ``spec``, or every failed or cancelled one."""
+        job = self.state.job(job_id)
+        frames = self._frames_to_retry(job, spec)
+        was = job.state
+        if job.state in (pb.JOB_STATE_CANCELLED, pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED):
+            job.state = pb.JOB_STATE_QUEUED
+        target = pb.FRAME_STATE_SUSPENDED if job.state == pb.JOB_STATE_SUSPENDED else pb.FRAME_STATE_PENDING
+        tasks: dict[int, Task] = {}
+        for frame in frames:
+            self.rules.set_frame_state(job, frame, target)
+            frame.failure_count = 0
+            frame.error_message = ""
+            frame.exit_code = 0
+            frame.progress = 0.0
+            frame.end_time = None
+            self.state.rec.changed(frame)
+            tasks[frame.task_id] = self.state.tasks[frame.task_id]
+        for task in tasks.values():
+            if task.state not in TASK_ACTIVE:
+                self.rules.settle_task(job, task)
+        self.rules.refresh_job(job, was)
+        log.info("frames retried job=%d frames=%d", job.id, len(frames))
+        return job, len(frames)
+
+    @staticmethod
+    def _frames_to_retry(job: Job, spec: str) -> list[Frame]:
+        if not spec:
+            frames = [
+                f for f in job.frames.values() if f.state in (pb.FRAME_STATE_FAILED, pb.FRAME_STATE_CANCELLED)
+            ]
+            if not frames:
+                raise FailedPrecondition(f"job {job.id} has no failed or cancelled frames to retry")
+            return frames
+        numbers = check_frames(spec)
+        missing = [n for n in numbers if n not in job.frames]
+        if missing:
+            raise InvalidArgument(
+                "frames", f"frame {missing[0]} is not part of job {job.id} ({job.frames_spec})"
+            )
+        busy = [n for n in numbers if job.frames[n].state in FRAME_ACTIVE]
+        if busy:
+            raise FailedPrecondition(
+                f"frame {busy[0]} of job {job.id} is rendering now; retry it when it ends"
+            )
+        return [job.frames[n] for n in numbers]
+
+    def update(self, job_id: int, priority: int | None, name: str | None, max_retries: int | None) -> Job:
+        job = self.state.job(job_id)
+        if priority is not None:
+            job.priority = priority
+        if name is not None:
+            job.name = name
+        if max_retries is not None:
+            job.max_retries = max_retries
+        self.state.rec.changed(job)
+        self.queue.wake()
+        return job
+
+    def delete(self, job_id: int) -> None:
+        state = self.state
+        job = state.job(job_id)
+        if job.state not in JOB_FINAL:
+            raise FailedPrecondition(f"job {job_id} is not finished; cancel it before deleting it")
+        if any(task.state in TASK_ACTIVE for task in job.tasks):
+            raise FailedPrecondition(f"job {job_id} still has tasks stopping; try again in a moment")
+        dependents = [
+            j.id for j in state.jobs.values() if job_id in j.depends_on and j.state not in JOB_FINAL
+        ]
+        if dependents:
+            raise FailedPrecondition(
+                f"job {dependents[0]} depends on job {job_id}; cancel or delete it first"
+            )
+        del state.jobs[job_id]
+        self.queue.forget(job)
+        for task in job.tasks:
+            state.tasks.pop(task.id, None)
+        for attempt_id in [a.id for a in state.attempts.values() if a.job_id == job_id]:
+            del state.attempts[attempt_id]
+        state.logs.delete_job(job_id)
+        state.rec.deleted(job)
+        log.info("job deleted job=%d", job_id)
+
+    def _stop_active(self, job: Job, frame_state: pb.FrameState, reason: str) -> None:
+        """Take every unfinished frame of ``job`` to ``frame_state`` and kill its running tasks."""
+        for task in job.tasks:
+            if task.state in TASK_ACTIVE:
+                self._release(task, reason)
+            if task.state not in TASK_FINAL:
+                touched = False
+                for n in task.frames:
+                    frame = job.frames[n]
+                    if frame.state in FRAME_ACTIVE or frame.state in (
+                        pb.FRAME_STATE_PENDING,
+                        pb.FRAME_STATE_SUSPENDED,
+                    ):
+                        self.rules.set_frame_state(job, frame, frame_state)
+                        frame.progress = 0.0
+                        self.state.rec.changed(frame)
+                        touched = True
+                if touched:
+                    self.rules.settle_task(job, task)
+            task.queued = False
+        job.pending.clear()
+
+    def _release(self, task: Task, reason: str) -> None:
+        """The task stops counting as running; its agent is told to kill it. The slot
+        stays taken until the agent reports the attempt finished."""
+        job = self.state.jobs[task.job_id]
+        job.running_tasks -= 1
+        link = self.state.links.get(task.agent_id)
+        if link is not None:
+            link.send(cancel_request(task.attempt_id, reason))
+        task.state = pb.TASK_STATE_PENDING

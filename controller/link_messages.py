@@ -1,0 +1,42 @@
+"""The requests the controller sends on an agent's link, each built in one place."""
+
+from __future__ import annotations
+
+from renderq.controller.model import Attempt, Job, duration
+from renderq.plugins.base import CommandSpec
+from renderq.v1 import agent_service_pb2 as apb
+
+
+def ack_request(sequence: int) -> apb.LinkRequest:
+    """Every agent event up to ``sequence`` is stored: the agent may forget it."""
+    return apb.LinkRequest(ack=apb.Ack(sequence=sequence))
+
+
+def cancel_request(attempt_id: int, reason: str) -> apb.LinkRequest:
+    return apb.LinkRequest(cancel=apb.CancelTask(attempt_id=attempt_id, reason=reason))
+
+
+def drain_request() -> apb.LinkRequest:
+    return apb.LinkRequest(drain=apb.Drain())
+
+
+def assign_request(job: Job, attempt: Attempt, commands: list[CommandSpec]) -> apb.LinkRequest:
+    """Run ``commands`` (the plugin built them for the attempt's frames) as ``attempt``."""
+    assign = apb.AssignTask(
+        attempt_id=attempt.id,
+        task_id=attempt.task_id,
+        job_id=job.id,
+        plugin=job.plugin,
+        commands=[
+            apb.Command(
+                argv=c.argv,
+                frames=c.frames,
+                expected_outputs=[apb.ExpectedOutput(frame=o.frame, path=o.path) for o in c.expected_outputs],
+            )
+            for c in commands
+        ],
+        environment=job.environment,
+    )
+    if job.task_timeout:
+        assign.timeout.CopyFrom(duration(job.task_timeout))
+    return apb.LinkRequest(assign=assign)

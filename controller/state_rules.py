@@ -1,0 +1,137 @@
+"""The state rules of frames, tasks and jobs: how each follows from the ones below it.
+
+A frame changes by events and operators; a task's state is derived from its frames
+once it is idle; a job's from its frames and its dependencies (unless an operator fixed
+it: cancelled, suspended). Every derived change is recorded, and a job that changes
+state lets the jobs that depend on it derive theirs again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from renderq.controller.farm_state import FarmState
+from renderq.controller.model import JOB_FINAL, Frame, Job, Task
+from renderq.controller.work_queue import WorkQueue
+from renderq.v1 import resources_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+def state_word(job: Job) -> str:
+    """``JOB_STATE_RUNNING`` -> ``running``, for sentences."""
+    return pb.JobState.Name(job.state).removeprefix("JOB_STATE_").lower()
+
+
+class StateRules:
+    def __init__(self, state: FarmState, queue: WorkQueue) -> None:
+        self.state = state
+        self.queue = queue
+
+    def set_frame_state(self, job: Job, frame: Frame, new: pb.FrameState) -> None:
+        """Move ``frame`` to ``new``, keeping the job's counts and rendering set in step."""
+        if frame.state == new:
+            return
+        job.counts[frame.state] -= 1
+        job.counts[new] = job.counts.get(new, 0) + 1
+        if new == pb.FRAME_STATE_RENDERING:
+            job.rendering.add(frame.number)
+        elif frame.state == pb.FRAME_STATE_RENDERING:
+            job.rendering.discard(frame.number)
+        frame.state = new
+
+    def fail_frame(
+        self, job: Job, frame: Frame, error: str, *, final: bool = False, exit_code: int = 0
+    ) -> None:
+        """One failed try of ``frame``; it fails for good past the job's retries."""
+        frame.failure_count += 1
+        frame.error_message = error
+        frame.exit_code = exit_code
+        frame.progress = 0.0
+        job.last_error = f"frame {frame.number}: {error}"
+        if final or frame.failure_count > job.max_retries:
+            self.set_frame_state(job, frame, pb.FRAME_STATE_FAILED)
+            frame.end_time = time.time()
+        else:
+            self.set_frame_state(job, frame, pb.FRAME_STATE_PENDING)
+        self.state.rec.changed(frame)
+
+    def settle_task(self, job: Job, task: Task) -> None:
+        """Derive an idle task's state from its frames; queue it if frames wait."""
+        states = [job.frames[n].state for n in task.frames]
+        if pb.FRAME_STATE_PENDING in states:
+            self.queue.queue(job, task)
+            self.queue.update_runnable(job)
+        elif pb.FRAME_STATE_SUSPENDED in states:
+            task.state = pb.TASK_STATE_SUSPENDED
+        elif all(s == pb.FRAME_STATE_COMPLETED for s in states):
+            task.state = pb.TASK_STATE_COMPLETED
+            task.progress = 1.0
+        elif pb.FRAME_STATE_FAILED in states:
+            task.state = pb.TASK_STATE_FAILED
+        else:
+            task.state = pb.TASK_STATE_CANCELLED
+        self.state.rec.changed(task)
+
+    def dependency_hold(self, job: Job) -> tuple[pb.JobState, str] | None:
+        """``(WAITING or BLOCKED, reason)`` while a dependency is not completed; None once all are.
+
+        A dependency that failed or was cancelled (or is itself blocked) blocks the job:
+        it must not wait in silence all night, and it runs by itself once that job is
+        retried or resumed and completes."""
+        waiting: tuple[pb.JobState, str] | None = None
+        for dep_id in job.depends_on:
+            dep = self.state.jobs.get(dep_id)
+            if dep is None or dep.state == pb.JOB_STATE_COMPLETED:
+                continue
+            if dep.state in (pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
+                return pb.JOB_STATE_BLOCKED, f"job {dep_id} {state_word(dep)}"
+            if dep.state == pb.JOB_STATE_BLOCKED:
+                return pb.JOB_STATE_BLOCKED, f"job {dep_id} is blocked: {dep.state_reason}"
+            waiting = waiting or (pb.JOB_STATE_WAITING, f"waiting for job {dep_id} ({state_word(dep)})")
+        return waiting
+
+    def refresh_job(self, job: Job, was: pb.JobState | None = None) -> None:
+        """Derive the job's state from its frames (unless an operator fixed it).
+
+        ``was``: the state before an operator's action set one, so that the jobs that
+        depend on this one learn of the change too."""
+        old = job.state if was is None else was
+        job.state_reason = ""
+        if job.state not in (pb.JOB_STATE_CANCELLED, pb.JOB_STATE_SUSPENDED):
+            job.state = self._derived_state(job)
+        if job.state == pb.JOB_STATE_RUNNING and job.start_time is None:
+            job.start_time = time.time()
+        if job.state in JOB_FINAL:
+            job.end_time = job.end_time or time.time()
+        else:
+            job.end_time = None
+        self.queue.update_runnable(job)
+        self.state.rec.changed(job)
+        if old != job.state:
+            log.info("job state job=%d state=%s reason=%r", job.id, state_word(job), job.state_reason)
+            self._refresh_dependents(job)
+
+    def _derived_state(self, job: Job) -> pb.JobState:
+        """The state ``job``'s dependencies and frames give it (and its reason, if it waits)."""
+        hold = self.dependency_hold(job) if job.depends_on else None
+        if hold is not None:
+            state, job.state_reason = hold
+            return state
+        total = len(job.frames)
+        done = job.count(pb.FRAME_STATE_COMPLETED)
+        ended = done + job.count(pb.FRAME_STATE_FAILED) + job.count(pb.FRAME_STATE_CANCELLED)
+        if done == total:
+            return pb.JOB_STATE_COMPLETED
+        if ended == total:
+            return pb.JOB_STATE_FAILED
+        if job.running_tasks or job.start_time is not None:
+            return pb.JOB_STATE_RUNNING
+        return pb.JOB_STATE_QUEUED
+
+    def _refresh_dependents(self, job: Job) -> None:
+        """A job changed state: the jobs held by it may now wait, be blocked, or run."""
+        for other in self.state.jobs.values():
+            if job.id in other.depends_on and other.state in (pb.JOB_STATE_WAITING, pb.JOB_STATE_BLOCKED):
+                self.refresh_job(other)

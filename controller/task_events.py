@@ -1,0 +1,214 @@
+"""The numbered events an agent reports about the attempts it runs: started, log,
+progress, frame completed, finished.
+
+Each event is applied once, however often it is replayed, and acked once it is stored.
+Only the task's current attempt may change the task and its frames: a late report of a
+superseded attempt is kept as that attempt's history and nothing more (fencing).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from renderq.controller.agent_liveness import AgentLiveness
+from renderq.controller.farm_state import FarmState, LinkHandle
+from renderq.controller.link_messages import ack_request
+from renderq.controller.model import (
+    FRAME_ACTIVE,
+    TASK_ACTIVE,
+    Agent,
+    Attempt,
+    AttemptState,
+    Frame,
+    Job,
+    Output,
+    Task,
+)
+from renderq.controller.state_rules import StateRules
+from renderq.controller.work_queue import WorkQueue
+from renderq.v1 import agent_service_pb2 as apb
+from renderq.v1 import resources_pb2 as pb
+
+log = logging.getLogger(__name__)
+
+
+class TaskEvents:
+    def __init__(
+        self, state: FarmState, queue: WorkQueue, rules: StateRules, liveness: AgentLiveness
+    ) -> None:
+        self.state = state
+        self.queue = queue
+        self.rules = rules
+        self.liveness = liveness
+
+    def apply(self, agent_id: str, link: LinkHandle, event: apb.AgentEvent) -> None:
+        """Apply one numbered agent event (once, however often it is replayed)."""
+        state = self.state
+        agent = state.agents[agent_id]
+        self.liveness.heard_from(agent)
+        if event.sequence <= agent.last_sequence:
+            seq = agent.last_sequence
+            state.rec.after_commit(("ack", agent_id), lambda: link.send(ack_request(seq)))
+            return
+        agent.last_sequence = event.sequence
+        state.rec.changed(agent, publish=False)
+        seq = event.sequence
+        state.rec.after_commit(("ack", agent_id), lambda: link.send(ack_request(seq)))
+        attempt = state.attempts.get(event.attempt_id)
+        if attempt is None:
+            # Its job was deleted (or it predates the controller's records): only its slot matters.
+            if event.HasField("finished") and agent.running.pop(event.attempt_id, None) is not None:
+                state.rec.changed(agent)
+                self.queue.wake()
+            log.info("event for unknown attempt agent=%s attempt=%d", agent_id, event.attempt_id)
+            return
+        kind = event.WhichOneof("kind")
+        if kind == "log":
+            attempt.log_size = state.logs.append(
+                attempt.job_id, attempt.task_id, attempt.id, event.log.offset, event.log.data
+            )
+            state.rec.changed(attempt)
+            return
+        when = event.time.ToNanoseconds() / 1e9 if event.HasField("time") else time.time()
+        if kind == "finished":
+            self._attempt_finished(agent, attempt, event.finished, when)
+            return
+        task = state.tasks.get(attempt.task_id)
+        if task is None or not state.is_current(attempt.id):
+            if kind == "frame_completed":
+                attempt.completed_frames.append(event.frame_completed.frame)
+                state.rec.changed(attempt)
+            return
+        job = state.jobs[task.job_id]
+        if kind == "started":
+            self._started(job, task, attempt, when)
+        elif kind == "progress":
+            self._progress(job, task, attempt, event.progress)
+        elif kind == "frame_completed":
+            self._frame_completed(job, task, attempt, event.frame_completed)
+        self.rules.refresh_job(job)
+
+    def _started(self, job: Job, task: Task, attempt: Attempt, when: float) -> None:
+        attempt.state = AttemptState.RUNNING
+        attempt.start_time = when
+        self.state.rec.changed(attempt)
+        task.state = pb.TASK_STATE_RUNNING
+        task.start_time = time.time()
+        self.state.rec.changed(task)
+        self._start_next_frame(job, attempt)
+
+    def _start_next_frame(self, job: Job, attempt: Attempt, number: int | None = None) -> None:
+        if number is None:
+            number = next((n for n in attempt.frames if job.frames[n].state == pb.FRAME_STATE_ASSIGNED), None)
+        if number is None or number not in attempt.frames:
+            return
+        frame = job.frames[number]
+        if frame.state == pb.FRAME_STATE_ASSIGNED:
+            self.rules.set_frame_state(job, frame, pb.FRAME_STATE_RENDERING)
+            frame.start_time = time.time()
+            self.state.rec.changed(frame)
+
+    def _progress(self, job: Job, task: Task, attempt: Attempt, p: apb.TaskProgress) -> None:
+        frame: Frame | None
+        if p.frame and p.frame in attempt.frames:
+            self._start_next_frame(job, attempt, p.frame)
+            frame = job.frames[p.frame]
+        else:
+            frame = next(
+                (job.frames[n] for n in attempt.frames if job.frames[n].state == pb.FRAME_STATE_RENDERING),
+                None,
+            )
+        if frame is None or frame.state != pb.FRAME_STATE_RENDERING:
+            return
+        frame.progress = max(0.0, min(1.0, p.frame_progress))
+        self.state.rec.changed(frame)
+        done = sum(1 for n in attempt.frames if job.frames[n].state == pb.FRAME_STATE_COMPLETED)
+        task.progress = (done + frame.progress) / len(attempt.frames)
+        self.state.rec.changed(task)
+
+    def _frame_completed(self, job: Job, task: Task, attempt: Attempt, done: apb.FrameCompleted) -> None:
+        rec = self.state.rec
+        attempt.completed_frames.append(done.frame)
+        rec.changed(attempt)
+        frame = job.frames.get(done.frame)
+        if frame is None or done.frame not in attempt.frames or frame.state not in FRAME_ACTIVE:
+            return
+        self.rules.set_frame_state(job, frame, pb.FRAME_STATE_COMPLETED)
+        frame.outputs = [Output(o.path, o.size_bytes, o.xxh3_128) for o in done.outputs]
+        frame.render_time = done.render_time.ToTimedelta().total_seconds()
+        frame.progress = 1.0
+        frame.exit_code = 0
+        frame.error_message = ""
+        frame.start_time = frame.start_time or time.time()
+        frame.end_time = time.time()
+        rec.changed(frame)
+        completed = sum(1 for n in attempt.frames if job.frames[n].state == pb.FRAME_STATE_COMPLETED)
+        task.progress = completed / len(attempt.frames)
+        rec.changed(task)
+        self._start_next_frame(job, attempt)
+
+    def _attempt_finished(self, agent: Agent, attempt: Attempt, fin: apb.TaskFinished, when: float) -> None:
+        """Close the attempt's history; if it is current, settle its task's frames.
+
+        ``when`` is the agent's own time of the end, as the start is (see "started"),
+        so an attempt's times measure the process, not the network."""
+        state = self.state
+        state.logs.finish(attempt.id)
+        agent.running.pop(attempt.id, None)
+        state.rec.changed(agent)
+        self.queue.wake()
+        attempt.end_time = when
+        attempt.exit_code = fin.exit_code
+        attempt.error_message = fin.error_message
+        attempt.peak_rss_bytes = fin.peak_rss_bytes
+        attempt.cpu_time = fin.cpu_time.ToTimedelta().total_seconds()
+        if fin.cancelled and not fin.timed_out:
+            attempt.state = AttemptState.CANCELLED
+        else:
+            attempt.state = AttemptState.FAILED if fin.error_message else AttemptState.COMPLETED
+        state.rec.changed(attempt)
+        task = state.tasks.get(attempt.task_id)
+        if task is None or task.attempt_id != attempt.id or task.state not in TASK_ACTIVE:
+            log.info("late result kept as history attempt=%d task=%d", attempt.id, attempt.task_id)
+            return
+        job = state.jobs[task.job_id]
+        job.running_tasks -= 1
+        task.exit_code = fin.exit_code
+        task.error_message = fin.error_message
+        task.peak_rss_bytes = fin.peak_rss_bytes
+        task.cpu_time = attempt.cpu_time
+        task.end_time = attempt.end_time
+        self._settle_frames(job, attempt, fin)
+        task.state = pb.TASK_STATE_PENDING
+        self.rules.settle_task(job, task)
+        self.rules.refresh_job(job)
+        log.info(
+            "attempt finished job=%d task=%d attempt=%d agent=%s exit=%d state=%s",
+            job.id,
+            task.id,
+            attempt.id,
+            agent.id,
+            fin.exit_code,
+            attempt.state,
+        )
+
+    def _settle_frames(self, job: Job, attempt: Attempt, fin: apb.TaskFinished) -> None:
+        """The frames of a current attempt that ended: completed ones keep their result,
+        unfinished ones fail a try (or wait again, when the agent stopped them itself)."""
+        rec = self.state.rec
+        for n in attempt.frames:
+            frame = job.frames[n]
+            if frame.state == pb.FRAME_STATE_COMPLETED and frame.attempt_id == attempt.id:
+                frame.peak_rss_bytes = fin.peak_rss_bytes
+                rec.changed(frame)
+            elif frame.state in FRAME_ACTIVE:
+                if fin.cancelled and not fin.timed_out:
+                    # The agent stopped it on its own (shutting down): not the frame's fault.
+                    self.rules.set_frame_state(job, frame, pb.FRAME_STATE_PENDING)
+                    frame.progress = 0.0
+                    rec.changed(frame)
+                else:
+                    error = fin.error_message or f"the task ended without finishing frame {n}"
+                    frame.peak_rss_bytes = fin.peak_rss_bytes
+                    self.rules.fail_frame(job, frame, error, exit_code=fin.exit_code)
