@@ -9,7 +9,7 @@ property of the scene, which the command line cannot set.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from renderq.plugins.base import CommandSpec, OutputParser, Parameter, ParameterError, ParamType, Plugin
@@ -28,9 +28,9 @@ class BlenderPlugin(Plugin):
         Parameter(
             "scene",
             ParamType.PATH,
-            "the .blend file; it is checked on the controller, so it must be on shared storage "
-            "(or the controller's own machine on a one-machine farm), or start with {project} "
-            "or {source} for files sent with the job",
+            "the .blend file as the render nodes open it: an absolute path on storage they share "
+            "(`renderq submit` makes a relative one absolute from your directory and checks it "
+            "there), or a path under {project}, the job's folder on each node",
             required=True,
         ),
         Parameter(
@@ -58,8 +58,7 @@ class BlenderPlugin(Plugin):
     )
 
     def check(self, params: dict[str, Any]) -> None:
-        """Also makes the scene path absolute, so what the controller checked is what the agents open."""
-        params["scene"] = _checked_scene(params["scene"])
+        _check_scene(params["scene"])
         output: str = params["output"]
         if not output.strip():
             raise ParameterError("output", "'output' is empty; give a path such as {renders}/frame_####")
@@ -93,25 +92,25 @@ class BlenderPlugin(Plugin):
         return BlenderOutputParser()
 
 
-def _checked_scene(scene: str) -> str:
-    """The scene path as the agent should see it: absolute, an existing .blend.
+def _check_scene(scene: str) -> None:
+    """Only what the path itself says: a .blend, and a place every node can resolve.
 
-    A path under an agent token names a file that only exists on the agent once the
-    job's files arrive, so only its suffix can be checked here.
+    It is never looked for on the controller's disk, which may not mount the studio's
+    storage at all: the client checked it where the user typed it. A relative path would
+    be resolved from each node's own working directory, so it must come absolute (as
+    ``renderq submit`` sends it), POSIX or Windows, or start from an agent token.
     """
     if not scene.lower().endswith(".blend"):
         raise ParameterError("scene", f"'scene' must be a .blend file, not {scene!r}")
     check_template("scene", scene, ())
     if uses_agent_token(scene):
-        return scene
-    path = Path(scene).expanduser()
-    if not path.is_file():
+        return
+    if not (PurePosixPath(scene).is_absolute() or PureWindowsPath(scene).is_absolute()):
         raise ParameterError(
             "scene",
-            f"the scene {scene!r} does not exist on the controller; put it on storage the controller "
-            "and the nodes share, or send it with the job under {project}",
+            f"the scene {scene!r} is a relative path; it must be absolute, as `renderq submit` sends it, "
+            "or start with {project}",
         )
-    return str(path.resolve())
 
 
 def _scene_settings(samples: int | None) -> str:

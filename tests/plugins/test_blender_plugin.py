@@ -15,9 +15,7 @@ plugin = BlenderPlugin()
 
 @pytest.fixture
 def scene(tmp_path: Path) -> str:
-    path = tmp_path / "shot.blend"
-    path.write_bytes(b"BLENDER")  # validation checks the name and that it exists, never the content
-    return str(path)
+    return str(tmp_path / "shot.blend")
 
 
 def argv(frames: list[int], **params: Any) -> list[str]:
@@ -85,10 +83,32 @@ def test_parameters_reach_the_command(scene: str) -> None:
     assert line[line.index("-t") + 1] == "3"
 
 
-def test_missing_scene_is_refused(tmp_path: Path) -> None:
-    error = refusal(scene=str(tmp_path / "gone.blend"))
-    assert error.field == "scene"
-    assert f"the scene '{tmp_path / 'gone.blend'}' does not exist on the controller" in error.message
+def test_a_scene_is_never_looked_for_on_the_controllers_disk(tmp_path: Path) -> None:
+    """The client checked it where the user typed it; the controller may not mount that storage."""
+    absent = str(tmp_path / "on-the-share-only" / "shot.blend")
+    assert plugin.validate({"scene": absent})["scene"] == absent
+
+
+@pytest.mark.parametrize("scene", ["P:\\shots\\a.blend", "\\\\nas\\shots\\a.blend", "/mnt/shots/a.blend"])
+def test_absolute_paths_of_any_node_os_pass_as_given(scene: str) -> None:
+    assert plugin.validate({"scene": scene})["scene"] == scene
+
+
+@pytest.mark.parametrize("scene", ["shot.blend", "shots/a.blend", "~/a.blend"])
+def test_a_relative_scene_is_refused_with_what_to_send(scene: str) -> None:
+    error = refusal(scene=scene)
+    assert (error.field, error.message) == (
+        "scene",
+        f"the scene {scene!r} is a relative path; it must be absolute, as `renderq submit` sends it, "
+        "or start with {project}",
+    )
+
+
+def test_no_help_or_refusal_offers_to_send_the_scene_with_the_job() -> None:
+    """Files cannot travel with a job yet."""
+    (scene,) = (p for p in plugin.parameters if p.name == "scene")
+    assert "with the job" not in scene.help
+    assert "with the job" not in refusal(scene="a.blend").message
 
 
 def test_scene_must_be_a_blend_file(tmp_path: Path) -> None:
@@ -103,13 +123,8 @@ def test_scene_is_required() -> None:
     assert refusal().field == "scene"
 
 
-def test_scene_sent_with_the_job_is_not_looked_for_on_the_controller() -> None:
+def test_a_scene_under_an_agent_token_passes_as_given() -> None:
     assert plugin.validate({"scene": "{project}/shots/a.blend"})["scene"] == "{project}/shots/a.blend"
-
-
-def test_relative_scene_becomes_absolute(scene: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(Path(scene).parent)
-    assert plugin.validate({"scene": "shot.blend"})["scene"] == scene
 
 
 @pytest.mark.parametrize(
