@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 
 from renderq.cli.failures import UserError
 from renderq.cli.farm import client_verb, collect_pages
-from renderq.cli.output import Column, from_label, label, labels, print_json, print_table
+from renderq.cli.output import from_label, label, labels, print_json
+from renderq.cli.tables import Column, print_table
 from renderq.client.credentials import TOKEN_ENV
 from renderq.client.units import format_time
 from renderq.v1 import farm_service_pb2 as fs
@@ -84,10 +85,10 @@ async def _list(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         return 0
     columns = [
         Column("ID"),
-        Column("NAME"),
+        Column("NAME", cut=True),
         Column("ROLE"),
-        Column("CREATED"),
-        Column("BY"),
+        Column("CREATED", spare=2),
+        Column("BY", spare=1, cut=True),
         Column("REVOKED"),
     ]
     rows = [
@@ -140,12 +141,12 @@ async def _audit(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         print_json(records)
         return 0
     columns = [
-        Column("#", right=True),
+        Column("#", right=True, spare=2),
         Column("TIME"),
-        Column("WHO"),
+        Column("WHO", cut=True),
         Column("CALL"),
-        Column("TARGET"),
-        Column("OUTCOME"),
+        Column("TARGET", spare=1, cut=True),
+        Column("OUTCOME", wrap=True),
     ]
     rows = [
         [

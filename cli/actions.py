@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Protocol
 from google.protobuf import field_mask_pb2
 
 from renderq.cli.farm import client_verb
-from renderq.cli.output import label, print_json
+from renderq.cli.output import label, print_document, print_json
+from renderq.cli.schema import parameter_types
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
 
@@ -81,17 +82,31 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
 
     for verb, (help_text, agent_call) in AGENT_ACTIONS.items():
         parser = _add(verbs, common, verb, help_text)
-        parser.add_argument("agent_id", metavar="AGENT", help="agent id, as `renderq agents` lists it")
+        _agent_argument(parser)
         parser.set_defaults(run=client_verb(_agent_verb(agent_call)))
+
+    forget = _add(
+        verbs,
+        common,
+        "forget",
+        "remove an offline agent from the farm's records for good, so the controller stops "
+        "redialling it (admin); one still advertising over mDNS is found again",
+    )
+    _agent_argument(forget)
+    forget.set_defaults(run=client_verb(_forget))
+
+
+def _agent_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("agent_id", metavar="AGENT", help="agent id, as `renderq agents` lists it")
 
 
 def _add(verbs: Verbs, common: argparse.ArgumentParser, verb: str, help_text: str) -> argparse.ArgumentParser:
     return verbs.add_parser(verb, parents=[common], help=help_text, description=help_text.capitalize() + ".")
 
 
-def _show_job(args: argparse.Namespace, job: rs.Job, note: str = "") -> int:
+async def _show_job(args: argparse.Namespace, farm: FarmServiceAsyncStub, job: rs.Job, note: str = "") -> int:
     if args.json:
-        print_json(job)
+        print_json(job, await parameter_types(farm))
     else:
         print(f"job {job.id} {label(rs.JobState, job.state)}{note}")
     return 0
@@ -99,7 +114,7 @@ def _show_job(args: argparse.Namespace, job: rs.Job, note: str = "") -> int:
 
 def _job_verb(call: Callable[[FarmServiceAsyncStub, int], Awaitable[_JobAnswer]]) -> ClientVerb:
     async def verb(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-        return _show_job(args, (await call(farm, args.job_id)).job)
+        return await _show_job(args, farm, (await call(farm, args.job_id)).job)
 
     return verb
 
@@ -118,7 +133,7 @@ def _agent_verb(call: Callable[[FarmServiceAsyncStub, str], Awaitable[_AgentAnsw
 
 async def _retry(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     answer = await farm.RetryFrames(fs.RetryFramesRequest(job_id=args.job_id, frames=args.frames))
-    return _show_job(args, answer.job, f", {answer.frames_retried} frames back in the queue")
+    return await _show_job(args, farm, answer.job, f", {answer.frames_retried} frames back in the queue")
 
 
 async def _priority(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
@@ -128,13 +143,22 @@ async def _priority(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int
             update_mask=field_mask_pb2.FieldMask(paths=["priority"]),
         )
     )
-    return _show_job(args, answer.job, f", priority {answer.job.priority}")
+    return await _show_job(args, farm, answer.job, f", priority {answer.job.priority}")
 
 
 async def _delete(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    answer = await farm.DeleteJob(fs.DeleteJobRequest(job_id=args.job_id))
+    await farm.DeleteJob(fs.DeleteJobRequest(job_id=args.job_id))
     if args.json:
-        print_json(answer)
+        print_document({"deleted": True, "job_id": args.job_id})
     else:
         print(f"job {args.job_id} deleted")
+    return 0
+
+
+async def _forget(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+    await farm.ForgetAgent(fs.ForgetAgentRequest(agent_id=args.agent_id))
+    if args.json:
+        print_document({"agent_id": args.agent_id, "forgotten": True})
+    else:
+        print(f"agent {args.agent_id} forgotten: the controller no longer dials it")
     return 0

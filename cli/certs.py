@@ -8,12 +8,12 @@ machine into a directory of its own, to copy there; the CA's key never goes with
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from renderq import tls
 from renderq.cli.failures import UserError
+from renderq.cli.output import print_document, rfc3339
 from renderq.client.credentials import TLS_ENV
 from renderq.xdg import data_home
 
@@ -83,7 +83,7 @@ def _certs(args: argparse.Namespace) -> int:
         raise UserError(f"cannot write the certificates: {error}") from None
     report = _report(directory, created, node, own)
     if args.json:
-        print(json.dumps(report, indent=2))
+        print_document(report)
     else:
         _print(report)
     return 0
@@ -98,7 +98,7 @@ def _report(directory: Path, created: bool, node: tls.NodeCertificate, own: bool
             "cert": str(node.cert),
             "key": str(node.key),
             "names": list(node.names),
-            "not_after": node.not_after.isoformat(timespec="seconds"),
+            "not_after": rfc3339(node.not_after),
             "this_machine": own,
         },
         "commands": {

@@ -1,12 +1,25 @@
 """How a failure reaches the user: one sentence on stderr and an exit code scripts can test.
 
-Exit codes: 1 the job failed (``wait``) or an unexpected server error, 2 a request the
-user can fix (also argparse's code for a bad command line), 3 the controller cannot be
-reached, 4 not allowed, 124 ``wait --timeout`` ran out, 130 Ctrl-C.
+Exit codes, the same for every verb:
+
+- 0: done (``wait``: the job completed);
+- 1: ``wait``: the job failed or was cancelled; any verb: an unexpected server error;
+- 2: a request the user can fix (a bad command line or value, an unknown id, an action
+  the job's state does not allow now);
+- 3: the controller cannot be reached;
+- 4: not allowed: no valid API token, or a role too low for the call;
+- 5: ``wait``: the job is blocked because a job it depends on failed or was cancelled
+  (it runs by itself once that job is retried and completes);
+- 124: ``wait --timeout`` ran out before the job ended;
+- 130: interrupted (Ctrl-C).
+
+Under ``--json`` the sentence is a JSON object instead (see renderq/cli/output.py), so a
+script reads stdout and stderr the same way.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
 from renderq.client import errors
@@ -14,13 +27,28 @@ from renderq.client import errors
 FIXABLE = 2
 UNREACHABLE = 3
 NOT_ALLOWED = 4
+BLOCKED = 5
 TIMED_OUT = 124
 INTERRUPTED = 130
 
+EXIT_CODES = f"""\
+exit codes:
+  0    done (wait: the job completed)
+  1    wait: the job failed or was cancelled; any verb: an unexpected server error
+  {FIXABLE}    a request you can fix: a bad command line or value, an unknown id, not now
+  {UNREACHABLE}    the controller cannot be reached
+  {NOT_ALLOWED}    not allowed: no valid API token, or a role too low for the call
+  {BLOCKED}    wait: the job is blocked by a dependency that failed or was cancelled
+  {TIMED_OUT}  wait --timeout ran out
+  {INTERRUPTED}  interrupted (Ctrl-C)
+"""
+"""For ``--help``: the docstring above, as a table."""
+
 
 class UserError(Exception):
-    """Something the user can act on that no server status describes, such as a child
-    process of ``renderq up`` that would not start."""
+    """A failure or an outcome the command tells in its own words, where no server status
+    describes it: a child process of ``renderq up`` that would not start, a job ``wait``
+    saw fail. ``exit_code`` is what the command ends with."""
 
     def __init__(self, message: str, exit_code: int = FIXABLE) -> None:
         super().__init__(message)
@@ -28,8 +56,10 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
-def exit_code(error: errors.FarmError) -> int:
+def exit_code(error: errors.FarmError | UserError) -> int:
     match error:
+        case UserError():
+            return error.exit_code
         case (
             errors.InvalidArgument()
             | errors.NotFound()
@@ -44,11 +74,25 @@ def exit_code(error: errors.FarmError) -> int:
     return 1
 
 
-def report(error: errors.FarmError | UserError) -> int:
-    """Print the error's sentence (with the status name scripts can match) and return the exit code."""
-    if isinstance(error, UserError):
-        print(f"renderq: {error.message}", file=sys.stderr)
-        return error.exit_code
-    suffix = f" ({error.status})" if error.status else ""
-    print(f"renderq: {error.message}{suffix}", file=sys.stderr)
-    return exit_code(error)
+def report(error: errors.FarmError | UserError, as_json: bool = False) -> int:
+    """Print the error's sentence (with the status name scripts can match) and return the exit code.
+
+    Under ``--json``: ``{"error": {"code": STATUS or null, "exit_code": N, "message": ...}}``.
+    """
+    code = exit_code(error)
+    status = error.status if isinstance(error, errors.FarmError) else None
+    if as_json:
+        document = {"error": {"code": status, "exit_code": code, "message": error.message}}
+        print(json.dumps(document, sort_keys=True), file=sys.stderr)
+    else:
+        suffix = f" ({status})" if status else ""
+        print(f"renderq: {error.message}{suffix}", file=sys.stderr)
+    return code
+
+
+def warn(message: str, as_json: bool = False) -> None:
+    """A note that does not change the exit code; ``{"warning": {"message": ...}}`` under ``--json``."""
+    if as_json:
+        print(json.dumps({"warning": {"message": message}}, sort_keys=True), file=sys.stderr)
+    else:
+        print(f"renderq: {message}", file=sys.stderr)

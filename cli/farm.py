@@ -17,8 +17,16 @@ import grpc
 
 from renderq.client.address import ENV_VAR, resolve_controller
 from renderq.client.channel import connect
-from renderq.client.credentials import TLS_ENV, TOKEN_ENV, Credentials, resolve_credentials
-from renderq.client.errors import from_rpc_error
+from renderq.client.credentials import (
+    DATA_DIR_ENV,
+    TLS_ENV,
+    TOKEN_ENV,
+    Credentials,
+    explain_unauthenticated,
+    resolve_credentials,
+)
+from renderq.client.errors import Unauthenticated, from_rpc_error
+from renderq.xdg import data_home
 
 if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
@@ -38,10 +46,9 @@ class _Page(Protocol):
 P = TypeVar("P", bound=_Page)
 
 
-def client_options() -> argparse.ArgumentParser:
-    """The flags every verb that talks to the controller takes (an argparse parent)."""
+def connection_options() -> argparse.ArgumentParser:
+    """The flags that say which controller to talk to and as whom (an argparse parent)."""
     options = argparse.ArgumentParser(add_help=False)
-    options.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
     options.add_argument(
         "--controller",
         metavar="HOST:PORT",
@@ -49,7 +56,14 @@ def client_options() -> argparse.ArgumentParser:
     )
     options.add_argument(
         "--token",
-        help=f"API token (default: ${TOKEN_ENV}, else the local admin token of your own controller)",
+        help=f"API token (default: ${TOKEN_ENV}, else the local admin token in the controller's --data-dir)",
+    )
+    options.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="on the controller's machine: its --data-dir, where its local admin token is "
+        f"(default: ${DATA_DIR_ENV}, else {data_home()})",
     )
     options.add_argument(
         "--tls",
@@ -58,6 +72,21 @@ def client_options() -> argparse.ArgumentParser:
         help=f"use TLS, trusting the farm CA in DIR/ca.pem (default: ${TLS_ENV}; see `renderq certs`)",
     )
     return options
+
+
+def client_options(connection: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The flags of every verb that prints what the controller answered: ``connection``
+    and ``--json``."""
+    options = argparse.ArgumentParser(add_help=False, parents=[connection])
+    options.add_argument(
+        "--json", action="store_true", help="print JSON for scripts instead of text (see `renderq --help`)"
+    )
+    return options
+
+
+def credentials_from(args: argparse.Namespace) -> Credentials:
+    """The credentials the connection flags (and the environment) name."""
+    return resolve_credentials(args.token, args.tls, data_dir=args.data_dir)
 
 
 def client_verb(verb: ClientVerb) -> Callable[[argparse.Namespace], int]:
@@ -70,8 +99,7 @@ def client_verb(verb: ClientVerb) -> Callable[[argparse.Namespace], int]:
 
 
 async def _call(verb: ClientVerb, args: argparse.Namespace) -> int:
-    credentials = resolve_credentials(args.token, args.tls)
-    async with dial(await resolve_controller(args.controller), credentials) as farm:
+    async with dial(await resolve_controller(args.controller), credentials_from(args)) as farm:
         return await verb(args, farm)
 
 
@@ -82,7 +110,12 @@ async def dial(address: str, credentials: Credentials) -> AsyncIterator[FarmServ
         try:
             yield farm
         except grpc.aio.AioRpcError as error:
-            raise from_rpc_error(error, address) from None
+            failure = from_rpc_error(error, address)
+            if isinstance(failure, Unauthenticated):
+                failure = Unauthenticated(
+                    explain_unauthenticated(credentials, failure.message), failure.status
+                )
+            raise failure from None
 
 
 async def collect_pages(call: Callable[[str], Awaitable[P]], items: Callable[[P], Iterable[T]]) -> list[T]:

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from renderq.cli.failures import warn
 from renderq.cli.farm import client_verb, collect_pages
-from renderq.cli.output import (
-    Column,
-    from_label,
-    label,
-    labels,
-    print_fields,
-    print_json,
-    print_table,
-    to_dict,
-)
+from renderq.cli.output import from_label, label, labels, print_json, typed_parameters
+from renderq.cli.schema import parameter_types
+from renderq.cli.tables import Column, print_fields, print_table
 from renderq.client.units import elapsed, format_duration, format_size, format_time, progress_bar
 from renderq.plugins.frame_range import format_frames
 from renderq.v1 import farm_service_pb2 as fs
@@ -106,22 +99,22 @@ async def _jobs(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         first = await page("")
         jobs = list(first.jobs)
         if first.next_page_token:
-            print("renderq: more jobs match than shown; pass --all-pages to list them all", file=sys.stderr)
+            warn("more jobs match than shown; pass --all-pages to list them all", args.json)
     if args.json:
-        print_json(jobs)
+        print_json(jobs, await parameter_types(farm))
         return 0
     columns = [
         Column("ID", right=True),
         Column("STATE"),
-        Column("PRI", right=True),
+        Column("PRI", right=True, spare=4),
         Column("PROGRESS"),
         Column("FRAMES", right=True),
-        Column("FAILED", right=True),
-        Column("OWNER"),
-        Column("PLUGIN"),
-        Column("CREATED"),
-        Column("ELAPSED", right=True),
-        Column("NAME"),
+        Column("FAILED", right=True, spare=1),
+        Column("OWNER", spare=2, cut=True),
+        Column("PLUGIN", spare=5),
+        Column("CREATED", spare=6),
+        Column("ELAPSED", right=True, spare=3),
+        Column("NAME", cut=True),
     ]
     rows = [
         [
@@ -139,14 +132,20 @@ async def _jobs(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         ]
         for j in jobs
     ]
+    if any(j.state_reason for j in jobs):
+        # Why a job waits or is blocked: the point of the table for those rows.
+        columns.append(Column("REASON", wrap=True))
+        for row, j in zip(rows, jobs, strict=True):
+            row.append(j.state_reason)
     print_table(columns, rows, empty="no jobs")
     return 0
 
 
 async def _job(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     job = (await farm.GetJob(fs.GetJobRequest(job_id=args.job_id))).job
+    types = await parameter_types(farm)
     if args.json:
-        print_json(job)
+        print_json(job, types)
         return 0
     print_fields(
         [
@@ -155,6 +154,7 @@ async def _job(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
             ("owner", job.owner or "-"),
             ("plugin", job.plugin),
             ("state", label(rs.JobState, job.state)),
+            ("reason", job.state_reason or "-"),
             ("progress", progress_bar(job.progress)),
             ("frames", job.frames),
             (
@@ -166,8 +166,8 @@ async def _job(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
             ("priority", str(job.priority)),
             ("pool", job.pool or "any"),
             ("requirements", _requirements(job.requirements)),
-            ("parameters", json.dumps(_whole_numbers(to_dict(job.parameters)))),
-            ("environment", json.dumps(dict(job.environment)) if job.environment else "-"),
+            ("parameters", json.dumps(typed_parameters(job, types), sort_keys=True)),
+            ("environment", json.dumps(dict(job.environment), sort_keys=True) if job.environment else "-"),
             ("depends on", ", ".join(str(d) for d in job.depends_on) or "-"),
             ("max retries", str(job.max_retries) if job.HasField("max_retries") else "default"),
             ("task timeout", format_duration(job.task_timeout) if job.HasField("task_timeout") else "none"),
@@ -179,17 +179,6 @@ async def _job(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         ]
     )
     return 0
-
-
-def _whole_numbers(value: Any) -> Any:
-    """``64`` rather than ``64.0``: a Struct keeps every number as a double."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _whole_numbers(v) for k, v in value.items()}
-    return value
 
 
 def _requirements(needs: rs.Requirements) -> str:
@@ -220,15 +209,15 @@ async def _frames(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     columns = [
         Column("FRAME", right=True),
         Column("STATE"),
-        Column("PROGRESS"),
-        Column("AGENT"),
-        Column("TRIES", right=True),
-        Column("FAILS", right=True),
-        Column("TIME", right=True),
-        Column("PEAK MEM", right=True),
+        Column("PROGRESS", spare=7),
+        Column("AGENT", spare=2, cut=True),
+        Column("TRIES", right=True, spare=6),
+        Column("FAILS", right=True, spare=3),
+        Column("TIME", right=True, spare=1),
+        Column("PEAK MEM", right=True, spare=5),
         Column("EXIT", right=True),
-        Column("OUTPUT"),
-        Column("ERROR"),
+        Column("OUTPUT", spare=4, cut=True),
+        Column("ERROR", wrap=True),
     ]
     rows = [
         [
@@ -265,18 +254,18 @@ async def _tasks(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     done = {rs.TASK_STATE_COMPLETED, rs.TASK_STATE_FAILED}
     columns = [
         Column("TASK", right=True),
-        Column("#", right=True),
-        Column("FRAMES"),
+        Column("#", right=True, spare=7),
+        Column("FRAMES", cut=True),
         Column("STATE"),
-        Column("PROGRESS"),
-        Column("AGENT"),
-        Column("TRIES", right=True),
+        Column("PROGRESS", spare=3),
+        Column("AGENT", spare=2, cut=True),
+        Column("TRIES", right=True, spare=4),
         Column("EXIT", right=True),
-        Column("CPU", right=True),
-        Column("PEAK MEM", right=True),
-        Column("STARTED"),
-        Column("ELAPSED", right=True),
-        Column("ERROR"),
+        Column("CPU", right=True, spare=6),
+        Column("PEAK MEM", right=True, spare=5),
+        Column("STARTED", spare=8),
+        Column("ELAPSED", right=True, spare=1),
+        Column("ERROR", wrap=True),
     ]
     rows = [
         [
@@ -317,15 +306,15 @@ async def _agents(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         Column("ID"),
         Column("STATUS"),
         Column("MODE"),
-        Column("HOST"),
-        Column("ADDRESS"),
+        Column("HOST", spare=1, cut=True),
+        Column("ADDRESS", spare=7),
         Column("SLOTS", right=True),
-        Column("CPU", right=True),
-        Column("RAM", right=True),
-        Column("GPUS"),
-        Column("POOL"),
-        Column("TAGS"),
-        Column("LAST SEEN"),
+        Column("CPU", right=True, spare=2),
+        Column("RAM", right=True, spare=3),
+        Column("GPUS", spare=4, cut=True),
+        Column("POOL", spare=5, cut=True),
+        Column("TAGS", spare=6, cut=True),
+        Column("LAST SEEN", spare=8),
     ]
     rows = [
         [
@@ -362,7 +351,12 @@ async def _plugins(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     if args.json:
         print_json(plugins)
         return 0
-    columns = [Column("NAME"), Column("RENDERER"), Column("PARAMETERS (* required)"), Column("DESCRIPTION")]
+    columns = [
+        Column("NAME"),
+        Column("RENDERER", spare=1),
+        Column("PARAMETERS (* required)", wrap=True),
+        Column("DESCRIPTION", wrap=True),
+    ]
     rows = [
         [
             p.name,

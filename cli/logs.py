@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from renderq.cli.failures import UserError
 from renderq.cli.farm import client_verb
 from renderq.cli.listings import list_tasks
-from renderq.cli.output import to_dict
+from renderq.cli.output import print_json_line
 from renderq.client.units import is_set
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
@@ -28,7 +27,8 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="print a task's log",
         description="Print the log of the task that renders FRAME (or of --task). Without either, the "
-        "job's running task, else the one that started last. --json prints one JSON object per chunk.",
+        "job's running task, else the one that started last. --json prints JSON Lines: one object "
+        "per line of the log, with its task, attempt and byte offset.",
     )
     parser.add_argument("job_id", type=int, metavar="ID")
     parser.add_argument("frame", type=int, nargs="?", metavar="FRAME")
@@ -48,14 +48,55 @@ async def _logs(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         request.frame = args.frame
     else:
         request.task_id = args.task or await _relevant_task(farm, args.job_id)
+    if args.json:
+        lines = LogLines()
+        async for chunk in farm.TailLog(request):
+            for record in lines.feed(chunk):
+                print_json_line(record)
+        for record in lines.end():
+            print_json_line(record)
+        return 0
     out = sys.stdout.buffer
     async for chunk in farm.TailLog(request):
-        if args.json:
-            out.write(json.dumps(to_dict(chunk)).encode() + b"\n")
-        else:
-            out.write(chunk.data)
+        out.write(chunk.data)
         out.flush()
     return 0
+
+
+class LogLines:
+    """A log's chunks (bytes cut anywhere) as whole lines of text, each with the byte
+    offset it starts at; a line still open waits for the chunk that ends it."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+        self._offset = 0
+        self._ids = (0, 0)
+
+    def feed(self, chunk: fs.TailLogResponse) -> list[dict[str, Any]]:
+        if not self._pending:
+            self._offset = chunk.offset
+        self._ids = (chunk.task_id, chunk.attempt_id)
+        *complete, self._pending = (self._pending + chunk.data).split(b"\n")
+        return [self._record(line, len(line) + 1) for line in complete]
+
+    def end(self) -> list[dict[str, Any]]:
+        """The last line when the log does not end with a newline."""
+        if not self._pending:
+            return []
+        line, self._pending = self._pending, b""
+        return [self._record(line, len(line))]
+
+    def _record(self, line: bytes, length: int) -> dict[str, Any]:
+        task_id, attempt_id = self._ids
+        # A newline byte never occurs inside a UTF-8 character, so each line decodes alone.
+        record = {
+            "task_id": task_id,
+            "attempt_id": attempt_id,
+            "offset": self._offset,
+            "text": line.decode(errors="replace"),
+        }
+        self._offset += length
+        return record
 
 
 async def _relevant_task(farm: FarmServiceAsyncStub, job_id: int) -> int:

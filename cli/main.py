@@ -9,12 +9,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import TYPE_CHECKING, NoReturn, cast
 
 from renderq import __version__
 from renderq.cli import access, actions, certs, listings, logs, servers, submit, tui, up, wait
-from renderq.cli.failures import INTERRUPTED, UserError, report
-from renderq.cli.farm import client_options
+from renderq.cli.failures import EXIT_CODES, FIXABLE, INTERRUPTED, UserError, report
+from renderq.cli.farm import client_options, connection_options
 from renderq.client.errors import FarmError
+
+if TYPE_CHECKING:
+    from renderq.cli.farm import Verbs
 
 DESCRIPTION = """\
 renderq: a render farm manager.
@@ -25,14 +29,41 @@ they find each other over mDNS. Every other verb talks to the controller, found 
 --controller, else $RENDERQ_CONTROLLER, else mDNS. `renderq VERB --help` tells more.
 """
 
+EPILOG = f"""\
+{EXIT_CODES}
+--json: objects with the .proto field names, states as the words the text shows
+("completed"), durations in seconds, times in RFC 3339, keys sorted; logs as JSON Lines;
+a failure as {{"error": {{"code", "exit_code", "message"}}}} on stderr.
+"""
+
+
+class CommandLineError(Exception):
+    """argparse refused the command line (raised instead of printing, so that it can be
+    reported as JSON under ``--json``)."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise CommandLineError(self, message)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="renderq", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog="renderq",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"renderq {__version__}")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
-    common = client_options()
+    # Every verb's parser is a _Parser too (argparse makes them of the parent's class).
+    verbs = cast("Verbs", parser.add_subparsers(dest="verb", metavar="VERB", required=True))
+    connection = connection_options()
+    common = client_options(connection)
     up.register(verbs)
     servers.register(verbs)
     certs.register(verbs)
@@ -42,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait.register(verbs, common)
     actions.register(verbs, common)
     access.register(verbs, common)
-    tui.register(verbs, common)
+    tui.register(verbs, connection)
     return parser
 
 
@@ -58,11 +89,23 @@ def main(argv: list[str] | None = None) -> None:
     """Run one verb and exit with its code."""
     words, command = _split_command(sys.argv[1:] if argv is None else list(argv))
     parser = build_parser()
-    args = parser.parse_args(words)
-    if command and not getattr(args, "takes_argv", False):
-        parser.error(f"{args.verb} takes no command after --")
+    try:
+        args = parser.parse_args(words)
+        if command and not getattr(args, "takes_argv", False):
+            raise CommandLineError(parser, f"{args.verb} takes no command after --")
+    except CommandLineError as bad:
+        sys.exit(_refuse(bad, as_json="--json" in words))
     args.argv = command
     sys.exit(_run(args))
+
+
+def _refuse(bad: CommandLineError, as_json: bool) -> int:
+    """argparse's own output (usage, then the error), or the JSON error object."""
+    if as_json:
+        return report(UserError(f"{bad.parser.prog}: {bad.message}", FIXABLE), as_json=True)
+    bad.parser.print_usage(sys.stderr)
+    print(f"{bad.parser.prog}: error: {bad.message}", file=sys.stderr)
+    return FIXABLE
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -70,7 +113,7 @@ def _run(args: argparse.Namespace) -> int:
         code: int = args.run(args)
         return code
     except (FarmError, UserError) as error:
-        return report(error)
+        return report(error, as_json=getattr(args, "json", False))
     except KeyboardInterrupt:
         return INTERRUPTED
     except BrokenPipeError:

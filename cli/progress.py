@@ -19,18 +19,22 @@ from renderq.v1 import resources_pb2 as rs
 if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
-FINISHED = frozenset({rs.JOB_STATE_COMPLETED, rs.JOB_STATE_FAILED, rs.JOB_STATE_CANCELLED})
+SETTLED = frozenset(
+    {rs.JOB_STATE_COMPLETED, rs.JOB_STATE_FAILED, rs.JOB_STATE_CANCELLED, rs.JOB_STATE_BLOCKED}
+)
+"""Where following a job stops: it ended, or it is blocked by a dependency that failed
+or was cancelled, and will not end before someone retries that one."""
 
 
 async def follow_job(farm: FarmServiceAsyncStub, job_id: int, on_change: Callable[[rs.Job], None]) -> rs.Job:
-    """The job once it is completed, failed or cancelled; ``on_change`` sees every state
-    it passes through on the way."""
+    """The job once it is completed, failed, cancelled or blocked (``SETTLED``);
+    ``on_change`` sees every state it passes through on the way."""
     while True:
         # The cursor comes before the read: a change landing between the two is then
         # both in the read and replayed by the watch, never lost.
         cursor = (await farm.ListJobs(fs.ListJobsRequest(page_size=1))).event_sequence
         job = await _get(farm, job_id, on_change)
-        if job.state in FINISHED:
+        if job.state in SETTLED:
             return job
         call = farm.WatchEvents(fs.WatchEventsRequest(job_id=job_id, after_sequence=cursor))
         try:
@@ -43,7 +47,7 @@ async def follow_job(farm: FarmServiceAsyncStub, job_id: int, on_change: Callabl
                         raise NotFound(f"job {job_id} was deleted while waiting for it")
                     job = event.job
                     on_change(job)
-                if job.state in FINISHED:
+                if job.state in SETTLED:
                     return job
         finally:
             call.cancel()
@@ -54,6 +58,12 @@ async def _get(farm: FarmServiceAsyncStub, job_id: int, on_change: Callable[[rs.
     job = (await farm.GetJob(fs.GetJobRequest(job_id=job_id))).job
     on_change(job)
     return job
+
+
+def blocked_sentence(job: rs.Job) -> str:
+    """What blocks a BLOCKED job and what lets it run, for ``wait`` and ``submit``."""
+    reason = job.state_reason or "a job it depends on failed or was cancelled"
+    return f"job {job.id} is blocked: {reason}; it runs by itself once that job is retried and completes"
 
 
 class JobProgress:

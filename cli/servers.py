@@ -8,7 +8,6 @@ never loads the controller (nor the other way round).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -17,6 +16,8 @@ from typing import TYPE_CHECKING
 from renderq import farm_key
 from renderq.agent import config as agent_config
 from renderq.cli.failures import UserError
+from renderq.cli.output import print_document
+from renderq.client.credentials import DATA_DIR_ENV, local_data_dir
 from renderq.controller import config as controller_config
 from renderq.xdg import data_home
 
@@ -69,14 +70,17 @@ def _register_join_token(verbs: Verbs) -> None:
         "machine (it reads the key file); paste the line on the new node once: the agent keeps the key.",
     )
     parser.add_argument(
-        "--data-dir", type=Path, default=None, help=f"the controller's state (default {data_home()})"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"the controller's state (default: ${DATA_DIR_ENV}, else {data_home()})",
     )
     parser.add_argument("--json", action="store_true", help="print the token and the line as JSON")
     parser.set_defaults(run=_join_token)
 
 
 def _join_token(args: argparse.Namespace) -> int:
-    path = (args.data_dir or data_home()) / farm_key.FILE_NAME
+    path = local_data_dir(args.data_dir) / farm_key.FILE_NAME
     try:
         key = farm_key.load(path)
     except (farm_key.FarmKeyError, OSError) as exc:
@@ -88,7 +92,10 @@ def _join_token(args: argparse.Namespace) -> int:
         )
     token = farm_key.to_token(key)
     line = f"renderq agent --join {token}"
-    print(json.dumps({"token": token, "command": line}) if args.json else line)
+    if args.json:
+        print_document({"command": line, "token": token})
+    else:
+        print(line)
     return 0
 
 

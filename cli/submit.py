@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from renderq.cli.failures import UserError
+from renderq.cli.failures import UserError, warn
 from renderq.cli.farm import client_verb
 from renderq.cli.output import print_json
+from renderq.cli.plugin_help import PluginHelpAction, plugin_names
+from renderq.cli.progress import blocked_sentence
+from renderq.cli.schema import parameter_types, path_parameters
 from renderq.client.login import login_name
+from renderq.client.paths import MissingPath, localize_paths
 from renderq.client.units import parse_size
 from renderq.v1 import farm_service_pb2, resources_pb2
 
@@ -19,8 +24,13 @@ if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 EPILOG = """\
+Path parameters (a blender scene) are made absolute from this directory and must exist
+here; --paths-on-nodes sends paths that only the render nodes have as they are typed.
+`renderq submit PLUGIN --help` lists a plugin's parameters.
+
 examples:
   renderq submit blender --frames 1-250 --chunk 10 --param scene=/projects/shot010.blend
+  renderq submit blender --frames 1-24 --param scene=shot010.blend   # in the scene's folder
   renderq submit command --frames 1-3 --require-ram 8GiB -- python render.py --frame {frame}
   renderq submit command --frames 1 --depends-on 41 -- ffmpeg -i /renders/shot010_%04d.png shot010.mp4
 """
@@ -50,8 +60,16 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         "parameter (for the command plugin).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        add_help=False,
     )
-    parser.add_argument("plugin", metavar="PLUGIN", help="renderer plugin, e.g. blender, ffmpeg, command")
+    parser.add_argument(
+        "-h", "--help", action=PluginHelpAction, help="show this help (after PLUGIN: its parameters too)"
+    )
+    parser.add_argument(
+        "plugin",
+        metavar="PLUGIN",
+        help=f"renderer plugin: {plugin_names()} (`renderq plugins` lists the farm's)",
+    )
     parser.add_argument(
         "--frames", required=True, metavar="SPEC", help="frame range: 1-100, 1-100x5, 1,5,10-20"
     )
@@ -69,6 +87,12 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         help="plugin parameter; VALUE is read as JSON when it parses (5, true, [1,2]), else as text",
     )
     parser.add_argument(
+        "--paths-on-nodes",
+        action="store_true",
+        help="path parameters name places only the render nodes have (say P:\\shots on Windows nodes): "
+        "send them as typed, neither made absolute nor checked here",
+    )
+    parser.add_argument(
         "--env",
         action="append",
         type=_key_value,
@@ -82,7 +106,8 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         type=int,
         default=[],
         metavar="ID",
-        help="start after this job completes",
+        help="start after this job completes (repeatable); if that one failed or was cancelled, "
+        "this one is blocked until it is retried and completes",
     )
     parser.add_argument(
         "--max-retries", type=int, metavar="N", help="automatic retries per frame (default 3)"
@@ -118,13 +143,18 @@ def _parameter(text: str) -> Any:
         return text
 
 
-def build_job(args: argparse.Namespace) -> resources_pb2.Job:
-    """The Job the flags describe; the controller validates it."""
+def job_parameters(args: argparse.Namespace) -> dict[str, Any]:
+    """The plugin parameters the flags give: ``--param`` and the command after ``--``."""
     parameters = {key: _parameter(value) for key, value in args.param}
     if args.argv:
         if "argv" in parameters:
             raise UserError("give the command after -- or as --param argv=..., not both")
         parameters["argv"] = args.argv
+    return parameters
+
+
+def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> resources_pb2.Job:
+    """The Job the flags describe, with ``parameters``; the controller validates it."""
     job = resources_pb2.Job(
         plugin=args.plugin,
         frames=args.frames,
@@ -154,9 +184,21 @@ def build_job(args: argparse.Namespace) -> resources_pb2.Job:
 
 
 async def _submit(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    response = await farm.CreateJob(farm_service_pb2.CreateJobRequest(job=build_job(args)))
+    types = await parameter_types(farm)
+    parameters = job_parameters(args)
+    try:
+        # Judged here, where the user typed them: the controller may not even see these disks.
+        localize_paths(
+            parameters, path_parameters(types, args.plugin), Path.cwd(), check=not args.paths_on_nodes
+        )
+    except MissingPath as missing:
+        raise UserError(str(missing)) from None
+    request = farm_service_pb2.CreateJobRequest(job=build_job(args, parameters))
+    job = (await farm.CreateJob(request)).job
+    if job.state == resources_pb2.JOB_STATE_BLOCKED:
+        warn(blocked_sentence(job), args.json)
     if args.json:
-        print_json(response.job)
+        print_json(job, types)
     else:
-        print(response.job.id)
+        print(job.id)
     return 0

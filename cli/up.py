@@ -26,7 +26,7 @@ from renderq.cli.output import label
 from renderq.cli.progress import JobProgress, follow_job
 from renderq.cli.servers import add_log_level
 from renderq.client.address import ENV_VAR
-from renderq.client.credentials import TOKEN_ENV, Credentials
+from renderq.client.credentials import DATA_DIR_ENV, Credentials, local_data_dir
 from renderq.client.login import login_name
 from renderq.controller.config import DEFAULT_PORT
 from renderq.v1 import farm_service_pb2 as fs
@@ -65,7 +65,10 @@ def register(verbs: Verbs) -> None:
         help="controller port; the agent takes the next (default %(default)s)",
     )
     parser.add_argument(
-        "--data-dir", type=Path, default=None, help=f"where the farm keeps its state (default {data_home()})"
+        "--data-dir",
+        type=Path,
+        default=None,
+        help=f"where the farm keeps its state (default: ${DATA_DIR_ENV}, else {data_home()})",
     )
     parser.add_argument("--slots", type=int, default=None, metavar="N", help="tasks the agent runs at once")
     parser.add_argument(
@@ -153,7 +156,7 @@ class EmbeddedFarm:
 
 
 async def _up(args: argparse.Namespace) -> int:
-    farm = EmbeddedFarm(args.data_dir or data_home(), args.port, args.slots, args.log_level)
+    farm = EmbeddedFarm(local_data_dir(args.data_dir), args.port, args.slots, args.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -199,9 +202,9 @@ async def _session(farm: EmbeddedFarm, demo: bool, tui: bool) -> None:
         async with dial(address, credentials) as stub:
             await _follow_demo(stub, await _submit_demo(stub, farm.data_dir))
     env = f"{ENV_VAR}={address}"
-    if farm.data_dir != data_home():
-        # Verbs find the local admin token in the default data dir only.
-        env += f" {TOKEN_ENV}=$(cat {farm.data_dir / tokens.LOCAL_FILE})"
+    if farm.data_dir != local_data_dir():
+        # Where verbs find the local admin token.
+        env += f" {DATA_DIR_ENV}={farm.data_dir}"
     print(
         f"\nUse it from another terminal:\n"
         f"  {env} renderq jobs\n"

@@ -50,6 +50,10 @@ class Unauthenticated(FarmError):
     pass
 
 
+class Unimplemented(FarmError):
+    """The controller does not offer the call: it runs an older renderq than the caller."""
+
+
 class Unavailable(FarmError):
     """The controller could not be reached."""
 
@@ -78,6 +82,7 @@ _BY_STATUS: dict[grpc.StatusCode, type[FarmError]] = {
     grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
     grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
     grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.UNIMPLEMENTED: Unimplemented,
 }
 
 _TRANSIENT = frozenset(
@@ -95,6 +100,11 @@ def from_rpc_error(error: grpc.aio.AioRpcError, address: str) -> FarmError:
         if failure is not None:
             return _tls_error(failure, details, address, code.name)
         details = f"cannot reach the controller at {address}: {details}"
+    elif kind is Unimplemented:
+        details = (
+            f"the controller at {address} does not offer this call ({details}); "
+            "it may run an older renderq than this command"
+        )
     farm_error = kind(details, code.name)
     if code in _TRANSIENT:
         farm_error.retryable = True

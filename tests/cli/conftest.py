@@ -7,23 +7,33 @@ The server runs its own event loop in a thread, so a test can run the CLI in-pro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 
 from renderq.cli.main import main
+from renderq.controller.auth import NO_TOKEN
+from renderq.controller.config import ControllerConfig
+from renderq.controller.main import serve
+from renderq.plugins.base import ParamType
+from renderq.plugins.registry import all_plugins
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as rs
 
 DEADLINE = 20.0
+STAMP = timestamp_pb2.Timestamp(seconds=1_796_159_646)
+"""2026-12-01T21:14:06Z: when every fake record was made."""
 RENDERQ = [sys.executable, "-m", "renderq"]
 
 
@@ -48,9 +58,18 @@ class FakeFarm(fgrpc.FarmServiceServicer):
         self.errors: dict[str, tuple[grpc.StatusCode, str]] = {}
         self.requests: dict[str, list[Any]] = {}
         self.frames_page_size = 2
+        self.created: rs.Job = rs.Job(state=rs.JOB_STATE_QUEUED)
+        """Output fields of every job CreateJob makes (its state, state_reason)."""
+        self.tokens: list[rs.Token] = []
+        self.audit: list[rs.AuditRecord] = []
+        self.token: str | None = None
+        """When set, every call must carry this token, as the controller demands."""
 
     async def _enter(self, method: str, request: object, context: grpc.aio.ServicerContext) -> None:
         self.requests.setdefault(method, []).append(request)
+        metadata = {m.key: m.value for m in context.invocation_metadata() or ()}
+        if self.token is not None and metadata.get("authorization") != f"Bearer {self.token}":
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, NO_TOKEN)
         if method in self.errors:
             code, message = self.errors[method]
             await context.abort(code, message)
@@ -61,8 +80,8 @@ class FakeFarm(fgrpc.FarmServiceServicer):
         await self._enter("CreateJob", request, context)
         job = rs.Job()
         job.CopyFrom(request.job)
+        job.MergeFrom(self.created)
         job.id = 7
-        job.state = rs.JOB_STATE_QUEUED
         self.jobs[job.id] = job
         return fs.CreateJobResponse(job=job)
 
@@ -187,6 +206,47 @@ class FakeFarm(fgrpc.FarmServiceServicer):
         await self._enter("DrainAgent", request, context)
         return fs.DrainAgentResponse(agent=self._agent(request.agent_id, rs.AGENT_MODE_DRAINING))
 
+    async def ForgetAgent(
+        self, request: fs.ForgetAgentRequest, context: grpc.aio.ServicerContext
+    ) -> fs.ForgetAgentResponse:
+        await self._enter("ForgetAgent", request, context)
+        self.agents = [a for a in self.agents if a.id != request.agent_id]
+        return fs.ForgetAgentResponse()
+
+    async def GetCaller(
+        self, request: fs.GetCallerRequest, context: grpc.aio.ServicerContext
+    ) -> fs.GetCallerResponse:
+        await self._enter("GetCaller", request, context)
+        return fs.GetCallerResponse(name="ana", token_id="t1", role=rs.ROLE_ADMIN)
+
+    async def CreateToken(
+        self, request: fs.CreateTokenRequest, context: grpc.aio.ServicerContext
+    ) -> fs.CreateTokenResponse:
+        await self._enter("CreateToken", request, context)
+        token = rs.Token(id="t2", name=request.name, role=request.role, created_by="ana", create_time=STAMP)
+        self.tokens.append(token)
+        return fs.CreateTokenResponse(token=token, secret="rqt_secret")
+
+    async def ListTokens(
+        self, request: fs.ListTokensRequest, context: grpc.aio.ServicerContext
+    ) -> fs.ListTokensResponse:
+        await self._enter("ListTokens", request, context)
+        return fs.ListTokensResponse(tokens=self.tokens)
+
+    async def RevokeToken(
+        self, request: fs.RevokeTokenRequest, context: grpc.aio.ServicerContext
+    ) -> fs.RevokeTokenResponse:
+        await self._enter("RevokeToken", request, context)
+        token = next(t for t in self.tokens if t.id == request.token_id)
+        token.revoke_time.CopyFrom(STAMP)
+        return fs.RevokeTokenResponse(token=token)
+
+    async def ListAuditRecords(
+        self, request: fs.ListAuditRecordsRequest, context: grpc.aio.ServicerContext
+    ) -> fs.ListAuditRecordsResponse:
+        await self._enter("ListAuditRecords", request, context)
+        return fs.ListAuditRecordsResponse(records=self.audit)
+
     async def WatchEvents(
         self, request: fs.WatchEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[fs.WatchEventsResponse]:
@@ -237,6 +297,46 @@ def farm() -> Iterator[FakeFarm]:
         loop.close()
 
 
+PARAMETER_TYPES = {
+    ParamType.STRING: fs.PARAMETER_TYPE_STRING,
+    ParamType.INTEGER: fs.PARAMETER_TYPE_INTEGER,
+    ParamType.NUMBER: fs.PARAMETER_TYPE_NUMBER,
+    ParamType.BOOLEAN: fs.PARAMETER_TYPE_BOOLEAN,
+    ParamType.PATH: fs.PARAMETER_TYPE_PATH,
+    ParamType.CHOICE: fs.PARAMETER_TYPE_CHOICE,
+    ParamType.STRING_LIST: fs.PARAMETER_TYPE_STRING_LIST,
+}
+
+
+def listed_plugins() -> list[fs.Plugin]:
+    """This renderq's plugins as a controller lists them (ListPlugins)."""
+    return [
+        fs.Plugin(
+            name=p.name,
+            description=p.description,
+            renderer=p.renderer,
+            parameters=[
+                fs.PluginParameter(
+                    name=q.name, type=PARAMETER_TYPES[q.type], required=q.required, help=q.help
+                )
+                for q in p.parameters
+            ],
+        )
+        for p in all_plugins()
+    ]
+
+
+@pytest.fixture(autouse=True)
+def no_local_token(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Verbs look for the local admin token in an empty directory, not the user's own,
+    and no token comes from the environment."""
+    directory = tmp_path_factory.mktemp("data")
+    monkeypatch.setenv("RENDERQ_DATA_DIR", str(directory))
+    monkeypatch.delenv("RENDERQ_TOKEN", raising=False)
+    monkeypatch.delenv("COLUMNS", raising=False)
+    return directory
+
+
 @dataclass
 class Result:
     code: int
@@ -279,3 +379,43 @@ def renderq_process(
         env={**os.environ, **(env or {})},
         **kwargs,  # type: ignore[call-overload]
     )
+
+
+@dataclass
+class RealController:
+    address: str
+    data_dir: Path
+
+
+@pytest.fixture
+def controller(tmp_path: Path) -> Iterator[RealController]:
+    """A real controller (no agents) on its own event loop in a thread, its state in
+    ``tmp_path/farm``: verbs reach it with ``--controller`` and ``--data-dir``."""
+    data_dir = tmp_path / "farm"
+    config = ControllerConfig(listen="127.0.0.1:0", data_dir=data_dir, mdns=False)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="controller", daemon=True)
+    thread.start()
+
+    async def start() -> tuple[asyncio.Task[None], int]:
+        started: asyncio.Future[int] = loop.create_future()
+        task = asyncio.create_task(serve(config, started))
+        await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()
+        return task, started.result()
+
+    task, port = asyncio.run_coroutine_threadsafe(start(), loop).result(DEADLINE)
+    try:
+        yield RealController(f"127.0.0.1:{port}", data_dir)
+    finally:
+
+        async def stop() -> None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+        asyncio.run_coroutine_threadsafe(stop(), loop).result(DEADLINE)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(DEADLINE)
+        loop.close()

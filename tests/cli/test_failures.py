@@ -73,7 +73,7 @@ def test_each_kind_of_failure_has_its_exit_code(
     cli: CliRunner, farm: FakeFarm, code: grpc.StatusCode, exit_code: int
 ) -> None:
     farm.errors["CancelJob"] = (code, "job 3 is completed; there is nothing to cancel")
-    result = cli("cancel", "3")
+    result = cli("cancel", "3", "--token", "rqt_given")
     assert result.code == exit_code
     assert result.err == f"renderq: job 3 is completed; there is nothing to cancel ({code.name})\n"
 

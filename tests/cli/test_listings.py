@@ -9,7 +9,7 @@ from google.protobuf import duration_pb2
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
 
-from .conftest import CliRunner, FakeFarm
+from .conftest import CliRunner, FakeFarm, listed_plugins
 
 
 def running_job(job_id: int = 3, **fields: object) -> rs.Job:
@@ -59,7 +59,7 @@ def test_jobs_json_is_a_list_with_proto_field_names(cli: CliRunner, farm: FakeFa
     document = json.loads(result.out)
     assert isinstance(document, list)
     assert document[0]["id"] == 3
-    assert document[0]["state"] == "JOB_STATE_RUNNING"
+    assert document[0]["state"] == "running"
     assert document[0]["frames_completed"] == 4
     assert document[0]["frames_running"] == 0
 
@@ -93,6 +93,7 @@ def test_job_shows_every_field_by_name(cli: CliRunner, farm: FakeFarm) -> None:
     job.requirements.renderers.append("blender")
     job.parameters.update({"scene": "/p/a.blend", "samples": 64})
     farm.jobs = {3: job}
+    farm.plugins = listed_plugins()
     result = cli("job", "3")
     fields = dict(line.split(":", 1) for line in result.lines)
     assert fields["state"].strip() == "running"
@@ -132,3 +133,33 @@ def test_plugins_mark_required_parameters(cli: CliRunner, farm: FakeFarm) -> Non
     _, row = cli("plugins").lines
     assert row.split()[:4] == ["blender", "blender", "scene*,", "samples"]
     assert json.loads(cli("plugins", "--json").out)[0]["parameters"][0]["required"] is True
+
+
+def test_jobs_show_a_blocked_job_and_why(cli: CliRunner, farm: FakeFarm) -> None:
+    farm.jobs = {
+        3: running_job(3),
+        4: running_job(4, state=rs.JOB_STATE_BLOCKED, state_reason="job 3 failed", name="comp"),
+    }
+    header, first, second = cli("jobs").lines
+    assert header.split()[-1] == "REASON"
+    assert second.split()[:2] == ["4", "blocked"]
+    assert second.endswith("job 3 failed")
+    assert second.index("job 3 failed") == header.index("REASON")
+    assert first.endswith("shot010 lighting")
+
+
+def test_jobs_without_a_reason_have_no_reason_column(cli: CliRunner, farm: FakeFarm) -> None:
+    farm.jobs = {3: running_job(3)}
+    assert "REASON" not in cli("jobs").lines[0]
+
+
+def test_job_shows_the_reason_it_is_blocked(cli: CliRunner, farm: FakeFarm) -> None:
+    farm.jobs = {4: running_job(4, state=rs.JOB_STATE_BLOCKED, state_reason="job 3 was cancelled")}
+    fields = dict(line.split(":", 1) for line in cli("job", "4").lines)
+    assert fields["state"].strip() == "blocked"
+    assert fields["reason"].strip() == "job 3 was cancelled"
+
+
+def test_jobs_can_be_filtered_to_the_blocked_ones(cli: CliRunner, farm: FakeFarm) -> None:
+    cli("jobs", "--state", "blocked")
+    assert list(farm.requests["ListJobs"][0].states) == [rs.JOB_STATE_BLOCKED]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import grpc
 import pytest
 
 from renderq.v1 import resources_pb2 as rs
@@ -66,7 +67,7 @@ def test_submit_json_prints_the_created_job(cli: CliRunner) -> None:
     job = json.loads(result.out)
     assert job["id"] == 7
     assert job["frames"] == "1-3"
-    assert job["state"] == "JOB_STATE_QUEUED"
+    assert job["state"] == "queued"
 
 
 def test_a_bad_size_is_an_argparse_error(cli: CliRunner) -> None:
@@ -93,7 +94,7 @@ def test_priority_updates_only_the_priority(cli: CliRunner, farm: FakeFarm) -> N
 def test_cancel_prints_the_new_state(cli: CliRunner, farm: FakeFarm) -> None:
     farm.jobs = {3: rs.Job(id=3, state=rs.JOB_STATE_RUNNING)}
     assert cli("cancel", "3").out.strip() == "job 3 cancelled"
-    assert json.loads(cli("cancel", "3", "--json").out)["state"] == "JOB_STATE_CANCELLED"
+    assert json.loads(cli("cancel", "3", "--json").out)["state"] == "cancelled"
 
 
 def test_retry_names_the_frames_and_says_how_many_went_back(cli: CliRunner, farm: FakeFarm) -> None:
@@ -104,7 +105,7 @@ def test_retry_names_the_frames_and_says_how_many_went_back(cli: CliRunner, farm
 
 def test_drain_prints_the_agent_mode(cli: CliRunner, farm: FakeFarm) -> None:
     assert cli("drain", "node-a").out.strip() == "agent node-a draining"
-    assert json.loads(cli("drain", "node-a", "--json").out)["mode"] == "AGENT_MODE_DRAINING"
+    assert json.loads(cli("drain", "node-a", "--json").out)["mode"] == "draining"
 
 
 @pytest.mark.parametrize(
@@ -123,3 +124,54 @@ def test_job_control_verbs_print_the_new_state(
 @pytest.mark.parametrize(("verb", "mode"), [("enable", "enabled"), ("disable", "disabled")])
 def test_agent_mode_verbs_print_the_new_mode(cli: CliRunner, verb: str, mode: str) -> None:
     assert cli(verb, "node-b").out.strip() == f"agent node-b {mode}"
+
+
+def test_forget_removes_an_agent_and_says_so(cli: CliRunner, farm: FakeFarm) -> None:
+    farm.agents = [rs.Agent(id="node-gone", status=rs.AGENT_STATUS_OFFLINE)]
+    result = cli("forget", "node-gone")
+    assert result.code == 0, result.err
+    assert result.out.strip() == "agent node-gone forgotten: the controller no longer dials it"
+    assert farm.requests["ForgetAgent"][0].agent_id == "node-gone"
+    assert farm.agents == []
+
+
+def test_forget_json_names_what_it_did(cli: CliRunner) -> None:
+    result = cli("forget", "node-gone", "--json")
+    assert json.loads(result.out) == {"agent_id": "node-gone", "forgotten": True}
+
+
+def test_forget_of_an_online_agent_is_refused_with_the_controllers_sentence(
+    cli: CliRunner, farm: FakeFarm
+) -> None:
+    farm.errors["ForgetAgent"] = (
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "agent node-a is online; disable it and stop its agent first",
+    )
+    result = cli("forget", "node-a")
+    assert result.code == 2
+    assert result.err == (
+        "renderq: agent node-a is online; disable it and stop its agent first (FAILED_PRECONDITION)\n"
+    )
+
+
+def test_a_controller_without_the_call_is_named(cli: CliRunner, farm: FakeFarm) -> None:
+    farm.errors["ForgetAgent"] = (grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!")
+    result = cli("forget", "node-a")
+    assert result.code == 1
+    assert f"the controller at {farm.address} does not offer this call (Method not implemented!)" in (
+        result.err
+    )
+
+
+def test_submit_warns_on_stderr_when_the_job_is_blocked(cli: CliRunner, farm: FakeFarm) -> None:
+    farm.created = rs.Job(state=rs.JOB_STATE_BLOCKED, state_reason="job 27 failed")
+    result = cli("submit", "demo", "--frames", "1", "--depends-on", "27")
+    assert result.code == 0, result.err
+    assert result.out.strip() == "7"
+    assert result.err == (
+        "renderq: job 7 is blocked: job 27 failed; it runs by itself once that job is retried and completes\n"
+    )
+
+
+def test_submit_of_a_queued_job_warns_of_nothing(cli: CliRunner) -> None:
+    assert cli("submit", "demo", "--frames", "1").err == ""

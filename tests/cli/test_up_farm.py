@@ -53,9 +53,12 @@ def run(*argv: str, home: Path) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*RENDERQ, *argv], capture_output=True, timeout=DEADLINE, check=False, env=env)
 
 
-def test_up_serves_until_ctrl_c_then_stops_both_children(tmp_path: Path) -> None:
+def test_up_serves_until_ctrl_c_then_stops_both_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # No --data-dir: the default place (under XDG_DATA_HOME), as a user would run it.
     # (Not the cwd itself: `python -m` would import the data dir `renderq` as the package.)
+    monkeypatch.delenv("RENDERQ_DATA_DIR")
     home = tmp_path / "xdg"
     up = renderq_process("up", "--port", "0", cwd=tmp_path, env={"XDG_DATA_HOME": str(home)})
     try:
@@ -79,3 +82,33 @@ def test_up_serves_until_ctrl_c_then_stops_both_children(tmp_path: Path) -> None
     data = home / "renderq"
     assert (data / "controller.log").exists() and (data / "agent.log").exists()
     assert run("agents", "--controller", address, home=home).returncode == 3
+
+
+def test_verbs_find_the_admin_token_of_a_farm_with_its_own_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RENDERQ_DATA_DIR")
+    home, data = tmp_path / "xdg", tmp_path / "farm"
+    up = renderq_process(
+        "up", "--port", "0", "--data-dir", str(data), cwd=tmp_path, env={"XDG_DATA_HOME": str(home)}
+    )
+    try:
+        lines = read_lines(up)
+        address = wait_for_line(lines, r"controller on (127\.0\.0\.1:\d+)").group(1)
+        wait_for_line(lines, rf"RENDERQ_CONTROLLER=\S+ RENDERQ_DATA_DIR={re.escape(str(data))} renderq jobs")
+        wait_for_line(lines, r"Press Ctrl-C")
+        lost = run("whoami", "--controller", address, home=home)
+        assert lost.returncode == 4
+        assert f"no admin token at {home / 'renderq' / 'admin.token'} (the controller's --data-dir" in (
+            lost.stderr.decode()
+        )
+        found = run("whoami", "--controller", address, "--data-dir", str(data), home=home)
+        assert found.returncode == 0, found.stderr
+        assert "admin" in found.stdout.decode()
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            up.wait(timeout=DEADLINE)
+        except subprocess.TimeoutExpired:
+            up.kill()
+            up.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 from renderq.cli.progress import JobProgress
 from renderq.v1 import farm_service_pb2 as fs
@@ -12,7 +13,7 @@ from renderq.v1 import resources_pb2 as rs
 from .conftest import CliRunner, FakeFarm
 
 
-def job(state: int, completed: int = 0, failed: int = 0, error: str = "") -> rs.Job:
+def job(state: int, completed: int = 0, failed: int = 0, error: str = "", reason: str = "") -> rs.Job:
     return rs.Job(
         id=3,
         state=state,  # type: ignore[arg-type]
@@ -21,6 +22,7 @@ def job(state: int, completed: int = 0, failed: int = 0, error: str = "") -> rs.
         frames_failed=failed,
         progress=completed / 4,
         last_error=error,
+        state_reason=reason,
     )
 
 
@@ -61,8 +63,35 @@ def test_wait_reads_the_job_again_after_a_resync(cli: CliRunner, farm: FakeFarm)
     ]
     result = cli("wait", "3", "--json")
     assert result.code == 0, result.err
-    assert json.loads(result.out)["state"] == "JOB_STATE_COMPLETED"
+    assert json.loads(result.out)["state"] == "completed"
     assert len(farm.requests["GetJob"]) == 2
+
+
+def test_wait_exits_5_with_the_reason_when_the_job_becomes_blocked(cli: CliRunner, farm: FakeFarm) -> None:
+    farm.jobs = {3: job(rs.JOB_STATE_WAITING, reason="waiting for job 27")}
+    farm.watch_script = [job_event(42, job(rs.JOB_STATE_BLOCKED, reason="job 27 failed"))]
+    result = cli("wait", "3")
+    assert result.code == 5
+    assert result.err == (
+        "renderq: job 3 is blocked: job 27 failed; it runs by itself once that job is retried and completes\n"
+    )
+
+
+def test_wait_on_a_job_blocked_already_returns_at_once(cli: CliRunner, farm: FakeFarm) -> None:
+    farm.jobs = {3: job(rs.JOB_STATE_BLOCKED, reason="job 27 was cancelled")}
+    result = cli("wait", "3", "--json")
+    assert result.code == 5
+    assert "WatchEvents" not in farm.requests
+    document = json.loads(result.out)
+    assert (document["state"], document["state_reason"]) == ("blocked", "job 27 was cancelled")
+    assert json.loads(result.err)["error"]["exit_code"] == 5
+
+
+def test_wait_help_documents_every_exit_code(cli: CliRunner) -> None:
+    text = cli("wait", "--help", controller=False).out
+    codes = re.findall(r"^  (\d+)\s", text.split("exit codes:")[1], re.MULTILINE)
+    assert codes == ["0", "1", "5", "124", "2", "3", "4", "130"]
+    assert "blocked" in text
 
 
 def test_wait_on_a_finished_job_returns_without_watching(cli: CliRunner, farm: FakeFarm) -> None:

@@ -1,0 +1,75 @@
+"""The verbs against a real controller: what the fake farm can only promise.
+
+These need the controller's side of JOB_STATE_BLOCKED, ForgetAgent and of judging paths
+by the client (see the report of issue 7).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .conftest import CliRunner, RealController, Result
+
+pytestmark = pytest.mark.system
+
+
+@dataclass
+class Verb:
+    """``renderq VERB ... --controller ADDRESS --data-dir DIR`` against the real controller."""
+
+    cli: CliRunner
+    controller: RealController
+
+    def __call__(self, *argv: str) -> Result:
+        where = ["--controller", self.controller.address, "--data-dir", str(self.controller.data_dir)]
+        return self.cli(*argv, *where, controller=False)
+
+
+@pytest.fixture
+def verb(cli: CliRunner, controller: RealController) -> Verb:
+    return Verb(cli, controller)
+
+
+def test_a_job_depending_on_a_cancelled_one_is_blocked_and_wait_says_why(verb: Verb) -> None:
+    first = verb("submit", "demo", "--frames", "1")  # no agent: it stays queued
+    assert first.code == 0, first.err
+    assert verb("cancel", first.out.strip()).code == 0
+    second = verb("submit", "demo", "--frames", "1", "--depends-on", first.out.strip())
+    assert second.code == 0, second.err
+    job_id = second.out.strip()
+    assert second.err.startswith(f"renderq: job {job_id} is blocked: job {first.out.strip()} ")
+    waited = verb("wait", job_id)
+    assert waited.code == 5
+    assert f"job {job_id} is blocked" in waited.err
+    row = next(line for line in verb("jobs").lines if line.split()[0] == job_id)
+    assert row.split()[1] == "blocked"
+
+
+def test_forgetting_an_agent_the_farm_never_saw_is_not_found(verb: Verb) -> None:
+    result = verb("forget", "node-never-seen")
+    assert result.code == 2
+    assert "node-never-seen" in result.err and "(NOT_FOUND)" in result.err
+
+
+def test_a_scene_the_controller_cannot_see_is_accepted_once_checked_here(
+    verb: Verb, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "shot010.blend").write_bytes(b"BLENDER")
+    monkeypatch.chdir(tmp_path)
+    here = verb("submit", "blender", "--frames", "1", "--param", "scene=shot010.blend", "--json")
+    assert here.code == 0, here.err
+    assert json.loads(here.out)["parameters"]["scene"] == str(tmp_path / "shot010.blend")
+    nodes_only = verb(
+        "submit", "blender", "--frames", "1", "--param", "scene=/mnt/nodes-only/a.blend", "--paths-on-nodes"
+    )
+    assert nodes_only.code == 0, nodes_only.err
+
+
+def test_a_relative_scene_sent_as_typed_is_refused_by_the_controller(verb: Verb) -> None:
+    result = verb("submit", "blender", "--frames", "1", "--param", "scene=shot010.blend", "--paths-on-nodes")
+    assert result.code == 2
+    assert "'shot010.blend' is a relative path; it must be absolute" in result.err
