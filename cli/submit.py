@@ -78,20 +78,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default="", help="job name")
     parser.add_argument("--owner", default=login_name(), help="who the job belongs to (default $USER)")
     parser.add_argument("--pool", default="", help="run only on agents of this pool")
-    parser.add_argument(
-        "--param",
-        action="append",
-        type=_key_value,
-        default=[],
-        metavar="KEY=VALUE",
-        help="plugin parameter; VALUE is read as JSON when it parses (5, true, [1,2]), else as text",
-    )
-    parser.add_argument(
-        "--paths-on-nodes",
-        action="store_true",
-        help="path parameters name places only the render nodes have (say P:\\shots on Windows nodes): "
-        "send them as typed, neither made absolute nor checked here",
-    )
+    _add_parameters(parser)
     parser.add_argument(
         "--env",
         action="append",
@@ -115,6 +102,28 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="kill a task that runs longer than this"
     )
+    _add_requirements(parser)
+    parser.set_defaults(run=client_verb(_submit), takes_argv=True)
+
+
+def _add_parameters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--param",
+        action="append",
+        type=_key_value,
+        default=[],
+        metavar="KEY=VALUE",
+        help="plugin parameter; VALUE is read as JSON when it parses (5, true, [1,2]), else as text",
+    )
+    parser.add_argument(
+        "--paths-on-nodes",
+        action="store_true",
+        help="path parameters name places only the render nodes have (say P:\\shots on Windows nodes): "
+        "send them as typed, neither made absolute nor checked here",
+    )
+
+
+def _add_requirements(parser: argparse.ArgumentParser) -> None:
     needs = parser.add_argument_group("requirements (agents that lack them never get the job)")
     needs.add_argument("--require-cores", type=int, default=0, metavar="N")
     needs.add_argument("--require-ram", type=_size, default=0, metavar="SIZE", help="e.g. 8GiB")
@@ -133,7 +142,6 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     needs.add_argument(
         "--require-tag", action="append", default=[], metavar="TAG", help="agent tag (repeatable)"
     )
-    parser.set_defaults(run=client_verb(_submit), takes_argv=True)
 
 
 def _parameter(text: str) -> Any:
