@@ -19,7 +19,8 @@ from typing import Any
 
 from renderq.controller.bus import EventBus
 from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Task, timestamp
-from renderq.controller.store import Batch, Store, rows_of
+from renderq.controller.schema import rows_of
+from renderq.controller.store import Batch, Store
 from renderq.v1 import farm_service_pb2 as fpb
 
 log = logging.getLogger(__name__)

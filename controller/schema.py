@@ -1,0 +1,250 @@
+"""The farm's tables, each declared once: column name, SQL type, and how a record's
+attribute is encoded into the column and decoded back.
+
+Everything else is derived from these declarations: the migrations (a table or a
+column carries the schema version that added it), the upsert of changed records, and
+the load at start, which selects columns by name. Adding a column is one ``Column(...,
+since=N)`` line here; adding a table, one ``Table(..., since=N)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import Any
+
+from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Output, Task
+from renderq.v1 import resources_pb2 as pb
+
+Row = tuple[Any, ...]
+Codec = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql: str
+    attr: str = ""
+    """The record's attribute, when it is not named as the column."""
+    encode: Codec | None = None
+    decode: Codec | None = None
+    since: int = 1
+    """The schema version that added the column."""
+
+    @property
+    def attribute(self) -> str:
+        return self.attr or self.name
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    record: type
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]
+    order: str
+    """The ORDER BY of the load."""
+    since: int = 1
+    _getter: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        getter = attrgetter(*(c.attribute for c in self.columns))
+        object.__setattr__(self, "_getter", getter)
+
+    def create_sql(self, version: int) -> str:
+        """The CREATE TABLE of this table as schema ``version`` has it."""
+        columns = ", ".join(f"{c.name} {c.sql}" for c in self.columns if c.since <= version)
+        return f"CREATE TABLE {self.name} ({columns}, PRIMARY KEY ({', '.join(self.key)}))"
+
+    def row(self, record: Any) -> Row:
+        """The record as this table's row (attrgetter reads every attribute in one call:
+        this runs for each changed record of every commit)."""
+        values = self._getter(record)
+        encoded = list(values)
+        for i, column in enumerate(self.columns):
+            if column.encode is not None:
+                encoded[i] = column.encode(encoded[i])
+        return tuple(encoded)
+
+    def select_sql(self, where: str = "") -> str:
+        columns = ", ".join(c.name for c in self.columns)
+        return f"SELECT {columns} FROM {self.name}{where} ORDER BY {self.order}"
+
+    def record_of(self, row: Row) -> Any:
+        """The record a row selected by ``select_sql`` stands for."""
+        values = {}
+        for column, value in zip(self.columns, row, strict=True):
+            values[column.attribute] = column.decode(value) if column.decode is not None else value
+        return self.record(**values)
+
+    def upsert_sql(self) -> str:
+        names = ", ".join(c.name for c in self.columns)
+        unnest = ", ".join(f"UNNEST(?::{c.sql}[])" for c in self.columns)
+        return f"INSERT OR REPLACE INTO {self.name} ({names}) SELECT {unnest}"
+
+
+def _proto(kind: type[Any]) -> Codec:
+    def decode(data: bytes) -> Any:
+        message = kind()
+        message.ParseFromString(data)
+        return message
+
+    return decode
+
+
+def _serialize(message: Any) -> bytes:
+    return bytes(message.SerializeToString())
+
+
+def _json(name: str) -> Column:
+    """A column holding the attribute as JSON text (lists and dicts)."""
+    return Column(name, "VARCHAR", encode=json.dumps, decode=json.loads)
+
+
+def _encode_outputs(outputs: list[Output]) -> str:
+    return json.dumps([[o.path, o.size_bytes, o.xxh3_128] for o in outputs])
+
+
+def _decode_outputs(text: str) -> list[Output]:
+    return [Output(*o) for o in json.loads(text)]
+
+
+JOBS = Table("jobs", Job, (
+    Column("id", "BIGINT"),
+    Column("name", "VARCHAR"),
+    Column("owner", "VARCHAR"),
+    Column("plugin", "VARCHAR"),
+    _json("parameters"),
+    Column("frames", "VARCHAR", attr="frames_spec"),
+    Column("chunk_size", "INTEGER"),
+    Column("priority", "INTEGER"),
+    Column("pool", "VARCHAR"),
+    Column("requirements", "BLOB", encode=_serialize, decode=_proto(pb.Requirements)),
+    _json("environment"),
+    _json("depends_on"),
+    Column("max_retries", "INTEGER"),
+    Column("task_timeout", "DOUBLE"),
+    Column("state", "INTEGER"),
+    Column("create_time", "DOUBLE"),
+    Column("start_time", "DOUBLE"),
+    Column("end_time", "DOUBLE"),
+    Column("last_error", "VARCHAR"),
+), key=("id",), order="id")  # fmt: skip
+
+TASKS = Table("tasks", Task, (
+    Column("id", "BIGINT"),
+    Column("job_id", "BIGINT"),
+    Column("idx", "INTEGER", attr="index"),
+    _json("frames"),
+    Column("state", "INTEGER"),
+    Column("agent_id", "VARCHAR"),
+    Column("attempt_id", "BIGINT"),
+    Column("attempt_count", "INTEGER"),
+    Column("progress", "DOUBLE"),
+    Column("exit_code", "INTEGER"),
+    Column("error_message", "VARCHAR"),
+    Column("peak_rss_bytes", "BIGINT"),
+    Column("cpu_time", "DOUBLE"),
+    Column("start_time", "DOUBLE"),
+    Column("end_time", "DOUBLE"),
+), key=("id",), order="job_id, idx")  # fmt: skip
+
+FRAMES = Table("frames", Frame, (
+    Column("job_id", "BIGINT"),
+    Column("number", "BIGINT"),
+    Column("task_id", "BIGINT"),
+    Column("state", "INTEGER"),
+    Column("agent_id", "VARCHAR"),
+    Column("attempt_id", "BIGINT"),
+    Column("attempt_count", "INTEGER"),
+    Column("failure_count", "INTEGER"),
+    Column("progress", "DOUBLE"),
+    Column("render_time", "DOUBLE"),
+    Column("peak_rss_bytes", "BIGINT"),
+    Column("exit_code", "INTEGER"),
+    Column("error_message", "VARCHAR"),
+    Column("outputs", "VARCHAR", encode=_encode_outputs, decode=_decode_outputs),
+    Column("start_time", "DOUBLE"),
+    Column("end_time", "DOUBLE"),
+), key=("job_id", "number"), order="job_id, number")  # fmt: skip
+
+ATTEMPTS = Table("attempts", Attempt, (
+    Column("id", "BIGINT"),
+    Column("task_id", "BIGINT"),
+    Column("job_id", "BIGINT"),
+    Column("agent_id", "VARCHAR"),
+    _json("frames"),
+    Column("state", "VARCHAR"),
+    Column("start_time", "DOUBLE"),
+    Column("end_time", "DOUBLE"),
+    Column("exit_code", "INTEGER"),
+    Column("error_message", "VARCHAR"),
+    Column("peak_rss_bytes", "BIGINT"),
+    Column("cpu_time", "DOUBLE"),
+    Column("log_size", "BIGINT"),
+    _json("completed_frames"),
+), key=("id",), order="id")  # fmt: skip
+
+AGENTS = Table("agents", Agent, (
+    Column("id", "VARCHAR"),
+    Column("address", "VARCHAR"),
+    Column("mode", "INTEGER"),
+    Column("hardware", "BLOB", encode=_serialize, decode=_proto(pb.Hardware)),
+    Column("slots", "INTEGER"),
+    Column("pool", "VARCHAR"),
+    _json("tags"),
+    Column("version", "VARCHAR"),
+    Column("last_seen", "DOUBLE"),
+    Column("cost_per_hour", "DOUBLE"),
+    Column("session_id", "VARCHAR"),
+    Column("last_sequence", "BIGINT"),
+), key=("id",), order="id")  # fmt: skip
+
+TOKENS = Table("tokens", ApiToken, (
+    Column("id", "VARCHAR"),
+    Column("name", "VARCHAR"),
+    Column("role", "INTEGER"),
+    Column("digest", "VARCHAR"),
+    Column("created_by", "VARCHAR"),
+    Column("create_time", "DOUBLE"),
+    Column("revoke_time", "DOUBLE"),
+), key=("id",), order="create_time", since=2)  # fmt: skip
+
+AUDIT = Table("audit", AuditRecord, (
+    Column("sequence", "BIGINT"),
+    Column("time", "DOUBLE"),
+    Column("caller", "VARCHAR"),
+    Column("token_id", "VARCHAR"),
+    Column("role", "INTEGER"),
+    Column("method", "VARCHAR"),
+    Column("target", "VARCHAR"),
+    Column("request", "VARCHAR"),
+    Column("peer", "VARCHAR"),
+    Column("outcome", "VARCHAR"),
+    Column("error", "VARCHAR"),
+), key=("sequence",), order="sequence DESC", since=2)  # fmt: skip
+
+TABLES: dict[str, Table] = {t.name: t for t in (JOBS, TASKS, FRAMES, ATTEMPTS, AGENTS, TOKENS, AUDIT)}
+SCHEMA_VERSION = max(max(t.since, *(c.since for c in t.columns)) for t in TABLES.values())
+
+
+def migration(version: int, tables: Iterable[Table] = TABLES.values()) -> list[str]:
+    """The statements that take the schema from ``version - 1`` to ``version``."""
+    statements = ["CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)"] if version == 1 else []
+    for table in tables:
+        if table.since == version:
+            statements.append(table.create_sql(version))
+        elif table.since < version:
+            statements += [
+                f"ALTER TABLE {table.name} ADD COLUMN {c.name} {c.sql}"
+                for c in table.columns
+                if c.since == version
+            ]
+    return statements
+
+
+def rows_of(kind: str, records: Sequence[Any]) -> list[Row]:
+    table = TABLES[kind]
+    return [table.row(r) for r in records]
