@@ -48,6 +48,7 @@ VERSION_2_DDL = [
     CREATE TABLE audit (
         sequence BIGINT PRIMARY KEY, time DOUBLE, caller VARCHAR, token_id VARCHAR, role INTEGER,
         method VARCHAR, target VARCHAR, request VARCHAR, peer VARCHAR, outcome VARCHAR,
+        error VARCHAR);
     """,
 ]
 """The schema as the first releases wrote it by hand, before the tables were declared."""
