@@ -1,7 +1,8 @@
 """The verbs against a real controller: what the fake farm can only promise.
 
-These need the controller's side of JOB_STATE_BLOCKED, ForgetAgent and of judging paths
-by the client (see the report of issue 7).
+The controller runs in this process (no agent), so these are quick; they need the
+controller's side of JOB_STATE_BLOCKED and ForgetAgent, and the blender plugin that
+leaves paths to the client.
 """
 
 from __future__ import annotations
@@ -13,8 +14,6 @@ from pathlib import Path
 import pytest
 
 from .conftest import CliRunner, RealController, Result
-
-pytestmark = pytest.mark.system
 
 
 @dataclass
