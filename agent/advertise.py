@@ -17,7 +17,7 @@ from renderq import __version__
 from renderq.agent.config import AgentConfig
 from renderq.mdns import AGENT_SERVICE, listen_addresses, service_info
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 def advertised_addresses(config: AgentConfig, listen_host: str) -> list[str]:
@@ -54,15 +54,15 @@ class Advertiser:
         try:
             await (await self._zeroconf.async_register_service(self._info))
         except NonUniqueNameException:
-            logger.warning(
+            log.warning(
                 "another agent on the LAN advertises this id (was its agent-id file copied?) name=%s",
                 self._info.name,
             )
             return
         except OSError as exc:
-            logger.warning("cannot advertise over mDNS error=%s", exc)
+            log.warning("cannot advertise over mDNS error=%s", exc)
             return
-        logger.info(
+        log.info(
             "advertising over mDNS name=%s addresses=%s",
             self._info.name, ",".join(self._info.parsed_addresses()),
         )  # fmt: skip

@@ -18,9 +18,9 @@ from renderq.agent.run_as import TaskUser
 from renderq.agent.runner import AttemptRunner, ParserFactory
 from renderq.plugins.base import OutputParser
 from renderq.plugins.registry import get_plugin
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 EXIT_REFUSED = 126
 """Exit code reported for an assignment the node refused (as a shell does for "cannot execute")."""
@@ -35,22 +35,22 @@ class Attempts:
         self._running: dict[int, tuple[AttemptRunner, asyncio.Task[None]]] = {}
         self._assigned: set[int] = set()
 
-    def assign(self, request: pb.AssignTask) -> None:
+    def assign(self, request: apb.AssignTask) -> None:
         attempt_id = request.attempt_id
         if attempt_id in self._assigned:
-            logger.info("assign ignored, attempt already known attempt=%d", attempt_id)
+            log.info("assign ignored, attempt already known attempt=%d", attempt_id)
             return
         self._assigned.add(attempt_id)
         why = refusal(self._config, request)
         if why:
-            logger.warning("assignment refused attempt=%d job=%d why=%r", attempt_id, request.job_id, why)
+            log.warning("assignment refused attempt=%d job=%d why=%r", attempt_id, request.job_id, why)
             frames = [frame for command in request.commands for frame in command.frames]
             self._outbox.append(
-                attempt_id, pb.TaskFinished(exit_code=EXIT_REFUSED, error_message=why, failed_frames=frames)
+                attempt_id, apb.TaskFinished(exit_code=EXIT_REFUSED, error_message=why, failed_frames=frames)
             )
             return
         if len(self._running) >= self._config.slots:
-            logger.warning(
+            log.warning(
                 "assign beyond the agent's slots attempt=%d running=%d slots=%d",
                 attempt_id, len(self._running), self._config.slots,
             )  # fmt: skip
@@ -69,7 +69,7 @@ class Attempts:
     def cancel(self, attempt_id: int, reason: str) -> None:
         entry = self._running.get(attempt_id)
         if entry is None:
-            logger.info("cancel ignored, attempt not running attempt=%d", attempt_id)
+            log.info("cancel ignored, attempt not running attempt=%d", attempt_id)
             return
         entry[0].cancel(reason)
 
@@ -95,5 +95,5 @@ def _parser_factory(plugin_name: str) -> ParserFactory:
     if plugin is not None:
         return plugin.output_parser
     if plugin_name:
-        logger.warning("unknown plugin, output is not parsed plugin=%s", plugin_name)
+        log.warning("unknown plugin, output is not parsed plugin=%s", plugin_name)
     return OutputParser

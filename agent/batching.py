@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 
 T = TypeVar("T")
 
@@ -26,7 +26,9 @@ class LogBatcher:
     is down. ``close`` ends a cut log with a line that says how much was dropped.
     """
 
-    def __init__(self, max_bytes: int, delay: float, emit: Callable[[pb.LogChunk], None], limit: int) -> None:
+    def __init__(
+        self, max_bytes: int, delay: float, emit: Callable[[apb.LogChunk], None], limit: int
+    ) -> None:
         self._max_bytes = max_bytes
         self._delay = delay
         self._emit = emit
@@ -57,7 +59,7 @@ class LogBatcher:
             self._timer = None
         if not self._buffer:
             return
-        self._emit(pb.LogChunk(data=bytes(self._buffer), offset=self._offset))
+        self._emit(apb.LogChunk(data=bytes(self._buffer), offset=self._offset))
         self._offset += len(self._buffer)
         self._last_byte = bytes(self._buffer[-1:])
         self._buffer.clear()

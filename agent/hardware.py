@@ -22,7 +22,7 @@ import psutil
 
 from renderq.v1 import resources_pb2
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT = 8.0
 """Seconds a tool may take to print its version: the first hello waits for the probe, and
@@ -77,9 +77,9 @@ async def _probe_renderer(probe: RendererProbe) -> resources_pb2.Renderer | None
     output = await _output_of([path, *probe.version_args])
     match = probe.version.search(output or "")
     if match is None:
-        logger.warning("renderer version unknown renderer=%s path=%s", probe.name, path)
+        log.warning("renderer version unknown renderer=%s path=%s", probe.name, path)
     version = match.group(1) if match else ""
-    logger.debug("renderer found renderer=%s version=%s path=%s", probe.name, version, path)
+    log.debug("renderer found renderer=%s version=%s path=%s", probe.name, version, path)
     return resources_pb2.Renderer(name=probe.name, version=version, path=path)
 
 
@@ -102,7 +102,7 @@ def parse_nvidia_smi(output: str) -> list[resources_pb2.Gpu]:
         try:
             gpus.append(resources_pb2.Gpu(index=int(index), model=model, memory_bytes=int(memory) * _MIB))
         except ValueError:
-            logger.warning("nvidia-smi line not understood line=%r", line)
+            log.warning("nvidia-smi line not understood line=%r", line)
     return gpus
 
 
@@ -116,13 +116,13 @@ async def _output_of(argv: list[str]) -> str | None:
             stderr=asyncio.subprocess.STDOUT,
         )
     except OSError as exc:
-        logger.warning("probe cannot run command=%s error=%s", argv[0], exc)
+        log.warning("probe cannot run command=%s error=%s", argv[0], exc)
         return None
     try:
         async with asyncio.timeout(PROBE_TIMEOUT):
             stdout, _ = await proc.communicate()
     except TimeoutError:
-        logger.warning("probe timed out command=%s seconds=%s", argv[0], PROBE_TIMEOUT)
+        log.warning("probe timed out command=%s seconds=%s", argv[0], PROBE_TIMEOUT)
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()

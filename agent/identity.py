@@ -15,7 +15,7 @@ import secrets
 import socket
 from pathlib import Path
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 ID_FILE = "agent-id"
 _NOT_IN_ID = re.compile(r"[^a-z0-9-]+")
@@ -31,14 +31,14 @@ def load_or_create_agent_id(data_dir: Path) -> str:
         agent_id = path.read_text(encoding="utf-8").strip()
         if agent_id:
             return agent_id
-        logger.warning("agent id file is empty, making a new id path=%s", path)
+        log.warning("agent id file is empty, making a new id path=%s", path)
     agent_id = f"{_host_label()}-{secrets.token_hex(3)}"
     data_dir.mkdir(parents=True, exist_ok=True)
     # Write then rename, so a crash never leaves a half-written id behind.
     partial = path.with_name(f"{ID_FILE}.{os.getpid()}.tmp")
     partial.write_text(agent_id + "\n", encoding="utf-8")
     partial.replace(path)
-    logger.info("agent id created agent=%s path=%s", agent_id, path)
+    log.info("agent id created agent=%s path=%s", agent_id, path)
     return agent_id
 
 

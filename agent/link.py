@@ -21,12 +21,12 @@ from renderq import farm_key
 from renderq.agent.attempts import Attempts
 from renderq.agent.hardware import current_load
 from renderq.agent.outbox import Outbox, batches
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
-HelloFactory = Callable[[], Awaitable[pb.AgentHello]]
+HelloFactory = Callable[[], Awaitable[apb.AgentHello]]
 
 NO_KEY = (
     "this agent has no farm key, so it refuses every controller: run `renderq join-token` on the "
@@ -60,8 +60,8 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
     # where the generated stub expects an iterator.
     async def Link(  # type: ignore[override]
         self,
-        request_iterator: AsyncIterator[pb.LinkRequest],
-        context: grpc.aio.ServicerContext[pb.LinkRequest, pb.LinkResponse],
+        request_iterator: AsyncIterator[apb.LinkRequest],
+        context: grpc.aio.ServicerContext[apb.LinkRequest, apb.LinkResponse],
     ) -> None:
         requests = aiter(request_iterator)
         first = await anext(requests, None)
@@ -79,7 +79,7 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         if self._replaced is not None:
             self._replaced.set()
         replaced = self._replaced = asyncio.Event()
-        logger.info("controller linked controller=%s version=%s", controller, first.hello.version)
+        log.info("controller linked controller=%s version=%s", controller, first.hello.version)
         tasks = [
             asyncio.create_task(self._read(requests), name="link-read"),
             asyncio.create_task(self._write(context), name="link-write"),
@@ -106,15 +106,15 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
                 if self._goodbye is not None:
                     reason = f"the agent is stopping: {self._goodbye}"
                     with contextlib.suppress(Exception):
-                        await context.write(pb.LinkResponse(goodbye=pb.AgentGoodbye(reason=self._goodbye)))
+                        await context.write(apb.LinkResponse(goodbye=apb.AgentGoodbye(reason=self._goodbye)))
                 self._link_ended.set()
-        logger.info("controller link closed controller=%s reason=%s", controller, reason)
+        log.info("controller link closed controller=%s reason=%s", controller, reason)
 
     async def _prove(
         self,
-        controller: pb.ControllerHello,
-        requests: AsyncIterator[pb.LinkRequest],
-        context: grpc.aio.ServicerContext[pb.LinkRequest, pb.LinkResponse],
+        controller: apb.ControllerHello,
+        requests: AsyncIterator[apb.LinkRequest],
+        context: grpc.aio.ServicerContext[apb.LinkRequest, apb.LinkResponse],
     ) -> bool:
         """Answer the hello with this agent's proof of the farm key, then demand the
         controller's. Nothing else happens on a link (no replay, no task, no replacing
@@ -123,9 +123,9 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         hello.nonce = farm_key.new_nonce()
         if self._key is not None:
             hello.proof = farm_key.agent_proof(self._key, controller.nonce, hello.nonce, hello.agent_id)
-        await context.write(pb.LinkResponse(hello=hello))
+        await context.write(apb.LinkResponse(hello=hello))
         if self._key is None:
-            logger.warning("refused a controller peer=%s: %s", context.peer(), NO_KEY)
+            log.warning("refused a controller peer=%s: %s", context.peer(), NO_KEY)
             await context.abort(grpc.StatusCode.PERMISSION_DENIED, NO_KEY)
             return False
         try:
@@ -140,7 +140,7 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             or answer.WhichOneof("kind") != "proof"
             or not farm_key.matches(expected, answer.proof.proof)
         ):
-            logger.warning(
+            log.warning(
                 "refused a controller that did not prove the farm key controller=%s peer=%s",
                 controller.controller_id, context.peer(),
             )  # fmt: skip
@@ -165,7 +165,7 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             async with asyncio.timeout(grace):
                 await self._link_ended.wait()
 
-    async def _read(self, requests: AsyncIterator[pb.LinkRequest]) -> None:
+    async def _read(self, requests: AsyncIterator[apb.LinkRequest]) -> None:
         async for request in requests:
             kind = request.WhichOneof("kind")
             if kind == "assign":
@@ -174,15 +174,15 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
                 self._attempts.cancel(request.cancel.attempt_id, request.cancel.reason)
             elif kind == "ack":
                 dropped = self._outbox.ack(request.ack.sequence)
-                logger.debug(
+                log.debug(
                     "ack sequence=%d dropped=%d waiting=%d", request.ack.sequence, dropped, len(self._outbox)
                 )
             elif kind == "drain":
-                logger.info("drain requested: running tasks finish, the controller sends no new work")
+                log.info("drain requested: running tasks finish, the controller sends no new work")
             else:
-                logger.warning("link request ignored kind=%s", kind)
+                log.warning("link request ignored kind=%s", kind)
 
-    async def _write(self, context: grpc.aio.ServicerContext[pb.LinkRequest, pb.LinkResponse]) -> None:
+    async def _write(self, context: grpc.aio.ServicerContext[apb.LinkRequest, apb.LinkResponse]) -> None:
         """The outbox from its oldest unacked event, then new events, with a
         heartbeat right after the replay and every interval from then on."""
         loop = asyncio.get_running_loop()
@@ -192,15 +192,15 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             # Everything up to `through` is now sent or already acked.
             through = self._outbox.last_sequence
             for batch in batches(self._outbox.after(sent)):
-                await context.write(pb.LinkResponse(events=pb.AgentEvents(events=batch)))
+                await context.write(apb.LinkResponse(events=apb.AgentEvents(events=batch)))
             sent = through
             if loop.time() >= next_heartbeat:
-                await context.write(pb.LinkResponse(heartbeat=self._heartbeat()))
+                await context.write(apb.LinkResponse(heartbeat=self._heartbeat()))
                 next_heartbeat = loop.time() + self._heartbeat_interval
                 continue
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(next_heartbeat):
                     await self._outbox.wait_beyond(sent)
 
-    def _heartbeat(self) -> pb.Heartbeat:
-        return pb.Heartbeat(load=current_load(), running_attempt_ids=self._attempts.running_ids())
+    def _heartbeat(self) -> apb.Heartbeat:
+        return apb.Heartbeat(load=current_load(), running_attempt_ids=self._attempts.running_ids())

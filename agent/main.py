@@ -11,7 +11,7 @@ from renderq.agent.config import AgentConfig
 from renderq.agent.process_tree import watch_children_without_threads
 from renderq.agent.server import AgentServer, AgentStartError
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 # Operators and scripts wait for the listening line under the agent's own name.
 agent_logger = logging.getLogger("renderq.agent")
 
@@ -33,7 +33,7 @@ async def serve(config: AgentConfig, ready: asyncio.Event | None = None) -> None
         await asyncio.Future()
     finally:
         await server.stop()
-        logger.info("agent stopped agent=%s", server.agent_id)
+        log.info("agent stopped agent=%s", server.agent_id)
 
 
 def main(config: AgentConfig) -> int:
@@ -42,7 +42,7 @@ def main(config: AgentConfig) -> int:
     try:
         asyncio.run(_serve_until_signalled(config))
     except AgentStartError as exc:
-        logger.error("renderq agent cannot start: %s", exc)
+        log.error("renderq agent cannot start: %s", exc)
         return 1
     return 0
 
@@ -58,7 +58,7 @@ async def _serve_until_signalled(config: AgentConfig) -> None:
         # A second signal must not cut short the killing of running tasks.
         if not stopping:
             stopping = True
-            logger.info("agent stopping signal=%s", signal.Signals(signum).name)
+            log.info("agent stopping signal=%s", signal.Signals(signum).name)
             loop.call_soon_threadsafe(task.cancel)
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}

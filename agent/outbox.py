@@ -13,29 +13,29 @@ import itertools
 from collections import deque
 from collections.abc import Iterator
 
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 
-EventKind = pb.TaskStarted | pb.LogChunk | pb.TaskProgress | pb.FrameCompleted | pb.TaskFinished
+EventKind = apb.TaskStarted | apb.LogChunk | apb.TaskProgress | apb.FrameCompleted | apb.TaskFinished
 
 _FIELD_OF: dict[type, str] = {
-    pb.TaskStarted: "started",
-    pb.LogChunk: "log",
-    pb.TaskProgress: "progress",
-    pb.FrameCompleted: "frame_completed",
-    pb.TaskFinished: "finished",
+    apb.TaskStarted: "started",
+    apb.LogChunk: "log",
+    apb.TaskProgress: "progress",
+    apb.FrameCompleted: "frame_completed",
+    apb.TaskFinished: "finished",
 }
 
 
 class Outbox:
     def __init__(self) -> None:
-        self._events: deque[pb.AgentEvent] = deque()
+        self._events: deque[apb.AgentEvent] = deque()
         self._last_sequence = 0
         self._appended = asyncio.Event()
 
-    def append(self, attempt_id: int, kind: EventKind) -> pb.AgentEvent:
+    def append(self, attempt_id: int, kind: EventKind) -> apb.AgentEvent:
         """Number ``kind`` as the next event of ``attempt_id`` and keep it until acked."""
         self._last_sequence += 1
-        event = pb.AgentEvent(sequence=self._last_sequence, attempt_id=attempt_id)
+        event = apb.AgentEvent(sequence=self._last_sequence, attempt_id=attempt_id)
         event.time.GetCurrentTime()
         getattr(event, _FIELD_OF[type(kind)]).CopyFrom(kind)
         self._events.append(event)
@@ -57,7 +57,7 @@ class Outbox:
         """The sequence of the newest event ever appended (acked or not)."""
         return self._last_sequence
 
-    def after(self, sequence: int) -> list[pb.AgentEvent]:
+    def after(self, sequence: int) -> list[apb.AgentEvent]:
         """Unacked events numbered above ``sequence``, in order."""
         if not self._events:
             return []
@@ -82,9 +82,9 @@ BATCH_BYTES = 4 << 20
 """Most bytes of events in one link message (the link allows 64 MiB)."""
 
 
-def batches(events: list[pb.AgentEvent], limit: int = BATCH_BYTES) -> Iterator[list[pb.AgentEvent]]:
+def batches(events: list[apb.AgentEvent], limit: int = BATCH_BYTES) -> Iterator[list[apb.AgentEvent]]:
     """``events`` cut into consecutive runs of at most ``limit`` bytes (at least one event each)."""
-    batch: list[pb.AgentEvent] = []
+    batch: list[apb.AgentEvent] = []
     size = 0
     for event in events:
         event_size = event.ByteSize()

@@ -11,10 +11,10 @@ import shutil
 import sys
 
 from renderq.agent.config import AgentConfig
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 
 
-def refusal(config: AgentConfig, assignment: pb.AssignTask) -> str:
+def refusal(config: AgentConfig, assignment: apb.AssignTask) -> str:
     """Why this node will not run ``assignment``, in words; empty when it will."""
     if config.allowed_plugins and assignment.plugin not in config.allowed_plugins:
         return (

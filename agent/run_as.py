@@ -27,7 +27,7 @@ from renderq.agent.config import AgentConfig
 if sys.platform != "win32":
     import pwd
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -59,13 +59,13 @@ def resolve_task_user(config: AgentConfig) -> TaskUser | None:
     root = _is_root()
     if not config.run_as:
         if root:
-            logger.warning(
+            log.warning(
                 "tasks run as root: anything a job runs can take over this node; "
                 "start the agent with --run-as USER (or $RENDERQ_RUN_AS) to run them as an unprivileged user"
             )
         return None
     if not root:
-        logger.warning(
+        log.warning(
             "--run-as %s ignored: only an agent running as root can switch users, "
             "so tasks run as the agent's own user",
             config.run_as,
@@ -85,7 +85,7 @@ def resolve_task_user(config: AgentConfig) -> TaskUser | None:
             f"--run-as {config.run_as}: switching users needs setpriv (from util-linux) on the agent's PATH"
         )
     user = TaskUser(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir, setpriv)
-    logger.info("tasks run as user=%s uid=%d gid=%d", user.name, user.uid, user.gid)
+    log.info("tasks run as user=%s uid=%d gid=%d", user.name, user.uid, user.gid)
     return user
 
 

@@ -18,7 +18,7 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import psutil
@@ -39,9 +39,9 @@ from renderq.agent.run_as import TaskUser
 from renderq.agent.workspace import Workspace
 from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, OutputParser, ParseEvent, Progress
 from renderq.plugins.frame_range import format_frames
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
 _AGENT_ENVIRONMENT = dict(os.environ)
@@ -74,7 +74,7 @@ class AttemptRunner:
 
     def __init__(
         self,
-        assignment: pb.AssignTask,
+        assignment: apb.AssignTask,
         workspaces: Path,
         outbox: Outbox,
         kill_grace: float,
@@ -104,7 +104,7 @@ class AttemptRunner:
         self._peak_rss = 0
         self._cpu_time = 0.0
         self._log = LogBatcher(LOG_FLUSH_BYTES, LOG_FLUSH_DELAY, self._emit, LOG_LIMIT)
-        self._progress: Throttle[pb.TaskProgress] = Throttle(PROGRESS_INTERVAL, self._emit)
+        self._progress: Throttle[apb.TaskProgress] = Throttle(PROGRESS_INTERVAL, self._emit)
 
     def cancel(self, reason: str) -> None:
         """Kill the running command's tree and run no further command."""
@@ -112,7 +112,7 @@ class AttemptRunner:
             return
         self._cancelled = True
         self._stop_message = f"cancelled: {reason}" if reason else "cancelled"
-        logger.info("task cancel requested %s reason=%r", self.log_ids, reason)
+        log.info("task cancel requested %s reason=%r", self.log_ids, reason)
         self._stop.set()
 
     async def run(self) -> None:
@@ -125,19 +125,19 @@ class AttemptRunner:
             exit_code, error = await self._run_commands()
         except Exception as exc:
             # The controller must hear of every attempt's end, even one this agent botched.
-            logger.exception("task failed inside the agent %s", self.log_ids)
+            log.exception("task failed inside the agent %s", self.log_ids)
             exit_code, error = EXIT_CANNOT_RUN, f"the agent failed while running the task: {exc}"
         self._announce(0, "")
         self._progress.close()
         self._log.close()
         if self._log.dropped:
-            logger.warning(
+            log.warning(
                 "task log cut %s kept_bytes=%d dropped_bytes=%d", self.log_ids, LOG_LIMIT, self._log.dropped
             )
         failed = [frame for frame in self._frames if frame not in self._completed]
         seconds = loop.time() - start
         self._emit(
-            pb.TaskFinished(
+            apb.TaskFinished(
                 exit_code=exit_code,
                 error_message=error,
                 failed_frames=failed,
@@ -148,7 +148,7 @@ class AttemptRunner:
                 timed_out=self._timed_out,
             )
         )
-        logger.info(
+        log.info(
             "task finished %s exit=%d failed_frames=%s cancelled=%s timed_out=%s seconds=%.2f error=%r",
             self.log_ids, exit_code, format_frames(failed), self._cancelled, self._timed_out, seconds, error,
         )  # fmt: skip
@@ -177,7 +177,7 @@ class AttemptRunner:
             return
         self._cancelled = self._timed_out = True
         self._stop_message = f"timed out after {self._timeout:g} s"
-        logger.info("task timed out %s seconds=%g", self.log_ids, self._timeout)
+        log.info("task timed out %s seconds=%g", self.log_ids, self._timeout)
         self._stop.set()
 
     def _emit(self, kind: EventKind) -> None:
@@ -188,18 +188,18 @@ class AttemptRunner:
         if self._announced:
             return
         self._announced = True
-        self._emit(pb.TaskStarted(pid=pid, workspace=workspace))
-        logger.info("task started %s pid=%d", self.log_ids, pid)
+        self._emit(apb.TaskStarted(pid=pid, workspace=workspace))
+        log.info("task started %s pid=%d", self.log_ids, pid)
 
-    async def _run_command(self, command: pb.Command, workspace: Workspace) -> tuple[int, str]:
+    async def _run_command(self, command: apb.Command, workspace: Workspace) -> tuple[int, str]:
         """Run one command to its end; return its exit code and, if it failed, why."""
         tokens = {**workspace.tokens(), "{python}": sys.executable}
-        argv = [_fill(arg, tokens) for arg in command.argv]
+        argv = [fill_tokens(arg, tokens) for arg in command.argv]
         if not argv:
             return EXIT_CANNOT_RUN, "a command of this task has no program to run"
         expected: dict[int, list[Path]] = {}
         for wanted in command.expected_outputs:
-            expected.setdefault(wanted.frame, []).append(workspace.root / _fill(wanted.path, tokens))
+            expected.setdefault(wanted.frame, []).append(workspace.root / fill_tokens(wanted.path, tokens))
         try:
             child = await ChildProcess.start(argv, workspace.root, self._environment(workspace), self._user)
         except OSError as exc:
@@ -207,7 +207,7 @@ class AttemptRunner:
             return _start_failure(argv[0], exc)
         pid = child.process.pid
         self._announce(pid, str(workspace.root))
-        logger.debug("command started %s pid=%d argv=%s", self.log_ids, pid, argv)
+        log.debug("command started %s pid=%d argv=%s", self.log_ids, pid, argv)
         output = _CommandOutput(self, workspace.root, list(command.frames), expected, self._parser_factory())
         sampler = TreeSampler(pid)
         sampler.start()
@@ -273,7 +273,7 @@ class AttemptRunner:
                 return False
             self._expire()
             pid = child.process.pid
-            logger.info("killing task tree %s pid=%d grace=%g", self.log_ids, pid, self._kill_grace)
+            log.info("killing task tree %s pid=%d grace=%g", self.log_ids, pid, self._kill_grace)
             await kill_tree(pid, self._kill_grace, self._tree(sampler))
             await exited
             return True
@@ -289,7 +289,7 @@ class AttemptRunner:
     async def _drain(self, reader: asyncio.Task[None], child: ChildProcess) -> None:
         done, _ = await asyncio.wait({reader}, timeout=DRAIN_TIMEOUT)
         if not done:
-            logger.warning("output left unread, a process outside the task's tree holds it %s", self.log_ids)
+            log.warning("output left unread, a process outside the task's tree holds it %s", self.log_ids)
             reader.cancel()
             child.transport.close()
 
@@ -300,7 +300,7 @@ class AttemptRunner:
         await output.close()
 
     def report_progress(self, frame: int, fraction: float) -> None:
-        self._progress.offer(pb.TaskProgress(frame=frame, frame_progress=min(max(fraction, 0.0), 1.0)))
+        self._progress.offer(apb.TaskProgress(frame=frame, frame_progress=min(max(fraction, 0.0), 1.0)))
 
     def is_completed(self, frame: int) -> bool:
         return frame in self._completed
@@ -317,9 +317,9 @@ class AttemptRunner:
                 return f"frame {frame}: output {path} cannot be read: {exc.strerror or exc}"
         # The log that led to this frame goes out before the frame itself.
         self._log.flush()
-        self._emit(pb.FrameCompleted(frame=frame, outputs=outputs, render_time=_duration(render_time)))
+        self._emit(apb.FrameCompleted(frame=frame, outputs=outputs, render_time=_duration(render_time)))
         self._completed.add(frame)
-        logger.info("frame completed %s frame=%d outputs=%d", self.log_ids, frame, len(outputs))
+        log.info("frame completed %s frame=%d outputs=%d", self.log_ids, frame, len(outputs))
         return ""
 
 
@@ -392,7 +392,7 @@ class _CommandOutput:
             # A parser bug must not cost the render; say it once per command.
             if not self._parser_failed:
                 self._parser_failed = True
-                logger.exception("output parser failed on a line %s line=%r", self._runner.log_ids, line)
+                log.exception("output parser failed on a line %s line=%r", self._runner.log_ids, line)
             return []
 
     async def _apply(self, event: ParseEvent) -> None:
@@ -410,7 +410,7 @@ class _CommandOutput:
     async def _saved(self, event: FrameSaved) -> None:
         frame = event.frame if event.frame is not None else self._current
         if frame is None or self._runner.is_completed(frame):
-            logger.debug("saved file not matched to a frame %s path=%s", self._runner.log_ids, event.path)
+            log.debug("saved file not matched to a frame %s path=%s", self._runner.log_ids, event.path)
             return
         # A relative path is relative to the renderer's working directory.
         paths = [self._cwd / event.path, *self._expected.get(frame, [])]
@@ -432,8 +432,9 @@ async def _read_pipe(stream: asyncio.StreamReader, chunks: asyncio.Queue[bytes |
         await chunks.put(None)
 
 
-def _fill(text: str, tokens: dict[str, str]) -> str:
-    """Replace the agent's tokens; any other braces (``{frame:04d}``) stay as they are."""
+def fill_tokens(text: str, tokens: Mapping[str, str]) -> str:
+    """Replace the agent's tokens (keys such as ``{renders}``) with plain ``str.replace``;
+    any other braces (``{frame:04d}``) stay as they are."""
     for token, value in tokens.items():
         text = text.replace(token, value)
     return text

@@ -20,10 +20,10 @@ from renderq.agent.link import NO_KEY, LinkService
 from renderq.agent.outbox import Outbox
 from renderq.agent.run_as import check_can_enter, resolve_task_user
 from renderq.private_files import write_private
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc, resources_pb2
 
-logger = logging.getLogger(__name__)
+log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 GRPC_OPTIONS = [
@@ -109,7 +109,7 @@ class AgentServer:
             else:
                 credentials = tls.server_credentials(config.tls_dir)
                 self.port = self._server.add_secure_port(config.listen, credentials)
-                logger.info("link tls=on cert=%s", config.tls_dir / tls.NODE_CERT)
+                log.info("link tls=on cert=%s", config.tls_dir / tls.NODE_CERT)
         except tls.TlsError as exc:
             await self.stop()
             raise AgentStartError(str(exc)) from None
@@ -150,7 +150,7 @@ class AgentServer:
         try:
             if config.join:
                 write_private(config.key_file, farm_key.from_token(config.join))
-                logger.info("farm key saved path=%s", config.key_file)
+                log.info("farm key saved path=%s", config.key_file)
             key = farm_key.load(config.key_file)
         except farm_key.FarmKeyError as exc:
             raise AgentStartError(str(exc)) from None
@@ -159,14 +159,14 @@ class AgentServer:
                 f"cannot keep the farm key in {config.key_file}: {exc.strerror or exc}"
             ) from None
         if key is None:
-            logger.warning("%s", NO_KEY)
+            log.warning("%s", NO_KEY)
         return key
 
-    async def _hello(self) -> pb.AgentHello:
+    async def _hello(self) -> apb.AgentHello:
         assert self._hardware is not None
         assert self._attempts is not None
         config = self.config
-        return pb.AgentHello(
+        return apb.AgentHello(
             agent_id=self.agent_id,
             version=__version__,
             session_id=self.session_id,

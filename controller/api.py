@@ -12,8 +12,8 @@ import functools
 import itertools
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from typing import Any, NoReturn, Protocol, TypeAlias, TypeVar
 
 import grpc
 from google.protobuf.message import Message
@@ -55,16 +55,26 @@ PARAM_TYPES = {
 }
 
 
-async def _abort(context: grpc.aio.ServicerContext, e: Exception) -> None:
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Req = TypeVar("Req", bound=Message)
+Resp = TypeVar("Resp", bound=Message)
+Unary: TypeAlias = "Callable[[FarmApi, Req, Context], Awaitable[Resp]]"
+Streaming: TypeAlias = "Callable[[FarmApi, Req, Context], AsyncIterator[Resp]]"
+
+
+async def _abort(context: Context, e: Exception) -> NoReturn:
     if isinstance(e, FarmError):
         await context.abort(e.code, e.message)
     log.exception("internal error")
     await context.abort(grpc.StatusCode.INTERNAL, clip(f"internal error: {e}"))
+    raise AssertionError("context.abort returned")  # it raises; its stub does not say so
 
 
-def unary(method: Callable[..., Any]) -> Callable[..., Any]:
+def unary(method: Unary[Req, Resp]) -> Unary[Req, Resp]:
+    """A FarmError leaves as its status and sentence; anything else as INTERNAL, logged."""
+
     @functools.wraps(method)
-    async def wrapper(self: FarmApi, request: Any, context: grpc.aio.ServicerContext) -> Any:
+    async def wrapper(self: FarmApi, request: Req, context: Context) -> Resp:
         try:
             return await method(self, request, context)
         except Exception as e:
@@ -73,9 +83,11 @@ def unary(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def streaming(method: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+def streaming(method: Streaming[Req, Resp]) -> Streaming[Req, Resp]:
+    """As ``unary``, for a method that streams its answers."""
+
     @functools.wraps(method)
-    async def wrapper(self: FarmApi, request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def wrapper(self: FarmApi, request: Req, context: Context) -> AsyncIterator[Resp]:
         try:
             async for item in method(self, request, context):
                 yield item
@@ -127,27 +139,27 @@ class FarmApi(fgrpc.FarmServiceServicer):
         self.audit = audit
 
     @unary
-    async def GetCaller(self, request: fpb.GetCallerRequest, context: Any) -> fpb.GetCallerResponse:
+    async def GetCaller(self, request: fpb.GetCallerRequest, context: Context) -> fpb.GetCallerResponse:
         caller = current_caller.get()
         return fpb.GetCallerResponse(name=caller.name, token_id=caller.token_id, role=caller.role)
 
     @unary
-    async def CreateToken(self, request: fpb.CreateTokenRequest, context: Any) -> fpb.CreateTokenResponse:
+    async def CreateToken(self, request: fpb.CreateTokenRequest, context: Context) -> fpb.CreateTokenResponse:
         token, secret = self.book.create(request.name, request.role, created_by=current_caller.get().name)
         return fpb.CreateTokenResponse(token=token.to_proto(), secret=secret)
 
     @unary
-    async def ListTokens(self, request: fpb.ListTokensRequest, context: Any) -> fpb.ListTokensResponse:
+    async def ListTokens(self, request: fpb.ListTokensRequest, context: Context) -> fpb.ListTokensResponse:
         found, token = page(self.book.all(), request.page_token, request.page_size, 100, 1000)
         return fpb.ListTokensResponse(tokens=found, next_page_token=token)
 
     @unary
-    async def RevokeToken(self, request: fpb.RevokeTokenRequest, context: Any) -> fpb.RevokeTokenResponse:
+    async def RevokeToken(self, request: fpb.RevokeTokenRequest, context: Context) -> fpb.RevokeTokenResponse:
         return fpb.RevokeTokenResponse(token=self.book.revoke(request.token_id).to_proto())
 
     @unary
     async def ListAuditRecords(
-        self, request: fpb.ListAuditRecordsRequest, context: Any
+        self, request: fpb.ListAuditRecordsRequest, context: Context
     ) -> fpb.ListAuditRecordsResponse:
         # The position is the sequence to continue before (the log is newest first).
         before, size = page_request(request.page_token, request.page_size, 100, 1000)
@@ -158,18 +170,18 @@ class FarmApi(fgrpc.FarmServiceServicer):
         )
 
     @unary
-    async def CreateJob(self, request: fpb.CreateJobRequest, context: Any) -> fpb.CreateJobResponse:
+    async def CreateJob(self, request: fpb.CreateJobRequest, context: Context) -> fpb.CreateJobResponse:
         if not request.HasField("job"):
             raise InvalidArgument("job", "the request has no job")
         job = self.farm.job_control.submit(check_job(request.job, self.farm.state.jobs))
         return fpb.CreateJobResponse(job=job.to_proto())
 
     @unary
-    async def GetJob(self, request: fpb.GetJobRequest, context: Any) -> fpb.GetJobResponse:
+    async def GetJob(self, request: fpb.GetJobRequest, context: Context) -> fpb.GetJobResponse:
         return fpb.GetJobResponse(job=self.farm.state.job(request.job_id).to_proto())
 
     @unary
-    async def ListJobs(self, request: fpb.ListJobsRequest, context: Any) -> fpb.ListJobsResponse:
+    async def ListJobs(self, request: fpb.ListJobsRequest, context: Context) -> fpb.ListJobsResponse:
         states = set(request.states)
         jobs = (
             j
@@ -182,7 +194,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         return fpb.ListJobsResponse(jobs=found, next_page_token=token, event_sequence=self.bus.last_sequence)
 
     @unary
-    async def UpdateJob(self, request: fpb.UpdateJobRequest, context: Any) -> fpb.UpdateJobResponse:
+    async def UpdateJob(self, request: fpb.UpdateJobRequest, context: Context) -> fpb.UpdateJobResponse:
         paths = list(request.update_mask.paths)
         updatable = ("priority", "name", "max_retries")
         if not paths:
@@ -202,29 +214,29 @@ class FarmApi(fgrpc.FarmServiceServicer):
         return fpb.UpdateJobResponse(job=job.to_proto())
 
     @unary
-    async def DeleteJob(self, request: fpb.DeleteJobRequest, context: Any) -> fpb.DeleteJobResponse:
+    async def DeleteJob(self, request: fpb.DeleteJobRequest, context: Context) -> fpb.DeleteJobResponse:
         self.farm.job_control.delete(request.job_id)
         return fpb.DeleteJobResponse()
 
     @unary
-    async def CancelJob(self, request: fpb.CancelJobRequest, context: Any) -> fpb.CancelJobResponse:
+    async def CancelJob(self, request: fpb.CancelJobRequest, context: Context) -> fpb.CancelJobResponse:
         return fpb.CancelJobResponse(job=self.farm.job_control.cancel(request.job_id).to_proto())
 
     @unary
-    async def SuspendJob(self, request: fpb.SuspendJobRequest, context: Any) -> fpb.SuspendJobResponse:
+    async def SuspendJob(self, request: fpb.SuspendJobRequest, context: Context) -> fpb.SuspendJobResponse:
         return fpb.SuspendJobResponse(job=self.farm.job_control.suspend(request.job_id).to_proto())
 
     @unary
-    async def ResumeJob(self, request: fpb.ResumeJobRequest, context: Any) -> fpb.ResumeJobResponse:
+    async def ResumeJob(self, request: fpb.ResumeJobRequest, context: Context) -> fpb.ResumeJobResponse:
         return fpb.ResumeJobResponse(job=self.farm.job_control.resume(request.job_id).to_proto())
 
     @unary
-    async def RetryFrames(self, request: fpb.RetryFramesRequest, context: Any) -> fpb.RetryFramesResponse:
+    async def RetryFrames(self, request: fpb.RetryFramesRequest, context: Context) -> fpb.RetryFramesResponse:
         job, count = self.farm.job_control.retry(request.job_id, request.frames)
         return fpb.RetryFramesResponse(job=job.to_proto(), frames_retried=count)
 
     @unary
-    async def ListTasks(self, request: fpb.ListTasksRequest, context: Any) -> fpb.ListTasksResponse:
+    async def ListTasks(self, request: fpb.ListTasksRequest, context: Context) -> fpb.ListTasksResponse:
         job = self.farm.state.job(request.job_id)
         states = set(request.states)
         tasks = (t for t in job.tasks if not states or t.state in states)
@@ -232,7 +244,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         return fpb.ListTasksResponse(tasks=found, next_page_token=token)
 
     @unary
-    async def ListFrames(self, request: fpb.ListFramesRequest, context: Any) -> fpb.ListFramesResponse:
+    async def ListFrames(self, request: fpb.ListFramesRequest, context: Context) -> fpb.ListFramesResponse:
         job = self.farm.state.job(request.job_id)
         states = set(request.states)
         frames = (f for f in job.frames.values() if not states or f.state in states)
@@ -242,11 +254,11 @@ class FarmApi(fgrpc.FarmServiceServicer):
         )
 
     @unary
-    async def GetAgent(self, request: fpb.GetAgentRequest, context: Any) -> fpb.GetAgentResponse:
+    async def GetAgent(self, request: fpb.GetAgentRequest, context: Context) -> fpb.GetAgentResponse:
         return fpb.GetAgentResponse(agent=self.farm.state.agent(request.agent_id).to_proto())
 
     @unary
-    async def ListAgents(self, request: fpb.ListAgentsRequest, context: Any) -> fpb.ListAgentsResponse:
+    async def ListAgents(self, request: fpb.ListAgentsRequest, context: Context) -> fpb.ListAgentsResponse:
         refused = [a for i, a in self.farm.state.refused.items() if i not in self.farm.state.agents]
         agents = sorted([*self.farm.state.agents.values(), *refused], key=lambda a: a.id)
         found, token = page(agents, request.page_token, request.page_size, 100, 1000)
@@ -255,27 +267,29 @@ class FarmApi(fgrpc.FarmServiceServicer):
         )
 
     @unary
-    async def EnableAgent(self, request: fpb.EnableAgentRequest, context: Any) -> fpb.EnableAgentResponse:
+    async def EnableAgent(self, request: fpb.EnableAgentRequest, context: Context) -> fpb.EnableAgentResponse:
         agent = self.farm.agent_control.set_mode(request.agent_id, pb.AGENT_MODE_ENABLED)
         return fpb.EnableAgentResponse(agent=agent.to_proto())
 
     @unary
-    async def DisableAgent(self, request: fpb.DisableAgentRequest, context: Any) -> fpb.DisableAgentResponse:
+    async def DisableAgent(
+        self, request: fpb.DisableAgentRequest, context: Context
+    ) -> fpb.DisableAgentResponse:
         agent = self.farm.agent_control.set_mode(request.agent_id, pb.AGENT_MODE_DISABLED)
         return fpb.DisableAgentResponse(agent=agent.to_proto())
 
     @unary
-    async def DrainAgent(self, request: fpb.DrainAgentRequest, context: Any) -> fpb.DrainAgentResponse:
+    async def DrainAgent(self, request: fpb.DrainAgentRequest, context: Context) -> fpb.DrainAgentResponse:
         agent = self.farm.agent_control.set_mode(request.agent_id, pb.AGENT_MODE_DRAINING)
         return fpb.DrainAgentResponse(agent=agent.to_proto())
 
     @unary
-    async def ForgetAgent(self, request: fpb.ForgetAgentRequest, context: Any) -> fpb.ForgetAgentResponse:
+    async def ForgetAgent(self, request: fpb.ForgetAgentRequest, context: Context) -> fpb.ForgetAgentResponse:
         self.farm.agent_control.forget(request.agent_id)
         return fpb.ForgetAgentResponse()
 
     @unary
-    async def ListPlugins(self, request: fpb.ListPluginsRequest, context: Any) -> fpb.ListPluginsResponse:
+    async def ListPlugins(self, request: fpb.ListPluginsRequest, context: Context) -> fpb.ListPluginsResponse:
         return fpb.ListPluginsResponse(
             plugins=[
                 fpb.Plugin(
@@ -300,7 +314,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
 
     @streaming
     async def WatchEvents(
-        self, request: fpb.WatchEventsRequest, context: Any
+        self, request: fpb.WatchEventsRequest, context: Context
     ) -> AsyncIterator[fpb.WatchEventsResponse]:
         self._check_watch(request.after_sequence, request.job_id)
         async for event in self.bus.subscribe(request.after_sequence, request.job_id):
@@ -308,7 +322,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
 
     @streaming
     async def WatchEventBatches(
-        self, request: fpb.WatchEventBatchesRequest, context: Any
+        self, request: fpb.WatchEventBatchesRequest, context: Context
     ) -> AsyncIterator[fpb.WatchEventBatchesResponse]:
         self._check_watch(request.after_sequence, request.job_id)
         async for batch in self.bus.subscribe_batches(request.after_sequence, request.job_id):
@@ -322,7 +336,9 @@ class FarmApi(fgrpc.FarmServiceServicer):
             self.farm.state.job(job_id)
 
     @streaming
-    async def TailLog(self, request: fpb.TailLogRequest, context: Any) -> AsyncIterator[fpb.TailLogResponse]:
+    async def TailLog(
+        self, request: fpb.TailLogRequest, context: Context
+    ) -> AsyncIterator[fpb.TailLogResponse]:
         task = self._log_task(request)
         attempt_id = request.attempt_id or task.attempt_id
         if not attempt_id and request.follow:
@@ -356,7 +372,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
 
     @streaming
     async def ReadOutput(
-        self, request: fpb.ReadOutputRequest, context: Any
+        self, request: fpb.ReadOutputRequest, context: Context
     ) -> AsyncIterator[fpb.ReadOutputResponse]:
         output = self._recorded_output(request)
         try:

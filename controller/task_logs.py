@@ -59,9 +59,6 @@ class TaskLogs:
             if not queue.full():
                 queue.put_nowait(None)
 
-    def is_open(self, attempt_id: int) -> bool:
-        return attempt_id in self._open
-
     def follow(self, attempt_id: int) -> asyncio.Queue[Chunk]:
         queue: asyncio.Queue[Chunk] = asyncio.Queue(FOLLOW_QUEUE)
         self._followers[attempt_id].add(queue)

@@ -75,10 +75,3 @@ def fill_frame_tokens(text: str, values: Mapping[str, int]) -> str:
         return format(values[name], spec or "")
 
     return _TOKEN.sub(replace, text)
-
-
-def fill_agent_tokens(text: str, paths: Mapping[str, str]) -> str:
-    """What the agent does to argv and output paths: plain replacement of ``{name}``."""
-    for name, value in paths.items():
-        text = text.replace("{" + name + "}", value)
-    return text

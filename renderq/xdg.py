@@ -10,9 +10,3 @@ def data_home() -> Path:
     """``$XDG_DATA_HOME/renderq``, else ``~/.local/share/renderq``."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "renderq"
-
-
-def state_home() -> Path:
-    """``$XDG_STATE_HOME/renderq``, else ``~/.local/state/renderq``."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "renderq"

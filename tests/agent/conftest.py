@@ -21,7 +21,7 @@ from renderq.agent import server as server_module
 from renderq.agent.config import AgentConfig
 from renderq.agent.hardware import probe_hardware
 from renderq.agent.server import AgentServer
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc, resources_pb2
 
 DEADLINE = 30.0
@@ -40,18 +40,18 @@ class FakeController:
         self._key = key
         self._channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}")
         self._call = agent_service_pb2_grpc.AgentServiceStub(self._channel).Link()
-        self._received: asyncio.Queue[pb.LinkResponse | None] = asyncio.Queue()
+        self._received: asyncio.Queue[apb.LinkResponse | None] = asyncio.Queue()
         self._reader: asyncio.Task[None] | None = None
-        self.events: list[pb.AgentEvent] = []
+        self.events: list[apb.AgentEvent] = []
         """Every event received so far, in order."""
-        self.hello = pb.AgentHello()
+        self.hello = apb.AgentHello()
 
-    async def connect(self) -> pb.AgentHello:
+    async def connect(self) -> apb.AgentHello:
         """Hello, then the proof of the farm key (a wrong one when this controller has no key)."""
         nonce = farm_key.new_nonce()
         await self.send(
-            pb.LinkRequest(
-                hello=pb.ControllerHello(controller_id="test-controller", version="test", nonce=nonce)
+            apb.LinkRequest(
+                hello=apb.ControllerHello(controller_id="test-controller", version="test", nonce=nonce)
             )
         )
         self._reader = asyncio.create_task(self._read())
@@ -65,25 +65,25 @@ class FakeController:
             return self.hello
         key = self._key or bytes(32)
         proof = farm_key.controller_proof(key, nonce, self.hello.nonce, self.hello.agent_id)
-        await self.send(pb.LinkRequest(proof=pb.ControllerProof(proof=proof)))
+        await self.send(apb.LinkRequest(proof=apb.ControllerProof(proof=proof)))
         return self.hello
 
-    async def send(self, request: pb.LinkRequest) -> None:
+    async def send(self, request: apb.LinkRequest) -> None:
         await self._call.write(request)
 
-    async def assign(self, task: pb.AssignTask) -> None:
-        await self.send(pb.LinkRequest(assign=task))
+    async def assign(self, task: apb.AssignTask) -> None:
+        await self.send(apb.LinkRequest(assign=task))
 
     async def cancel(self, attempt_id: int, reason: str = "test") -> None:
-        await self.send(pb.LinkRequest(cancel=pb.CancelTask(attempt_id=attempt_id, reason=reason)))
+        await self.send(apb.LinkRequest(cancel=apb.CancelTask(attempt_id=attempt_id, reason=reason)))
 
     async def ack(self, sequence: int) -> None:
-        await self.send(pb.LinkRequest(ack=pb.Ack(sequence=sequence)))
+        await self.send(apb.LinkRequest(ack=apb.Ack(sequence=sequence)))
 
-    async def next_message(self, what: str) -> pb.LinkResponse:
+    async def next_message(self, what: str) -> apb.LinkResponse:
         return await self.wait_for(what, lambda _: True)
 
-    async def wait_for(self, what: str, matches: Callable[[pb.LinkResponse], bool]) -> pb.LinkResponse:
+    async def wait_for(self, what: str, matches: Callable[[apb.LinkResponse], bool]) -> apb.LinkResponse:
         """The next message that ``matches``, within one deadline for the whole wait."""
         try:
             async with asyncio.timeout(DEADLINE):
@@ -94,11 +94,11 @@ class FakeController:
             raise AssertionError(f"waited {DEADLINE} s in vain for {what}") from None
         raise AssertionError(f"the link ended while waiting for {what}")
 
-    async def event(self, what: str, matches: Callable[[pb.AgentEvent], bool]) -> pb.AgentEvent:
+    async def event(self, what: str, matches: Callable[[apb.AgentEvent], bool]) -> apb.AgentEvent:
         message = await self.wait_for(what, lambda m: m.HasField("events") and matches(m.events.events[0]))
         return message.events.events[0]
 
-    async def finished(self, attempt_id: int) -> pb.TaskFinished:
+    async def finished(self, attempt_id: int) -> apb.TaskFinished:
         event = await self.event(
             f"attempt {attempt_id} to finish",
             lambda e: e.attempt_id == attempt_id and e.HasField("finished"),
@@ -118,7 +118,7 @@ class FakeController:
         chunks = [e.log for e in self.events if e.attempt_id == attempt_id and e.HasField("log")]
         return b"".join(c.data for c in sorted(chunks, key=lambda c: c.offset)).decode()
 
-    def of(self, attempt_id: int, kind: str) -> list[pb.AgentEvent]:
+    def of(self, attempt_id: int, kind: str) -> list[apb.AgentEvent]:
         return [e for e in self.events if e.attempt_id == attempt_id and e.HasField(kind)]
 
     async def close(self) -> None:
@@ -139,13 +139,13 @@ class FakeController:
     async def _read(self) -> None:
         try:
             while (message := await self._call.read()) is not grpc.aio.EOF:
-                assert isinstance(message, pb.LinkResponse)
+                assert isinstance(message, apb.LinkResponse)
                 if not message.HasField("events"):
                     self._received.put_nowait(message)
                 # One queued message per event, so tests wait for events one by one.
                 for event in message.events.events:
                     self.events.append(event)
-                    self._received.put_nowait(pb.LinkResponse(events=pb.AgentEvents(events=[event])))
+                    self._received.put_nowait(apb.LinkResponse(events=apb.AgentEvents(events=[event])))
         except grpc.aio.AioRpcError:
             pass
         finally:
@@ -227,18 +227,18 @@ def task(
     expected: Iterable[tuple[int, str]] = (),
     timeout: float = 0.0,
     job_id: int = 7,
-) -> pb.AssignTask:
+) -> apb.AssignTask:
     """An assignment of one command; frames and expected outputs as given."""
-    assignment = pb.AssignTask(
+    assignment = apb.AssignTask(
         attempt_id=attempt_id,
         task_id=attempt_id % 1000,
         job_id=job_id,
         plugin=plugin,
         commands=[
-            pb.Command(
+            apb.Command(
                 argv=argv,
                 frames=list(frames),
-                expected_outputs=[pb.ExpectedOutput(frame=f, path=p) for f, p in expected],
+                expected_outputs=[apb.ExpectedOutput(frame=f, path=p) for f, p in expected],
             )
         ],
     )

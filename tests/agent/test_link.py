@@ -10,7 +10,7 @@ import pytest
 
 from renderq import __version__
 from renderq.agent.server import AgentServer
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc
 from tests.agent.conftest import Connect, FakeController, shell, task
 
@@ -139,7 +139,7 @@ async def test_a_new_link_replaces_the_old_one(connect: Connect) -> None:
 async def test_a_link_must_start_with_hello(agent: AgentServer) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{agent.port}") as channel:
         call = agent_service_pb2_grpc.AgentServiceStub(channel).Link()
-        await call.write(pb.LinkRequest(ack=pb.Ack(sequence=1)))
+        await call.write(apb.LinkRequest(ack=apb.Ack(sequence=1)))
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await call.read()
 

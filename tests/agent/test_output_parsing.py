@@ -10,7 +10,7 @@ import xxhash
 from renderq.agent.outbox import Outbox
 from renderq.agent.runner import AttemptRunner
 from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, OutputParser, ParseEvent, Progress
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 from tests.agent.conftest import FakeController, shell, task
 
 
@@ -34,7 +34,7 @@ class ScriptParser(OutputParser):
         return []
 
 
-async def run_attempt(tmp_path: Path, script: str, frames: list[int]) -> list[pb.AgentEvent]:
+async def run_attempt(tmp_path: Path, script: str, frames: list[int]) -> list[apb.AgentEvent]:
     """Run one attempt with ScriptParser, straight on the runner; return its events."""
     outbox = Outbox()
     runner = AttemptRunner(
@@ -44,7 +44,7 @@ async def run_attempt(tmp_path: Path, script: str, frames: list[int]) -> list[pb
     return outbox.after(0)
 
 
-def of(events: list[pb.AgentEvent], kind: str) -> list[pb.AgentEvent]:
+def of(events: list[apb.AgentEvent], kind: str) -> list[apb.AgentEvent]:
     return [e for e in events if e.HasField(kind)]
 
 

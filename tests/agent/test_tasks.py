@@ -10,7 +10,7 @@ from pathlib import Path
 import xxhash
 
 from renderq.agent.server import AgentServer
-from renderq.v1 import agent_service_pb2 as pb
+from renderq.v1 import agent_service_pb2 as apb
 from tests.agent.conftest import FakeController, eventually, is_gone, pids_in, shell, task
 
 
@@ -254,7 +254,7 @@ async def test_short_tasks_started_together_all_succeed(controller: FakeControll
     for attempt_id in attempts:
         await controller.assign(task(attempt_id, ["true"], frames=[attempt_id]))
 
-    def finished() -> list[pb.TaskFinished]:
+    def finished() -> list[apb.TaskFinished]:
         return [e.finished for e in controller.events if e.HasField("finished")]
 
     await controller.event("every short task to finish", lambda _: len(finished()) == len(attempts))

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from renderq.agent.runner import fill_tokens
 from renderq.demo.scene import ensure_demo_scene
 from renderq.plugins.registry import get_plugin
-from renderq.plugins.template import fill_agent_tokens
 
 LOGS = Path(__file__).parent / "logs"
 WORK = Path("/tmp/renderq-blender-logs")
@@ -23,7 +23,7 @@ def blender_argv(scene: Path, frames: list[int], engine: str = "CYCLES") -> list
     assert plugin is not None
     params = plugin.validate({"scene": str(scene), "engine": engine}) if scene.exists() else _unchecked(scene)
     [command] = plugin.build_commands(params, frames)
-    return [fill_agent_tokens(arg, {"renders": str(WORK / "renders")}) for arg in command.argv]
+    return [fill_tokens(arg, {"{renders}": str(WORK / "renders")}) for arg in command.argv]
 
 
 def _unchecked(scene: Path) -> dict[str, object]:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from renderq.agent.runner import fill_tokens
 from renderq.plugins.base import ErrorLine, FrameSaved, ParseEvent
 from renderq.plugins.blender import BlenderPlugin
-from renderq.plugins.template import fill_agent_tokens
 from tests.scenes import denoising_copy
 
 pytestmark = pytest.mark.blender
@@ -22,7 +22,7 @@ DEADLINE = 120.0
 def render(blender: str, scene: Path, frames: list[int], renders: Path) -> tuple[int, list[ParseEvent], str]:
     """Run the task's command as the agent would: tokens replaced, output fed line by line."""
     [command] = plugin.build_commands(plugin.validate({"scene": str(scene)}), frames)
-    argv = [fill_agent_tokens(arg, {"renders": str(renders)}) for arg in command.argv]
+    argv = [fill_tokens(arg, {"{renders}": str(renders)}) for arg in command.argv]
     argv[0] = blender
     result = subprocess.run(
         argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=DEADLINE, check=False

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from renderq.agent.runner import fill_tokens
 from renderq.demo.png import SIGNATURE
 from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, ParameterError, ParseEvent
 from renderq.plugins.blender_output import BlenderOutputParser
 from renderq.plugins.demo import DemoPlugin
-from renderq.plugins.template import fill_agent_tokens
 
 plugin = DemoPlugin()
 
@@ -65,9 +65,9 @@ def test_bad_parameters_are_named(params: dict[str, Any], field: str, message: s
 def test_the_built_command_renders_real_frames(tmp_path: Path) -> None:
     params = plugin.validate({"width": 32, "height": 18, "seconds_per_frame": 0})
     [command] = plugin.build_commands(params, [2, 5])
-    tokens = {"python": sys.executable, "renders": str(tmp_path / "renders")}
+    tokens = {"{python}": sys.executable, "{renders}": str(tmp_path / "renders")}
     result = subprocess.run(
-        [fill_agent_tokens(arg, tokens) for arg in command.argv],
+        [fill_tokens(arg, tokens) for arg in command.argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
