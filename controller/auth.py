@@ -48,8 +48,8 @@ current_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("current
 """The caller of the call being served (set for the servicer's task by the interceptor)."""
 
 NO_TOKEN = (
-    "this call needs an API token: pass --token or set RENDERQ_TOKEN "
-    "(on the controller's machine its user has one already; an admin makes more with "
+    "this call needs an API token: pass --token or set RENDERQ_TOKEN (the controller writes "
+    "an admin token to admin.token in its --data-dir; an admin makes more with "
     "`renderq token create NAME --role viewer|operator|admin`)"
 )
 BAD_TOKEN = "the API token is unknown or revoked; ask an admin for one (`renderq token create`)"
