@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from types import FrameType
 
 from renderq.agent.config import AgentConfig
@@ -16,8 +17,13 @@ log = logging.getLogger(__name__)
 agent_logger = logging.getLogger("renderq.agent")
 
 
-async def serve(config: AgentConfig, ready: asyncio.Event | None = None) -> None:
-    """Run the agent until cancelled; set ``ready`` once it listens.
+async def serve(
+    config: AgentConfig,
+    ready: asyncio.Event | None = None,
+    why_stopped: Callable[[], str] = lambda: "shut down",
+) -> None:
+    """Run the agent until cancelled; set ``ready`` once it listens. ``why_stopped`` says,
+    once it is cancelled, why (the controller is told: "the agent stopped: SIGTERM").
 
     Raises AgentStartError when it cannot start.
     """
@@ -32,7 +38,7 @@ async def serve(config: AgentConfig, ready: asyncio.Event | None = None) -> None
             ready.set()
         await asyncio.Future()
     finally:
-        await server.stop()
+        await server.stop(why_stopped())
         log.info("agent stopped agent=%s", server.agent_id)
 
 
@@ -51,19 +57,19 @@ async def _serve_until_signalled(config: AgentConfig) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
-    stopping = False
+    stopping = ""
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         # A second signal must not cut short the killing of running tasks.
         if not stopping:
-            stopping = True
+            stopping = signal.Signals(signum).name
             log.info("agent stopping signal=%s", signal.Signals(signum).name)
             loop.call_soon_threadsafe(task.cancel)
 
     previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        await serve(config)
+        await serve(config, why_stopped=lambda: stopping or "shut down")
     except asyncio.CancelledError:
         if not stopping:
             raise

@@ -123,7 +123,7 @@ class AgentServer:
             self._advertiser = Advertiser(self.agent_id, self.port, config, addresses)
             self._advertising = asyncio.create_task(self._advertiser.start(), name="advertise")
 
-    async def stop(self, reason: str = "the agent stopped") -> None:
+    async def stop(self, reason: str = "shut down") -> None:
         """Withdraw the advertisement, say goodbye on the link (the controller requeues
         this agent's frames at once), then kill running tasks: no link is left to report
         them, and their attempts end with this session."""
