@@ -47,22 +47,7 @@ class JobControl:
     def submit(self, checked: CheckedJob) -> Job:
         self._check_some_agent_fits(checked)
         state = self.state
-        job = Job(
-            id=self.next_job_id,
-            name=checked.name,
-            owner=checked.owner,
-            plugin=checked.plugin,
-            parameters=checked.parameters,
-            frames_spec=checked.frames_spec,
-            chunk_size=checked.chunk_size,
-            priority=checked.priority,
-            pool=checked.pool,
-            requirements=checked.requirements,
-            environment=checked.environment,
-            depends_on=checked.depends_on,
-            max_retries=checked.max_retries,
-            task_timeout=checked.task_timeout,
-        )
+        job = Job(id=self.next_job_id, **checked.job_settings())
         self.next_job_id += 1
         for index, frames in enumerate(checked.tasks):
             task = Task(id=self.next_task_id, job_id=job.id, index=index, frames=frames)

@@ -6,6 +6,7 @@ touches it, and reported as INVALID_ARGUMENT naming the field.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Container
 from dataclasses import dataclass
@@ -47,6 +48,16 @@ class CheckedJob:
     depends_on: list[int]
     max_retries: int
     task_timeout: float
+
+    def job_settings(self) -> dict[str, Any]:
+        """The settings a new ``Job`` takes from this check, by the names they share."""
+        return {
+            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in _NOT_SETTINGS
+        }
+
+
+_NOT_SETTINGS = frozenset({"frames", "tasks"})
+"""What the check computed for the job's tasks rather than a setting of the job."""
 
 
 def check_priority(priority: int) -> int:

@@ -1,0 +1,61 @@
+"""Run a benchmark against two revisions of renderq in turn, in one run, on one machine.
+
+A figure is only as good as the CPU left to the farm, so "before" and "after" are
+measured alternately (before, after, before, after, ...) rather than hours apart. The
+older revision is installed (not editable) into a folder of its own and put first on
+PYTHONPATH for its runs, so the benchmark and every renderq process it starts import
+that revision; the benchmark script itself is this checkout's, the same for both.
+
+Usage: python bench/compare.py BEFORE_REV [--rounds 2] -- dispatch.py --frames 5000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def install(revision: str, into: Path) -> Path:
+    """``revision`` of this repository installed into ``into/site``; returns that folder."""
+    tree = into / "tree"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", revision], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    site = into / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(tree)],
+        check=True,
+    )  # fmt: skip
+    return site
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("before", help="the revision to compare with this checkout, e.g. HEAD~5")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each revision, alternating")
+    parser.add_argument("bench", nargs=argparse.REMAINDER, help="-- SCRIPT [ARGS...] from bench/")
+    args = parser.parse_args()
+    bench = [a for a in args.bench if a != "--"]
+    if not bench:
+        parser.error("name the benchmark after --, e.g. -- dispatch.py --frames 5000")
+    script = [sys.executable, str(ROOT / "bench" / bench[0]), *bench[1:]]
+    with tempfile.TemporaryDirectory(prefix="renderq-compare-") as tmp:
+        site = install(args.before, Path(tmp))
+        for round_ in range(1, args.rounds + 1):
+            for label, path in ((f"before ({args.before})", str(site)), ("after (this checkout)", "")):
+                print(f"\n===== round {round_}: {label}", flush=True)
+                env = dict(os.environ)
+                if path:
+                    env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, env.get("PYTHONPATH", "")]))
+                subprocess.run(script, env=env, check=True)
+
+
+if __name__ == "__main__":
+    main()
