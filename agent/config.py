@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from renderq import farm_key
+from renderq.server_flags import add_tls_flag
 from renderq.xdg import data_home
 
 DEFAULT_PORT = 7421
@@ -105,13 +106,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("RENDERQ_RUN_AS"),
         help="when the agent runs as root, run its tasks as this unprivileged user (or $RENDERQ_RUN_AS)",
     )
-    parser.add_argument(
-        "--tls",
-        type=Path,
-        metavar="DIR",
-        default=os.environ.get("RENDERQ_TLS"),
-        help="serve the controller's link over TLS with DIR/node.pem and DIR/node.key (see `renderq certs`)",
-    )
+    add_tls_flag(parser, "the controller's link")
 
 
 def from_args(args: argparse.Namespace) -> AgentConfig:

@@ -19,16 +19,15 @@ from renderq.agent.identity import load_or_create_agent_id
 from renderq.agent.link import NO_KEY, LinkService
 from renderq.agent.outbox import Outbox
 from renderq.agent.run_as import check_can_enter, resolve_task_user
+from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
 from renderq.private_files import write_private
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc, resources_pb2
 
 log = logging.getLogger(__name__)
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 GRPC_OPTIONS = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    *MESSAGE_SIZE_OPTIONS,
     # Controllers keep links open for days and ping them to notice dead peers.
     ("grpc.http2.min_ping_interval_without_data_ms", 5000),
     ("grpc.keepalive_permit_without_calls", 1),

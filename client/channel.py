@@ -16,17 +16,16 @@ import grpc
 from renderq import tls, tokens
 from renderq.client.credentials import Credentials
 from renderq.client.errors import InvalidArgument
+from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
 from renderq.v1 import farm_service_pb2_grpc
 
 if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """Large listings (a page of 10,000 frames) and log chunks fit with room to spare."""
 
 CHANNEL_OPTIONS: list[tuple[str, int]] = [
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    *MESSAGE_SIZE_OPTIONS,
     # A dead controller shows up within a minute on a long `wait` or `logs -f`. A server
     # left at gRPC's defaults counts pings closer than 5 minutes on a quiet stream as
     # strikes and sends GOAWAY after the third; stopping after two pings without data

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from renderq import tokens
+from renderq.server_flags import TLS_ENV
 from renderq.xdg import data_home
 
 TOKEN_ENV = "RENDERQ_TOKEN"
-TLS_ENV = "RENDERQ_TLS"
 DATA_DIR_ENV = "RENDERQ_DATA_DIR"
 
 

@@ -27,6 +27,7 @@ from renderq.controller.model import Output, Task
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.tokens import TokenBook
 from renderq.controller.validation import check_job, check_max_retries, check_name, check_priority
+from renderq.grpc_limits import MAX_MESSAGE_BYTES
 from renderq.plugins.base import ParamType
 from renderq.plugins.registry import all_plugins
 from renderq.v1 import farm_service_pb2 as fpb
@@ -39,7 +40,7 @@ READ_BLOCK = 64 << 10
 MAX_OUTPUT_BYTES = 256 << 20
 """Largest output ReadOutput streams: it is for previews, and a file this big would tie up a
 controller thread and the caller's memory for no picture anyone can see in a terminal."""
-PAGE_BYTES = 32 << 20
+PAGE_BYTES = MAX_MESSAGE_BYTES // 2
 """Most bytes of resources in one page, whatever page_size asks: half the 64 MiB message
 limit, so a page of large jobs comes back short (with a token) instead of not at all."""
 P = TypeVar("P", bound=Message, covariant=True)

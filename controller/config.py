@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from renderq import farm_key
+from renderq.server_flags import add_tls_flag
 from renderq.xdg import data_home
 
 DEFAULT_PORT = 7420
@@ -60,13 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="seconds of silence before an agent is offline and its tasks requeued (default %(default)s)",
     )
-    parser.add_argument(
-        "--tls",
-        type=Path,
-        metavar="DIR",
-        default=os.environ.get("RENDERQ_TLS"),
-        help="serve the API and dial agents over TLS with the certificates in DIR (see `renderq certs`)",
-    )
+    add_tls_flag(parser, "the API and the agent links")
 
 
 def from_args(args: argparse.Namespace) -> ControllerConfig:

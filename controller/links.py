@@ -20,14 +20,14 @@ import grpc
 import renderq
 from renderq import farm_key, tls
 from renderq.controller.farm import Farm
+from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc as agrpc
 
 log = logging.getLogger(__name__)
 
 CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", 64 << 20),
-    ("grpc.max_receive_message_length", 64 << 20),
+    *MESSAGE_SIZE_OPTIONS,
     ("grpc.keepalive_time_ms", 10_000),
     ("grpc.keepalive_timeout_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),

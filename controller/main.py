@@ -23,13 +23,13 @@ from renderq.controller.recorder import Recorder
 from renderq.controller.store import Batch, Store
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.tokens import TokenBook
+from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 
 log = logging.getLogger("renderq.controller")
 
 SERVER_OPTIONS = [
-    ("grpc.max_send_message_length", 64 << 20),
-    ("grpc.max_receive_message_length", 64 << 20),
+    *MESSAGE_SIZE_OPTIONS,
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
 ]
