@@ -247,16 +247,6 @@ def task(
     return assignment
 
 
-async def eventually(check: Callable[[], bool], what: str) -> None:
-    """Wait for a state no event announces (a process gone), checking every 50 ms."""
-    try:
-        async with asyncio.timeout(DEADLINE):
-            while not check():  # noqa: ASYNC110 (a process's end comes with no event to await)
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"still not true after {DEADLINE} s: {what}") from None
-
-
 def is_gone(pid: int) -> bool:
     """No such process, or only a zombie waiting to be reaped (it runs nothing)."""
     try:

@@ -23,12 +23,12 @@ from tests.agent.conftest import (
     IN_CI,
     FakeController,
     agent_config,
-    eventually,
     is_gone,
     pids_in,
     shell,
     task,
 )
+from tests.waiting import until
 
 NOBODY = pwd.getpwnam("nobody")
 
@@ -108,9 +108,7 @@ async def test_cancel_kills_the_whole_tree_of_another_users_task(controller: Fak
     finished = await controller.finished(2)
 
     assert finished.cancelled
-    await eventually(
-        lambda: all(is_gone(pid) for pid in pids), f"processes {pids} of the cancelled task are gone"
-    )
+    await until(f"processes {pids} of the cancelled task are gone", lambda: all(is_gone(pid) for pid in pids))
 
 
 async def test_a_program_the_user_cannot_find_is_named(controller: FakeController) -> None:

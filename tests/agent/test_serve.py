@@ -22,12 +22,12 @@ from tests.agent.conftest import (
     FARM_KEY,
     FakeController,
     agent_config,
-    eventually,
     is_gone,
     pids_in,
     shell,
     task,
 )
+from tests.waiting import until
 
 LISTENING = re.compile(r"renderq agent (\S+) listening on 127\.0\.0\.1:(\d+)")
 
@@ -95,7 +95,7 @@ async def test_sigterm_stops_the_agent_and_its_tasks(tmp_path: Path) -> None:
             await agent.wait()
 
     assert code == 0
-    await eventually(lambda: all(is_gone(pid) for pid in pids), f"task processes {pids} are gone")
+    await until(f"task processes {pids} are gone", lambda: all(is_gone(pid) for pid in pids))
 
 
 def test_a_taken_port_is_reported_in_a_sentence(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

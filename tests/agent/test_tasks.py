@@ -11,7 +11,8 @@ import xxhash
 
 from renderq.agent.server import AgentServer
 from renderq.v1 import agent_service_pb2 as apb
-from tests.agent.conftest import FakeController, eventually, is_gone, pids_in, shell, task
+from tests.agent.conftest import FakeController, is_gone, pids_in, shell, task
+from tests.waiting import until
 
 
 async def test_task_reports_started_log_frames_and_finished(controller: FakeController) -> None:
@@ -187,9 +188,7 @@ async def test_cancel_kills_the_whole_tree(controller: FakeController) -> None:
     assert not finished.timed_out
     assert finished.error_message == "cancelled: operator said so"
     assert list(finished.failed_frames) == [1]
-    await eventually(
-        lambda: all(is_gone(pid) for pid in pids), f"processes {pids} of the cancelled task are gone"
-    )
+    await until(f"processes {pids} of the cancelled task are gone", lambda: all(is_gone(pid) for pid in pids))
 
 
 async def test_cancel_kills_a_child_that_ignores_sigterm(controller: FakeController) -> None:
@@ -201,7 +200,7 @@ async def test_cancel_kills_a_child_that_ignores_sigterm(controller: FakeControl
     finished = await controller.finished(13)
 
     assert finished.cancelled
-    await eventually(lambda: is_gone(stubborn), f"the SIGTERM-ignoring child {stubborn} is gone")
+    await until(f"the SIGTERM-ignoring child {stubborn} is gone", lambda: is_gone(stubborn))
 
 
 async def test_nothing_is_left_behind_when_the_command_exits(controller: FakeController) -> None:
@@ -212,7 +211,7 @@ async def test_nothing_is_left_behind_when_the_command_exits(controller: FakeCon
 
     assert finished.exit_code == 0
     assert list(finished.failed_frames) == []
-    await eventually(lambda: is_gone(stubborn), f"the leftover child {stubborn} is gone")
+    await until(f"the leftover child {stubborn} is gone", lambda: is_gone(stubborn))
 
 
 async def test_timeout_kills_the_task(controller: FakeController) -> None:
@@ -244,7 +243,7 @@ async def test_stopping_the_agent_kills_running_tasks(agent: AgentServer, contro
 
     await agent.stop()
 
-    await eventually(lambda: all(is_gone(pid) for pid in pids), f"task processes {pids} are gone after stop")
+    await until(f"task processes {pids} are gone after stop", lambda: all(is_gone(pid) for pid in pids))
 
 
 async def test_short_tasks_started_together_all_succeed(controller: FakeController) -> None:

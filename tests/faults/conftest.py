@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -221,15 +220,6 @@ def processes_marked(mark: tuple[str, str]) -> list[psutil.Process]:
         except psutil.Error:
             continue
     return found
-
-
-def eventually(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Look again until ``check`` holds, for what no process reports (processes gone)."""
-    end = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting until {what}")
-        time.sleep(0.1)
 
 
 class PeakRss:

@@ -14,12 +14,12 @@ import pytest
 
 from tests.system.conftest import Farm
 from tests.system.test_recovery import gated_command
+from tests.waiting import eventually
 
 from .conftest import (
     NetFarm,
     agent_with_id,
     assert_every_frame_completed_once,
-    eventually,
     other_agent,
     start_farm,
     stored_attempts,

@@ -7,11 +7,11 @@ import pytest
 
 from renderq.agent.runner import LOG_LIMIT
 from tests.system.conftest import Farm
+from tests.waiting import eventually
 
 from .conftest import (
     PeakRss,
     assert_every_frame_completed_once,
-    eventually,
     frames,
     processes_marked,
     start_farm,
@@ -81,7 +81,7 @@ def test_renderer_flooding_100_mb_of_output_keeps_the_farm_responsive_and_the_ag
             rounds += 1
             return bool(frames(farm.cli, job_id)[0]["state"] == "completed")
 
-        farm.cli.wait_until("the flooding frame completed", other_calls_answer_and_the_frame_is_done)
+        eventually("the flooding frame completed", other_calls_answer_and_the_frame_is_done)
     print(f"flood: {rounds} rounds of CLI calls answered; agent peak RSS {rss.peak / MiB:.0f} MiB")
     assert rss.peak < AGENT_RSS_BOUND, f"the agent grew to {rss.peak / MiB:.0f} MiB"
     assert_every_frame_completed_once(farm.cli, job_id, 1)

@@ -232,11 +232,3 @@ class Cli:
 
     def json(self, verb: str, *args: str, timeout: float = DEADLINE) -> Any:
         return json.loads(self.run(verb, *args, timeout=timeout, as_json=True).stdout)
-
-    def wait_until(self, what: str, check: Callable[[], bool], timeout: float = DEADLINE) -> None:
-        """Ask the API again until ``check`` holds (each ask is a real CLI call)."""
-        end = time.monotonic() + timeout
-        while not check():
-            if time.monotonic() > end:
-                raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-            time.sleep(0.2)

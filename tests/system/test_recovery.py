@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from tests.waiting import eventually
+
 from .conftest import Farm
 
 pytestmark = pytest.mark.system
@@ -68,7 +70,7 @@ def test_controller_killed_mid_job_restarts_and_finishes_every_frame_once(
     job_id = str(farm.cli.json("submit", "command", "--frames", "1-6", *gated_command(gates))["id"])
     (gates / "1").touch()
     (gates / "2").touch()
-    farm.cli.wait_until(
+    eventually(
         "frames 1 and 2 completed",
         lambda: sum(f["state"] == "completed" for f in frames_of(farm, job_id)) >= 2,
     )
