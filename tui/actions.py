@@ -1,8 +1,8 @@
 """What an operator does to the selected job or agent, each a key and a palette entry.
 
 Destructive actions (cancel, delete, disable) ask first. Each action is one
-FarmService call made through ``RenderqApp.farm_call``; the table follows by itself
-when the change comes back as an event.
+FarmService call made through ``RenderqApp.farm_call``, which says how it went on the
+message line; the table follows by itself when the change comes back as an event.
 """
 
 from __future__ import annotations
@@ -16,10 +16,12 @@ from textual.containers import Grid
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, TabbedContent
 
+from renderq.tui.agent_screen import AgentScreen
 from renderq.tui.agents_table import AgentsTable
 from renderq.tui.job_screen import JobScreen
 from renderq.tui.jobs_table import JobsTable
 from renderq.tui.log_screen import LogScreen
+from renderq.tui.message_line import plural, say
 from renderq.tui.preview import PreviewScreen
 from renderq.tui.submit_screen import SubmitScreen
 from renderq.v1 import farm_service_pb2 as fpb
@@ -31,6 +33,9 @@ if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
     Call = Callable[[FarmServiceAsyncStub], Awaitable[object]]
+
+PRIORITY = Binding.Group("Pri", compact=True)
+"""``+`` and ``-`` share one footer entry."""
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -46,8 +51,8 @@ class ConfirmScreen(ModalScreen[bool]):
     ConfirmScreen Button { width: 100%; }
     """
     BINDINGS = [
-        Binding("y", "answer(True)", "Yes"),
-        Binding("n,escape", "answer(False)", "No"),
+        Binding("y", "answer(True)", "Yes", id="confirm.yes"),
+        Binding("n,escape", "answer(False)", "No", id="confirm.no"),
     ]
 
     def __init__(self, question: str) -> None:
@@ -71,37 +76,105 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 class ActionsMixin:
-    """The job and agent actions of ``RenderqApp`` (it provides ``farm_call`` and the tables)."""
+    """The job and agent actions of ``RenderqApp`` (it provides ``farm_call`` and the tables).
+
+    Each acts on what is on screen: on the main screen the row selected on the tab shown
+    (job keys on the Jobs tab, agent keys on the Farm tab), on a job's or an agent's own
+    screen (``ACTS_ON`` says which) that job or agent. ``RenderqApp.check_action`` turns
+    off the keys that have nothing to act on, so the footer shows only those that work.
+    """
 
     ACTION_BINDINGS = [
-        Binding("enter", "open_job", "Open", tooltip="Show the selected job's frames"),
-        Binding("l", "logs", "Logs", tooltip="Follow the log of the selected job's running task"),
-        Binding("v", "preview", "Preview", show=False, tooltip="Show the job's latest rendered frame"),
-        Binding("n", "submit", "Submit", tooltip="Submit a new job from a form"),
-        Binding("p", "suspend_resume", "Pause", tooltip="Suspend the selected job, or resume it"),
-        Binding("c", "cancel_job", "Cancel", show=False, tooltip="Cancel the selected job (asks first)"),
-        Binding("r", "retry_failed", "Retry", show=False, tooltip="Retry the selected job's failed frames"),
-        Binding("plus,equals_sign", "priority(10)", "Priority +10", show=False),
-        Binding("minus", "priority(-10)", "Priority -10", show=False),
-        Binding("delete,d", "delete_job", "Delete", show=False, tooltip="Delete the selected job (asks)"),
-        Binding("e", "agent_mode('enable')", "Enable agent", show=False),
-        Binding("x", "agent_mode('disable')", "Disable agent", show=False, tooltip="Asks first"),
-        Binding("D", "agent_mode('drain')", "Drain agent", show=False),
+        Binding(
+            "l", "logs", "Log", tooltip="Follow the log of the selected job's running task", id="job.logs"
+        ),
+        Binding(
+            "v",
+            "preview",
+            "Preview",
+            show=False,
+            tooltip="Show the job's latest rendered frame",
+            id="job.preview",
+        ),
+        Binding("n", "submit", "New", tooltip="Submit a new job from a form", id="job.submit"),
+        Binding(
+            "p", "suspend_resume", "Pause", tooltip="Suspend the selected job, or resume it", id="job.pause"
+        ),
+        Binding("c", "cancel_job", "Cancel", tooltip="Cancel the selected job (asks first)", id="job.cancel"),
+        Binding(
+            "r", "retry_failed", "Retry", tooltip="Retry the selected job's failed frames", id="job.retry"
+        ),
+        Binding(
+            "plus,equals_sign",
+            "priority(10)",
+            "Priority +10",
+            id="job.priority-up",
+            group=PRIORITY,
+        ),
+        Binding("minus", "priority(-10)", "Priority -10", id="job.priority-down", group=PRIORITY),
+        Binding(
+            "d,delete",
+            "delete_job",
+            "Del",
+            tooltip="Delete the selected job (asks first)",
+            id="job.delete",
+        ),
+        Binding("e", "agent_mode('enable')", "Enable", tooltip="Let the agent take work", id="agent.enable"),
+        Binding(
+            "x",
+            "agent_mode('disable')",
+            "Disable",
+            tooltip="No new work for the agent (asks first)",
+            id="agent.disable",
+        ),
+        Binding(
+            "D",
+            "agent_mode('drain')",
+            "Drain",
+            tooltip="The agent finishes its tasks, takes no new one",
+            id="agent.drain",
+        ),
     ]
+    JOB_ACTIONS = frozenset(
+        {"logs", "preview", "suspend_resume", "cancel_job", "retry_failed", "priority", "delete_job"}
+    )
+    AGENT_ACTIONS = frozenset({"agent_mode"})
 
     # Provided by RenderqApp.
     view: Any
     farm_call: Any
     push_screen: Any
-    notify: Any
     query_one: Any
+    screen: Any
+    screen_stack: Any
+
+    def on_main_screen(self) -> bool:
+        return bool(self.screen is self.screen_stack[0])
+
+    def shows(self, what: str) -> bool:
+        """Whether a ``job`` or an ``agent`` is on screen for the keys to act on."""
+        if self.on_main_screen():
+            return bool(self.query_one(TabbedContent).active == ("jobs" if what == "job" else "farm"))
+        return getattr(self.screen, "ACTS_ON", None) == what
 
     def selected_job(self) -> pb.Job | None:
-        job_id = self.query_one(JobsTable).selected_job_id
+        if self.on_main_screen():
+            job_id = self.query_one(JobsTable).selected_job_id
+        else:
+            job_id = getattr(self.screen, "job_id", None)
         job = self.view.jobs.get(job_id) if job_id is not None else None
         if job is None:
-            self.notify("no job selected", severity="warning")
+            say(self.screen, "no job selected" if job_id is None else f"job {job_id} is gone", "warning")
         return job  # type: ignore[no-any-return]
+
+    def selected_agent_id(self) -> str | None:
+        if self.on_main_screen():
+            agent_id: str | None = self.query_one(AgentsTable).selected_agent_id
+        else:
+            agent_id = getattr(self.screen, "agent_id", None)
+        if agent_id is None:
+            say(self.screen, "no agent selected", "warning")
+        return agent_id
 
     def _confirm_then(self, question: str, what: str, call: Call) -> None:
         def answered(yes: bool | None) -> None:
@@ -143,11 +216,14 @@ class ActionsMixin:
 
     def action_retry_failed(self) -> None:
         job = self.selected_job()
-        if job is not None:
-            self.farm_call(
-                f"retry the failed frames of job {job.id}",
-                lambda farm: farm.RetryFrames(fpb.RetryFramesRequest(job_id=job.id)),
-            )
+        if job is None:
+            return
+
+        async def retry(farm: FarmServiceAsyncStub) -> str:
+            response = await farm.RetryFrames(fpb.RetryFramesRequest(job_id=job.id))
+            return f"retried {plural(response.frames_retried, 'frame')} of job {job.id}"
+
+        self.farm_call(f"retry the failed frames of job {job.id}", retry)
 
     def action_priority(self, step: int) -> None:
         job = self.selected_job()
@@ -162,10 +238,8 @@ class ActionsMixin:
         )
 
     def action_agent_mode(self, mode: str) -> None:
-        self.query_one(TabbedContent).active = "farm"
-        agent_id = self.query_one(AgentsTable).selected_agent_id
+        agent_id = self.selected_agent_id()
         if agent_id is None:
-            self.notify("no agent selected", severity="warning")
             return
         calls: dict[str, Call] = {
             "enable": lambda farm: farm.EnableAgent(fpb.EnableAgentRequest(agent_id=agent_id)),
@@ -180,10 +254,15 @@ class ActionsMixin:
         else:
             self.farm_call(what, calls[mode])
 
-    def action_open_job(self) -> None:
+    def open_job(self) -> None:
         job = self.selected_job()
         if job is not None:
             self.push_screen(JobScreen(job.id))
+
+    def open_agent(self) -> None:
+        agent_id = self.selected_agent_id()
+        if agent_id is not None:
+            self.push_screen(AgentScreen(agent_id))
 
     def action_logs(self) -> None:
         job = self.selected_job()
@@ -196,4 +275,8 @@ class ActionsMixin:
             self.push_screen(PreviewScreen(job.id))
 
     def action_submit(self) -> None:
-        self.push_screen(SubmitScreen())
+        def submitted(job_id: int | None) -> None:
+            if job_id is not None:
+                say(self.screen, f"submitted job {job_id}")
+
+        self.push_screen(SubmitScreen(), submitted)

@@ -1,93 +1,109 @@
-"""The agents table: every render node with its state, hardware, load and running tasks."""
+"""The agents table: every render node with its state, slots, load and running tasks.
+
+At 80 columns: what tells an operator whether a node works (state, slots, CPU, memory,
+tasks); wider terminals add its hardware, pool, tags, cost and host name.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.binding import Binding
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey
 
-from renderq.client.units import format_size, progress_bar
+from renderq.client.units import format_size
 from renderq.tui.farm_view import Changes, FarmView
-from renderq.tui.jobs_table import put_cells, repaint
+from renderq.tui.fitted_table import Column, FittedTable, cell
 from renderq.v1 import resources_pb2 as pb
 
 COLUMNS = [
-    ("ID", "id"),
-    ("HOST", "host"),
-    ("STATE", "state"),
-    ("SLOTS", "slots"),
-    ("CPU", "cpu"),
-    ("RAM", "ram"),
-    ("HARDWARE", "hardware"),
-    ("RUNNING", "running"),
+    Column("id", "ID", 16, grow=8),
+    Column("host", "HOST", 12, rank=3),
+    Column("state", "STATE", 16),
+    Column("slots", "SLOTS", 5, right=True),
+    Column("cpu", "CPU", 4, right=True),
+    Column("ram", "RAM", 15, right=True),
+    Column("hardware", "HARDWARE", 20, rank=1),
+    Column("pool", "POOL", 10, rank=2),
+    Column("tags", "TAGS", 12, rank=2),
+    Column("cost", "COST", 7, rank=2, right=True),
+    Column("running", "TASKS", 8, grow=40),
 ]
 
 
 def agent_state(agent: pb.Agent) -> Text:
-    """``online enabled``, ``offline draining``, ``refused: why``: status and mode in one cell."""
+    """``online enabled``, ``offline draining``, ``refused``: status and mode in one cell."""
     if agent.problem:
-        return Text("refused", style="bold red")
+        return cell("refused", "bold red")
     online = agent.status == pb.AGENT_STATUS_ONLINE
     status = pb.AgentStatus.Name(agent.status).removeprefix("AGENT_STATUS_").lower()  # type: ignore[arg-type]
     mode = pb.AgentMode.Name(agent.mode).removeprefix("AGENT_MODE_").lower()  # type: ignore[arg-type]
     style = "green" if online and agent.mode == pb.AGENT_MODE_ENABLED else "yellow" if online else "dim"
-    return Text(f"{status} {mode}", style=style)
+    return cell(f"{status} {mode}", style)
 
 
-def agent_cells(agent: pb.Agent) -> list[Text | str]:
-    hw = agent.hardware
-    ram_total = hw.ram_bytes or 1
+def hardware_text(hw: pb.Hardware) -> str:
+    """``32 cores 2 GPU Linux``."""
     gpus = f" {len(hw.gpus)} GPU" if hw.gpus else ""
-    # Every cell a Text: a plain string is parsed as markup on each render, which costs
-    # time and swallows a load bar's ``[##--]`` as a tag.
-    return [
-        Text(agent.id),
-        Text(hw.hostname or agent.address or "-"),
-        agent_state(agent),
-        Text(f"{agent.slots_used}/{agent.slots}", justify="right"),
-        Text(progress_bar(agent.load.cpu_percent / 100, 6)),
-        Text(f"{progress_bar(agent.load.ram_used_bytes / ram_total, 6)} of {format_size(hw.ram_bytes)}"),
-        Text(f"{hw.cpu_cores} cores{gpus} {hw.os}"),
-        Text(", ".join(f"task {t}" for t in agent.running_task_ids) or "-"),
-    ]
+    return f"{hw.cpu_cores} cores{gpus} {hw.os}"
 
 
-class AgentsTable(DataTable[Text | str]):
+def memory_text(agent: pb.Agent) -> str:
+    """``47% of 128 GiB``: the share used, then the whole."""
+    total = agent.hardware.ram_bytes
+    if not total:
+        return "-"
+    return f"{round(100 * agent.load.ram_used_bytes / total)}% of {format_size(total)}"
+
+
+def agent_cells(agent: pb.Agent) -> dict[str, Text]:
+    """Every column's cell of the agent's row, by column key."""
+    hw = agent.hardware
+    return {
+        "id": cell(agent.id),
+        "host": cell(hw.hostname or agent.address or "-"),
+        "state": agent_state(agent),
+        "slots": cell(f"{agent.slots_used}/{agent.slots}", right=True),
+        "cpu": cell(f"{round(agent.load.cpu_percent)}%", right=True),
+        "ram": cell(memory_text(agent), right=True),
+        "hardware": cell(hardware_text(hw)),
+        "pool": cell(agent.pool or "-"),
+        "tags": cell(", ".join(agent.tags) or "-"),
+        "cost": cell(f"{agent.cost_per_hour:.2f}/h" if agent.cost_per_hour else "-", right=True),
+        "running": cell(", ".join(str(t) for t in agent.running_task_ids) or "-"),
+    }
+
+
+class AgentsTable(FittedTable):
+    COLUMNS = COLUMNS
     BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
+        Binding(
+            "enter",
+            "select_cursor",
+            "Details",
+            tooltip="The agent's hardware, tasks and recent failures",
+            id="agents.details",
+        ),
+        Binding("j", "cursor_down", "Down", show=False, id="agents.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="agents.up"),
     ]
 
     def __init__(self, view: FarmView, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.view = view
-
-    def on_mount(self) -> None:
-        for label, key in COLUMNS:
-            self.add_column(label, key=key)
 
     @property
     def selected_agent_id(self) -> str | None:
-        if self.row_count == 0:
-            return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return str(row_key.value)
+        return self.selected_key
+
+    def refill(self) -> None:
+        self.show(Changes(everything=True))
+
+    def _cells(self, agent_id: str) -> dict[str, Text] | None:
+        agent = self.view.agents.get(agent_id)
+        return agent_cells(agent) if agent is not None else None
 
     def show(self, changes: Changes) -> None:
-        if changes.everything:
-            self.clear()
+        selected = self.selected_key
         ids = sorted(self.view.agents) if changes.everything else sorted(changes.agents)
-        changed: dict[str, set[ColumnKey]] = {}
-        for agent_id in ids:
-            agent = self.view.agents.get(agent_id)
-            if agent is None:
-                if agent_id in self.rows:
-                    self.remove_row(agent_id)
-                continue
-            cells = agent_cells(agent)
-            if agent_id in self.rows:
-                changed[agent_id] = put_cells(self, agent_id, cells)
-            else:
-                self.add_row(*cells, key=agent_id)
-        repaint(self, changed)
+        if self.show_rows(changes, ids, self._cells):
+            self.sort("id", key=lambda id_cell: id_cell.plain)
+        self.select_key(selected)

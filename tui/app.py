@@ -21,7 +21,7 @@ from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from renderq.client.credentials import Credentials
 from renderq.tui.actions import ActionsMixin
@@ -29,8 +29,9 @@ from renderq.tui.agents_table import AgentsTable
 from renderq.tui.farm_view import Changes, FarmView
 from renderq.tui.feed import FarmFeed, FeedStatus
 from renderq.tui.help_screen import HelpScreen
-from renderq.tui.jobs_table import JobsTable, state_label
-from renderq.v1 import resources_pb2 as pb
+from renderq.tui.jobs_table import JobsTable, job_reason, state_label
+from renderq.tui.message_line import MessageLine, say
+from renderq.tui.status_line import StatusLine
 
 if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
@@ -50,46 +51,44 @@ class FeedStatusChanged(Message):
         self.status = status
 
 
-class StatusLine(Static):
-    """Connection, who we are, job counts and the frame rate, on one line."""
-
-    def render_status(self, status: FeedStatus, view: FarmView) -> None:
-        if status.connected:
-            link = f"[green]●[/] {status.address} {status.caller}"
-        elif status.address:
-            link = f"[red]○ disconnected[/] from {status.address}: {status.problem} (retrying)"
-        else:
-            link = "[yellow]○ connecting…[/]" + (f" {status.problem}" if status.problem else "")
-        counts = view.job_counts()
-        shown = [
-            f"{counts[state]} {state_label(state)}"
-            for state in (pb.JOB_STATE_RUNNING, pb.JOB_STATE_QUEUED, pb.JOB_STATE_FAILED)
-            if counts[state]
-        ]
-        online = sum(1 for a in view.agents.values() if a.status == pb.AGENT_STATUS_ONLINE)
-        farm = f"{online}/{len(view.agents)} agents  {view.frames_per_minute():.0f} frames/min"
-        # One line of fixed height: no layout pass needed (this runs ten times a second).
-        self.update(f"{link}  │  {', '.join(shown) or 'no active jobs'}  │  {farm}", layout=False)
-
-
 class RenderqApp(ActionsMixin, App[None]):
     TITLE = "renderq"
     CSS = """
-    StatusLine { height: 1; padding: 0 1; background: $panel; }
+    TabbedContent { height: 1fr; }
+    Footer.-compact KeyGroup.-compact { padding-left: 0; }
+    Footer.-compact FooterLabel { margin: 0 1 0 0; }
     #filter { display: none; height: 3; }
     #filter.shown { display: block; }
     JobsTable, AgentsTable { height: 1fr; }
+    #job-detail { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
+    #job-detail.-empty { display: none; }
     """
     BINDINGS = [
-        Binding("1", "show_tab('jobs')", "Jobs", show=False),
-        Binding("2", "show_tab('farm')", "Farm", show=False),
-        Binding("slash", "filter", "Filter", tooltip="Filter jobs: words, state:running, owner:ana"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("question_mark", "help", "Help"),
-        Binding("t", "toggle_theme", "Theme", show=False, tooltip="Switch between the dark and light theme"),
-        Binding("q", "quit", "Quit"),
+        # The footer shows keys in this order: what acts on the selection first.
         *ActionsMixin.ACTION_BINDINGS,
+        Binding("1", "show_tab('jobs')", "Jobs", show=False, id="app.jobs-tab"),
+        Binding("2", "show_tab('farm')", "Farm", show=False, id="app.farm-tab"),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            tooltip="Filter jobs: words, state:running, owner:ana",
+            id="app.filter",
+        ),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="app.clear-filter"),
+        Binding("question_mark", "help", "Help", tooltip="Every key, and the command palette", id="app.help"),
+        Binding(
+            "t",
+            "toggle_theme",
+            "Theme",
+            show=False,
+            tooltip="Switch between the dark and light theme",
+            id="app.theme",
+        ),
+        Binding("q", "quit", "Quit", id="app.quit"),
     ]
+    MAIN_SCREEN_ACTIONS = frozenset({"show_tab", "filter", "clear_filter", "submit"})
+    """Actions of the main screen (its tabs, a new job): no use on a job's, agent's or log's."""
 
     def __init__(self, address: Callable[[], Awaitable[str]], credentials: Credentials) -> None:
         super().__init__()
@@ -115,14 +114,28 @@ class RenderqApp(ActionsMixin, App[None]):
             with TabPane("Jobs", id="jobs"), Vertical():
                 yield Input(placeholder="filter: words, state:running, owner:ana (Esc clears)", id="filter")
                 yield JobsTable(self.view, id="jobs-table")
+                yield Static(id="job-detail", classes="-empty", markup=False)
             with TabPane("Farm", id="farm"):
                 yield AgentsTable(self.view, id="agents-table")
-        yield Footer()
+        yield MessageLine(id="message")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.run_worker(self.feed.run(), name="feed", exclusive=True)
         self.set_interval(1.0, self._refresh_status)
         self.query_one(JobsTable).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys act on what is on screen: job keys where a job is (the Jobs tab, a job's
+        screens), agent keys where an agent is (the Farm tab, an agent's screen); the
+        footer shows only those."""
+        if action in self.JOB_ACTIONS:
+            return self.shows("job")
+        if action in self.AGENT_ACTIONS:
+            return self.shows("agent")
+        if action in self.MAIN_SCREEN_ACTIONS:
+            return self.on_main_screen() and (action in ("show_tab", "submit") or self.shows("job"))
+        return True
 
     # The feed -------------------------------------------------------------------
 
@@ -134,6 +147,8 @@ class RenderqApp(ActionsMixin, App[None]):
             return  # the app is closing and its widgets are gone; the feed is not yet
         jobs.show(message.changes)
         agents.show(message.changes)
+        if message.changes.everything or jobs.selected_job_id in message.changes.jobs:
+            self._show_job_detail()
         for screen in self.screen_stack:
             follower = getattr(screen, "farm_changed", None)
             if follower is not None:
@@ -158,11 +173,16 @@ class RenderqApp(ActionsMixin, App[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
-        table = self.query_one(JobsTable if tab == "jobs" else AgentsTable)
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        """Whichever way the tab changed (key, click), its table takes the keys and the
+        footer shows that tab's."""
+        table = self.query_one(JobsTable if event.pane.id == "jobs" else AgentsTable)
         table.focus()
+        self.refresh_bindings()
 
     def action_filter(self) -> None:
-        self.action_show_tab("jobs")
         box = self.query_one("#filter", Input)
         box.add_class("shown")
         box.focus()
@@ -170,20 +190,42 @@ class RenderqApp(ActionsMixin, App[None]):
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
         if not (box.value or box.has_class("shown")):
-            return  # Escape elsewhere (the Farm tab) leaves things as they are
+            return  # Escape with no filter leaves things as they are
         box.value = ""
         box.remove_class("shown")
         self.query_one(JobsTable).refilter("")
         self.query_one(JobsTable).focus()
 
-    @on(JobsTable.RowSelected)
+    @on(DataTable.RowSelected, "#jobs-table")
     def _job_chosen(self) -> None:
-        """Enter (or a click) on a job row: the table takes the key first, as its row selection."""
-        self.action_open_job()
+        """Enter (or a click) on a job row: the table takes the key, as its row selection."""
+        self.open_job()
+
+    @on(DataTable.RowSelected, "#agents-table")
+    def _agent_chosen(self) -> None:
+        self.open_agent()
+
+    @on(DataTable.RowHighlighted, "#jobs-table")
+    def _show_job_detail(self) -> None:
+        """Under the table, why the selected job waits, is blocked or failed: its columns
+        have no room for that at 80 columns."""
+        job_id = self.query_one(JobsTable).selected_job_id
+        job = self.view.jobs.get(job_id) if job_id is not None else None
+        reason = job_reason(job) if job is not None else ""
+        detail = self.query_one("#job-detail", Static)
+        detail.update(f"job {job_id} {state_label(job.state)}: {reason}" if job and reason else "")
+        detail.set_class(not reason, "-empty")
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.query_one(JobsTable).refilter(event.value)
+        table = self.query_one(JobsTable)
+        table.refilter(event.value)
+        problem = table.filter.problem()
+        line = self.query_one(MessageLine)
+        if problem:
+            line.say(problem, "warning")
+        elif line.text.startswith("filter:"):
+            line.clear()
 
     @on(Input.Submitted, "#filter")
     def _filter_done(self) -> None:
@@ -196,32 +238,45 @@ class RenderqApp(ActionsMixin, App[None]):
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """Every action with a binding, in the command palette."""
-        yield from super().get_system_commands(screen)
-        for binding in self.BINDINGS:
-            if isinstance(binding, Binding) and binding.description and binding.action != "quit":
+        """Every action that works on ``screen``, once: its keys' (the focused widget's, the
+        screen's and the app's, as the footer has them) and then Textual's own, less those
+        of the same name (its theme picker, its quit)."""
+        titles: set[str] = set()
+        for active in screen.active_bindings.values():
+            binding = active.binding
+            widget_key = active.node is not self and not isinstance(active.node, Screen)
+            if not active.enabled or not binding.description or (widget_key and not binding.tooltip):
+                continue  # a widget's movement keys (up, down) are no commands
+            if binding.description not in titles:
+                titles.add(binding.description)
                 yield SystemCommand(
-                    binding.description, binding.tooltip or binding.description, self._palette(binding.action)
+                    binding.description,
+                    binding.tooltip or binding.description,
+                    self._palette(binding.action, active.node),
                 )
+        for command in super().get_system_commands(screen):
+            if command.title not in titles:
+                yield command
 
-    def _palette(self, action: str) -> Callable[[], Any]:
-        return lambda: self.run_action(action)
+    def _palette(self, action: str, node: Any) -> Callable[[], Any]:
+        return lambda: self.run_action(action, node)
 
     @work(exclusive=False, group="farm-call")
     async def farm_call(self, what: str, call: Callable[[FarmServiceAsyncStub], Awaitable[object]]) -> None:
         """Run one call to the controller in the background; say how it went, in words
-        (``what`` says what was asked: "cancel job 3: done", or the controller's refusal)."""
+        (``what`` says what was asked: "cancel job 3: done", or the controller's refusal;
+        a call that returns a sentence has it said instead of "done")."""
         stub = self.stub
         if stub is None:
-            self.notify(f"{what}: not connected to the controller", severity="error")
+            say(self, f"{what}: not connected to the controller", "error")
             return
         try:
-            await call(stub)
+            result = await call(stub)
         except grpc.aio.AioRpcError as error:
-            self.notify(f"{what}: {error.details() or error.code().name}", severity="error", timeout=8)
+            say(self, f"{what}: {error.details() or error.code().name}", "error")
             return
         except asyncio.CancelledError:
             # The feed closed the channel under the call (the controller went away).
-            self.notify(f"{what}: the connection to the controller was lost", severity="error")
+            say(self, f"{what}: the connection to the controller was lost", "error")
             return
-        self.notify(f"{what}: done", timeout=3)
+        say(self, result if isinstance(result, str) else f"{what}: done")

@@ -8,6 +8,7 @@ second, however fast events come.
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -17,6 +18,12 @@ from renderq.v1 import resources_pb2 as pb
 
 RATE_WINDOW = 60.0
 """Seconds of frame completions behind ``frames_per_minute``."""
+ETA_MIN_FRAMES = 3
+ETA_MIN_SHARE = 0.05
+"""No ETA before this many frames (or this share of the job, if fewer) finished here: the
+first frames of a job also load the scene and warm caches, so they mislead."""
+SMOOTHING = 0.3
+"""Weight of the newest render time in a job's smoothed render time."""
 
 
 @dataclass
@@ -41,6 +48,25 @@ class Changes:
 
 
 @dataclass
+class Pace:
+    """How fast a job's frames render, from the completions this view saw (not the job's
+    history: after a restart of the TUI the estimate waits for new frames again)."""
+
+    frames: int = 0
+    """Completed frames seen with a render time."""
+    seconds: float = 0.0
+    """Their render time, smoothed: one slow frame moves the ETA a little, not all of it."""
+    running: int = 0
+    """The job's last non-zero count of rendering frames: between two tasks it is 0 for
+    a moment, which must not make the ETA jump."""
+
+    def add(self, render_seconds: float) -> None:
+        self.frames += 1
+        weight = 1.0 if self.frames == 1 else SMOOTHING
+        self.seconds += weight * (render_seconds - self.seconds)
+
+
+@dataclass
 class FarmView:
     jobs: dict[int, pb.Job] = field(default_factory=dict)
     agents: dict[str, pb.Agent] = field(default_factory=dict)
@@ -49,6 +75,8 @@ class FarmView:
     completions: deque[float] = field(default_factory=deque)
     """Times of recent frame completions, for the rate."""
     pending: Changes = field(default_factory=Changes)
+    paces: dict[int, Pace] = field(default_factory=dict)
+    """Job id -> its pace, for the ETA; kept across listings (render times stay true)."""
 
     def load(self, jobs: list[pb.Job], agents: list[pb.Agent], sequence: int) -> None:
         """Replace everything with a fresh listing taken at ``sequence``."""
@@ -65,8 +93,11 @@ class FarmView:
         if kind == "job":
             if deleted:
                 self.jobs.pop(event.job.id, None)
+                self.paces.pop(event.job.id, None)
             else:
                 self.jobs[event.job.id] = event.job
+                if event.job.frames_running and event.job.id in self.paces:
+                    self.paces[event.job.id].running = event.job.frames_running
             self.pending.jobs.add(event.job.id)
         elif kind == "agent":
             self.agents[event.agent.id] = event.agent
@@ -75,6 +106,20 @@ class FarmView:
             self.pending.frames.add(event.frame.job_id)
             if event.frame.state == pb.FRAME_STATE_COMPLETED:
                 self.completions.append(time.monotonic() if now is None else now)
+                self._timed(event.frame)
+
+    def _timed(self, frame: pb.Frame) -> None:
+        render = frame.render_time.seconds + frame.render_time.nanos / 1e9
+        if render > 0:
+            pace = self.paces.setdefault(frame.job_id, Pace())
+            pace.add(render)
+            self.pending.jobs.add(frame.job_id)  # its ETA changed
+            job = self.jobs.get(frame.job_id)
+            if job is not None and job.frames_running:
+                pace.running = job.frames_running
+
+    def eta(self, job: pb.Job) -> float | None:
+        return eta_seconds(job, self.paces.get(job.id))
 
     def take_changes(self) -> Changes:
         changes, self.pending = self.pending, Changes()
@@ -90,9 +135,14 @@ class FarmView:
         return Counter(j.state for j in self.jobs.values())
 
 
-def eta_seconds(job: pb.Job, now: float | None = None) -> float | None:
-    """Seconds left at the pace the job has kept since it started; None when unknown."""
-    if job.state != pb.JOB_STATE_RUNNING or not job.HasField("start_time") or job.progress <= 0:
+def eta_seconds(job: pb.Job, pace: Pace | None) -> float | None:
+    """Seconds left for a running job: the frames left times the smoothed render time of
+    one, shared by the frames rendering at once. None until enough frames finished with
+    a render time (``ETA_MIN_FRAMES``), and for jobs that are not running."""
+    if job.state != pb.JOB_STATE_RUNNING or pace is None:
         return None
-    elapsed = (time.time() if now is None else now) - job.start_time.ToNanoseconds() / 1e9
-    return max(0.0, elapsed * (1.0 - job.progress) / job.progress)
+    needed = max(1, min(ETA_MIN_FRAMES, math.ceil(ETA_MIN_SHARE * job.frame_count)))
+    left = job.frame_count - job.frames_completed - job.frames_failed
+    if pace.frames < needed or left <= 0:
+        return None
+    return left * pace.seconds / max(1, job.frames_running or pace.running)

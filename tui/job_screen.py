@@ -2,38 +2,38 @@
 
 The frames come from ListFrames page by page, then from the job's own WatchEvents
 stream, started at the listing's event sequence so nothing falls between the two. A
-Resync or a lost link lists again. The frames table draws only the lines on screen:
-a 200,000-frame job loads and follows its events as smoothly as a ten-frame one.
+Resync or a lost link lists again. Under the frames, the frame under the cursor in
+full: its agent, attempts, exit code and its whole error, wrapped (the table's ERROR
+column has room for a start only at 80 columns; ``e`` shows an error too long for
+the pane).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, ClassVar, cast
+from collections.abc import Mapping
+from itertools import groupby
+from typing import TYPE_CHECKING, cast
 
 import grpc
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.events import Click
-from textual.geometry import Size
-from textual.message import Message
-from textual.reactive import var
 from textual.screen import Screen
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 from textual.widgets import Footer, Static
 
 from renderq.client.errors import from_rpc_error
 from renderq.client.units import format_duration, format_seconds, format_size, progress_bar
 from renderq.plugins.frame_range import format_frames
-from renderq.tui.farm_view import Changes, eta_seconds
+from renderq.tui.farm_view import Changes
 from renderq.tui.feed import RETRY_FIRST, RETRY_MOST
+from renderq.tui.frames_table import FRAME_STYLES, FramesTable, frame_state_label
 from renderq.tui.jobs_table import STATE_STYLES, state_label
 from renderq.tui.log_screen import GIVE_UP, LogScreen, closed_under_us
+from renderq.tui.message_line import MessageLine, plural, say
 from renderq.tui.preview import PreviewScreen
+from renderq.tui.text_screen import TextScreen
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
@@ -43,239 +43,104 @@ if TYPE_CHECKING:
 
 FRAME_PAGE = 10_000
 """Frames per ListFrames call (the most the controller gives)."""
-
-FRAME_STYLES = {
-    pb.FRAME_STATE_PENDING: "dim",
-    pb.FRAME_STATE_ASSIGNED: "cyan",
-    pb.FRAME_STATE_RENDERING: "bold cyan",
-    pb.FRAME_STATE_COMPLETED: "green",
-    pb.FRAME_STATE_FAILED: "bold red",
-    pb.FRAME_STATE_CANCELLED: "magenta",
-    pb.FRAME_STATE_SUSPENDED: "yellow",
-}
-
-COLUMNS: list[tuple[str, int, str]] = [
-    ("", 1, "<"),
-    ("FRAME", 7, ">"),
-    ("STATE", 9, "<"),
-    ("AGENT", 14, "<"),
-    ("TIME", 7, ">"),
-    ("PEAK MEM", 9, ">"),
-    ("ATTEMPTS", 8, ">"),
-]
-"""Title, width and alignment of each column before ERROR, which takes the rest."""
-ERROR_MIN = 12
-FIXED_WIDTH = sum(width + 1 for _, width, _ in COLUMNS)
+RETRYABLE = (pb.FRAME_STATE_FAILED, pb.FRAME_STATE_CANCELLED, pb.FRAME_STATE_COMPLETED)
+"""Frames the controller takes back to render again; the others are pending or busy."""
+DETAIL_LINES = 8
+"""Most lines of the frame detail pane; a longer error is cut there and read whole with ``e``."""
 
 
-def frame_state_label(state: int) -> str:
-    return pb.FrameState.Name(state).removeprefix("FRAME_STATE_").lower()  # type: ignore[arg-type]
-
-
-def first_line(text: str) -> str:
-    return text.strip().split("\n", 1)[0]
-
-
-def frame_cells(frame: pb.Frame, marked: bool) -> list[tuple[str, str]]:
-    """(text, style) of each cell of a frame's row, ERROR last."""
-    return [
-        ("*" if marked else " ", "bold yellow"),
-        (str(frame.number), ""),
-        (frame_state_label(frame.state), FRAME_STYLES.get(frame.state, "")),
-        (frame.agent_id or "-", ""),
-        (format_duration(frame.render_time), ""),
-        (format_size(frame.peak_rss_bytes) if frame.peak_rss_bytes else "-", ""),
-        (str(frame.attempt_count), ""),
-        (first_line(frame.error_message), "red"),
-    ]
-
-
-def table_line(cells: Sequence[tuple[str, str]], error_width: int) -> Text:
-    """One line of the table: each cell padded or cut (with an ellipsis) to its column."""
-    line = Text(no_wrap=True, end="")
-    widths = [*COLUMNS, ("ERROR", error_width, "<")]
-    for i, ((text, style), (_, width, align)) in enumerate(zip(cells, widths, strict=True)):
-        cell = Text(f"{text:{align}{width}}", style=style)
-        cell.truncate(width, overflow="ellipsis")
-        line.append_text(cell)
-        if i < len(widths) - 1:
-            line.append(" ")
-    return line
-
-
-def job_summary(job_id: int, job: pb.Job | None) -> Text:
-    """Two lines: who and what the job is, then how far along."""
+def job_summary(job_id: int, job: pb.Job | None, eta: float | None) -> Text:
+    """Who and what the job is (and why it waits), then how far along; wraps when narrow."""
     if job is None:
         return Text(f"job {job_id} is not in the farm's listing (deleted, or still loading)", style="yellow")
-    eta = eta_seconds(job)
     return Text.assemble(
         (f"job {job.id}  {job.name or 'unnamed'}", "bold"),
         f"  owner {job.owner or '-'}  ",
         (state_label(job.state), STATE_STYLES.get(job.state, "")),
+        (f" ({job.state_reason})", "yellow") if job.state_reason else "",
         f"  priority {job.priority}\n",
         progress_bar(job.progress),
         f"  {job.frames_completed}/{job.frame_count} done",
         (f"  {job.frames_failed} failed", "red") if job.frames_failed else "",
         f"  {job.frames_running} running" if job.frames_running else "",
         f"  ETA {format_seconds(eta)}" if eta is not None else "",
-        no_wrap=True,
     )
 
 
-class FramesTable(ScrollView, can_focus=True):
-    """Every frame of a job, one line each, drawn only where the screen shows it.
+def frame_detail(frame: pb.Frame) -> Text:
+    """The frame under the cursor: what the table's columns hold, then its whole error."""
+    text = Text.assemble(
+        (f"frame {frame.number}", "bold"),
+        "  ",
+        (frame_state_label(frame.state), FRAME_STYLES.get(frame.state, "")),
+        f"  agent {frame.agent_id}" if frame.agent_id else "",
+        f"  attempt {frame.attempt_count}" if frame.attempt_count else "",
+        f"  exit {frame.exit_code}" if frame.exit_code else "",
+        f"  {format_duration(frame.render_time)}" if frame.render_time.ToNanoseconds() else "",
+        f"  peak {format_size(frame.peak_rss_bytes)}" if frame.peak_rss_bytes else "",
+    )
+    if frame.error_message.strip():
+        text.append("\n")
+        text.append(frame.error_message.strip(), style="red")
+    return text
 
-    Textual's DataTable measures every cell it is given and re-indexes all rows on
-    each change: at 200,000 frames that froze the screen for a second per page loaded
-    and a quarter second per update. Here a page of the listing is a list extension
-    and a changed frame repaints one line.
-    """
 
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"frames-table--header", "frames-table--cursor"}
-    DEFAULT_CSS = """
-    FramesTable { background: $surface; }
-    FramesTable > .frames-table--header { text-style: bold; background: $panel; }
-    FramesTable > .frames-table--cursor {
-        background: $block-cursor-blurred-background; color: $block-cursor-blurred-foreground;
-    }
-    FramesTable:focus > .frames-table--cursor {
-        background: $block-cursor-background; color: $block-cursor-foreground;
-    }
-    """
-    BINDINGS = [
-        Binding("down,j", "move(1)", "Next frame", show=False),
-        Binding("up,k", "move(-1)", "Previous frame", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("home,g", "first", "First frame", show=False),
-        Binding("end,G", "last", "Last frame", show=False),
+def skipped_text(numbers: list[int], states: Mapping[int, int]) -> str:
+    """``skipped frame 5 (rendering)``, ``skipped frames 5-6 (rendering), 9 (pending)``."""
+    groups = [
+        f"{format_frames(list(group))} ({frame_state_label(state)})"
+        for state, group in groupby(sorted(numbers, key=lambda n: (states[n], n)), key=states.__getitem__)
     ]
-
-    cursor: var[int] = var(0, init=False)
-    """Index of the frame under the cursor."""
-
-    class Highlighted(Message):
-        """The cursor moved to another frame, or the frame under it changed."""
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.numbers: list[int] = []
-        """Frame numbers in the job's order (the listing's)."""
-        self.frames: dict[int, pb.Frame] = {}
-        self.rows: dict[int, int] = {}
-        """Frame number -> its index in ``numbers``."""
-        self.marked: set[int] = set()
-
-    @property
-    def cursor_frame(self) -> pb.Frame | None:
-        return self.frames[self.numbers[self.cursor]] if self.numbers else None
-
-    def show(self, frames: Iterable[pb.Frame], *, replace: bool) -> None:
-        """Take a page of a listing: the first replaces what is shown, later ones follow it.
-        A job's frames never change, so the cursor stays on its line across listings."""
-        if replace:
-            self.numbers, self.frames, self.rows = [], {}, {}
-        for frame in frames:
-            if frame.number not in self.rows:
-                self.rows[frame.number] = len(self.numbers)
-                self.numbers.append(frame.number)
-            self.frames[frame.number] = frame
-        self.virtual_size = Size(FIXED_WIDTH + ERROR_MIN, len(self.numbers) + 1)
-        self.cursor = min(self.cursor, max(0, len(self.numbers) - 1))
-        self.refresh()
-        self.post_message(self.Highlighted())
-
-    def update(self, frame: pb.Frame) -> None:
-        """A frame changed: repaint its line (if it is on screen)."""
-        index = self.rows.get(frame.number)
-        if index is None:
-            return
-        self.frames[frame.number] = frame
-        self.refresh_lines(index + 1)
-        if index == self.cursor:
-            self.post_message(self.Highlighted())
-
-    def toggle_mark(self) -> None:
-        frame = self.cursor_frame
-        if frame is not None:
-            self.marked ^= {frame.number}
-            self.refresh_lines(self.cursor + 1)
-
-    def unmark(self, numbers: Iterable[int]) -> None:
-        self.marked.difference_update(numbers)
-        self.refresh()
-
-    # Drawing --------------------------------------------------------------------
-
-    def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        width = self.scrollable_content_region.width
-        error_width = max(ERROR_MIN, width - FIXED_WIDTH)
-        if y == 0:
-            headers = [(title, "") for title, _, _ in COLUMNS]
-            text = table_line([*headers, ("ERROR", "")], error_width)
-            text.stylize(self.get_component_rich_style("frames-table--header"))
-        else:
-            index = scroll_y + y - 1
-            if index >= len(self.numbers):
-                return Strip.blank(width, self.rich_style)
-            number = self.numbers[index]
-            text = table_line(frame_cells(self.frames[number], number in self.marked), error_width)
-            if index == self.cursor:
-                text.stylize(self.get_component_rich_style("frames-table--cursor"))
-        text.stylize_before(self.rich_style)
-        strip = Strip(text.render(self.app.console), text.cell_len)
-        return strip.crop_extend(scroll_x, scroll_x + width, self.rich_style)
-
-    # The cursor -----------------------------------------------------------------
-
-    def watch_cursor(self, old: int, new: int) -> None:
-        self.refresh_lines(old + 1)
-        self.refresh_lines(new + 1)
-        rows = self._rows_on_screen()
-        top = self.scroll_offset.y
-        if new < top:
-            self.scroll_to(y=new, animate=False, immediate=True)
-        elif new >= top + rows:
-            self.scroll_to(y=new - rows + 1, animate=False, immediate=True)
-        self.post_message(self.Highlighted())
-
-    def _rows_on_screen(self) -> int:
-        return max(1, self.scrollable_content_region.height - 1)
-
-    def _move_to(self, index: int) -> None:
-        self.cursor = max(0, min(index, len(self.numbers) - 1))
-
-    def action_move(self, rows: int) -> None:
-        self._move_to(self.cursor + rows)
-
-    def action_page(self, pages: int) -> None:
-        self._move_to(self.cursor + pages * self._rows_on_screen())
-
-    def action_first(self) -> None:
-        self._move_to(0)
-
-    def action_last(self) -> None:
-        self._move_to(len(self.numbers) - 1)
-
-    def on_click(self, event: Click) -> None:
-        offset = event.get_content_offset(self)
-        if offset is not None and offset.y > 0:
-            self._move_to(self.scroll_offset.y + offset.y - 1)
+    return f"skipped frame{'s' if len(numbers) > 1 else ''} {', '.join(groups)}" if numbers else ""
 
 
 class JobScreen(Screen[None]):
-    DEFAULT_CSS = """
-    JobScreen #summary { height: 2; padding: 0 1; background: $panel; }
-    JobScreen FramesTable { height: 1fr; }
-    JobScreen #status { height: 1; padding: 0 1; color: $text-muted; }
+    ACTS_ON = "job"
+    """The app's job keys (pause, cancel, priority, delete) act on this screen's job."""
+    DEFAULT_CSS = f"""
+    JobScreen #summary {{ height: auto; max-height: 4; padding: 0 1; background: $panel; }}
+    JobScreen FramesTable {{ height: 1fr; }}
+    JobScreen #frame-detail {{
+        height: auto; max-height: {DETAIL_LINES + 1}; padding: 0 1; border-top: solid $panel-lighten-2;
+    }}
+    JobScreen #frame-detail.-empty {{ display: none; }}
+    JobScreen #status {{ height: auto; max-height: 2; padding: 0 1; color: $text-muted; }}
+    JobScreen #status.-empty {{ display: none; }}
     """
     BINDINGS = [
-        Binding("space", "toggle_mark", "Mark", tooltip="Mark or unmark the frame under the cursor"),
-        Binding("r", "retry", "Retry", tooltip="Retry the marked frames, or every failed frame if none is"),
-        Binding("l,enter", "log", "Log", tooltip="Read the log of the frame under the cursor"),
-        Binding("v", "preview", "Preview", tooltip="Show the job's latest rendered frame"),
-        Binding("escape,q", "back", "Back", tooltip="Back to the jobs"),
+        Binding(
+            "space",
+            "toggle_mark",
+            "Mark",
+            tooltip="Mark or unmark the frame under the cursor",
+            id="job-screen.mark",
+        ),
+        Binding(
+            "r",
+            "retry",
+            "Retry",
+            tooltip="Retry the marked frames, or every failed frame if none is",
+            id="job-screen.retry",
+        ),
+        Binding(
+            "l,enter", "log", "Log", tooltip="Read the log of the frame under the cursor", id="job-screen.log"
+        ),
+        Binding(
+            "e",
+            "error",
+            "Error",
+            tooltip="The whole error of the frame under the cursor",
+            id="job-screen.error",
+        ),
+        Binding(
+            "v",
+            "preview",
+            "Preview",
+            show=False,
+            tooltip="Show the job's latest rendered frame",
+            id="job-screen.preview",
+        ),
+        Binding("escape,q", "back", "Back", tooltip="Back to the jobs", id="job-screen.back"),
     ]
 
     def __init__(self, job_id: int) -> None:
@@ -293,8 +158,10 @@ class JobScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
         yield FramesTable(id="frames")
-        yield Static(id="status")
-        yield Footer()
+        yield Static(id="frame-detail", classes="-empty")
+        yield Static(id="status", classes="-empty")
+        yield MessageLine(id="message")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self._show_summary()
@@ -308,24 +175,39 @@ class JobScreen(Screen[None]):
             self._show_summary()
 
     def _show_summary(self) -> None:
-        self.query_one("#summary", Static).update(
-            job_summary(self.job_id, self.farm.view.jobs.get(self.job_id))
-        )
+        job = self.farm.view.jobs.get(self.job_id)
+        eta = self.farm.view.eta(job) if job is not None else None
+        self.query_one("#summary", Static).update(job_summary(self.job_id, job, eta))
 
     @on(FramesTable.Highlighted)
     def _show_status(self) -> None:
-        """One line: the listing's progress or the link's trouble, the marks, and the
-        whole error of the frame under the cursor (its column only has room for a start)."""
+        """The frame under the cursor in the detail pane; under it, the listing's progress
+        or the link's trouble, and the marks."""
         table = self.query_one(FramesTable)
         frame = table.cursor_frame
+        detail = self.query_one("#frame-detail", Static)
+        detail.update(self._fitted(frame_detail(frame)) if frame is not None else "")
+        detail.set_class(frame is None, "-empty")
         parts = [
             self.problem or self.loading_note,
             f"{len(table.marked)} marked (r retries them)" if table.marked else "",
-            f"frame {frame.number}: {first_line(frame.error_message)}"
-            if frame and frame.error_message
-            else "",
         ]
-        self.query_one("#status", Static).update(Text("  ·  ".join(p for p in parts if p), no_wrap=True))
+        status = "  ·  ".join(p for p in parts if p)
+        line = self.query_one("#status", Static)
+        line.update(Text(status))
+        line.set_class(not status, "-empty")
+
+    def _fitted(self, detail: Text) -> Text:
+        """The detail as it fits the pane; cut, saying so, when the error is longer."""
+        lines = detail.wrap(self.app.console, max(20, self.size.width - 2))
+        if len(lines) <= DETAIL_LINES:
+            return detail
+        shown = Text("\n").join(lines[: DETAIL_LINES - 1])
+        shown.append("\n… e shows the whole error", style="dim")
+        return shown
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._show_status()
 
     # The frames, live -----------------------------------------------------------
 
@@ -406,29 +288,51 @@ class JobScreen(Screen[None]):
         self._show_status()
 
     def action_retry(self) -> None:
+        """The marked frames that can render again (failed, cancelled or completed); the
+        others (pending, rendering) stay marked and are said to be skipped. With no mark,
+        every failed frame."""
         table = self.query_one(FramesTable)
         marked = sorted(table.marked)
-        spec = format_frames(marked)
-        what = (
-            f"retry frames {spec} of job {self.job_id}"
-            if marked
-            else f"retry the failed frames of job {self.job_id}"
-        )
-        request = fpb.RetryFramesRequest(job_id=self.job_id, frames=spec)
+        if not marked:
+            request = fpb.RetryFramesRequest(job_id=self.job_id)
+            what = f"retry the failed frames of job {self.job_id}"
+            self.farm.farm_call(what, lambda farm: self._retry(farm, request, [], ""))
+            return
+        states = {n: table.frames[n].state for n in marked}
+        retry = [n for n in marked if states[n] in RETRYABLE]
+        skipped = skipped_text([n for n in marked if n not in retry], states)
+        if not retry:
+            say(self, f"nothing to retry: {skipped}; a frame can be retried once it ended", "warning")
+            return
+        request = fpb.RetryFramesRequest(job_id=self.job_id, frames=format_frames(retry))
+        what = f"retry frames {request.frames} of job {self.job_id}"
+        self.farm.farm_call(what, lambda farm: self._retry(farm, request, retry, skipped))
 
-        async def retry(farm: FarmServiceAsyncStub) -> None:
-            await farm.RetryFrames(request)
-            table.unmark(marked)
-            self._show_status()
-
-        self.farm.farm_call(what, retry)
+    async def _retry(
+        self, farm: FarmServiceAsyncStub, request: fpb.RetryFramesRequest, retry: list[int], skipped: str
+    ) -> str:
+        """One RetryFrames call; what to say about it."""
+        response = await farm.RetryFrames(request)
+        table = self.query_one(FramesTable)
+        table.unmark(retry)
+        self._show_status()
+        done = f"retried {plural(response.frames_retried, 'frame')} of job {self.job_id}"
+        return f"{done}; {skipped}" if skipped else done
 
     def action_log(self) -> None:
         frame = self.query_one(FramesTable).cursor_frame
         if frame is None:
-            self.notify("no frame under the cursor", severity="warning")
+            say(self, "no frame under the cursor", "warning")
             return
         self.app.push_screen(LogScreen(self.job_id, frame=frame.number))
+
+    def action_error(self) -> None:
+        frame = self.query_one(FramesTable).cursor_frame
+        if frame is None or not frame.error_message.strip():
+            say(self, "the frame under the cursor has no error", "warning")
+            return
+        title = f"job {self.job_id}, frame {frame.number}: error of attempt {frame.attempt_count}"
+        self.app.push_screen(TextScreen(title, frame.error_message.strip()))
 
     def action_preview(self) -> None:
         self.app.push_screen(PreviewScreen(self.job_id))

@@ -1,47 +1,50 @@
 """The jobs table: one row per job, kept current row by row, sortable and filterable.
 
 Only the rows of jobs that changed are touched on each update, so a farm of 1,000
-jobs streaming events costs a few cell updates per redraw, not a rebuilt table.
+jobs streaming events costs a few cell updates per redraw, not a rebuilt table. The
+columns fit the width (``FittedTable``): at 80 columns what an operator needs first,
+wider terminals add owner, priority, pool, plugin and why a job waits.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
-from textual.cache import LRUCache
-from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
 
 from renderq.client.units import format_seconds, progress_bar
-from renderq.tui.farm_view import Changes, FarmView, eta_seconds
+from renderq.tui.farm_view import Changes, FarmView
+from renderq.tui.fitted_table import Column, FittedTable, cell
+from renderq.tui.message_line import say
 from renderq.v1 import resources_pb2 as pb
 
 RESORT_SECONDS = 1.0
 """Least time between two re-sorts of rows whose sort value changed."""
 
 COLUMNS = [
-    ("ID", "id"),
-    ("NAME", "name"),
-    ("OWNER", "owner"),
-    ("STATE", "state"),
-    ("PRI", "priority"),
-    ("PROGRESS", "progress"),
-    ("FRAMES", "frames"),
-    ("ETA", "eta"),
+    Column("id", "ID", 5, right=True),
+    Column("name", "NAME", 12, grow=28),
+    Column("owner", "OWNER", 8, rank=1),
+    Column("state", "STATE", 9),
+    Column("priority", "PRI", 3, rank=1, right=True),
+    Column("progress", "PROGRESS", 17),
+    Column("frames", "FRAMES", 9, right=True),
+    Column("eta", "ETA", 7),
+    Column("pool", "POOL", 10, rank=2),
+    Column("reason", "WHY", 20, rank=2, grow=40),
+    Column("plugin", "PLUGIN", 8, rank=3),
 ]
 STATE_STYLES = {
+    pb.JOB_STATE_WAITING: "dim",
     pb.JOB_STATE_QUEUED: "dim",
     pb.JOB_STATE_RUNNING: "bold cyan",
     pb.JOB_STATE_SUSPENDED: "yellow",
     pb.JOB_STATE_COMPLETED: "green",
     pb.JOB_STATE_FAILED: "bold red",
     pb.JOB_STATE_CANCELLED: "magenta",
+    pb.JOB_STATE_BLOCKED: "bold yellow",
 }
 SORT_KEYS = {
     "id": lambda j: j.id,
@@ -53,186 +56,128 @@ SORT_KEYS = {
 }
 
 
-def put_cells(
-    table: DataTable[Text | str], key: str, cells: list[Text | str], columns: list[ColumnKey] | None = None
-) -> set[ColumnKey]:
-    """Set a row's cells (one per column, in order); the columns whose cell changed.
-
-    Then call ``repaint`` with what changed. ``DataTable.update_cell`` bumps a counter
-    that is part of every render cache key, so one changed cell re-renders every visible
-    cell of the table (about 45 ms at 160x48 for the jobs table; at ten updates a second
-    that alone was half a core). Here only the changed cells' cache entries are dropped.
-    Those caches are DataTable internals (Textual 8): if they are not as expected, or a
-    cell outgrows its column, this falls back to ``update_cell`` and returns nothing to
-    repaint. tests/tui/test_app.py checks what gets painted. ``columns``: the table's
-    column keys in order, when the caller has them (``ordered_columns`` makes a new list).
-    """
-    row_key = RowKey(key)
-    data = table._data[row_key]
-    if columns is None:
-        columns = [column.key for column in table.ordered_columns]
-    changed = {column: cell for column, cell in zip(columns, cells, strict=True) if data.get(column) != cell}
-    # A cell wider than its column (``queued`` becoming ``completed``) widens it, which
-    # changes every row: that is update_cell's job (it re-renders all, and measures).
-    wider = {k: _cell_width(cell) for k, cell in changed.items()}
-    wider = {k: width for k, width in wider.items() if width > table.columns[k].content_width}
-    if wider or not _caches_known(table):
-        for column_key, cell in changed.items():
-            table.update_cell(row_key, column_key, cell, update_width=column_key in wider)
-        for column_key, width in wider.items():
-            # Now, not when the table next measures: the other rows of this update need not
-            # take this path too.
-            table.columns[column_key].content_width = width
-        return set()
-    data.update(changed)
-    return set(changed)
-
-
-def _cell_width(cell: Text | str) -> int:
-    return cell.cell_len if isinstance(cell, Text) else cell_len(cell)
-
-
-def repaint(table: DataTable[Text | str], changed: dict[str, set[ColumnKey]]) -> None:
-    """Drop the render caches of the changed cells (``put_cells``) and of the lines they
-    are on, then repaint: every other line and cell comes back from the caches. One
-    repaint, not ``refresh_row`` per row, which sums the heights of every row above it
-    (quadratic over a flush)."""
-    rows = {RowKey(key): columns for key, columns in changed.items() if columns}
-    if not rows:
-        return
-    indexes = {table._row_locations.get(row_key) for row_key in rows}
-    _drop(table._cell_render_cache, lambda k: k[1] in rows.get(k[0], ()))
-    _drop(table._row_render_cache, lambda k: k[0] in rows)
-    _drop(table._row_renderable_cache, lambda k: k[1] in indexes)
-    _drop(table._line_cache, lambda k: _line_row(table, k[0]) in rows)
-    table.refresh()
-
-
-def _drop(cache: LRUCache[Any, Any], stale: Callable[[Any], bool]) -> None:
-    for key in [k for k in cache.keys() if stale(k)]:  # noqa: SIM118 - LRUCache has no __iter__
-        cache.discard(key)
-
-
-def _line_row(table: DataTable[Text | str], y: int) -> RowKey | None:
-    try:
-        return table._get_offsets(y)[0]
-    except (LookupError, IndexError):
-        return None
-
-
-def _caches_known(table: DataTable[Text | str]) -> bool:
-    return all(
-        hasattr(table, name)
-        for name in (
-            "_cell_render_cache",
-            "_row_render_cache",
-            "_row_renderable_cache",
-            "_line_cache",
-            "_get_offsets",
-            "_row_locations",
-        )
-    )
-
-
 def state_label(state: int) -> str:
     return pb.JobState.Name(state).removeprefix("JOB_STATE_").lower()  # type: ignore[arg-type]
+
+
+STATES = [state_label(state) for state in pb.JobState.values() if state]
+"""Every state's word, as ``state:`` takes it (a prefix is enough: ``state:run``)."""
 
 
 @dataclass(frozen=True)
 class JobFilter:
     """``state:running owner:ana shot010``: words with a prefix match that field, the
-    others the job's name; every word must match."""
+    others the job's name; every word must match. A ``state:`` word that names no state
+    is left out (``problem`` says so) rather than hiding every row without a word."""
 
     text: str = ""
 
-    def matches(self, job: pb.Job) -> bool:
+    def _words(self) -> list[tuple[str, str]]:
+        """(field, value) of each word: ``state``, ``owner`` or ``name``; words still
+        being typed (``state:``) and unknown states are left out."""
+        words = []
+        for word in self.text.lower().split():
+            field, colon, value = word.partition(":")
+            if colon and field in ("state", "owner"):
+                if value and (field == "owner" or any(s.startswith(value) for s in STATES)):
+                    words.append((field, value))
+            else:
+                words.append(("name", word))
+        return words
+
+    def problem(self) -> str:
+        """What in the filter is not understood, in words; empty when all is."""
         for word in self.text.lower().split():
             field, _, value = word.partition(":")
-            if value and field == "state":
+            if field == "state" and value and not any(s.startswith(value) for s in STATES):
+                return f"filter: no state is called {value!r}; the states are {', '.join(STATES)}"
+        return ""
+
+    def matches(self, job: pb.Job) -> bool:
+        for field, value in self._words():
+            if field == "state":
                 if not state_label(job.state).startswith(value):
                     return False
-            elif value and field == "owner":
+            elif field == "owner":
                 if value not in job.owner.lower():
                     return False
-            elif word not in job.name.lower():
+            elif value not in job.name.lower():
                 return False
         return True
 
 
-def job_cells(job: pb.Job) -> list[Text | str]:
-    """Every cell a ``Text``: a plain string would be parsed as markup on each render,
-    which costs time and swallows a progress bar's ``[##--]`` as a tag."""
-    eta = eta_seconds(job)
-    return [
-        Text(str(job.id), justify="right"),
-        Text(job.name or "-"),
-        Text(job.owner or "-"),
-        Text(state_label(job.state), style=STATE_STYLES.get(job.state, "")),
-        Text(str(job.priority), justify="right"),
-        Text(progress_bar(job.progress)),
-        Text(f"{job.frames_completed}/{job.frame_count}", justify="right"),
-        Text(format_seconds(eta) if eta is not None else "-"),
-    ]
+def job_reason(job: pb.Job) -> str:
+    """Why a job waits, is blocked or failed, in one line; empty when nothing needs saying."""
+    if job.state_reason:
+        return job.state_reason
+    if job.state == pb.JOB_STATE_FAILED and job.last_error:
+        return job.last_error.strip().split("\n", 1)[0]
+    return ""
 
 
-class JobsTable(DataTable[Text | str]):
-    """Rows keyed by job id (as text); the cursor row is the selected job."""
+def job_cells(job: pb.Job, eta: float | None) -> dict[str, Text]:
+    """Every column's cell of the job's row, by column key."""
+    return {
+        "id": cell(str(job.id), right=True),
+        "name": cell(job.name or "-"),
+        "owner": cell(job.owner or "-"),
+        "state": cell(state_label(job.state), STATE_STYLES.get(job.state, "")),
+        "priority": cell(str(job.priority), right=True),
+        "progress": cell(progress_bar(job.progress)),
+        "frames": cell(f"{job.frames_completed}/{job.frame_count}", right=True),
+        "eta": cell(format_seconds(eta) if eta is not None else "-"),
+        "pool": cell(job.pool or "-"),
+        "reason": cell(job_reason(job) or "-", "yellow" if job.state_reason else "red"),
+        "plugin": cell(job.plugin),
+    }
 
+
+class JobsTable(FittedTable):
+    """Rows keyed by job id (as text); the cursor row is the selected job, and stays on
+    that job when rows are added or re-sorted."""
+
+    COLUMNS = COLUMNS
     BINDINGS = [
-        Binding("j", "cursor_down", "Down", show=False),
-        Binding("k", "cursor_up", "Up", show=False),
-        Binding("s", "cycle_sort", "Sort", tooltip="Sort by the next column"),
+        Binding("enter", "select_cursor", "Open", tooltip="Show the selected job's frames", id="jobs.open"),
+        Binding("j", "cursor_down", "Down", show=False, id="jobs.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="jobs.up"),
+        Binding("s", "cycle_sort", "Sort", show=False, tooltip="Sort by the next column", id="jobs.sort"),
     ]
 
     def __init__(self, view: FarmView, **kwargs: object) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)  # type: ignore[arg-type]
+        super().__init__(**kwargs)
         self.view = view
         self.filter = JobFilter()
         self.sort_column = "id"
         self.sort_reverse = True
         self._sorted_at = 0.0
 
-    def on_mount(self) -> None:
-        for label, key in COLUMNS:
-            self.add_column(label, key=key)
-
     @property
     def selected_job_id(self) -> int | None:
-        if self.row_count == 0:
+        key = self.selected_key
+        return int(key) if key is not None else None
+
+    def refill(self) -> None:
+        self.show(Changes(everything=True))
+
+    def _cells(self, key: str) -> dict[str, Text] | None:
+        job = self.view.jobs.get(int(key))
+        if job is None or not self.filter.matches(job):
             return None
-        row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
-        return int(str(row_key.value))
+        return job_cells(job, self.view.eta(job))
 
     def show(self, changes: Changes) -> None:
         """Bring the rows of changed jobs (or all, after a fresh listing) up to date."""
-        if changes.everything:
-            self.clear()
-            ids = list(self.view.jobs)
-        else:
-            ids = list(changes.jobs)
-        added = False
-        changed: dict[str, set[ColumnKey]] = {}
-        columns = [column.key for column in self.ordered_columns]
-        for job_id in ids:
-            key = str(job_id)
-            job = self.view.jobs.get(job_id)
-            present = key in self.rows
-            if job is None or not self.filter.matches(job):
-                if present:
-                    self.remove_row(key)
-                continue
-            cells = job_cells(job)
-            if present:
-                changed[key] = put_cells(self, key, cells, columns)
-            else:
-                self.add_row(*cells, key=key)
-                added = True
-        repaint(self, changed)
+        selected = self.selected_key  # None in an empty table: the cursor starts on the top row
+        ids = self.view.jobs if changes.everything else changes.jobs
+        added = self.show_rows(changes, [str(job_id) for job_id in ids], self._cells)
         # New rows take their place at once; changed ones move at most once a second
         # (sorted by id, nothing that changes can move a row).
         now = time.monotonic()
-        if added or (changed and self.sort_column != "id" and now - self._sorted_at >= RESORT_SECONDS):
+        resort = changes.jobs and self.sort_column != "id" and now - self._sorted_at >= RESORT_SECONDS
+        if added or resort:
             self._sort()
+        self.select_key(selected)
 
     def refilter(self, text: str) -> None:
         self.filter = JobFilter(text)
@@ -243,8 +188,10 @@ class JobsTable(DataTable[Text | str]):
         self.sort_column = keys[(keys.index(self.sort_column) + 1) % len(keys)]
         # Newest, most urgent and furthest along first; names and states A to Z.
         self.sort_reverse = self.sort_column in ("id", "priority", "progress")
+        selected = self.selected_key
         self._sort()
-        self.notify(f"jobs sorted by {self.sort_column}", timeout=2)
+        self.select_key(selected)
+        say(self, f"jobs sorted by {self.sort_column}")
 
     def _sort(self) -> None:
         self._sorted_at = time.monotonic()

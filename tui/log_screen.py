@@ -9,8 +9,6 @@ task keeps its own log (``Task.attempt_ids``); ``a`` and ``A`` step through them
 from __future__ import annotations
 
 import asyncio
-import codecs
-import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
@@ -19,10 +17,8 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.geometry import Offset
 from textual.screen import Screen
-from textual.selection import Selection
-from textual.widgets import Footer, Input, Log, Static
+from textual.widgets import Footer, Input, Static
 
 from renderq.client.errors import (
     InvalidArgument,
@@ -33,6 +29,8 @@ from renderq.client.errors import (
     from_rpc_error,
 )
 from renderq.tui.feed import RETRY_FIRST, RETRY_MOST
+from renderq.tui.log_view import LineDecoder, LogView, find_line
+from renderq.tui.message_line import MessageLine, say
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
@@ -46,7 +44,6 @@ GIVE_UP = (NotFound, InvalidArgument, PermissionDenied, Unauthenticated, TlsFail
 
 TASK_PAGE = 10_000
 TASK_ACTIVE = (pb.TASK_STATE_ASSIGNED, pb.TASK_STATE_RUNNING)
-LINE_BREAK = re.compile(r"\r\n|\r|\n")
 
 FOLLOWING = "following"
 ENDED = "attempt ended"
@@ -57,41 +54,6 @@ def closed_under_us() -> bool:
     (it reconnects on a new one), rather than from cancelling this task (a closed screen)."""
     task = asyncio.current_task()
     return task is not None and not task.cancelling()
-
-
-class LineDecoder:
-    """Log bytes in, whole lines out: a character or a line split across chunks waits
-    for the rest (a lone ``\\r`` too, in case ``\\n`` starts the next chunk)."""
-
-    def __init__(self) -> None:
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._tail = ""
-
-    def feed(self, data: bytes) -> list[str]:
-        text = self._tail + self._decoder.decode(data)
-        held = "\r" if text.endswith("\r") else ""
-        lines = LINE_BREAK.split(text[: len(text) - len(held)])
-        self._tail = lines.pop() + held
-        return lines
-
-    def flush(self) -> list[str]:
-        """The unfinished last line, once no more output can come."""
-        lines = LINE_BREAK.split(self._tail + self._decoder.decode(b"", final=True))
-        self._tail = ""
-        if not lines[-1]:
-            lines.pop()
-        return lines
-
-
-def find_line(lines: Sequence[str], text: str, start: int, step: int) -> int | None:
-    """The first line from ``start``, going by ``step`` (1 or -1) and wrapping around,
-    that contains ``text`` in any case; None when none does."""
-    needle = text.lower()
-    for i in range(len(lines)):
-        index = (start + i * step) % len(lines)
-        if needle in lines[index].lower():
-            return index
-    return None
 
 
 async def find_task(
@@ -121,18 +83,38 @@ async def find_task(
 class LogScreen(Screen[None]):
     DEFAULT_CSS = """
     LogScreen #log-header { height: 1; padding: 0 1; background: $panel; }
-    LogScreen Log { height: 1fr; }
+    LogScreen LogView { height: 1fr; }
     LogScreen #search { display: none; height: 3; }
     LogScreen #search.shown { display: block; }
     """
     BINDINGS = [
-        Binding("slash", "search", "Search", tooltip="Find a line containing some text"),
-        Binding("n", "find(1)", "Next match"),
-        Binding("N", "find(-1)", "Previous match", show=False),
-        Binding("a", "attempt(-1)", "Older attempt", tooltip="The log of the task's previous attempt"),
-        Binding("A", "attempt(1)", "Newer attempt", show=False, tooltip="The log of the task's next attempt"),
-        Binding("G", "follow", "Follow", tooltip="Jump to the end and follow new output"),
-        Binding("escape,q", "back", "Back"),
+        Binding(
+            "slash", "search", "Search", tooltip="Find a line containing some text", id="log-screen.search"
+        ),
+        Binding("n", "find(1)", "Next", tooltip="The next line with the text searched", id="log-screen.next"),
+        Binding("N", "find(-1)", "Previous match", show=False, id="log-screen.previous"),
+        Binding(
+            "w", "wrap", "Wrap", tooltip="Wrap long lines, or not (then left/right pan)", id="log-screen.wrap"
+        ),
+        Binding(
+            "a",
+            "attempt(-1)",
+            "Older",
+            tooltip="The log of the task's previous attempt",
+            id="log-screen.older",
+        ),
+        Binding(
+            "A",
+            "attempt(1)",
+            "Newer attempt",
+            show=False,
+            tooltip="The log of the task's next attempt",
+            id="log-screen.newer",
+        ),
+        Binding(
+            "G", "follow", "Follow", tooltip="Jump to the end and follow new output", id="log-screen.follow"
+        ),
+        Binding("escape,q", "back", "Back", id="log-screen.back"),
     ]
 
     def __init__(self, job_id: int, frame: int | None = None, task_id: int = 0, attempt_id: int = 0) -> None:
@@ -158,12 +140,13 @@ class LogScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="log-header")
-        yield Log(id="log")
+        yield LogView(id="log")
         yield Input(placeholder="search: Enter finds the next line with this text, Esc closes", id="search")
-        yield Footer()
+        yield MessageLine(id="message")
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        log = self.query_one(Log)
+        log = self.query_one(LogView)
         self.watch(log, "scroll_y", self._show_header, init=False)
         log.focus()
         self._show_header()
@@ -181,7 +164,7 @@ class LogScreen(Screen[None]):
         elif self.attempt_id:
             parts.append(f"attempt {self.attempt_id}")
         state = self.state
-        if state == FOLLOWING and not self.query_one(Log).is_vertical_scroll_end:
+        if state == FOLLOWING and not self.query_one(LogView).is_vertical_scroll_end:
             state = "paused (G follows)"
         parts.append(state)
         self.query_one("#log-header", Static).update(Text("  ·  ".join(parts), no_wrap=True))
@@ -199,7 +182,7 @@ class LogScreen(Screen[None]):
         self.attempt_id = attempt_id
         self._decoder = LineDecoder()
         self._received = 0
-        self.query_one(Log).clear()
+        self.query_one(LogView).clear()
         self._forget_match()
         pause = RETRY_FIRST
         while True:
@@ -279,19 +262,19 @@ class LogScreen(Screen[None]):
     def _write(self, lines: list[str]) -> None:
         """Add whole lines; the view follows them only if it was at the end."""
         if lines:
-            log = self.query_one(Log)
-            log.write("\n".join(lines) + "\n", scroll_end=log.is_vertical_scroll_end)
+            log = self.query_one(LogView)
+            log.write_lines(lines, follow=log.is_vertical_scroll_end)
 
     # Keys -----------------------------------------------------------------------
 
     def action_follow(self) -> None:
-        self.query_one(Log).scroll_end(animate=False, immediate=True)
+        self.query_one(LogView).scroll_end(animate=False, immediate=True)
         self._show_header()
 
     def action_attempt(self, step: int) -> None:
         attempts = list(self.log_task.attempt_ids) if self.log_task else []
         if len(attempts) < 2:
-            self.notify("this task has had no other attempt", severity="warning")
+            say(self, "this task has had no other attempt", "warning")
             return
         index = attempts.index(self.attempt_id) if self.attempt_id in attempts else len(attempts) - 1
         self._follow_log(attempts[(index + step) % len(attempts)])
@@ -309,36 +292,38 @@ class LogScreen(Screen[None]):
             self.action_find(1)
 
     def action_find(self, step: int) -> None:
-        """Select the next (``step`` 1) or previous (-1) line with the search text, and
+        """Mark the next (``step`` 1) or previous (-1) line with the search text, and
         scroll it to the middle; from the current match, else from the top of the view."""
         if not self.search_text:
-            self.notify("press / to search first", severity="warning")
+            say(self, "press / to search first", "warning")
             return
-        log = self.query_one(Log)
-        lines = log.lines[: log.line_count]
+        log = self.query_one(LogView)
+        lines = log.lines
         if self.match_line is not None:
             start = self.match_line + step
         else:
-            start = log.scroll_offset.y if step > 0 else log.scroll_offset.y + log.size.height - 1
+            start = log.top_line() if step > 0 else log.bottom_line()
         found = find_line(lines, self.search_text, start, step) if lines else None
         if found is None:
             self._forget_match()
-            self.notify(f"{self.search_text!r} not found", severity="warning")
+            say(self, f"{self.search_text!r} not found", "warning")
             return
         self.match_line = found
-        column = lines[found].expandtabs().lower().find(self.search_text.lower())
-        self.selections = {
-            log: Selection(Offset(column, found), Offset(column + len(self.search_text), found))
-        }
-        log.scroll_to(y=max(0, found - log.size.height // 2), animate=False, immediate=True)
+        column = lines[found].lower().find(self.search_text.lower())
+        log.show_match(found, column, column + len(self.search_text))
+
+    def action_wrap(self) -> None:
+        log = self.query_one(LogView)
+        log.set_wrap(not log.wrap)
+        say(self, "long lines wrap" if log.wrap else "long lines are cut: left and right pan")
 
     def _forget_match(self) -> None:
         self.match_line = None
-        self.selections = {}
+        self.query_one(LogView).forget_match()
 
     def _close_search(self) -> None:
         self.query_one("#search", Input).remove_class("shown")
-        self.query_one(Log).focus()
+        self.query_one(LogView).focus()
 
     def action_back(self) -> None:
         if self.query_one("#search", Input).has_class("shown"):

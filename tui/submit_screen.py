@@ -2,17 +2,19 @@
 
 The plugins and their parameters come from the controller (``ListPlugins``), so a new
 plugin gets its form without a TUI release. What the form can check (the frame range,
-numbers, required fields) it checks before sending, under the field concerned; what only
-the controller knows (a scene missing on its storage) comes back as its
-``FIELD: sentence`` and lands under that field too. Every call runs in a worker.
+numbers, sizes, required fields) it checks before sending, under the field concerned.
+Path parameters are made absolute from the TUI's working directory and must exist on
+this machine (``localize_paths``), unless "paths are on the render nodes" is ticked:
+the controller does not look at its own disk. What only the controller knows (a job
+depended on that does not exist) comes back as its ``FIELD: sentence`` and lands under
+that field too, scrolled into view, and is said on the form's top line. Every call
+runs in a worker.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import shlex
-from collections.abc import Callable
+import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import grpc
@@ -24,230 +26,30 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
 from renderq.client.errors import InvalidArgument, from_rpc_error
-from renderq.client.login import login_name
-from renderq.plugins.frame_range import parse_frames
+from renderq.client.paths import MissingPath, localize_paths
+from renderq.tui.submit_fields import (
+    PARAMETERS,
+    Field,
+    PluginSelect,
+    build_job,
+    environment_fields,
+    job_fields,
+    parameter_field,
+    parameters,
+    requirement_fields,
+    scheduling_fields,
+)
 from renderq.v1 import farm_service_pb2 as fpb
-from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
     from renderq.tui.app import RenderqApp
 
-Parse = Callable[[str], Any]
-"""Turns a field's text into the value to send; raises ValueError saying what is wrong."""
-Control = Input | Select[str] | Checkbox
-PARAMETERS = "parameters."
-"""Prefix of the parameter fields' keys, as the controller names them in its errors."""
-
-
-def whole(least: int | None = None, most: int | None = None) -> Parse:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
-        if least is not None and most is not None and not least <= value <= most:
-            raise ValueError(f"must be between {least} and {most}, not {value}")
-        if least is not None and value < least:
-            raise ValueError(f"must be {least} or more, not {value}")
-        return value
-
-    return parse
-
-
-def number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"must be a finite number, not {text}")
-    return value
-
-
-def words(text: str) -> list[str]:
-    """A command line split as a shell would (quotes group, backslashes escape)."""
-    try:
-        return shlex.split(text)
-    except ValueError as e:
-        raise ValueError(f"cannot split this into words as a shell would: {str(e).lower()}") from None
-
-
-def frame_range(text: str) -> str:
-    parse_frames(text)  # FrameRangeError is a ValueError whose message says what is wrong
-    return text
-
-
-class Field(Vertical):
-    """One entry of the form: its label (``*`` when required), its control, its help under
-    it, and what is wrong with it, in red."""
-
-    DEFAULT_CSS = """
-    Field { height: auto; }
-    Field > Horizontal { height: auto; }
-    Field .field-label { width: 14; }
-    Field Input, Field Select { width: 1fr; }
-    Field .field-help { color: $text-muted; padding-left: 14; }
-    Field .field-help.-empty { display: none; }
-    Field .field-error { color: $text-error; padding-left: 14; display: none; }
-    Field.-invalid .field-error { display: block; }
-    """
-
-    def __init__(
-        self,
-        key: str,
-        label: str,
-        control: Control,
-        *,
-        help: str = "",
-        required: bool = False,
-        parse: Parse = str,
-    ) -> None:
-        super().__init__()
-        self.key = key
-        """The field as the controller names it: ``frames``, ``parameters.scene``."""
-        self.label = label
-        self.control = control
-        self.help = help
-        self.required = required
-        self.parse = parse
-        self.error = ""
-        """What is wrong with the value, as shown; empty when nothing is."""
-
-    def compose(self) -> ComposeResult:
-        with Horizontal():
-            yield Label(
-                f"{self.label} *" if self.required else self.label, classes="field-label", markup=False
-            )
-            yield self.control
-        yield Static(self.help, classes="field-help" if self.help else "field-help -empty", markup=False)
-        yield Static("", classes="field-error", markup=False)
-
-    def read(self) -> Any:
-        """The value to send, or None to leave it out (the controller's default applies)."""
-        control = self.control
-        if isinstance(control, Checkbox):
-            return control.value
-        if isinstance(control, Select):
-            value = None if control.is_blank() else control.value
-        else:
-            text = control.value.strip()
-            value = self.parse(text) if text else None
-        if value is None and self.required:
-            raise ValueError(f"{self.label} is required")
-        return value
-
-    def show_help(self, text: str) -> None:
-        self.help = text
-        help_box = self.query_one(".field-help", Static)
-        help_box.update(text)
-        help_box.set_class(not text, "-empty")
-
-    def show_error(self, message: str) -> None:
-        self.error = message
-        self.query_one(".field-error", Static).update(message)
-        self.set_class(bool(message), "-invalid")
-
-
-def _default_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return shlex.join(str(v) for v in value)
-    return json.dumps(value)
-
-
-def parameter_field(parameter: fpb.PluginParameter) -> Field:
-    """The field for one plugin parameter: its control by type, its default filled in."""
-    default = json.loads(parameter.default_json) if parameter.default_json else None
-    kind = parameter.type
-    control: Control
-    parse: Parse = str
-    if kind == fpb.PARAMETER_TYPE_BOOLEAN:
-        control = Checkbox(value=bool(default), compact=True)
-    elif kind == fpb.PARAMETER_TYPE_CHOICE:
-        choices = list(parameter.choices)
-        blank = not (parameter.required and choices)
-        control = Select(
-            [(c, c) for c in choices],
-            prompt="the plugin's default" if blank else "choose one",
-            allow_blank=blank,
-            value=default if default in choices else Select.NULL,
-            compact=True,
-        )
-    else:
-        if kind == fpb.PARAMETER_TYPE_INTEGER:
-            input_type, parse = "integer", whole()
-        elif kind == fpb.PARAMETER_TYPE_NUMBER:
-            input_type, parse = "number", number
-        else:
-            input_type, parse = "text", words if kind == fpb.PARAMETER_TYPE_STRING_LIST else str
-        control = Input(
-            value=_default_text(default),
-            type=input_type,  # type: ignore[arg-type]
-            valid_empty=True,
-            placeholder="words, quoted as in a shell" if kind == fpb.PARAMETER_TYPE_STRING_LIST else "",
-            compact=True,
-        )
-    return Field(
-        PARAMETERS + parameter.name,
-        parameter.name,
-        control,
-        help=parameter.help,
-        required=parameter.required,
-        parse=parse,
-    )
-
-
-def common_fields() -> list[Field]:
-    """The fields every job has. Empty numbers leave the controller's default (shown greyed)."""
-    return [
-        Field(
-            "plugin",
-            "plugin",
-            # A prompt without letters: typing a plugin's name in the open list must not match it.
-            Select[str]([], prompt="…", id="plugin", compact=True),
-            help="loading the plugins…",
-            required=True,
-        ),
-        Field("name", "name", Input(placeholder="plugin and frames when empty", compact=True)),
-        Field(
-            "frames",
-            "frames",
-            Input(placeholder="1-100, 1-100x5 or 1,3,7-9", compact=True),
-            required=True,
-            parse=frame_range,
-        ),
-        Field(
-            "chunk_size",
-            "chunk size",
-            Input(placeholder="1", type="integer", valid_empty=True, compact=True),
-            help="frames per task",
-            parse=whole(1),
-        ),
-        Field(
-            "priority",
-            "priority",
-            Input(placeholder="50", type="integer", valid_empty=True, compact=True),
-            help="0 (lowest) to 100 (highest)",
-            parse=whole(0, 100),
-        ),
-        Field(
-            "max_retries",
-            "max retries",
-            Input(placeholder="3", type="integer", valid_empty=True, compact=True),
-            help="automatic retries of a failed frame",
-            parse=whole(0),
-        ),
-        Field(
-            "pool",
-            "pool",
-            Input(placeholder="any pool", compact=True),
-            help="run only on agents of this pool",
-        ),
-        Field("owner", "owner", Input(value=login_name(), compact=True)),
-    ]
+SECTIONS = [
+    ("scheduling", scheduling_fields),
+    ("requirements: agents that lack them never get the job", requirement_fields),
+    ("environment", environment_fields),
+]
+PATHS_ON_NODES = "paths are on the render nodes"
 
 
 class SubmitScreen(ModalScreen[int | None]):
@@ -260,24 +62,39 @@ class SubmitScreen(ModalScreen[int | None]):
         background: $surface; border: tall $primary; padding: 0 1;
     }
     SubmitScreen #submit-title { text-style: bold; }
-    SubmitScreen #submit-error { color: $text-error; height: auto; }
+    SubmitScreen #submit-error { color: $text-error; height: auto; max-height: 3; }
     SubmitScreen #submit-error.-empty { display: none; }
     SubmitScreen #submit-form { height: 1fr; }
     SubmitScreen #submit-parameters { height: auto; }
+    SubmitScreen #paths-on-nodes { margin-left: 16; }
     SubmitScreen .section { text-style: bold; margin-top: 1; }
     SubmitScreen #submit-buttons { height: auto; align-horizontal: right; }
     SubmitScreen #submit-buttons Button { margin-left: 2; }
     """
     BINDINGS = [
-        Binding("ctrl+s", "submit", "Submit", priority=True, tooltip="Check the form and submit the job"),
-        Binding("escape", "cancel", "Cancel", tooltip="Close the form without submitting"),
+        Binding(
+            "ctrl+s",
+            "submit",
+            "Submit",
+            priority=True,
+            tooltip="Check the form and submit the job",
+            id="submit.submit",
+        ),
+        Binding(
+            "escape", "cancel", "Cancel", tooltip="Close the form without submitting", id="submit.cancel"
+        ),
     ]
 
     def __init__(self) -> None:
         super().__init__()
-        self.fields = {field.key: field for field in common_fields()}
+        self.sections = [(title, make()) for title, make in SECTIONS]
+        self.fields = {field.key: field for field in job_fields()}
         """Every field shown, by the name the controller gives it."""
+        for _, fields in self.sections:
+            self.fields.update((field.key, field) for field in fields)
         self.plugins: dict[str, fpb.Plugin] = {}
+        self.path_names: list[str] = []
+        """The chosen plugin's path parameters, checked on this machine before sending."""
         self.sending = False
         """A CreateJob is on its way: a second ctrl+s must not submit the job twice."""
 
@@ -290,12 +107,15 @@ class SubmitScreen(ModalScreen[int | None]):
             yield Static("Submit a job  (* required)", id="submit-title")
             yield Static("", id="submit-error", classes="-empty", markup=False)
             with VerticalScroll(id="submit-form"):
-                yield from self.fields.values()
+                yield from (self.fields[key] for key in ("plugin", "name", "frames"))
                 yield Vertical(id="submit-parameters")
+                for title, fields in self.sections:
+                    yield Label(title, classes="section")
+                    yield from fields
             with Horizontal(id="submit-buttons"):
                 yield Button("Submit (ctrl+s)", variant="primary", id="submit", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.fields["plugin"].control.focus()
@@ -322,8 +142,8 @@ class SubmitScreen(ModalScreen[int | None]):
             self.show_top_error(f"cannot list the plugins: {message}")
             return
         self.plugins = {p.name: p for p in response.plugins}
-        cast("Select[str]", field.control).set_options((name, name) for name in self.plugins)
-        field.show_help(f"{len(self.plugins)} plugins: enter opens the list, typing a name jumps to it")
+        cast("PluginSelect", field.control).set_names(list(self.plugins))
+        field.show_help(f"{len(self.plugins)} plugins: type a letter, or enter opens the list")
 
     @on(Select.Changed, "#plugin")
     async def _plugin_chosen(self, event: Select.Changed) -> None:
@@ -336,11 +156,14 @@ class SubmitScreen(ModalScreen[int | None]):
         await box.remove_children()
         for key in [k for k in self.fields if k.startswith(PARAMETERS)]:
             del self.fields[key]
+        self.path_names = []
         if plugin is None or not plugin.parameters:
             return
         added = [parameter_field(p) for p in plugin.parameters]
         self.fields.update((f.key, f) for f in added)
-        await box.mount_all([Label(f"{plugin.name} parameters", classes="section"), *added])
+        self.path_names = [p.name for p in plugin.parameters if p.type == fpb.PARAMETER_TYPE_PATH]
+        paths = [Checkbox(PATHS_ON_NODES, id="paths-on-nodes", compact=True)] if self.path_names else []
+        await box.mount_all([Label(f"{plugin.name} parameters", classes="section"), *added, *paths])
 
     @on(Input.Submitted)
     def _next_field(self) -> None:
@@ -360,13 +183,13 @@ class SubmitScreen(ModalScreen[int | None]):
     def action_submit(self) -> None:
         if self.sending:
             return
-        job = self.checked_job()
-        if job is not None:
+        values = self.checked_values()
+        if values is not None:
             self.sending = True
-            self._send(job)
+            self._send(values)
 
-    def checked_job(self) -> pb.Job | None:
-        """The job the form describes, or None after showing what is wrong under each field."""
+    def checked_values(self) -> dict[str, Any] | None:
+        """Every field's value by key, or None after showing what is wrong under each field."""
         self.show_top_error("")
         values: dict[str, Any] = {}
         wrong: list[Field] = []
@@ -379,43 +202,48 @@ class SubmitScreen(ModalScreen[int | None]):
             else:
                 field.show_error("")
         if wrong:
+            names = ", ".join(field.label for field in wrong)
+            self.show_top_error(f"check {names}: {wrong[0].error}" if len(wrong) == 1 else f"check {names}")
             self._point_at(wrong[0])
             return None
-        job = pb.Job(
-            plugin=values["plugin"],
-            name=values["name"] or "",
-            frames=values["frames"],
-            chunk_size=values["chunk_size"],  # None leaves it unset: the controller's default
-            priority=values["priority"],
-            max_retries=values["max_retries"],
-            pool=values["pool"] or "",
-            owner=values["owner"] or "",
-        )
-        job.parameters.update(
-            {
-                k.removeprefix(PARAMETERS): v
-                for k, v in values.items()
-                if k.startswith(PARAMETERS) and v is not None
-            }
-        )
-        return job
+        return values
 
     @work(group="submit")
-    async def _send(self, job: pb.Job) -> None:
-        app = self.farm_app
-        farm = app.stub
+    async def _send(self, values: dict[str, Any]) -> None:
+        farm = self.farm_app.stub
         try:
+            if not await self._localize(values):
+                return
             if farm is None:
                 self.show_top_error("not connected to the controller; submit again once it is")
                 return
-            response = await farm.CreateJob(fpb.CreateJobRequest(job=job))
+            response = await farm.CreateJob(fpb.CreateJobRequest(job=build_job(values)))
         except grpc.aio.AioRpcError as error:
             self._refused(error)
             return
         finally:
             self.sending = False
-        app.notify(f"submitted job {response.job.id}")
         self.dismiss(response.job.id)
+
+    async def _localize(self, values: dict[str, Any]) -> bool:
+        """Path parameters made absolute from where the TUI runs, and checked there (in a
+        thread: a stat on a hung network share must not freeze the screen); False after
+        showing a missing one on its field."""
+        found = self.query("#paths-on-nodes")
+        on_nodes = bool(found) and cast("Checkbox", found.first()).value
+        named = parameters(values)
+        try:
+            await asyncio.to_thread(localize_paths, named, self.path_names, Path.cwd(), check=not on_nodes)
+        except MissingPath as missing:
+            field = self.fields[PARAMETERS + missing.name]
+            self._wrong(
+                field,
+                f"{missing.path!r} does not exist on this machine; check the path, or tick "
+                f"'{PATHS_ON_NODES}' if it is valid only there",
+            )
+            return False
+        values.update((PARAMETERS + name, value) for name, value in named.items())
+        return True
 
     def _refused(self, rpc_error: grpc.aio.AioRpcError) -> None:
         """The controller's sentence under the field it names (``FIELD: sentence``), else at the top."""
@@ -424,9 +252,13 @@ class SubmitScreen(ModalScreen[int | None]):
         field = self.field_named(name) if isinstance(error, InvalidArgument) and colon else None
         if field is None:
             self.show_top_error(f"the controller refused the job: {error.message}")
-            self.query_one("#submit-form", VerticalScroll).scroll_home()
             return
+        self._wrong(field, sentence, "the controller refused the job: ")
+
+    def _wrong(self, field: Field, sentence: str, who: str = "") -> None:
+        """What is wrong, under the field and on the top line, the field scrolled into view."""
         field.show_error(sentence)
+        self.show_top_error(f"{who}{field.label}: {sentence}")
         self._point_at(field)
 
     def field_named(self, name: str) -> Field | None:
@@ -440,5 +272,7 @@ class SubmitScreen(ModalScreen[int | None]):
         return None
 
     def _point_at(self, field: Field) -> None:
-        field.control.focus()
-        field.scroll_visible()
+        """Focus the field and, once its error line is laid out, scroll all of it into view."""
+        field.control.focus(scroll_visible=False)
+        form = self.query_one("#submit-form", VerticalScroll)
+        self.call_after_refresh(form.scroll_to_widget, field, animate=False)

@@ -21,6 +21,7 @@ from renderq.tui.actions import ConfirmScreen
 from renderq.tui.agents_table import AgentsTable
 from renderq.tui.app import StatusLine
 from renderq.tui.jobs_table import JobsTable
+from renderq.tui.message_line import MessageLine
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
@@ -77,12 +78,10 @@ def status_text(app: RenderqApp) -> str:
     return app.query_one(StatusLine).render().plain  # type: ignore[union-attr]
 
 
-def toasts(app: RenderqApp) -> list[tuple[str, str]]:
-    """(severity, text) of the notifications on screen now."""
-    return [
-        (next(c for c in ("-error", "-warning", "-information") if toast.has_class(c)), toast.render().plain)
-        for toast in app.screen.query(Toast)
-    ]
+def said(app: RenderqApp) -> tuple[str, str]:
+    """(severity, text) on the message line of the screen showing."""
+    line = app.screen.query_one(MessageLine)
+    return (line.severity, line.text) if line.display else ("", "")
 
 
 async def connected(pilot: Pilot[Any]) -> None:
@@ -203,10 +202,9 @@ async def test_s_sorts_the_rows_by_the_next_column(tui_farm: TuiFarm, farm_api: 
         await pilot.press("s")
         await until("rows sorted by name", lambda: row_ids(app) == [alpha.id, mike.id, zulu.id], pilot)
         await until(
-            "the notice that says so",
-            lambda: ("-information", "jobs sorted by name") in toasts(app),
-            pilot,
+            "the message line to say so", lambda: said(app) == ("information", "jobs sorted by name"), pilot
         )
+        assert not app.screen.query(Toast), "the message line says it; no toast covers the rows"
 
 
 async def test_p_suspends_the_selected_job_then_resumes_it(
@@ -272,9 +270,10 @@ async def test_c_asks_first_and_only_yes_cancels(
 async def test_plus_raises_the_selected_jobs_priority(
     tui_farm: TuiFarm, farm_api: FarmServiceAsyncStub, tmp_path: Path
 ) -> None:
+    """At 120 columns, where the PRI column has room."""
     gate = tmp_path / "gate"
     app = tui_farm.app()
-    async with running(app, SIZE) as pilot:
+    async with running(app, (120, 24)) as pilot:
         await connected(pilot)
         job = await submit(farm_api, "urgent", gated_argv(gate), priority=50)
         await shown(pilot, job.id, "running")
@@ -332,12 +331,11 @@ async def test_an_error_from_the_controller_shows_in_words(
         await pilot.press("y")
         sentence = f"job {job.id} is not finished; cancel it before deleting it"
         await until(
-            f"an error notice with the controller's sentence {sentence!r}",
-            lambda: any(sev == "-error" and sentence in text for sev, text in toasts(app)),
+            f"an error on the message line with the controller's sentence {sentence!r}",
+            lambda: said(app)[0] == "error" and sentence in said(app)[1],
             pilot,
         )
-        notes = [n for n in app._notifications if sentence in n.message]
-        assert [n.severity for n in notes] == ["error"], notes
+        assert not app.screen.query(Toast), "no toast covers the rows"
         assert await job_state(farm_api, job.id) == pb.JOB_STATE_RUNNING
         assert row_state(app, job.id) == "running"
         gate.touch()

@@ -19,7 +19,7 @@ from google.protobuf import struct_pb2
 from textual.pilot import Pilot
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Log, Static
+from textual.widgets import Static
 
 from renderq import tokens
 from renderq.client.channel import connect
@@ -27,7 +27,8 @@ from renderq.client.credentials import Credentials
 from renderq.tui.app import RenderqApp
 from renderq.tui.job_screen import FramesTable, JobScreen
 from renderq.tui.jobs_table import JobsTable
-from renderq.tui.log_screen import ENDED, FOLLOWING, LineDecoder, LogScreen, find_line
+from renderq.tui.log_screen import ENDED, FOLLOWING, LogScreen
+from renderq.tui.log_view import LineDecoder, LogView, find_line
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
@@ -145,7 +146,7 @@ def on_screen(app: RenderqApp, screen: type[Screen[None]], widget: type[Widget])
 
 
 def log_text(screen: LogScreen) -> str:
-    return "\n".join(screen.query_one(Log).lines)
+    return "\n".join(screen.query_one(LogView).lines)
 
 
 @pytest.mark.system
@@ -177,7 +178,8 @@ async def test_marked_failed_frames_are_retried_and_each_attempts_log_can_be_rea
         )
         error = table.frames[1].error_message
         assert error, "a failed frame carries its error"
-        assert f"frame 1: {error.splitlines()[0]}" in str(app.screen.query_one("#status", Static).content)
+        detail = str(app.screen.query_one("#frame-detail", Static).content)
+        assert detail.startswith("frame 1  failed") and error.strip() in detail
 
         await pilot.press("space", "j", "space")
         assert table.marked == {1, 2}
@@ -198,7 +200,7 @@ async def test_marked_failed_frames_are_retried_and_each_attempts_log_can_be_rea
         )
 
         await pilot.press("k", "l")
-        await until(pilot, "the log screen", lambda: on_screen(app, LogScreen, Log))
+        await until(pilot, "the log screen", lambda: on_screen(app, LogScreen, LogView))
         logs = app.screen
         assert isinstance(logs, LogScreen) and logs.frame == 1
         await until(
@@ -211,8 +213,9 @@ async def test_marked_failed_frames_are_retried_and_each_attempts_log_can_be_rea
 
         await pilot.press("slash", *"GAVE UP", "enter")
         assert logs.match_line is not None
-        assert "renderer gave up" in logs.query_one(Log).lines[logs.match_line]
-        assert logs.selections, "the match is selected"
+        view = logs.query_one(LogView)
+        assert "renderer gave up" in view.lines[logs.match_line]
+        assert view.match is not None and view.match[0] == logs.match_line, "the match is marked"
         await pilot.press("slash", *"no such text", "enter")
         assert logs.match_line is None
 
@@ -250,7 +253,7 @@ async def test_the_log_of_a_running_task_follows_its_output_live(farm: Farm, tmp
         await open_jobs(pilot, app, job.id)
 
         await pilot.press("l")  # the jobs screen's key: the job's running task
-        await until(pilot, "the log screen", lambda: on_screen(app, LogScreen, Log))
+        await until(pilot, "the log screen", lambda: on_screen(app, LogScreen, LogView))
         logs = app.screen
         assert isinstance(logs, LogScreen)
         await until(
@@ -259,7 +262,7 @@ async def test_the_log_of_a_running_task_follows_its_output_live(farm: Farm, tmp
             lambda: "hello-from-the-task" in log_text(logs) and logs.state == FOLLOWING,
         )
         assert await job_in(stub, job.id, pb.JOB_STATE_RUNNING)
-        log = logs.query_one(Log)
+        log = logs.query_one(LogView)
         assert log.is_vertical_scroll_end, "a following view stays at the end"
 
         await pilot.press("home")  # scrolling up pauses following

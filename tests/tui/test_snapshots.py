@@ -19,13 +19,18 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import pytest
-from google.protobuf import timestamp_pb2
+from google.protobuf import duration_pb2, timestamp_pb2
 
 from renderq.client.credentials import Credentials
 from renderq.tui import farm_view
+from renderq.tui.agent_screen import AgentScreen
 from renderq.tui.agents_table import AgentsTable
-from renderq.tui.app import RenderqApp
+from renderq.tui.app import FeedStatusChanged, RenderqApp
+from renderq.tui.feed import FeedStatus
+from renderq.tui.frames_table import FramesTable
+from renderq.tui.job_screen import JobScreen
 from renderq.tui.jobs_table import JobsTable
+from renderq.tui.log_screen import ENDED, LogScreen
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc
 from renderq.v1 import resources_pb2 as pb
@@ -67,14 +72,60 @@ def canned_jobs() -> list[pb.Job]:
     return [
         job(101, "shot010_lighting", "ana", pb.JOB_STATE_COMPLETED, 250, 250, priority=50),
         job(102, "shot020_fx_smoke", "bruno", pb.JOB_STATE_FAILED, 37, 120, priority=70, frames_failed=3),
-        job(103, "shot030_comp", "ana", pb.JOB_STATE_RUNNING, 84, 200, priority=60, start_time=at(1260)),
+        job(
+            103, "shot030_comp", "ana", pb.JOB_STATE_RUNNING, 84, 200, priority=60, start_time=at(1260),
+            frames_running=4, pool="comp",
+        ),
         job(
             104, "shot040_layout_preview", "chen", pb.JOB_STATE_RUNNING, 5, 48, priority=50, start_time=at(90)
         ),
         job(105, "shot050_hair_sim", "dora", pb.JOB_STATE_SUSPENDED, 12, 100, priority=40),
         job(106, "shot060_final", "bruno", pb.JOB_STATE_QUEUED, 0, 500, priority=90),
         job(107, "turntable_test", "ana", pb.JOB_STATE_CANCELLED, 3, 24, priority=10),
-    ]
+        job(108, "shot020_fx_render", "bruno", pb.JOB_STATE_BLOCKED, 0, 120, priority=70, depends_on=[102],
+            state_reason="job 102 failed"),
+    ]  # fmt: skip
+
+
+SMOKE_ERROR = (
+    "blender exited with code 1 after 41.2 s: Error: Cannot read file "
+    "'/projects/shot020/cache/smoke_0017.vdb': No such file or directory\n"
+    'Traceback (most recent call last):\n  File "fx/load_cache.py", line 88, in load\n'
+    "OSError: the smoke cache for frame 17 is missing; bake the simulation again"
+)
+LONG_LINE = (
+    "Fra:17 Mem:2104.51M (Peak 2398.02M) | Time:00:41.20 | Syncing smoke_domain " + "x" * 120 + " | end"
+)
+
+
+def canned_frames() -> list[pb.Frame]:
+    """Frames 15 to 20 of job 102: rendered, failed with a long error, rendering, pending."""
+
+    def frame(number: int, state: int, **fields: Any) -> pb.Frame:
+        return pb.Frame(job_id=102, number=number, state=state, task_id=4000 + number, **fields)  # type: ignore[arg-type]
+
+    return [
+        frame(15, pb.FRAME_STATE_COMPLETED, agent_id="render-01", attempt_count=1, peak_rss_bytes=2 * GiB,
+              render_time=duration_pb2.Duration(seconds=38)),
+        frame(16, pb.FRAME_STATE_COMPLETED, agent_id="render-02", attempt_count=1, peak_rss_bytes=2 * GiB,
+              render_time=duration_pb2.Duration(seconds=40)),
+        frame(17, pb.FRAME_STATE_FAILED, agent_id="render-01", attempt_count=4, failure_count=4, exit_code=1,
+              error_message=SMOKE_ERROR, end_time=at(300)),
+        frame(18, pb.FRAME_STATE_RENDERING, agent_id="render-02", attempt_count=1),
+        frame(19, pb.FRAME_STATE_PENDING),
+        frame(20, pb.FRAME_STATE_PENDING),
+    ]  # fmt: skip
+
+
+def canned_tasks() -> list[pb.Task]:
+    return [
+        pb.Task(id=3301, job_id=103, frames=[85, 86], state=pb.TASK_STATE_RUNNING, agent_id="render-01",
+                progress=0.4, attempt_id=9001, attempt_ids=[9001]),
+        pb.Task(id=3302, job_id=103, frames=[87, 88], state=pb.TASK_STATE_RUNNING, agent_id="render-01",
+                progress=0.1, attempt_id=9002, attempt_ids=[9002]),
+        pb.Task(id=4017, job_id=102, frames=[17], state=pb.TASK_STATE_FAILED, agent_id="render-01",
+                attempt_id=9017, attempt_ids=[9014, 9015, 9016, 9017]),
+    ]  # fmt: skip
 
 
 def canned_agents() -> list[pb.Agent]:
@@ -94,11 +145,12 @@ def canned_agents() -> list[pb.Agent]:
 
     agents = [
         agent("render-01", pb.AGENT_STATUS_ONLINE, pb.AGENT_MODE_ENABLED, 32, 128, 61, 97.0,
-              slots=2, slots_used=2, running_task_ids=[3301, 3302]),
+              slots=2, slots_used=2, running_task_ids=[3301, 3302], pool="comp", tags=["ssd"],
+              cost_per_hour=0.85, version="0.9.0"),
         agent("render-02", pb.AGENT_STATUS_ONLINE, pb.AGENT_MODE_DRAINING, 16, 64, 20, 48.0,
               slots=1, slots_used=1, running_task_ids=[3405]),
         agent("gpu-01", pb.AGENT_STATUS_ONLINE, pb.AGENT_MODE_ENABLED, 24, 96, 12, 12.0,
-              slots=1, slots_used=0),
+              slots=1, slots_used=0, pool="gpu", tags=["gpu", "cuda"], cost_per_hour=2.4),
         agent("render-03", pb.AGENT_STATUS_OFFLINE, pb.AGENT_MODE_DISABLED, 8, 32, 0, 0.0, slots=1),
     ]  # fmt: skip
     agents[2].hardware.gpus.append(pb.Gpu(index=0, model="RTX 4090", memory_bytes=24 * GiB))
@@ -124,10 +176,52 @@ class CannedFarm(farm_service_pb2_grpc.FarmServiceServicer):
     def WatchEventBatches(
         self, request: fpb.WatchEventBatchesRequest, context: Any
     ) -> Iterator[fpb.WatchEventBatchesResponse]:
-        ended = threading.Event()
-        context.add_callback(ended.set)  # the app hung up or the server stopped
-        ended.wait()
+        """Three frames of job 103 rendered in 30 s each (enough for its ETA), then quiet."""
+        done = [
+            fpb.WatchEventsResponse(
+                sequence=43 + i,
+                change=fpb.CHANGE_TYPE_UPSERTED,
+                frame=pb.Frame(
+                    job_id=103,
+                    number=81 + i,
+                    state=pb.FRAME_STATE_COMPLETED,
+                    render_time=duration_pb2.Duration(seconds=30),
+                ),
+            )
+            for i in range(3)
+        ]
+        yield fpb.WatchEventBatchesResponse(events=done)
+        quiet(context)
+
+    def WatchEvents(self, request: fpb.WatchEventsRequest, context: Any) -> Iterator[fpb.WatchEventsResponse]:
+        quiet(context)
         yield from ()
+
+    def ListFrames(self, request: fpb.ListFramesRequest, context: Any) -> fpb.ListFramesResponse:
+        frames = [f for f in canned_frames() if f.job_id == request.job_id]
+        frames = [f for f in frames if not request.states or f.state in request.states]
+        return fpb.ListFramesResponse(frames=frames, event_sequence=45)
+
+    def ListTasks(self, request: fpb.ListTasksRequest, context: Any) -> fpb.ListTasksResponse:
+        tasks = [t for t in canned_tasks() if t.job_id == request.job_id]
+        return fpb.ListTasksResponse(
+            tasks=[t for t in tasks if not request.states or t.state in request.states]
+        )
+
+    def TailLog(self, request: fpb.TailLogRequest, context: Any) -> Iterator[fpb.TailLogResponse]:
+        text = (
+            "".join(f"Fra:17 line {n}\n" for n in range(1, 4))
+            + LONG_LINE
+            + "\nsaved nothing: the cache is missing\n"
+        )
+        yield fpb.TailLogResponse(attempt_id=request.attempt_id, offset=0, data=text.encode())
+
+
+def quiet(context: Any) -> None:
+    """Keep a stream open, sending nothing, until the app hangs up or the server stops."""
+    ended = threading.Event()
+    context.add_callback(ended.set)
+    ended.wait()
 
 
 @contextmanager
@@ -180,7 +274,8 @@ async def loaded(pilot: Pilot[Any]) -> None:
     """Wait until everything the canned farm holds is on screen."""
     app: RenderqApp = pilot.app  # type: ignore[assignment]
     await until("the app connected to the canned farm", lambda: app.status.connected, pilot)
-    await until("7 job rows", lambda: app.query_one(JobsTable).row_count == 7, pilot)
+    await until("8 job rows", lambda: app.query_one(JobsTable).row_count == 8, pilot)
+    await until("job 103's ETA", lambda: app.view.eta(app.view.jobs[103]) is not None, pilot)
     await until("4 agent rows", lambda: app.query_one(AgentsTable).row_count == 4, pilot)
     app._refresh_status()
 
@@ -208,3 +303,66 @@ def test_confirm_dialog(snap_compare: Compare, canned_farm: str, size: tuple[int
 @pytest.mark.parametrize("size", SIZES)
 def test_help_screen(snap_compare: Compare, canned_farm: str, size: tuple[int, int]) -> None:
     assert snap_compare(make_app(canned_farm), press=["question_mark"], terminal_size=size, run_before=loaded)
+
+
+def test_job_screen_shows_the_whole_error_of_the_frame_under_the_cursor(
+    snap_compare: Compare, canned_farm: str
+) -> None:
+    """Job 102 at 80x24, the cursor on frame 17, which failed: its error wraps in full under
+    the frames (its column has room for a start only)."""
+
+    async def frame_17(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await pilot.app.push_screen(JobScreen(102))
+        screen = pilot.app.screen
+        assert isinstance(screen, JobScreen)
+        table = screen.query_one(FramesTable)
+        await until("the frames of job 102", lambda: len(table.numbers) == 6, pilot)
+        await pilot.press("j", "j")
+        await until(
+            "frame 17 under the cursor", lambda: table.cursor_frame and table.cursor_frame.number == 17, pilot
+        )
+
+    assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=frame_17)
+
+
+def test_agent_screen(snap_compare: Compare, canned_farm: str) -> None:
+    """Enter on render-01 on the Farm tab: its hardware, pool, tags, cost, tasks and failures."""
+
+    async def details(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await pilot.press("2", "j", "enter")
+        await until("the agent screen", lambda: isinstance(pilot.app.screen, AgentScreen), pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, AgentScreen)
+        await until("its tasks and failures looked up", lambda: screen.failures and not screen.note, pilot)
+
+    assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=details)
+
+
+def test_log_screen_wraps_long_lines(snap_compare: Compare, canned_farm: str) -> None:
+    async def log(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await pilot.app.push_screen(LogScreen(102, frame=17))
+        screen = pilot.app.screen
+        assert isinstance(screen, LogScreen)
+        await until("the log read to its end", lambda: screen.state == ENDED, pilot)
+
+    assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=log)
+
+
+def test_a_lost_controller_is_said_in_full_at_80_columns(snap_compare: Compare, canned_farm: str) -> None:
+    async def lost(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        app: RenderqApp = pilot.app  # type: ignore[assignment]
+        for worker in app.workers:
+            if worker.name == "feed":
+                worker.cancel()
+        problem = (
+            "failed to connect to all addresses; last error: UNAVAILABLE: ipv4:10.0.0.5:7420: "
+            "Connection refused (UNAVAILABLE)"
+        )
+        app.post_message(FeedStatusChanged(FeedStatus(False, "10.0.0.5:7420", problem)))
+        await pilot.pause()
+
+    assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=lost)

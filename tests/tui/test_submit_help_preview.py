@@ -12,11 +12,14 @@ import getpass
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 from google.protobuf import json_format
+from textual.containers import VerticalScroll
 from textual.pilot import Pilot
+from textual.widgets import Checkbox, Static
 
 from renderq import tokens
 from renderq.client.channel import connect
@@ -24,8 +27,10 @@ from renderq.client.credentials import Credentials
 from renderq.tui.app import RenderqApp
 from renderq.tui.help_screen import HelpScreen
 from renderq.tui.jobs_table import JobsTable
+from renderq.tui.message_line import MessageLine
 from renderq.tui.preview import FramePicture, PreviewScreen
-from renderq.tui.submit_screen import Field, SubmitScreen
+from renderq.tui.submit_fields import Field
+from renderq.tui.submit_screen import SubmitScreen
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
@@ -98,7 +103,7 @@ async def open_form(pilot: Pilot[Any], app: RenderqApp, plugin: str) -> SubmitSc
         pilot, "the submit form", lambda: app.screen if isinstance(app.screen, SubmitScreen) else None
     )
     await until(pilot, "the plugins to load", lambda: form.plugins)
-    assert form.focused is form.fields["plugin"].control
+    assert form.focused is form.fields["plugin"].control, form.focused
     await pilot.press("enter", *plugin, "enter")
     await until(
         pilot, f"the {plugin} plugin's fields", lambda: any(k.startswith("parameters.") for k in form.fields)
@@ -130,8 +135,8 @@ async def test_a_command_job_submitted_from_the_form_has_what_was_typed(
         await pilot.press("ctrl+s")
         await until(pilot, "the form to close", lambda: not isinstance(app.screen, SubmitScreen))
         [job] = await until(pilot, f"job {name} to be listed", lambda: jobs_named(api, name))
-        notes = [n.message for n in app._notifications]
-        assert f"submitted job {job.id}" in notes
+        line = app.screen.query_one(MessageLine)
+        await until(pilot, "the message line to say it", lambda: line.text == f"submitted job {job.id}")
     assert (job.plugin, job.frames, job.priority, job.chunk_size) == ("command", "1-3", 70, 3)
     assert job.owner == getpass.getuser()
     assert json_format.MessageToDict(job.parameters) == {"argv": ["sh", "-c", "echo frame {frame}"]}
@@ -160,30 +165,95 @@ async def test_a_bad_frame_range_is_shown_under_frames_and_nothing_is_sent(
     assert await jobs_named(api, name) == []
 
 
-async def test_the_controllers_refusal_is_shown_under_the_field_it_names(
-    app: RenderqApp, api: FarmServiceAsyncStub
+async def test_a_scene_missing_here_is_shown_under_its_field_unless_the_paths_are_the_nodes(
+    app: RenderqApp, api: FarmServiceAsyncStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    name = f"refused-{uuid.uuid4().hex[:8]}"
+    """The controller no longer looks at its own disk: the form checks path parameters on
+    the machine it runs on, from its working directory, before sending."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "shot010.blend").write_bytes(b"")
+    name = f"paths-{uuid.uuid4().hex[:8]}"
     async with app.run_test(size=SIZE) as pilot:
-        # Only the controller knows the scene is not on its storage.
         form = await open_form(pilot, app, "blender")
         assert form.fields["parameters.format"].control.value == "PNG"  # its default
         await fill(pilot, form.fields["name"], name)
         await fill(pilot, form.fields["frames"], "1")
-        await fill(pilot, form.fields["parameters.scene"], "/nowhere/shot010.blend")
-        await pilot.press("ctrl+s")
+        await fill(pilot, form.fields["max_retries"], "0")
         scene = form.fields["parameters.scene"]
-        await until(pilot, "the controller's refusal under scene", lambda: scene.error)
-        assert scene.error.startswith("the scene '/nowhere/shot010.blend' does not exist on the controller")
+        await fill(pilot, scene, "/nowhere/shot010.blend")
+        await pilot.press("ctrl+s")
+        await until(pilot, "the missing scene under its field", lambda: scene.error)
+        assert scene.error.startswith("'/nowhere/shot010.blend' does not exist on this machine")
+        assert "paths are on the render nodes" in scene.error
         assert form.focused is scene.control
+        top = str(form.query_one("#submit-error", Static).content)
+        assert top.startswith("scene: '/nowhere/shot010.blend' does not exist on this machine"), top
+        assert await jobs_named(api, name) == [], "nothing was sent"
+
+        await fill(pilot, scene, "shot010.blend")  # relative to where the TUI runs
+        await pilot.press("ctrl+s")
+        await until(pilot, "the form to close", lambda: not isinstance(app.screen, SubmitScreen))
+        [job] = await until(pilot, f"job {name} to be listed", lambda: jobs_named(api, name))
+        await api.CancelJob(fpb.CancelJobRequest(job_id=job.id))
+    assert job.parameters["scene"] == str(tmp_path / "shot010.blend"), "made absolute where it was typed"
+
+
+async def test_paths_on_the_render_nodes_are_sent_as_typed(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    name = f"on-nodes-{uuid.uuid4().hex[:8]}"
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot, app, "blender")
+        await fill(pilot, form.fields["name"], name)
+        await fill(pilot, form.fields["frames"], "1")
+        await fill(pilot, form.fields["max_retries"], "0")
+        scene = form.fields["parameters.scene"]
+        await fill(pilot, scene, "P:/shots/shot010.blend")
+        box = form.query_one("#paths-on-nodes", Checkbox)
+        assert str(box.label) == "paths are on the render nodes" and not box.value
+        box.focus()
+        await pilot.press("space")
+        assert box.value
+        await pilot.press("ctrl+s")
+
+        async def sent() -> list[pb.Job] | str:
+            # A controller that still checks its own disk refuses the path on its field.
+            return await jobs_named(api, name) or ("on the controller" in scene.error and scene.error)
+
+        outcome = await until(pilot, "the job sent, not stopped on this machine", sent)
+        assert "on this machine" not in scene.error
+        if isinstance(outcome, list):
+            await api.CancelJob(fpb.CancelJobRequest(job_id=outcome[0].id))
+            assert outcome[0].parameters["scene"] == "P:/shots/shot010.blend", "sent as typed"
+
+
+async def test_the_controllers_refusal_is_scrolled_into_view_under_its_field_and_said_on_top(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    name = f"refused-{uuid.uuid4().hex[:8]}"
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot, app, "command")
+        await fill(pilot, form.fields["name"], name)
+        await fill(pilot, form.fields["frames"], "1")
+        await fill(pilot, form.fields["parameters.argv"], "true")
+        # Only the controller knows job 999999 does not exist; the field is far from the
+        # one focused at the bottom of the form.
+        depends = form.fields["depends_on"]
+        await fill(pilot, depends, "999999")
+        await fill(pilot, form.fields["environment"], "A=1")
+        scroll = form.query_one("#submit-form", VerticalScroll)
+        await until(pilot, "the form scrolled down to environment", lambda: scroll.scroll_y > 0)
+        await until(pilot, "the depends-on field out of view", lambda: not visible(scroll, depends))
+        await pilot.press("ctrl+s")
+        await until(pilot, "the controller's refusal under depends on", lambda: depends.error)
+        assert depends.error == "job 999999 does not exist"
+        await until(pilot, "the depends-on field and its error in view", lambda: visible(scroll, depends))
+        assert form.focused is depends.control
+        top = str(form.query_one("#submit-error", Static).content)
+        assert top == "the controller refused the job: depends on: job 999999 does not exist"
 
         # The form lets any retry count through; the controller's limit lands on the field.
-        await fill(pilot, scene, "")
-        await pilot.press("ctrl+a", "ctrl+k")
-        form.fields["plugin"].control.focus()
-        await pilot.press("enter", *"command", "enter")
-        await until(pilot, "the command plugin's fields", lambda: "parameters.argv" in form.fields)
-        await fill(pilot, form.fields["parameters.argv"], "true")
+        await fill(pilot, depends, "")
         await fill(pilot, form.fields["max_retries"], "500")
         await pilot.press("ctrl+s")
         retries = form.fields["max_retries"]
@@ -191,6 +261,11 @@ async def test_the_controllers_refusal_is_shown_under_the_field_it_names(
         assert retries.error == "must be between 0 and 100, not 500"
         assert isinstance(app.screen, SubmitScreen)
     assert await jobs_named(api, name) == []
+
+
+def visible(scroll: VerticalScroll, field: Field) -> bool:
+    """Whether the whole field (label, control, help and error) is inside the form's view."""
+    return scroll.content_region.contains_region(field.region)
 
 
 async def test_help_lists_every_key_of_the_app_and_of_the_focused_table(app: RenderqApp) -> None:
@@ -201,13 +276,13 @@ async def test_help_lists_every_key_of_the_app_and_of_the_focused_table(app: Ren
         )
         places = {s.place: {k.description: k for k in s.keys} for s in help_screen.sections}
         everywhere = places["Everywhere"]
-        for description in ("Cancel", "Filter", "Submit", "Preview", "Priority +10", "Quit", "Help"):
+        for description in ("Cancel", "Filter", "New", "Preview", "Priority +10", "Quit", "Help"):
             assert description in everywhere, description
         assert everywhere["Priority +10"].keys == "+ ="
         assert everywhere["Cancel"].tooltip == "Cancel the selected job (asks first)"
-        assert {"Sort", "Down", "Up"} <= set(places["Jobs table"])
+        assert {"Open", "Sort", "Down", "Up"} <= set(places["Jobs table"])
+        assert places["Jobs table"]["Open"].keys == "⏎"
         assert "Focus Next" in places["Main screen"]
-        assert everywhere["Open"].taken_by == "Jobs table"  # a focused table takes enter first
         shown = app.export_screenshot()
         assert "Cancel" in shown and "Filter" in shown
         await pilot.press("end")
