@@ -97,6 +97,8 @@ class SubmitScreen(ModalScreen[int | None]):
         """The chosen plugin's path parameters, checked on this machine before sending."""
         self.sending = False
         """A CreateJob is on its way: a second ctrl+s must not submit the job twice."""
+        self.top_line = ""
+        """What the line above the form says is wrong, as shown; empty when nothing is."""
 
     @property
     def farm_app(self) -> RenderqApp:
@@ -122,6 +124,7 @@ class SubmitScreen(ModalScreen[int | None]):
         self._load_plugins()
 
     def show_top_error(self, message: str) -> None:
+        self.top_line = message
         box = self.query_one("#submit-error", Static)
         box.update(message)
         box.set_class(not message, "-empty")

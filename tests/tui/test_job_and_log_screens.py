@@ -303,3 +303,40 @@ async def test_the_frames_table_is_live_again_after_the_controller_restarts(farm
             "frame 2's retry to show through the new stream",
             lambda: table.frames[2].attempt_count == 2 and table.frames[1].attempt_count == 1,
         )
+
+
+@pytest.mark.system
+async def test_long_log_lines_wrap_w_cuts_them_and_home_or_g_go_back_to_the_start(farm: Farm) -> None:
+    long = "start-" + "y" * 300 + "-end"
+    app = make_app(farm)
+    async with api(farm) as stub, app.run_test(size=(80, 24)) as pilot:
+        job = (await stub.CreateJob(fpb.CreateJobRequest(job=shell_job(f"echo {long}; seq 1 100", "1")))).job
+        await until_api(pilot, f"job {job.id} to end", lambda: job_in(stub, job.id, pb.JOB_STATE_COMPLETED))
+        await open_jobs(pilot, app, job.id)
+        await pilot.press("l")
+        await until(pilot, "the log screen", lambda: on_screen(app, LogScreen, LogView))
+        logs = app.screen
+        assert isinstance(logs, LogScreen)
+        view = logs.query_one(LogView)
+        await until(pilot, "the whole log, ended", lambda: "\n100" in log_text(logs) and logs.state == ENDED)
+        width = view.scrollable_content_region.width
+        assert width < len(long) and view.wrap, "wrapped by default"
+        assert view.row_count == view.line_count - 1 + -(-len(long) // width)
+
+        await pilot.press("g")
+        assert view.scroll_offset == (0, 0)
+        rows = [view.render_line(y).text.rstrip() for y in range(-(-len(long) // width))]
+        assert "".join(rows) == long, "the long line painted whole, over several rows"
+
+        await pilot.press("w")
+        assert not view.wrap and view.row_count == view.line_count
+        first = view.render_line(0).text
+        assert first.startswith("start-") and "-end" not in first
+        await pilot.press("right", "right")
+        assert view.scroll_offset.x == 2 * (view.size.width // 4), "a quarter of the width per key"
+        await pilot.press("end")
+        assert view.scroll_offset.y > 0
+        await pilot.press("home")
+        assert view.scroll_offset == (0, 0), "home goes back to the start"
+        await pilot.press("w")
+        assert view.wrap and view.scroll_offset == (0, 0)

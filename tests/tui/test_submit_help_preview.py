@@ -13,13 +13,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
+import grpc
 import pytest
 from google.protobuf import json_format
 from textual.containers import VerticalScroll
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Static
+from textual.widgets import Checkbox, Input
 
 from renderq import tokens
 from renderq.client.channel import connect
@@ -29,7 +30,7 @@ from renderq.tui.help_screen import HelpScreen
 from renderq.tui.jobs_table import JobsTable
 from renderq.tui.message_line import MessageLine
 from renderq.tui.preview import FramePicture, PreviewScreen
-from renderq.tui.submit_fields import Field
+from renderq.tui.submit_fields import Field, PluginSelect, build_job
 from renderq.tui.submit_screen import SubmitScreen
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
@@ -116,6 +117,15 @@ async def fill(pilot: Pilot[Any], field: Field, text: str) -> None:
     await pilot.press("ctrl+a", "ctrl+k", *text)
 
 
+async def stop(api: FarmServiceAsyncStub, job_id: int) -> None:
+    """Cancel a job a test sent, so it leaves the shared agent's slots, unless it ended."""
+    try:
+        await api.CancelJob(fpb.CancelJobRequest(job_id=job_id))
+    except grpc.aio.AioRpcError as error:
+        if error.code() != grpc.StatusCode.FAILED_PRECONDITION:  # it had ended
+            raise
+
+
 async def jobs_named(api: FarmServiceAsyncStub, name: str) -> list[pb.Job]:
     return list((await api.ListJobs(fpb.ListJobsRequest(name_contains=name))).jobs)
 
@@ -186,7 +196,7 @@ async def test_a_scene_missing_here_is_shown_under_its_field_unless_the_paths_ar
         assert scene.error.startswith("'/nowhere/shot010.blend' does not exist on this machine")
         assert "paths are on the render nodes" in scene.error
         assert form.focused is scene.control
-        top = str(form.query_one("#submit-error", Static).content)
+        top = form.top_line
         assert top.startswith("scene: '/nowhere/shot010.blend' does not exist on this machine"), top
         assert await jobs_named(api, name) == [], "nothing was sent"
 
@@ -194,7 +204,7 @@ async def test_a_scene_missing_here_is_shown_under_its_field_unless_the_paths_ar
         await pilot.press("ctrl+s")
         await until(pilot, "the form to close", lambda: not isinstance(app.screen, SubmitScreen))
         [job] = await until(pilot, f"job {name} to be listed", lambda: jobs_named(api, name))
-        await api.CancelJob(fpb.CancelJobRequest(job_id=job.id))
+        await stop(api, job.id)
     assert job.parameters["scene"] == str(tmp_path / "shot010.blend"), "made absolute where it was typed"
 
 
@@ -223,7 +233,7 @@ async def test_paths_on_the_render_nodes_are_sent_as_typed(
         outcome = await until(pilot, "the job sent, not stopped on this machine", sent)
         assert "on this machine" not in scene.error
         if isinstance(outcome, list):
-            await api.CancelJob(fpb.CancelJobRequest(job_id=outcome[0].id))
+            await stop(api, outcome[0].id)
             assert outcome[0].parameters["scene"] == "P:/shots/shot010.blend", "sent as typed"
 
 
@@ -249,7 +259,7 @@ async def test_the_controllers_refusal_is_scrolled_into_view_under_its_field_and
         assert depends.error == "job 999999 does not exist"
         await until(pilot, "the depends-on field and its error in view", lambda: visible(scroll, depends))
         assert form.focused is depends.control
-        top = str(form.query_one("#submit-error", Static).content)
+        top = form.top_line
         assert top == "the controller refused the job: depends on: job 999999 does not exist"
 
         # The form lets any retry count through; the controller's limit lands on the field.
@@ -266,6 +276,94 @@ async def test_the_controllers_refusal_is_scrolled_into_view_under_its_field_and
 def visible(scroll: VerticalScroll, field: Field) -> bool:
     """Whether the whole field (label, control, help and error) is inside the form's view."""
     return scroll.content_region.contains_region(field.region)
+
+
+async def test_a_letter_on_the_closed_plugin_list_picks_the_first_plugin_starting_with_it(
+    app: RenderqApp,
+) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, "the app to connect to the controller", lambda: app.stub)
+        await pilot.press("n")
+        form = await until(
+            pilot, "the submit form", lambda: app.screen if isinstance(app.screen, SubmitScreen) else None
+        )
+        await until(pilot, "the plugins to load", lambda: form.plugins)
+        plugin = form.fields["plugin"].control
+        assert form.focused is plugin and not cast("PluginSelect", plugin).expanded
+        await pilot.press("c")
+        assert plugin.value == "command"
+        await until(pilot, "the command plugin's fields", lambda: "parameters.argv" in form.fields)
+        await pilot.press("d")
+        assert plugin.value == "demo"
+        await pilot.press("B")
+        assert plugin.value == "blender"
+        await until(pilot, "the blender plugin's fields", lambda: "parameters.scene" in form.fields)
+        await pilot.press("escape")
+
+
+async def test_empty_fields_say_their_default_and_every_option_of_submit_has_a_field(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    """The fields ``renderq submit --help`` offers (dependencies, requirements, environment,
+    timeout) end up in the job as typed; placeholders read as defaults, not values."""
+    first = await submit(api, pb.Job(plugin="command", frames="1"), {"argv": ["true"]})
+    name = f"full-{uuid.uuid4().hex[:8]}"
+    async with app.run_test(size=SIZE) as pilot:
+        form = await open_form(pilot, app, "command")
+        for key in ("chunk_size", "priority", "max_retries", "task_timeout", "requirements.min_cpu_cores"):
+            control = form.fields[key].control
+            assert isinstance(control, Input) and not control.value, key
+            assert control.placeholder.startswith("default: "), (key, control.placeholder)
+        assert form.fields["priority"].control.placeholder == "default: 50"
+        typed = {
+            "name": name,
+            "frames": "1-2",
+            "parameters.argv": "true",
+            "task_timeout": "2h",
+            "depends_on": str(first),
+            "requirements.min_cpu_cores": "1",
+            "requirements.min_ram_bytes": "1GiB",
+            "requirements.min_gpu_memory_bytes": "512MiB",
+            "requirements.renderers": "blender",
+            "requirements.tags": "fast ssd",
+            "environment": "SHOT=010 'NOTE=two words'",
+        }
+        for key, text in typed.items():
+            await fill(pilot, form.fields[key], text)
+        await fill(pilot, form.fields["requirements.min_ram_bytes"], "8 gigs")
+        await pilot.press("ctrl+s")
+        ram = form.fields["requirements.min_ram_bytes"]
+        await until(pilot, "the size refused under its field", lambda: ram.error)
+        assert ram.error.startswith("'8 gigs' is not a size")
+        await fill(pilot, ram, "1GiB")
+        values = form.checked_values()
+        assert values is not None
+        need = build_job(values).requirements
+        assert (need.min_cpu_cores, need.min_ram_bytes, need.min_gpu_memory_bytes) == (
+            1,
+            1024**3,
+            512 * 1024**2,
+        )
+        assert (list(need.renderers), list(need.tags), need.min_gpu_count, need.os) == (
+            ["blender"],
+            ["fast", "ssd"],
+            0,
+            "",
+        )
+        # What no agent here has (a GPU, the tags) the controller refuses: sent without it.
+        for key in ("requirements.min_gpu_memory_bytes", "requirements.renderers", "requirements.tags"):
+            await fill(pilot, form.fields[key], "")
+        await pilot.press("ctrl+s")
+        await until(
+            pilot, "the form to close", lambda: not isinstance(app.screen, SubmitScreen) or form.top_line
+        )
+        assert not form.top_line
+        [job] = await until(pilot, f"job {name} to be listed", lambda: jobs_named(api, name))
+        await stop(api, job.id)
+    assert list(job.depends_on) == [first]
+    assert job.task_timeout.ToSeconds() == 7200
+    assert dict(job.environment) == {"SHOT": "010", "NOTE": "two words"}
+    assert (job.requirements.min_cpu_cores, job.requirements.min_ram_bytes) == (1, 1024**3)
 
 
 async def test_help_lists_every_key_of_the_app_and_of_the_focused_table(app: RenderqApp) -> None:
