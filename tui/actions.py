@@ -13,7 +13,8 @@ from google.protobuf import field_mask_pb2
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
-from textual.screen import ModalScreen
+from textual.css.query import NoMatches
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Label, TabbedContent
 
 from renderq.tui.agent_screen import AgentScreen
@@ -148,30 +149,39 @@ class ActionsMixin:
     screen: Any
     screen_stack: Any
 
+    @property
+    def shown_screen(self) -> Screen[Any]:
+        """The screen under any dialog: the one whose job or agent keys act on."""
+        return next(s for s in reversed(self.screen_stack) if not s.is_modal)
+
     def on_main_screen(self) -> bool:
-        return bool(self.screen is self.screen_stack[0])
+        return bool(self.shown_screen is self.screen_stack[0])
 
     def shows(self, what: str) -> bool:
         """Whether a ``job`` or an ``agent`` is on screen for the keys to act on."""
         if self.on_main_screen():
-            return bool(self.query_one(TabbedContent).active == ("jobs" if what == "job" else "farm"))
-        return getattr(self.screen, "ACTS_ON", None) == what
+            try:
+                tab = self.query_one(TabbedContent).active
+            except NoMatches:  # not composed yet, or closing
+                return False
+            return bool(tab == ("jobs" if what == "job" else "farm"))
+        return getattr(self.shown_screen, "ACTS_ON", None) == what
 
     def selected_job(self) -> pb.Job | None:
         if self.on_main_screen():
             job_id = self.query_one(JobsTable).selected_job_id
         else:
-            job_id = getattr(self.screen, "job_id", None)
+            job_id = getattr(self.shown_screen, "job_id", None)
         job = self.view.jobs.get(job_id) if job_id is not None else None
         if job is None:
             say(self.screen, "no job selected" if job_id is None else f"job {job_id} is gone", "warning")
-        return job  # type: ignore[no-any-return]
+        return job
 
     def selected_agent_id(self) -> str | None:
         if self.on_main_screen():
             agent_id: str | None = self.query_one(AgentsTable).selected_agent_id
         else:
-            agent_id = getattr(self.screen, "agent_id", None)
+            agent_id = getattr(self.shown_screen, "agent_id", None)
         if agent_id is None:
             say(self.screen, "no agent selected", "warning")
         return agent_id

@@ -34,8 +34,8 @@ def agent_state(agent: pb.Agent) -> Text:
     if agent.problem:
         return cell("refused", "bold red")
     online = agent.status == pb.AGENT_STATUS_ONLINE
-    status = pb.AgentStatus.Name(agent.status).removeprefix("AGENT_STATUS_").lower()  # type: ignore[arg-type]
-    mode = pb.AgentMode.Name(agent.mode).removeprefix("AGENT_MODE_").lower()  # type: ignore[arg-type]
+    status = pb.AgentStatus.Name(agent.status).removeprefix("AGENT_STATUS_").lower()
+    mode = pb.AgentMode.Name(agent.mode).removeprefix("AGENT_MODE_").lower()
     style = "green" if online and agent.mode == pb.AGENT_MODE_ENABLED else "yellow" if online else "dim"
     return cell(f"{status} {mode}", style)
 

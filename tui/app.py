@@ -2,8 +2,9 @@
 
 The app holds one ``FarmFeed`` (the controller, watched) and one ``FarmView`` (what it
 said). Tables redraw only what changed; actions go to the controller through the
-feed's stub, like any script, and its answer (or its error, in words) shows in place.
-Every key is listed by ``?`` and every action is in the command palette (ctrl+p).
+feed's stub, like any script, and its answer (or its error, in words) shows on the
+message line above the footer. Keys act on what is on screen: the footer shows those
+that work there, ``?`` lists every key and the command palette (ctrl+p) every action.
 """
 
 from __future__ import annotations

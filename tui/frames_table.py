@@ -48,7 +48,7 @@ FIXED_WIDTH = sum(width + 1 for _, width, _ in COLUMNS)
 
 
 def frame_state_label(state: int) -> str:
-    return pb.FrameState.Name(state).removeprefix("FRAME_STATE_").lower()  # type: ignore[arg-type]
+    return pb.FrameState.Name(state).removeprefix("FRAME_STATE_").lower()
 
 
 def first_line(text: str) -> str:

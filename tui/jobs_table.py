@@ -33,7 +33,7 @@ COLUMNS = [
     Column("frames", "FRAMES", 9, right=True),
     Column("eta", "ETA", 7),
     Column("pool", "POOL", 10, rank=2),
-    Column("reason", "WHY", 20, rank=2, grow=40),
+    Column("reason", "REASON", 20, rank=2, grow=40),
     Column("plugin", "PLUGIN", 8, rank=3),
 ]
 STATE_STYLES = {
@@ -57,7 +57,7 @@ SORT_KEYS = {
 
 
 def state_label(state: int) -> str:
-    return pb.JobState.Name(state).removeprefix("JOB_STATE_").lower()  # type: ignore[arg-type]
+    return pb.JobState.Name(state).removeprefix("JOB_STATE_").lower()
 
 
 STATES = [state_label(state) for state in pb.JobState.values() if state]

@@ -1,9 +1,11 @@
 """A task attempt's log: what is stored, then new output live, with search and the attempt history.
 
 TailLog streams bytes; they become lines here (UTF-8 with bad bytes replaced, a line
-cut between two chunks held until its end arrives). The view follows new output while
-it is at the end: scrolling up pauses that and ``G`` resumes it. Every attempt of a
-task keeps its own log (``Task.attempt_ids``); ``a`` and ``A`` step through them.
+cut between two chunks held until its end arrives) and go to a ``LogView``, which wraps
+long lines (``w`` toggles it). The view follows new output while it is at the end:
+scrolling up pauses that and ``G`` resumes it; ``g`` or Home go back to the start.
+Every attempt of a task keeps its own log (``Task.attempt_ids``); ``a`` and ``A`` step
+through them.
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ async def find_task(
 
 class LogScreen(Screen[None]):
     DEFAULT_CSS = """
-    LogScreen #log-header { height: 1; padding: 0 1; background: $panel; }
+    LogScreen #log-header { height: auto; max-height: 2; padding: 0 1; background: $panel; }
     LogScreen LogView { height: 1fr; }
     LogScreen #search { display: none; height: 3; }
     LogScreen #search.shown { display: block; }
@@ -167,7 +169,7 @@ class LogScreen(Screen[None]):
         if state == FOLLOWING and not self.query_one(LogView).is_vertical_scroll_end:
             state = "paused (G follows)"
         parts.append(state)
-        self.query_one("#log-header", Static).update(Text("  ·  ".join(parts), no_wrap=True))
+        self.query_one("#log-header", Static).update(Text("  ·  ".join(parts)))
 
     def _say(self, state: str) -> None:
         self.state = state

@@ -51,13 +51,15 @@ class MessageLine(Static):
 
 
 def say(node: Widget | App[Any], text: str, severity: Severity = "information") -> None:
-    """Show ``text`` on the message line of the screen ``node`` is on (the app: the screen
-    showing); a toast where that screen has none."""
-    lines = node.screen.query(MessageLine)
-    if lines:
-        lines.first().say(text, severity)
-    else:
-        node.notify(text, severity=severity, timeout=SHOWN_SECONDS[severity])
+    """Show ``text`` on the message line of the topmost screen that has one (under a
+    dialog, the screen it covers: the line is there when the dialog closes); a toast
+    when no screen has one."""
+    for screen in reversed(node.app.screen_stack):
+        lines = screen.query(MessageLine)
+        if lines:
+            lines.first().say(text, severity)
+            return
+    node.notify(text, severity=severity, timeout=SHOWN_SECONDS[severity])
 
 
 def plural(count: int, noun: str) -> str:

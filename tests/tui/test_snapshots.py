@@ -275,7 +275,8 @@ async def loaded(pilot: Pilot[Any]) -> None:
     app: RenderqApp = pilot.app  # type: ignore[assignment]
     await until("the app connected to the canned farm", lambda: app.status.connected, pilot)
     await until("8 job rows", lambda: app.query_one(JobsTable).row_count == 8, pilot)
-    await until("job 103's ETA", lambda: app.view.eta(app.view.jobs[103]) is not None, pilot)
+    table = app.query_one(JobsTable)
+    await until("job 103's ETA on its row", lambda: str(table.get_cell("103", "eta")) != "-", pilot)
     await until("4 agent rows", lambda: app.query_one(AgentsTable).row_count == 4, pilot)
     app._refresh_status()
 
