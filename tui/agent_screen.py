@@ -10,6 +10,7 @@ is not one any more.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, cast
 
 import grpc
@@ -40,6 +41,7 @@ RECENT_JOBS = 20
 """The newest jobs with failed frames whose failures are looked through."""
 RECENT_FAILURES = 10
 PAGE = 1000
+FailedJobs = tuple[tuple[int, int], ...]
 
 
 def facts(agent: pb.Agent) -> Table:
@@ -121,9 +123,12 @@ class AgentScreen(Screen[None]):
         super().__init__()
         self.agent_id = agent_id
         self.tasks: list[pb.Task] = []
-        self.failures: list[pb.Frame] = []
-        self.looked_up: tuple[int, ...] | None = None
+        self.failures: list[pb.Frame] | None = None
+        """None until looked up."""
+        self.tasks_for: tuple[int, ...] | None = None
         """The running tasks the last look-up was for."""
+        self.failures_for: FailedJobs | None = None
+        """The jobs with failed frames (and how many) the last look-up was for."""
         self.note = "looking up its tasks and failures…"
 
     @property
@@ -146,39 +151,45 @@ class AgentScreen(Screen[None]):
         self.farm_changed(Changes(everything=True))
 
     def farm_changed(self, changes: Changes) -> None:
-        if not (changes.everything or self.agent_id in changes.agents):
-            return
+        """The facts follow the agent's events; its tasks and failures are looked up again
+        when its running tasks change, or the failed frames of the recent jobs do."""
         agent = self.farm.view.agents.get(self.agent_id)
         if agent is None:
             self.query_one("#agent-facts", Static).update(
                 Text("this agent is not in the farm's listing", "yellow")
             )
             return
-        self.query_one("#agent-facts", Static).update(facts(agent))
-        if tuple(agent.running_task_ids) != self.looked_up:
-            self.looked_up = tuple(agent.running_task_ids)
-            self._look_up(agent)
+        if changes.everything or self.agent_id in changes.agents:
+            self.query_one("#agent-facts", Static).update(facts(agent))
+        tasks_for = tuple(agent.running_task_ids)
+        failures_for = self.failures_for
+        if changes.everything or changes.jobs or failures_for is None:
+            failures_for = failed_jobs(self.farm.view.jobs.values())
+        if (tasks_for, failures_for) != (self.tasks_for, self.failures_for):
+            self.tasks_for, self.failures_for = tasks_for, failures_for
+            self._look_up(agent, failures_for)
         self._show_lists(agent)
 
     def _show_lists(self, agent: pb.Agent) -> None:
-        jobs = self.farm.view.jobs
         note = Text(self.note, style="dim") if self.note else None
-        tasks = task_lines(agent, self.tasks, jobs)
+        tasks = task_lines(agent, self.tasks, self.farm.view.jobs)
         self.query_one("#agent-tasks", Static).update(Group(tasks, note) if note else tasks)
-        self.query_one("#agent-failures", Static).update(failure_lines(self.failures))
+        failures = failure_lines(self.failures) if self.failures is not None else Text("…", style="dim")
+        self.query_one("#agent-failures", Static).update(failures)
 
     @work(exclusive=True, group="agent")
-    async def _look_up(self, agent: pb.Agent) -> None:
+    async def _look_up(self, agent: pb.Agent, failed: FailedJobs) -> None:
         stub = self.farm.stub
         try:
             if stub is None:
                 self.note = "not connected to the controller"
             else:
                 self.tasks = await running_tasks(stub, agent, list(self.farm.view.jobs.values()))
-                self.failures = await recent_failures(stub, agent.id, list(self.farm.view.jobs.values()))
+                self.failures = await recent_failures(stub, agent.id, [job_id for job_id, _ in failed])
                 self.note = ""
         except grpc.aio.AioRpcError as error:
             self.note = f"cannot look up its tasks: {from_rpc_error(error, self.farm.status.address).message}"
+            self.tasks_for = self.failures_for = None  # look up again on the next change
         self._show_lists(self.farm.view.agents.get(self.agent_id, agent))
 
     def action_back(self) -> None:
@@ -202,13 +213,18 @@ async def running_tasks(farm: FarmServiceAsyncStub, agent: pb.Agent, jobs: list[
     return found
 
 
-async def recent_failures(farm: FarmServiceAsyncStub, agent_id: str, jobs: list[pb.Job]) -> list[pb.Frame]:
-    """The failed frames that last ran on the agent, newest first, from the newest jobs
-    that have failed frames."""
+def failed_jobs(jobs: Iterable[pb.Job]) -> FailedJobs:
+    """(id, failed frames) of the newest jobs with failed frames: where failures are looked
+    for, and, when it changes, a sign that there may be new ones."""
+    with_failures = sorted(((j.id, j.frames_failed) for j in jobs if j.frames_failed), reverse=True)
+    return tuple(with_failures[:RECENT_JOBS])
+
+
+async def recent_failures(farm: FarmServiceAsyncStub, agent_id: str, job_ids: list[int]) -> list[pb.Frame]:
+    """The failed frames of these jobs that last ran on the agent, newest first."""
     failures: list[pb.Frame] = []
-    recent = sorted((j for j in jobs if j.frames_failed), key=lambda j: -j.id)[:RECENT_JOBS]
-    for job in recent:
-        request = fpb.ListFramesRequest(job_id=job.id, page_size=PAGE, states=[pb.FRAME_STATE_FAILED])
+    for job_id in job_ids:
+        request = fpb.ListFramesRequest(job_id=job_id, page_size=PAGE, states=[pb.FRAME_STATE_FAILED])
         failures += [f for f in (await farm.ListFrames(request)).frames if f.agent_id == agent_id]
     failures.sort(key=lambda f: f.end_time.ToNanoseconds(), reverse=True)
     return failures[:RECENT_FAILURES]

@@ -102,6 +102,7 @@ class LogView(ScrollView, can_focus=True):
         self._first_row = array("l")
         """Wrapped: each line's first screen row."""
         self._wrap_width = 0
+        """The width the rows are cut at; 0 before the view has one (no rows are built then)."""
         self._widest = 0
 
     @property
@@ -123,7 +124,7 @@ class LogView(ScrollView, can_focus=True):
         self.lines.extend(CONTROL.sub("\ufffd", line.expandtabs()) for line in lines)
         added = self.lines[start:]
         self._widest = max([self._widest, *(len(x) if x.isascii() else cell_len(x) for x in added)])
-        if self.wrap:
+        if self.wrap and self._wrap_width:
             self._add_rows(start)
         self._resize()
         if follow:
@@ -147,12 +148,13 @@ class LogView(ScrollView, can_focus=True):
 
     def _rewrap(self) -> None:
         self._row_line, self._row_start, self._first_row = array("l"), array("l"), array("l")
-        if self.wrap:
+        self._wrap_width = self.scrollable_content_region.width
+        if self.wrap and self._wrap_width:
             self._add_rows(0)
         self._resize()
 
     def _add_rows(self, first: int) -> None:
-        self._wrap_width = width = self._room()
+        width = self._wrap_width
         for index in range(first, len(self.lines)):
             starts = row_starts(self.lines[index], width)
             self._first_row.append(len(self._row_line))
@@ -164,7 +166,7 @@ class LogView(ScrollView, can_focus=True):
         self.virtual_size = Size(width, self.row_count)
 
     def on_resize(self, event: events.Resize) -> None:
-        if self.wrap and self._room() != self._wrap_width:
+        if self.wrap and self.scrollable_content_region.width != self._wrap_width:
             self.set_wrap(True)
 
     # Where lines are ---------------------------------------------------------------
