@@ -126,7 +126,7 @@ class HelpScreen(ModalScreen[None]):
     HelpScreen .place { text-style: bold; color: $accent; margin-top: 1; }
     HelpScreen .note { color: $text-muted; margin-top: 1; }
     """
-    BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help.close")]
 
     def __init__(self) -> None:
         super().__init__()

@@ -138,9 +138,15 @@ class PreviewScreen(ModalScreen[None]):
     PreviewScreen #preview-message.-empty { display: none; }
     """
     BINDINGS = [
-        Binding("r", "reload", "Reload", tooltip="Look for a newer rendered frame and show it"),
-        Binding("escape,q", "close", "Back", tooltip="Back to the jobs"),
-        Binding("question_mark", "app.help", "Help", show=False),
+        Binding(
+            "r",
+            "reload",
+            "Reload",
+            tooltip="Look for a newer rendered frame and show it",
+            id="preview.reload",
+        ),
+        Binding("escape,q", "close", "Back", tooltip="Back to the jobs", id="preview.back"),
+        Binding("question_mark", "app.help", "Help", show=False, id="preview.help"),
     ]
 
     def __init__(self, job_id: int) -> None:
@@ -153,7 +159,7 @@ class PreviewScreen(ModalScreen[None]):
         yield Static(f"job {self.job_id}", id="preview-title")
         yield Static("", id="preview-message")
         yield FramePicture()
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.action_reload()

@@ -274,7 +274,9 @@ def job_fields() -> list[Field]:
     return [
         Field("plugin", "plugin", PluginSelect(), help="loading the plugins…", required=True),
         Field("name", "name", text_input("default: plugin and frames")),
-        Field("frames", "frames", text_input("1-100, 1-100x5 or 1,3,7-9"), required=True, parse=frame_range),
+        Field(
+            "frames", "frames", text_input("e.g. 1-100, 1-100x5 or 1,3,7-9"), required=True, parse=frame_range
+        ),
     ]
 
 

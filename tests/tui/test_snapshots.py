@@ -31,6 +31,7 @@ from renderq.tui.frames_table import FramesTable
 from renderq.tui.job_screen import JobScreen
 from renderq.tui.jobs_table import JobsTable
 from renderq.tui.log_screen import ENDED, LogScreen
+from renderq.tui.submit_screen import SubmitScreen
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc
 from renderq.v1 import resources_pb2 as pb
@@ -196,6 +197,18 @@ class CannedFarm(farm_service_pb2_grpc.FarmServiceServicer):
     def WatchEvents(self, request: fpb.WatchEventsRequest, context: Any) -> Iterator[fpb.WatchEventsResponse]:
         quiet(context)
         yield from ()
+
+    def ListPlugins(self, request: fpb.ListPluginsRequest, context: Any) -> fpb.ListPluginsResponse:
+        def plugin(name: str, about: str, parameter: str, kind: int, renderer: str = "") -> fpb.Plugin:
+            needs = fpb.PluginParameter(name=parameter, type=kind, required=True, help=f"the {parameter}")  # type: ignore[arg-type]
+            return fpb.Plugin(name=name, description=about, parameters=[needs], renderer=renderer)
+
+        return fpb.ListPluginsResponse(
+            plugins=[
+                plugin("blender", "Blender scenes", "scene", fpb.PARAMETER_TYPE_PATH, "blender"),
+                plugin("command", "Any command, once per frame", "argv", fpb.PARAMETER_TYPE_STRING_LIST),
+            ]
+        )
 
     def ListFrames(self, request: fpb.ListFramesRequest, context: Any) -> fpb.ListFramesResponse:
         frames = [f for f in canned_frames() if f.job_id == request.job_id]
@@ -367,3 +380,20 @@ def test_a_lost_controller_is_said_in_full_at_80_columns(snap_compare: Compare, 
         await pilot.pause()
 
     assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=lost)
+
+
+def test_submit_form(snap_compare: Compare, canned_farm: str) -> None:
+    """``n``, then ``b`` on the closed plugin list: blender's scene, the box for paths that
+    exist only on the render nodes, and empty fields that say their default."""
+
+    async def form(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await pilot.press("n")
+        await until("the form", lambda: isinstance(pilot.app.screen, SubmitScreen), pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, SubmitScreen)
+        await until("the plugins", lambda: screen.plugins, pilot)
+        await pilot.press("b")
+        await until("blender's fields", lambda: screen.query("#paths-on-nodes"), pilot)
+
+    assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=form)
