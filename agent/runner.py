@@ -37,8 +37,8 @@ from renderq.agent.process_tree import (
 )
 from renderq.agent.run_as import TaskUser
 from renderq.agent.workspace import Workspace
+from renderq.frame_range import format_frames
 from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, OutputParser, ParseEvent, Progress
-from renderq.plugins.frame_range import format_frames
 from renderq.v1 import agent_service_pb2 as apb
 
 log = logging.getLogger(__name__)

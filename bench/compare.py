@@ -37,7 +37,9 @@ def install(revision: str, into: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("before", help="the revision to compare with this checkout, e.g. HEAD~5")
     parser.add_argument("--rounds", type=int, default=2, help="runs of each revision, alternating")
     parser.add_argument("bench", nargs=argparse.REMAINDER, help="-- SCRIPT [ARGS...] from bench/")

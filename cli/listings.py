@@ -13,7 +13,7 @@ from renderq.cli.output import from_label, label, labels, print_json, typed_para
 from renderq.cli.schema import parameter_types
 from renderq.cli.tables import Column, print_fields, print_table
 from renderq.client.units import elapsed, format_duration, format_size, format_time, progress_bar
-from renderq.plugins.frame_range import format_frames
+from renderq.frame_range import format_frames
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
 

@@ -73,10 +73,10 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
-        service, _, method = details.method.lstrip("/").rpartition("/")  # type: ignore[attr-defined]
+        service, _, method = details.method.lstrip("/").rpartition("/")
         if handler is None or service != SERVICE:
             return handler
-        secret = bearer(details.invocation_metadata)  # type: ignore[attr-defined]
+        secret = bearer(details.invocation_metadata)
         caller = self._book.caller(secret) if secret else None
         if caller is None:
             log.warning("refused a call without a valid token method=%s", method)

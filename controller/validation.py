@@ -16,8 +16,8 @@ from google.protobuf import duration_pb2, struct_pb2
 
 from renderq.controller.errors import InvalidArgument
 from renderq.controller.model import DEFAULT_MAX_RETRIES, DEFAULT_PRIORITY
+from renderq.frame_range import FrameRangeError, chunk, parse_frames
 from renderq.plugins.base import ParameterError
-from renderq.plugins.frame_range import FrameRangeError, chunk, parse_frames
 from renderq.plugins.registry import all_plugins, get_plugin
 from renderq.v1 import resources_pb2 as pb
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from renderq.demo.png import encode_png
-from renderq.plugins.frame_range import FrameRangeError, parse_frames
+from renderq.frame_range import FrameRangeError, parse_frames
 from renderq.plugins.template import fill_frame_tokens, token_names
 
 STEPS = 10

@@ -1,1 +1,1 @@
-"""Renderer plugins and the frame-range grammar, shared by controller and agent."""
+"""Renderer plugins: what each renderer needs, how its commands are built, how its output reads."""

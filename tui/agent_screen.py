@@ -26,7 +26,7 @@ from textual.widgets import Footer, Static
 
 from renderq.client.errors import from_rpc_error
 from renderq.client.units import format_size, format_time, progress_bar
-from renderq.plugins.frame_range import format_frames
+from renderq.frame_range import format_frames
 from renderq.tui.agents_table import agent_state, memory_text
 from renderq.tui.farm_view import Changes
 from renderq.tui.message_line import MessageLine

@@ -25,7 +25,7 @@ from textual.widgets import Footer, Static
 
 from renderq.client.errors import from_rpc_error
 from renderq.client.units import format_duration, format_seconds, format_size, progress_bar
-from renderq.plugins.frame_range import format_frames
+from renderq.frame_range import format_frames
 from renderq.tui.farm_view import Changes
 from renderq.tui.feed import RETRY_FIRST, RETRY_MOST
 from renderq.tui.frames_table import FRAME_STYLES, FramesTable, frame_state_label

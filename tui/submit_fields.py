@@ -24,7 +24,7 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from renderq.client.login import login_name
 from renderq.client.units import parse_size
-from renderq.plugins.frame_range import parse_frames
+from renderq.frame_range import parse_frames
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from google.protobuf.json_format import MessageToDict
 
 from renderq.demo.job import demo_job
-from renderq.plugins.frame_range import chunk, parse_frames
+from renderq.frame_range import chunk, parse_frames
 from renderq.plugins.registry import get_plugin
 
 

@@ -226,15 +226,13 @@ async def test_paths_on_the_render_nodes_are_sent_as_typed(
         assert box.value
         await pilot.press("ctrl+s")
 
-        async def sent() -> list[pb.Job] | str:
-            # A controller that still checks its own disk refuses the path on its field.
-            return await jobs_named(api, name) or ("on the controller" in scene.error and scene.error)
+        async def sent() -> list[pb.Job]:
+            return await jobs_named(api, name)
 
-        outcome = await until(pilot, "the job sent, not stopped on this machine", sent)
-        assert "on this machine" not in scene.error
-        if isinstance(outcome, list):
-            await stop(api, outcome[0].id)
-            assert outcome[0].parameters["scene"] == "P:/shots/shot010.blend", "sent as typed"
+        (job,) = await until(pilot, "the job sent, not stopped on this machine", sent)
+        assert not scene.error
+        await stop(api, job.id)
+        assert job.parameters["scene"] == "P:/shots/shot010.blend", "sent as typed"
 
 
 async def test_the_controllers_refusal_is_scrolled_into_view_under_its_field_and_said_on_top(

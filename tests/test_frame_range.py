@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from renderq.plugins.frame_range import MAX_FRAMES, FrameRangeError, chunk, format_frames, parse_frames
+from renderq.frame_range import MAX_FRAMES, FrameRangeError, chunk, format_frames, parse_frames
 
 frame_numbers = st.integers(min_value=0, max_value=100_000)
 frame_lists = st.lists(frame_numbers, max_size=200)
