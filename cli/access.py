@@ -6,10 +6,12 @@ import argparse
 from typing import TYPE_CHECKING
 
 from renderq.cli.failures import UserError
-from renderq.cli.farm import client_verb, collect_pages
-from renderq.cli.output import from_label, label, labels, print_json
+from renderq.cli.farm import client_verb
+from renderq.cli.output import print_json
 from renderq.cli.tables import Column, print_table
 from renderq.client.credentials import TOKEN_ENV
+from renderq.client.enums import from_label, label, labels
+from renderq.client.paging import collect_pages
 from renderq.client.units import format_time
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs

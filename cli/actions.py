@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Protocol
 from google.protobuf import field_mask_pb2
 
 from renderq.cli.farm import client_verb
-from renderq.cli.output import label, print_document, print_json
+from renderq.cli.output import print_document, print_json
 from renderq.cli.schema import parameter_types
+from renderq.client.enums import label
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -116,15 +116,3 @@ async def dial(address: str, credentials: Credentials) -> AsyncIterator[FarmServ
                     explain_unauthenticated(credentials, failure.message), failure.status
                 )
             raise failure from None
-
-
-async def collect_pages(call: Callable[[str], Awaitable[P]], items: Callable[[P], Iterable[T]]) -> list[T]:
-    """Everything a List call returns, following ``next_page_token`` to the end."""
-    collected: list[T] = []
-    token = ""
-    while True:
-        page = await call(token)
-        collected.extend(items(page))
-        token = page.next_page_token
-        if not token:
-            return collected

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from renderq.cli.failures import warn
-from renderq.cli.farm import client_verb, collect_pages
-from renderq.cli.output import from_label, label, labels, print_json, typed_parameters
+from renderq.cli.farm import client_verb
+from renderq.cli.output import print_json, typed_parameters
 from renderq.cli.schema import parameter_types
 from renderq.cli.tables import Column, print_fields, print_table
+from renderq.client.enums import from_label, label, labels
+from renderq.client.paging import collect_pages
 from renderq.client.units import elapsed, format_duration, format_size, format_time, progress_bar
 from renderq.frame_range import format_frames
 from renderq.v1 import farm_service_pb2 as fs

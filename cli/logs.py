@@ -11,14 +11,12 @@ from renderq.cli.farm import client_verb
 from renderq.cli.listings import list_tasks
 from renderq.cli.output import print_json_line
 from renderq.client.units import is_set
+from renderq.states import TASK_ACTIVE
 from renderq.v1 import farm_service_pb2 as fs
-from renderq.v1 import resources_pb2 as rs
 
 if TYPE_CHECKING:
     from renderq.cli.farm import Verbs
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
-
-_ACTIVE = {rs.TASK_STATE_RUNNING, rs.TASK_STATE_ASSIGNED}
 
 
 def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
@@ -103,7 +101,7 @@ async def _relevant_task(farm: FarmServiceAsyncStub, job_id: int) -> int:
     """The task a person asking for "the job's log" means: one that runs now, else the
     one that started last."""
     tasks = await list_tasks(farm, job_id)
-    started = [t for t in tasks if t.state in _ACTIVE] or [t for t in tasks if is_set(t.start_time)]
+    started = [t for t in tasks if t.state in TASK_ACTIVE] or [t for t in tasks if is_set(t.start_time)]
     if not started:
         raise UserError(f"job {job_id} has no task that has started yet, so there is no log to show")
     return max(started, key=lambda t: t.start_time.ToNanoseconds()).id

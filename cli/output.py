@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import duration_pb2, json_format
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from google.protobuf.message import Message
 
+from renderq.client.enums import word
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs
 
@@ -62,9 +62,9 @@ def _conform(message: Message, document: dict[str, Any], types: ParameterTypes) 
         value = getattr(message, field.name)
         if field.enum_type is not None:
             if field.is_repeated:
-                document[field.name] = [_word(field.enum_type, v) for v in value]
+                document[field.name] = [word(field.enum_type, v) for v in value]
             else:
-                document[field.name] = _word(field.enum_type, value)
+                document[field.name] = word(field.enum_type, value)
         elif field.message_type is not None and field.message_type.full_name not in _KEPT_AS_MAPPED:
             if field.is_repeated:
                 document[field.name] = [
@@ -103,38 +103,6 @@ def _typed(value: Any, parameter_type: int | None) -> Any:
     if parameter_type == fs.PARAMETER_TYPE_INTEGER and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-def _prefix(enum: Any) -> str:
-    """``enum``: an EnumDescriptor (pure Python or upb)."""
-    # Every renderq enum starts with NAME_UNSPECIFIED = 0 (buf STANDARD), so its
-    # value names share that prefix: JOB_STATE_RUNNING -> "running".
-    return enum.values_by_number[0].name.removesuffix("UNSPECIFIED")
-
-
-def _word(enum: Any, number: int) -> str | int:
-    """``running`` for ``JOB_STATE_RUNNING``; the number itself when this renderq does
-    not know the value (a newer controller's)."""
-    value = enum.values_by_number.get(number)
-    return value.name.removeprefix(_prefix(enum)).lower() if value is not None else number
-
-
-def label(enum: EnumTypeWrapper, value: int) -> str:
-    """The text output's word for an enum value: as in JSON, but ``-`` for the unspecified one."""
-    return "-" if value == 0 else str(_word(enum.DESCRIPTOR, value))
-
-
-def labels(enum: EnumTypeWrapper) -> list[str]:
-    """Every label but the unspecified one, for argparse ``choices``."""
-    return [label(enum, number) for number in enum.values() if number]
-
-
-def from_label(enum: EnumTypeWrapper, text: str) -> str:
-    """``running`` -> ``JOB_STATE_RUNNING``: the value's name, which request fields take
-    as well as its number. Raises ValueError for a label the enum does not have."""
-    name = _prefix(enum.DESCRIPTOR) + text.upper()
-    enum.Value(name)
-    return name
 
 
 def rfc3339(moment: datetime) -> str:

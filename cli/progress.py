@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from renderq.cli.output import label
+from renderq.client.enums import label
 from renderq.client.errors import NotFound
 from renderq.client.units import progress_bar
 from renderq.v1 import farm_service_pb2 as fs

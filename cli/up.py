@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 from renderq import farm_key, tokens
 from renderq.cli.children import Child
 from renderq.cli.failures import UserError
-from renderq.cli.farm import collect_pages, dial
-from renderq.cli.output import label
+from renderq.cli.farm import dial
 from renderq.cli.progress import JobProgress, follow_job
 from renderq.cli.servers import add_log_level
 from renderq.client.address import ENV_VAR
 from renderq.client.credentials import DATA_DIR_ENV, Credentials, local_data_dir
+from renderq.client.enums import label
 from renderq.client.login import login_name
+from renderq.client.paging import collect_pages
 from renderq.controller.config import DEFAULT_PORT
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import resources_pb2 as rs

@@ -10,9 +10,10 @@ from typing import TYPE_CHECKING
 
 from renderq.cli.failures import BLOCKED, FIXABLE, INTERRUPTED, NOT_ALLOWED, TIMED_OUT, UNREACHABLE, UserError
 from renderq.cli.farm import client_verb
-from renderq.cli.output import label, print_json
+from renderq.cli.output import print_json
 from renderq.cli.progress import JobProgress, blocked_sentence, follow_job
 from renderq.cli.schema import parameter_types
+from renderq.client.enums import label
 from renderq.client.units import format_seconds
 from renderq.v1 import resources_pb2 as rs
 

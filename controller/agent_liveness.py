@@ -13,9 +13,10 @@ import time
 
 from renderq.controller.farm_state import FarmState, LinkHandle
 from renderq.controller.link_messages import cancel_request
-from renderq.controller.model import FRAME_ACTIVE, TASK_ACTIVE, Agent, AttemptState
+from renderq.controller.model import Agent, AttemptState
 from renderq.controller.state_rules import StateRules
 from renderq.controller.work_queue import WorkQueue
+from renderq.states import FRAME_ACTIVE, TASK_ACTIVE
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import resources_pb2 as pb
 

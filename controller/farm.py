@@ -17,13 +17,14 @@ from renderq.controller.agent_liveness import AgentLiveness
 from renderq.controller.dispatcher import Dispatcher
 from renderq.controller.farm_state import FarmState
 from renderq.controller.job_control import NEXT_JOB_ID, NEXT_TASK_ID, JobControl
-from renderq.controller.model import TASK_ACTIVE, Agent, Job
+from renderq.controller.model import Agent, Job
 from renderq.controller.recorder import Recorder
 from renderq.controller.state_rules import StateRules
 from renderq.controller.store import Loaded
 from renderq.controller.task_events import TaskEvents
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.work_queue import WorkQueue
+from renderq.states import TASK_ACTIVE
 from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)

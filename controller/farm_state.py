@@ -12,9 +12,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from renderq.controller.errors import NotFound
-from renderq.controller.model import TASK_ACTIVE, Agent, Attempt, Job, Task
+from renderq.controller.model import Agent, Attempt, Job, Task
 from renderq.controller.recorder import Recorder
 from renderq.controller.task_logs import TaskLogs
+from renderq.states import TASK_ACTIVE
 from renderq.v1 import agent_service_pb2 as apb
 
 

@@ -15,18 +15,11 @@ from renderq.controller import scheduler
 from renderq.controller.errors import FailedPrecondition, InvalidArgument
 from renderq.controller.farm_state import FarmState
 from renderq.controller.link_messages import cancel_request
-from renderq.controller.model import (
-    FRAME_ACTIVE,
-    JOB_FINAL,
-    TASK_ACTIVE,
-    TASK_FINAL,
-    Frame,
-    Job,
-    Task,
-)
+from renderq.controller.model import Frame, Job, Task
 from renderq.controller.state_rules import StateRules, state_word
 from renderq.controller.validation import CheckedJob, check_frames
 from renderq.controller.work_queue import WorkQueue
+from renderq.states import FRAME_ACTIVE, JOB_FINAL, TASK_ACTIVE, TASK_FINAL
 from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)

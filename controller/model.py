@@ -17,14 +17,6 @@ from google.protobuf import duration_pb2, json_format, struct_pb2, timestamp_pb2
 
 from renderq.v1 import resources_pb2 as pb
 
-# States are the proto's own module constants (typed ints, read as fast as any global);
-# never ``pb.JobState.JOB_STATE_X``, whose enum wrapper resolves names slowly.
-FRAME_ACTIVE = frozenset({pb.FRAME_STATE_ASSIGNED, pb.FRAME_STATE_RENDERING})
-FRAME_DONE = frozenset({pb.FRAME_STATE_COMPLETED, pb.FRAME_STATE_FAILED, pb.FRAME_STATE_CANCELLED})
-TASK_ACTIVE = frozenset({pb.TASK_STATE_ASSIGNED, pb.TASK_STATE_RUNNING})
-TASK_FINAL = frozenset({pb.TASK_STATE_COMPLETED, pb.TASK_STATE_FAILED, pb.TASK_STATE_CANCELLED})
-JOB_FINAL = frozenset({pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED})
-
 DEFAULT_PRIORITY = 50
 DEFAULT_MAX_RETRIES = 3
 

@@ -12,8 +12,9 @@ import logging
 import time
 
 from renderq.controller.farm_state import FarmState
-from renderq.controller.model import JOB_FINAL, Frame, Job, Task
+from renderq.controller.model import Frame, Job, Task
 from renderq.controller.work_queue import WorkQueue
+from renderq.states import JOB_FINAL
 from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)

@@ -14,19 +14,10 @@ import time
 from renderq.controller.agent_liveness import AgentLiveness
 from renderq.controller.farm_state import FarmState, LinkHandle
 from renderq.controller.link_messages import ack_request
-from renderq.controller.model import (
-    FRAME_ACTIVE,
-    TASK_ACTIVE,
-    Agent,
-    Attempt,
-    AttemptState,
-    Frame,
-    Job,
-    Output,
-    Task,
-)
+from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
 from renderq.controller.state_rules import StateRules
 from renderq.controller.work_queue import WorkQueue
+from renderq.states import FRAME_ACTIVE, TASK_ACTIVE
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import resources_pb2 as pb
 
