@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from renderq.cli.connection import client_verb
 from renderq.cli.failures import UserError
-from renderq.cli.farm import client_verb
 from renderq.cli.output import print_json
 from renderq.cli.tables import Column, print_table
 from renderq.client.credentials import TOKEN_ENV
 from renderq.client.enums import from_label, label, labels
 from renderq.client.paging import collect_pages
 from renderq.client.units import format_time
-from renderq.v1 import farm_service_pb2 as fs
-from renderq.v1 import resources_pb2 as rs
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import Verbs
+    from renderq.cli.connection import Verbs
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 ROLES_HELP = (
@@ -34,7 +34,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         "create", parents=[common], help="make a token and print it (shown this once)", description=ROLES_HELP
     )
     create.add_argument("name", metavar="NAME", help="who or what uses it, e.g. nightly-comp-script")
-    create.add_argument("--role", choices=labels(rs.Role), default="viewer", help="default %(default)s")
+    create.add_argument("--role", choices=labels(pb.Role), default="viewer", help="default %(default)s")
     create.set_defaults(run=client_verb(_create))
     listing = actions.add_parser(
         "list", parents=[common], help="list tokens, revoked ones included", description="List API tokens."
@@ -65,9 +65,9 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     audit.set_defaults(run=client_verb(_audit))
 
 
-async def _create(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    answer = await farm.CreateToken(
-        fs.CreateTokenRequest(name=args.name, role=from_label(rs.Role, args.role))
+async def _create(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    answer = await stub.CreateToken(
+        fpb.CreateTokenRequest(name=args.name, role=from_label(pb.Role, args.role))
     )
     if args.json:
         print_json(answer)
@@ -78,9 +78,9 @@ async def _create(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     return 0
 
 
-async def _list(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+async def _list(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
     tokens = await collect_pages(
-        lambda page: farm.ListTokens(fs.ListTokensRequest(page_token=page)), lambda r: r.tokens
+        lambda page: stub.ListTokens(fpb.ListTokensRequest(page_token=page)), lambda r: r.tokens
     )
     if args.json:
         print_json(tokens)
@@ -97,7 +97,7 @@ async def _list(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         [
             t.id,
             t.name,
-            label(rs.Role, t.role),
+            label(pb.Role, t.role),
             format_time(t.create_time),
             t.created_by,
             format_time(t.revoke_time) if t.HasField("revoke_time") else "-",
@@ -108,8 +108,8 @@ async def _list(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     return 0
 
 
-async def _revoke(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    token = (await farm.RevokeToken(fs.RevokeTokenRequest(token_id=args.token_id))).token
+async def _revoke(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    token = (await stub.RevokeToken(fpb.RevokeTokenRequest(token_id=args.token_id))).token
     if args.json:
         print_json(token)
     else:
@@ -117,23 +117,23 @@ async def _revoke(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     return 0
 
 
-async def _whoami(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    caller = await farm.GetCaller(fs.GetCallerRequest())
+async def _whoami(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    caller = await stub.GetCaller(fpb.GetCallerRequest())
     if args.json:
         print_json(caller)
     else:
-        print(f"{caller.name} (token {caller.token_id}, {label(rs.Role, caller.role)})")
+        print(f"{caller.name} (token {caller.token_id}, {label(pb.Role, caller.role)})")
     return 0
 
 
-async def _audit(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+async def _audit(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
     if args.limit < 1:
         raise UserError("--limit must be 1 or more")
-    records: list[rs.AuditRecord] = []
+    records: list[pb.AuditRecord] = []
     page = ""
     while len(records) < args.limit:
-        answer = await farm.ListAuditRecords(
-            fs.ListAuditRecordsRequest(page_size=min(args.limit - len(records), 1000), page_token=page)
+        answer = await stub.ListAuditRecords(
+            fpb.ListAuditRecordsRequest(page_size=min(args.limit - len(records), 1000), page_token=page)
         )
         records.extend(answer.records)
         page = answer.next_page_token
@@ -154,7 +154,7 @@ async def _audit(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         [
             str(r.sequence),
             format_time(r.time),
-            f"{r.caller} ({label(rs.Role, r.role)})",
+            f"{r.caller} ({label(pb.Role, r.role)})",
             r.method,
             r.target or "-",
             r.outcome if not r.error else f"{r.outcome}: {r.error}",

@@ -8,55 +8,55 @@ from typing import TYPE_CHECKING, Protocol
 
 from google.protobuf import field_mask_pb2
 
-from renderq.cli.farm import client_verb
+from renderq.cli.connection import client_verb
 from renderq.cli.output import print_document, print_json
 from renderq.cli.schema import parameter_types
 from renderq.client.enums import label
-from renderq.v1 import farm_service_pb2 as fs
-from renderq.v1 import resources_pb2 as rs
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import ClientVerb, Verbs
+    from renderq.cli.connection import ClientVerb, Verbs
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 
 class _JobAnswer(Protocol):
     @property
-    def job(self) -> rs.Job: ...
+    def job(self) -> pb.Job: ...
 
 
 class _AgentAnswer(Protocol):
     @property
-    def agent(self) -> rs.Agent: ...
+    def agent(self) -> pb.Agent: ...
 
 
 JOB_ACTIONS: dict[str, tuple[str, Callable[[FarmServiceAsyncStub, int], Awaitable[_JobAnswer]]]] = {
     "cancel": (
         "stop a job for good; running processes are killed",
-        lambda farm, job_id: farm.CancelJob(fs.CancelJobRequest(job_id=job_id)),
+        lambda stub, job_id: stub.CancelJob(fpb.CancelJobRequest(job_id=job_id)),
     ),
     "suspend": (
         "pause a job; running processes are killed and their frames wait",
-        lambda farm, job_id: farm.SuspendJob(fs.SuspendJobRequest(job_id=job_id)),
+        lambda stub, job_id: stub.SuspendJob(fpb.SuspendJobRequest(job_id=job_id)),
     ),
     "resume": (
         "let a suspended job run again",
-        lambda farm, job_id: farm.ResumeJob(fs.ResumeJobRequest(job_id=job_id)),
+        lambda stub, job_id: stub.ResumeJob(fpb.ResumeJobRequest(job_id=job_id)),
     ),
 }
 
 AGENT_ACTIONS: dict[str, tuple[str, Callable[[FarmServiceAsyncStub, str], Awaitable[_AgentAnswer]]]] = {
     "enable": (
         "let an agent take work again",
-        lambda farm, agent_id: farm.EnableAgent(fs.EnableAgentRequest(agent_id=agent_id)),
+        lambda stub, agent_id: stub.EnableAgent(fpb.EnableAgentRequest(agent_id=agent_id)),
     ),
     "disable": (
         "stop giving an agent work",
-        lambda farm, agent_id: farm.DisableAgent(fs.DisableAgentRequest(agent_id=agent_id)),
+        lambda stub, agent_id: stub.DisableAgent(fpb.DisableAgentRequest(agent_id=agent_id)),
     ),
     "drain": (
         "let an agent finish what it runs, then take nothing new",
-        lambda farm, agent_id: farm.DrainAgent(fs.DrainAgentRequest(agent_id=agent_id)),
+        lambda stub, agent_id: stub.DrainAgent(fpb.DrainAgentRequest(agent_id=agent_id)),
     ),
 }
 
@@ -105,50 +105,50 @@ def _add(verbs: Verbs, common: argparse.ArgumentParser, verb: str, help_text: st
     return verbs.add_parser(verb, parents=[common], help=help_text, description=help_text.capitalize() + ".")
 
 
-async def _show_job(args: argparse.Namespace, farm: FarmServiceAsyncStub, job: rs.Job, note: str = "") -> int:
+async def _show_job(args: argparse.Namespace, stub: FarmServiceAsyncStub, job: pb.Job, note: str = "") -> int:
     if args.json:
-        print_json(job, await parameter_types(farm))
+        print_json(job, await parameter_types(stub))
     else:
-        print(f"job {job.id} {label(rs.JobState, job.state)}{note}")
+        print(f"job {job.id} {label(pb.JobState, job.state)}{note}")
     return 0
 
 
 def _job_verb(call: Callable[[FarmServiceAsyncStub, int], Awaitable[_JobAnswer]]) -> ClientVerb:
-    async def verb(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-        return await _show_job(args, farm, (await call(farm, args.job_id)).job)
+    async def verb(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+        return await _show_job(args, stub, (await call(stub, args.job_id)).job)
 
     return verb
 
 
 def _agent_verb(call: Callable[[FarmServiceAsyncStub, str], Awaitable[_AgentAnswer]]) -> ClientVerb:
-    async def verb(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-        agent = (await call(farm, args.agent_id)).agent
+    async def verb(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+        agent = (await call(stub, args.agent_id)).agent
         if args.json:
             print_json(agent)
         else:
-            print(f"agent {agent.id} {label(rs.AgentMode, agent.mode)}")
+            print(f"agent {agent.id} {label(pb.AgentMode, agent.mode)}")
         return 0
 
     return verb
 
 
-async def _retry(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    answer = await farm.RetryFrames(fs.RetryFramesRequest(job_id=args.job_id, frames=args.frames))
-    return await _show_job(args, farm, answer.job, f", {answer.frames_retried} frames back in the queue")
+async def _retry(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    answer = await stub.RetryFrames(fpb.RetryFramesRequest(job_id=args.job_id, frames=args.frames))
+    return await _show_job(args, stub, answer.job, f", {answer.frames_retried} frames back in the queue")
 
 
-async def _priority(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    answer = await farm.UpdateJob(
-        fs.UpdateJobRequest(
-            job=rs.Job(id=args.job_id, priority=args.priority),
+async def _priority(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    answer = await stub.UpdateJob(
+        fpb.UpdateJobRequest(
+            job=pb.Job(id=args.job_id, priority=args.priority),
             update_mask=field_mask_pb2.FieldMask(paths=["priority"]),
         )
     )
-    return await _show_job(args, farm, answer.job, f", priority {answer.job.priority}")
+    return await _show_job(args, stub, answer.job, f", priority {answer.job.priority}")
 
 
-async def _delete(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    await farm.DeleteJob(fs.DeleteJobRequest(job_id=args.job_id))
+async def _delete(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    await stub.DeleteJob(fpb.DeleteJobRequest(job_id=args.job_id))
     if args.json:
         print_document({"deleted": True, "job_id": args.job_id})
     else:
@@ -156,8 +156,8 @@ async def _delete(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     return 0
 
 
-async def _forget(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    await farm.ForgetAgent(fs.ForgetAgentRequest(agent_id=args.agent_id))
+async def _forget(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    await stub.ForgetAgent(fpb.ForgetAgentRequest(agent_id=args.agent_id))
     if args.json:
         print_document({"agent_id": args.agent_id, "forgotten": True})
     else:

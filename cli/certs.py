@@ -18,7 +18,7 @@ from renderq.client.credentials import TLS_ENV
 from renderq.xdg import data_home
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import Verbs
+    from renderq.cli.connection import Verbs
 
 EPILOG = f"""\
 examples:

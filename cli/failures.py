@@ -56,7 +56,7 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
-def exit_code(error: errors.FarmError | UserError) -> int:
+def exit_code(error: errors.CallFailed | UserError) -> int:
     match error:
         case UserError():
             return error.exit_code
@@ -74,13 +74,13 @@ def exit_code(error: errors.FarmError | UserError) -> int:
     return 1
 
 
-def report(error: errors.FarmError | UserError, as_json: bool = False) -> int:
+def report(error: errors.CallFailed | UserError, as_json: bool = False) -> int:
     """Print the error's sentence (with the status name scripts can match) and return the exit code.
 
     Under ``--json``: ``{"error": {"code": STATUS or null, "exit_code": N, "message": ...}}``.
     """
     code = exit_code(error)
-    status = error.status if isinstance(error, errors.FarmError) else None
+    status = error.status if isinstance(error, errors.CallFailed) else None
     if as_json:
         document = {"error": {"code": status, "exit_code": code, "message": error.message}}
         print(json.dumps(document, sort_keys=True), file=sys.stderr)

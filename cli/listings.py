@@ -7,8 +7,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from renderq.cli.connection import client_verb
 from renderq.cli.failures import warn
-from renderq.cli.farm import client_verb
 from renderq.cli.output import print_json, typed_parameters
 from renderq.cli.schema import parameter_types
 from renderq.cli.tables import Column, print_fields, print_table
@@ -16,11 +16,11 @@ from renderq.client.enums import from_label, label, labels
 from renderq.client.paging import collect_pages
 from renderq.client.units import elapsed, format_duration, format_size, format_time, progress_bar
 from renderq.frame_range import format_frames
-from renderq.v1 import farm_service_pb2 as fs
-from renderq.v1 import resources_pb2 as rs
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import Verbs
+    from renderq.cli.connection import Verbs
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 
@@ -32,7 +32,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         "--state",
         action="append",
         default=[],
-        choices=labels(rs.JobState),
+        choices=labels(pb.JobState),
         help="only jobs in this state (repeatable)",
     )
     jobs.add_argument("--owner", default="", help="only this owner's jobs")
@@ -54,7 +54,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         "--state",
         action="append",
         default=[],
-        choices=labels(rs.FrameState),
+        choices=labels(pb.FrameState),
         help="only frames in this state",
     )
     frames.set_defaults(run=client_verb(_frames))
@@ -86,14 +86,14 @@ def _exit_text(state_done: bool, exit_code: int) -> str:
     return str(exit_code) if state_done else "-"
 
 
-async def _jobs(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    request = fs.ListJobsRequest(
-        states=[from_label(rs.JobState, s) for s in args.state], owner=args.owner, name_contains=args.name
+async def _jobs(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    request = fpb.ListJobsRequest(
+        states=[from_label(pb.JobState, s) for s in args.state], owner=args.owner, name_contains=args.name
     )
 
-    async def page(token: str) -> fs.ListJobsResponse:
+    async def page(token: str) -> fpb.ListJobsResponse:
         request.page_token = token
-        return await farm.ListJobs(request)
+        return await stub.ListJobs(request)
 
     if args.all_pages:
         jobs = await collect_pages(page, lambda r: r.jobs)
@@ -103,7 +103,7 @@ async def _jobs(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         if first.next_page_token:
             warn("more jobs match than shown; pass --all-pages to list them all", args.json)
     if args.json:
-        print_json(jobs, await parameter_types(farm))
+        print_json(jobs, await parameter_types(stub))
         return 0
     columns = [
         Column("ID", right=True),
@@ -121,7 +121,7 @@ async def _jobs(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     rows = [
         [
             str(j.id),
-            label(rs.JobState, j.state),
+            label(pb.JobState, j.state),
             str(j.priority),
             progress_bar(j.progress),
             f"{j.frames_completed}/{j.frame_count}",
@@ -143,9 +143,9 @@ async def _jobs(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     return 0
 
 
-async def _job(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    job = (await farm.GetJob(fs.GetJobRequest(job_id=args.job_id))).job
-    types = await parameter_types(farm)
+async def _job(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    job = (await stub.GetJob(fpb.GetJobRequest(job_id=args.job_id))).job
+    types = await parameter_types(stub)
     if args.json:
         print_json(job, types)
         return 0
@@ -155,7 +155,7 @@ async def _job(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
             ("name", job.name or "-"),
             ("owner", job.owner or "-"),
             ("plugin", job.plugin),
-            ("state", label(rs.JobState, job.state)),
+            ("state", label(pb.JobState, job.state)),
             ("reason", job.state_reason or "-"),
             ("progress", progress_bar(job.progress)),
             ("frames", job.frames),
@@ -183,7 +183,7 @@ async def _job(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     return 0
 
 
-def _requirements(needs: rs.Requirements) -> str:
+def _requirements(needs: pb.Requirements) -> str:
     parts = [
         f"{needs.min_cpu_cores} cores" if needs.min_cpu_cores else "",
         f"{format_size(needs.min_ram_bytes)} RAM" if needs.min_ram_bytes else "",
@@ -196,18 +196,18 @@ def _requirements(needs: rs.Requirements) -> str:
     return ", ".join(p for p in parts if p) or "none"
 
 
-async def _frames(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    states = [from_label(rs.FrameState, s) for s in args.state]
+async def _frames(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    states = [from_label(pb.FrameState, s) for s in args.state]
     frames = await collect_pages(
-        lambda token: farm.ListFrames(
-            fs.ListFramesRequest(job_id=args.job_id, states=states, page_token=token)
+        lambda token: stub.ListFrames(
+            fpb.ListFramesRequest(job_id=args.job_id, states=states, page_token=token)
         ),
         lambda r: r.frames,
     )
     if args.json:
         print_json(frames)
         return 0
-    done = {rs.FRAME_STATE_COMPLETED, rs.FRAME_STATE_FAILED}
+    done = {pb.FRAME_STATE_COMPLETED, pb.FRAME_STATE_FAILED}
     columns = [
         Column("FRAME", right=True),
         Column("STATE"),
@@ -224,7 +224,7 @@ async def _frames(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     rows = [
         [
             str(f.number),
-            label(rs.FrameState, f.state),
+            label(pb.FrameState, f.state),
             progress_bar(f.progress),
             f.agent_id or "-",
             str(f.attempt_count),
@@ -241,19 +241,19 @@ async def _frames(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     return 0
 
 
-def _outputs(outputs: Sequence[rs.OutputFile]) -> str:
+def _outputs(outputs: Sequence[pb.OutputFile]) -> str:
     if not outputs:
         return "-"
     more = f" (+{len(outputs) - 1})" if len(outputs) > 1 else ""
     return outputs[0].path + more
 
 
-async def _tasks(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    tasks = await list_tasks(farm, args.job_id)
+async def _tasks(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    tasks = await list_tasks(stub, args.job_id)
     if args.json:
         print_json(tasks)
         return 0
-    done = {rs.TASK_STATE_COMPLETED, rs.TASK_STATE_FAILED}
+    done = {pb.TASK_STATE_COMPLETED, pb.TASK_STATE_FAILED}
     columns = [
         Column("TASK", right=True),
         Column("#", right=True, spare=7),
@@ -274,7 +274,7 @@ async def _tasks(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
             str(t.id),
             str(t.index),
             format_frames(t.frames),
-            label(rs.TaskState, t.state),
+            label(pb.TaskState, t.state),
             progress_bar(t.progress),
             t.agent_id or "-",
             str(t.attempt_count),
@@ -291,15 +291,15 @@ async def _tasks(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     return 0
 
 
-async def list_tasks(farm: FarmServiceAsyncStub, job_id: int) -> list[rs.Task]:
+async def list_tasks(stub: FarmServiceAsyncStub, job_id: int) -> list[pb.Task]:
     return await collect_pages(
-        lambda token: farm.ListTasks(fs.ListTasksRequest(job_id=job_id, page_token=token)), lambda r: r.tasks
+        lambda token: stub.ListTasks(fpb.ListTasksRequest(job_id=job_id, page_token=token)), lambda r: r.tasks
     )
 
 
-async def _agents(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+async def _agents(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
     agents = await collect_pages(
-        lambda token: farm.ListAgents(fs.ListAgentsRequest(page_token=token)), lambda r: r.agents
+        lambda token: stub.ListAgents(fpb.ListAgentsRequest(page_token=token)), lambda r: r.agents
     )
     if args.json:
         print_json(agents)
@@ -321,8 +321,8 @@ async def _agents(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     rows = [
         [
             a.id,
-            "refused" if a.problem else label(rs.AgentStatus, a.status),
-            label(rs.AgentMode, a.mode),
+            "refused" if a.problem else label(pb.AgentStatus, a.status),
+            label(pb.AgentMode, a.mode),
             a.hardware.hostname or "-",
             a.address or "-",
             f"{a.slots_used}/{a.slots}",
@@ -342,14 +342,14 @@ async def _agents(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
     return 0
 
 
-def _gpus(gpus: Sequence[rs.Gpu]) -> str:
+def _gpus(gpus: Sequence[pb.Gpu]) -> str:
     if not gpus:
         return "-"
     return f"{len(gpus)}x {gpus[0].model} {format_size(gpus[0].memory_bytes)}"
 
 
-async def _plugins(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    plugins = (await farm.ListPlugins(fs.ListPluginsRequest())).plugins
+async def _plugins(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    plugins = (await stub.ListPlugins(fpb.ListPluginsRequest())).plugins
     if args.json:
         print_json(plugins)
         return 0

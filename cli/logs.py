@@ -6,16 +6,16 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
+from renderq.cli.connection import client_verb
 from renderq.cli.failures import UserError
-from renderq.cli.farm import client_verb
 from renderq.cli.listings import list_tasks
 from renderq.cli.output import print_json_line
 from renderq.client.units import is_set
 from renderq.states import TASK_ACTIVE
-from renderq.v1 import farm_service_pb2 as fs
+from renderq.v1 import farm_service_pb2 as fpb
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import Verbs
+    from renderq.cli.connection import Verbs
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 
@@ -40,22 +40,22 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=client_verb(_logs))
 
 
-async def _logs(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    request = fs.TailLogRequest(job_id=args.job_id, attempt_id=args.attempt, follow=args.follow)
+async def _logs(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    request = fpb.TailLogRequest(job_id=args.job_id, attempt_id=args.attempt, follow=args.follow)
     if args.frame is not None:
         request.frame = args.frame
     else:
-        request.task_id = args.task or await _relevant_task(farm, args.job_id)
+        request.task_id = args.task or await _relevant_task(stub, args.job_id)
     if args.json:
         lines = LogLines()
-        async for chunk in farm.TailLog(request):
+        async for chunk in stub.TailLog(request):
             for record in lines.feed(chunk):
                 print_json_line(record)
         for record in lines.end():
             print_json_line(record)
         return 0
     out = sys.stdout.buffer
-    async for chunk in farm.TailLog(request):
+    async for chunk in stub.TailLog(request):
         out.write(chunk.data)
         out.flush()
     return 0
@@ -70,7 +70,7 @@ class LogLines:
         self._offset = 0
         self._ids = (0, 0)
 
-    def feed(self, chunk: fs.TailLogResponse) -> list[dict[str, Any]]:
+    def feed(self, chunk: fpb.TailLogResponse) -> list[dict[str, Any]]:
         if not self._pending:
             self._offset = chunk.offset
         self._ids = (chunk.task_id, chunk.attempt_id)
@@ -97,10 +97,10 @@ class LogLines:
         return record
 
 
-async def _relevant_task(farm: FarmServiceAsyncStub, job_id: int) -> int:
+async def _relevant_task(stub: FarmServiceAsyncStub, job_id: int) -> int:
     """The task a person asking for "the job's log" means: one that runs now, else the
     one that started last."""
-    tasks = await list_tasks(farm, job_id)
+    tasks = await list_tasks(stub, job_id)
     started = [t for t in tasks if t.state in TASK_ACTIVE] or [t for t in tasks if is_set(t.start_time)]
     if not started:
         raise UserError(f"job {job_id} has no task that has started yet, so there is no log to show")

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, NoReturn, cast
 
 from renderq import __version__
 from renderq.cli import access, actions, certs, listings, logs, servers, submit, tui, up, wait
+from renderq.cli.connection import client_options, connection_options
 from renderq.cli.failures import EXIT_CODES, FIXABLE, INTERRUPTED, UserError, report
-from renderq.cli.farm import client_options, connection_options
-from renderq.client.errors import FarmError
+from renderq.client.errors import CallFailed
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import Verbs
+    from renderq.cli.connection import Verbs
 
 DESCRIPTION = """\
 renderq: a render farm manager.
@@ -112,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         code: int = args.run(args)
         return code
-    except (FarmError, UserError) as error:
+    except (CallFailed, UserError) as error:
         return report(error, as_json=getattr(args, "json", False))
     except KeyboardInterrupt:
         return INTERRUPTED

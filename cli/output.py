@@ -31,8 +31,8 @@ from google.protobuf import duration_pb2, json_format
 from google.protobuf.message import Message
 
 from renderq.client.enums import word
-from renderq.v1 import farm_service_pb2 as fs
-from renderq.v1 import resources_pb2 as rs
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
 
 ParameterTypes = Mapping[str, Mapping[str, int]]
 """Per plugin, the ``ParameterType`` of each parameter (see cli/schema.py)."""
@@ -73,7 +73,7 @@ def _conform(message: Message, document: dict[str, Any], types: ParameterTypes) 
                 ]
             else:
                 document[field.name] = _conform_message(value, document[field.name], types)
-    if isinstance(message, rs.Job) and "parameters" in document:
+    if isinstance(message, pb.Job) and "parameters" in document:
         document["parameters"] = typed_parameters(message, types)
 
 
@@ -89,7 +89,7 @@ def _is_map(field: Any) -> bool:
     return field.message_type is not None and field.message_type.GetOptions().map_entry
 
 
-def typed_parameters(job: rs.Job, types: ParameterTypes) -> dict[str, Any]:
+def typed_parameters(job: pb.Job, types: ParameterTypes) -> dict[str, Any]:
     """The job's parameters in its plugin's schema types (as they are when unknown)."""
     plugin_types = types.get(job.plugin, {})
     return {
@@ -100,7 +100,7 @@ def typed_parameters(job: rs.Job, types: ParameterTypes) -> dict[str, Any]:
 
 def _typed(value: Any, parameter_type: int | None) -> Any:
     """Struct carries every number as a double: an integer parameter's comes back whole."""
-    if parameter_type == fs.PARAMETER_TYPE_INTEGER and isinstance(value, float) and value.is_integer():
+    if parameter_type == fpb.PARAMETER_TYPE_INTEGER and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 

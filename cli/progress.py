@@ -13,37 +13,37 @@ from typing import TYPE_CHECKING, TextIO
 from renderq.client.enums import label
 from renderq.client.errors import NotFound
 from renderq.client.units import progress_bar
-from renderq.v1 import farm_service_pb2 as fs
-from renderq.v1 import resources_pb2 as rs
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 SETTLED = frozenset(
-    {rs.JOB_STATE_COMPLETED, rs.JOB_STATE_FAILED, rs.JOB_STATE_CANCELLED, rs.JOB_STATE_BLOCKED}
+    {pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED, pb.JOB_STATE_BLOCKED}
 )
 """Where following a job stops: it ended, or it is blocked by a dependency that failed
 or was cancelled, and will not end before someone retries that one."""
 
 
-async def follow_job(farm: FarmServiceAsyncStub, job_id: int, on_change: Callable[[rs.Job], None]) -> rs.Job:
+async def follow_job(stub: FarmServiceAsyncStub, job_id: int, on_change: Callable[[pb.Job], None]) -> pb.Job:
     """The job once it is completed, failed, cancelled or blocked (``SETTLED``);
     ``on_change`` sees every state it passes through on the way."""
     while True:
         # The cursor comes before the read: a change landing between the two is then
         # both in the read and replayed by the watch, never lost.
-        cursor = (await farm.ListJobs(fs.ListJobsRequest(page_size=1))).event_sequence
-        job = await _get(farm, job_id, on_change)
+        cursor = (await stub.ListJobs(fpb.ListJobsRequest(page_size=1))).event_sequence
+        job = await _get(stub, job_id, on_change)
         if job.state in SETTLED:
             return job
-        call = farm.WatchEvents(fs.WatchEventsRequest(job_id=job_id, after_sequence=cursor))
+        call = stub.WatchEvents(fpb.WatchEventsRequest(job_id=job_id, after_sequence=cursor))
         try:
             async for event in call:
                 kind = event.WhichOneof("resource")
                 if kind == "resync":
-                    job = await _get(farm, job_id, on_change)
+                    job = await _get(stub, job_id, on_change)
                 elif kind == "job" and event.job.id == job_id:
-                    if event.change == fs.CHANGE_TYPE_DELETED:
+                    if event.change == fpb.CHANGE_TYPE_DELETED:
                         raise NotFound(f"job {job_id} was deleted while waiting for it")
                     job = event.job
                     on_change(job)
@@ -54,13 +54,13 @@ async def follow_job(farm: FarmServiceAsyncStub, job_id: int, on_change: Callabl
         # The server ended the stream (a restart, a shutdown): read again and re-watch.
 
 
-async def _get(farm: FarmServiceAsyncStub, job_id: int, on_change: Callable[[rs.Job], None]) -> rs.Job:
-    job = (await farm.GetJob(fs.GetJobRequest(job_id=job_id))).job
+async def _get(stub: FarmServiceAsyncStub, job_id: int, on_change: Callable[[pb.Job], None]) -> pb.Job:
+    job = (await stub.GetJob(fpb.GetJobRequest(job_id=job_id))).job
     on_change(job)
     return job
 
 
-def blocked_sentence(job: rs.Job) -> str:
+def blocked_sentence(job: pb.Job) -> str:
     """What blocks a BLOCKED job and what lets it run, for ``wait`` and ``submit``."""
     reason = job.state_reason or "a job it depends on failed or was cancelled"
     return f"job {job.id} is blocked: {reason}; it runs by itself once that job is retried and completes"
@@ -75,9 +75,9 @@ class JobProgress:
         self._drawn = False
         self._last_state: int | None = None
 
-    def update(self, job: rs.Job) -> None:
+    def update(self, job: pb.Job) -> None:
         line = (
-            f"job {job.id} {label(rs.JobState, job.state):<9} {progress_bar(job.progress)}  "
+            f"job {job.id} {label(pb.JobState, job.state):<9} {progress_bar(job.progress)}  "
             f"{job.frames_completed}/{job.frame_count} frames  {job.frames_failed} failed"
         )
         if self._live:

@@ -22,7 +22,7 @@ from renderq.controller import config as controller_config
 from renderq.xdg import data_home
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import Verbs
+    from renderq.cli.connection import Verbs
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]

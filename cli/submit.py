@@ -8,8 +8,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from renderq.cli.connection import client_verb
 from renderq.cli.failures import UserError, warn
-from renderq.cli.farm import client_verb
 from renderq.cli.output import print_json
 from renderq.cli.plugin_help import PluginHelpAction, plugin_names
 from renderq.cli.progress import blocked_sentence
@@ -17,10 +17,11 @@ from renderq.cli.schema import parameter_types, path_parameters
 from renderq.client.login import login_name
 from renderq.client.paths import MissingPath, localize_paths
 from renderq.client.units import parse_size
-from renderq.v1 import farm_service_pb2, resources_pb2
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import Verbs
+    from renderq.cli.connection import Verbs
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 EPILOG = """\
@@ -161,9 +162,9 @@ def job_parameters(args: argparse.Namespace) -> dict[str, Any]:
     return parameters
 
 
-def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> resources_pb2.Job:
+def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> pb.Job:
     """The Job the flags describe, with ``parameters``; the controller validates it."""
-    job = resources_pb2.Job(
+    job = pb.Job(
         plugin=args.plugin,
         frames=args.frames,
         chunk_size=args.chunk,  # None leaves the field unset: the controller's default
@@ -173,7 +174,7 @@ def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> resources
         pool=args.pool,
         environment=dict(args.env),
         depends_on=args.depends_on,
-        requirements=resources_pb2.Requirements(
+        requirements=pb.Requirements(
             min_cpu_cores=args.require_cores,
             min_ram_bytes=args.require_ram,
             min_gpu_count=args.require_gpus,
@@ -191,8 +192,8 @@ def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> resources
     return job
 
 
-async def _submit(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
-    types = await parameter_types(farm)
+async def _submit(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    types = await parameter_types(stub)
     parameters = job_parameters(args)
     try:
         # Judged here, where the user typed them: the controller may not even see these disks.
@@ -201,9 +202,9 @@ async def _submit(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
         )
     except MissingPath as missing:
         raise UserError(str(missing)) from None
-    request = farm_service_pb2.CreateJobRequest(job=build_job(args, parameters))
-    job = (await farm.CreateJob(request)).job
-    if job.state == resources_pb2.JOB_STATE_BLOCKED:
+    request = fpb.CreateJobRequest(job=build_job(args, parameters))
+    job = (await stub.CreateJob(request)).job
+    if job.state == pb.JOB_STATE_BLOCKED:
         warn(blocked_sentence(job), args.json)
     if args.json:
         print_json(job, types)

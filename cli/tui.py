@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from renderq.cli.farm import credentials_from
+from renderq.cli.connection import credentials_from
 from renderq.client.address import resolve_controller
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import Verbs
+    from renderq.cli.connection import Verbs
 
 
 def register(verbs: Verbs, connection: argparse.ArgumentParser) -> None:

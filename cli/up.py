@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 from renderq import farm_key, tokens
 from renderq.cli.children import Child
+from renderq.cli.connection import dial
 from renderq.cli.failures import UserError
-from renderq.cli.farm import dial
 from renderq.cli.progress import JobProgress, follow_job
 from renderq.cli.servers import add_log_level
 from renderq.client.address import ENV_VAR
@@ -30,12 +30,12 @@ from renderq.client.enums import label
 from renderq.client.login import login_name
 from renderq.client.paging import collect_pages
 from renderq.controller.config import DEFAULT_PORT
-from renderq.v1 import farm_service_pb2 as fs
-from renderq.v1 import resources_pb2 as rs
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
 from renderq.xdg import data_home
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import Verbs
+    from renderq.cli.connection import Verbs
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 CONTROLLER_READY = re.compile(r"renderq controller listening on (\S+)")
@@ -81,7 +81,7 @@ def register(verbs: Verbs) -> None:
     parser.set_defaults(run=lambda args: asyncio.run(_up(args)))
 
 
-class EmbeddedFarm:
+class LocalServers:
     """The controller and the agent as children of this process."""
 
     def __init__(
@@ -157,7 +157,7 @@ class EmbeddedFarm:
 
 
 async def _up(args: argparse.Namespace) -> int:
-    farm = EmbeddedFarm(local_data_dir(args.data_dir), args.port, args.slots, args.log_level)
+    servers = LocalServers(local_data_dir(args.data_dir), args.port, args.slots, args.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -166,7 +166,7 @@ async def _up(args: argparse.Namespace) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signum, stop.set)
     tui = not args.no_tui and sys.stdin.isatty() and sys.stdout.isatty()
-    session = asyncio.create_task(_session(farm, args.demo, tui))
+    session = asyncio.create_task(_session(servers, args.demo, tui))
     stopped = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait({session, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -175,24 +175,24 @@ async def _up(args: argparse.Namespace) -> int:
         session.cancel()
         await asyncio.gather(session, return_exceptions=True)
         print("renderq: stopping the farm", file=sys.stderr)
-        await farm.stop()
+        await servers.stop()
     if not session.cancelled():
         session.result()  # the failure that ended the session
     return 0
 
 
-async def _session(farm: EmbeddedFarm, demo: bool, tui: bool) -> None:
+async def _session(servers: LocalServers, demo: bool, tui: bool) -> None:
     """Start, optionally render the demo, then either run the terminal UI until the
     operator quits it, or serve until a child fails."""
-    address = await farm.start()
-    print(f"renderq: farm up; controller on {address}, state and logs in {farm.data_dir}")
-    credentials = Credentials(token=tokens.read_local(farm.data_dir))
+    address = await servers.start()
+    print(f"renderq: farm up; controller on {address}, state and logs in {servers.data_dir}")
+    credentials = Credentials(token=tokens.read_local(servers.data_dir))
     if tui:
         from renderq.tui.app import RenderqApp
 
         if demo:
             async with dial(address, credentials) as stub:
-                await _submit_demo(stub, farm.data_dir)
+                await _submit_demo(stub, servers.data_dir)
 
         async def controller() -> str:
             return address
@@ -201,25 +201,25 @@ async def _session(farm: EmbeddedFarm, demo: bool, tui: bool) -> None:
         return
     if demo:
         async with dial(address, credentials) as stub:
-            await _follow_demo(stub, await _submit_demo(stub, farm.data_dir))
+            await _follow_demo(stub, await _submit_demo(stub, servers.data_dir))
     env = f"{ENV_VAR}={address}"
-    if farm.data_dir != local_data_dir():
+    if servers.data_dir != local_data_dir():
         # Where verbs find the local admin token.
-        env += f" {DATA_DIR_ENV}={farm.data_dir}"
+        env += f" {DATA_DIR_ENV}={servers.data_dir}"
     print(
         f"\nUse it from another terminal:\n"
         f"  {env} renderq jobs\n"
         f"  {env} renderq agents\n"
         f"  {env} renderq tui\n"
         f"\nAdd a render node on this LAN: run this line on it (it holds the farm key; keep it private):\n"
-        f"  renderq agent --join {farm.join_token}\n"
+        f"  renderq agent --join {servers.join_token}\n"
         f"\nPress Ctrl-C to stop the farm.",
         flush=True,
     )
-    raise await farm.failure()
+    raise await servers.failure()
 
 
-async def _submit_demo(farm: FarmServiceAsyncStub, data_dir: Path) -> rs.Job:
+async def _submit_demo(stub: FarmServiceAsyncStub, data_dir: Path) -> pb.Job:
     from renderq.demo.job import demo_job
     from renderq.demo.scene import DemoSceneError, ensure_demo_scene
 
@@ -231,25 +231,25 @@ async def _submit_demo(farm: FarmServiceAsyncStub, data_dir: Path) -> rs.Job:
             raise UserError(str(error)) from None
     job = demo_job(scene)
     job.owner = login_name()
-    job = (await farm.CreateJob(fs.CreateJobRequest(job=job))).job
+    job = (await stub.CreateJob(fpb.CreateJobRequest(job=job))).job
     print(f"renderq: submitted the demo job {job.id} ({job.frame_count} frames)", flush=True)
     return job
 
 
-async def _follow_demo(farm: FarmServiceAsyncStub, job: rs.Job) -> None:
+async def _follow_demo(stub: FarmServiceAsyncStub, job: pb.Job) -> None:
     progress = JobProgress(sys.stdout)
     try:
-        job = await follow_job(farm, job.id, progress.update)
+        job = await follow_job(stub, job.id, progress.update)
     finally:
         progress.close()
-    if job.state != rs.JOB_STATE_COMPLETED:
+    if job.state != pb.JOB_STATE_COMPLETED:
         print(
-            f"renderq: the demo job {label(rs.JobState, job.state)}: {job.last_error or 'no error reported'}"
+            f"renderq: the demo job {label(pb.JobState, job.state)}: {job.last_error or 'no error reported'}"
         )
         print(f"  see its log with: renderq logs {job.id}")
         return
     frames = await collect_pages(
-        lambda token: farm.ListFrames(fs.ListFramesRequest(job_id=job.id, page_token=token)),
+        lambda token: stub.ListFrames(fpb.ListFramesRequest(job_id=job.id, page_token=token)),
         lambda r: r.frames,
     )
     folders = Counter(str(Path(output.path).parent) for frame in frames for output in frame.outputs)

@@ -8,17 +8,17 @@ import contextlib
 import sys
 from typing import TYPE_CHECKING
 
+from renderq.cli.connection import client_verb
 from renderq.cli.failures import BLOCKED, FIXABLE, INTERRUPTED, NOT_ALLOWED, TIMED_OUT, UNREACHABLE, UserError
-from renderq.cli.farm import client_verb
 from renderq.cli.output import print_json
 from renderq.cli.progress import JobProgress, blocked_sentence, follow_job
 from renderq.cli.schema import parameter_types
 from renderq.client.enums import label
 from renderq.client.units import format_seconds
-from renderq.v1 import resources_pb2 as rs
+from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
-    from renderq.cli.farm import Verbs
+    from renderq.cli.connection import Verbs
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 EPILOG = f"""\
@@ -50,23 +50,23 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=client_verb(_wait))
 
 
-async def _wait(args: argparse.Namespace, farm: FarmServiceAsyncStub) -> int:
+async def _wait(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
     progress = JobProgress(sys.stdout)
     show = (lambda job: None) if args.json else progress.update
-    job: rs.Job | None = None
+    job: pb.Job | None = None
     try:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(args.timeout):
-                job = await follow_job(farm, args.job_id, show)
+                job = await follow_job(stub, args.job_id, show)
     finally:
         progress.close()
     if job is None:
         raise UserError(f"job {args.job_id} did not end within {format_seconds(args.timeout)}", TIMED_OUT)
     if args.json:
-        print_json(job, await parameter_types(farm))
-    if job.state == rs.JOB_STATE_COMPLETED:
+        print_json(job, await parameter_types(stub))
+    if job.state == pb.JOB_STATE_COMPLETED:
         return 0
-    if job.state == rs.JOB_STATE_BLOCKED:
+    if job.state == pb.JOB_STATE_BLOCKED:
         raise UserError(blocked_sentence(job), BLOCKED)
     reason = f": {job.last_error}" if job.last_error else ""
-    raise UserError(f"job {job.id} {label(rs.JobState, job.state)}{reason}", 1)
+    raise UserError(f"job {job.id} {label(pb.JobState, job.state)}{reason}", 1)

@@ -13,7 +13,7 @@ from renderq import tls
 from renderq.client.credentials import TLS_ENV
 
 
-class FarmError(Exception):
+class CallFailed(Exception):
     """A FarmService call failed; ``message`` is the server's sentence."""
 
     retryable = False
@@ -26,35 +26,35 @@ class FarmError(Exception):
         """The gRPC status name (``INVALID_ARGUMENT``), or None for client-side failures."""
 
 
-class InvalidArgument(FarmError):
+class InvalidArgument(CallFailed):
     """The request is wrong; the message names the field."""
 
 
-class NotFound(FarmError):
+class NotFound(CallFailed):
     pass
 
 
-class FailedPrecondition(FarmError):
+class FailedPrecondition(CallFailed):
     """The request is valid but not now, such as cancelling a finished job."""
 
 
-class AlreadyExists(FarmError):
+class AlreadyExists(CallFailed):
     pass
 
 
-class PermissionDenied(FarmError):
+class PermissionDenied(CallFailed):
     pass
 
 
-class Unauthenticated(FarmError):
+class Unauthenticated(CallFailed):
     pass
 
 
-class Unimplemented(FarmError):
+class Unimplemented(CallFailed):
     """The controller does not offer the call: it runs an older renderq than the caller."""
 
 
-class Unavailable(FarmError):
+class Unavailable(CallFailed):
     """The controller could not be reached."""
 
     retryable = True
@@ -67,13 +67,13 @@ class TlsFailed(Unavailable):
     retryable = False
 
 
-class ControllerNotFound(FarmError):
+class ControllerNotFound(CallFailed):
     """No address was given and mDNS found no controller."""
 
     retryable = True
 
 
-_BY_STATUS: dict[grpc.StatusCode, type[FarmError]] = {
+_BY_STATUS: dict[grpc.StatusCode, type[CallFailed]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
     grpc.StatusCode.NOT_FOUND: NotFound,
@@ -90,11 +90,11 @@ _TRANSIENT = frozenset(
 )
 
 
-def from_rpc_error(error: grpc.aio.AioRpcError, address: str) -> FarmError:
+def from_rpc_error(error: grpc.aio.AioRpcError, address: str) -> CallFailed:
     """The typed error for a failed call to the controller at ``address``."""
     code = error.code()
     details = error.details() or code.name.lower().replace("_", " ")
-    kind = _BY_STATUS.get(code, FarmError)
+    kind = _BY_STATUS.get(code, CallFailed)
     if kind is Unavailable:
         failure = tls.handshake_failure(details)
         if failure is not None:
@@ -111,7 +111,7 @@ def from_rpc_error(error: grpc.aio.AioRpcError, address: str) -> FarmError:
     return farm_error
 
 
-def _tls_error(failure: tls.HandshakeFailure, details: str, address: str, status: str) -> FarmError:
+def _tls_error(failure: tls.HandshakeFailure, details: str, address: str, status: str) -> CallFailed:
     """A sentence that says what the handshake showed and what to change, instead of
     gRPC's list of connection attempts."""
     host = address.rsplit(":", 1)[0].strip("[]")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from renderq.controller.errors import FailedPrecondition, NotFound
+from renderq.controller.errors import NoSuchResource, NotPossibleNow
 from renderq.controller.farm_state import FarmState
 from renderq.controller.link_messages import drain_request
 from renderq.controller.model import Agent
@@ -39,17 +39,17 @@ class AgentControl:
         refused = state.refused.pop(agent_id, None)
         if agent is None:
             if refused is None:
-                raise NotFound(f"agent {agent_id!r} does not exist")
+                raise NoSuchResource(f"agent {agent_id!r} does not exist")
             self.on_forget(agent_id, refused.address)
             state.rec.deleted(refused)
             return
         if agent_id in state.links:
-            raise FailedPrecondition(
+            raise NotPossibleNow(
                 f"agent {agent_id} is online; stop the agent on its node first (a running agent "
                 "would be found again over mDNS), or disable it to keep work off it"
             )
         if agent.running:
-            raise FailedPrecondition(
+            raise NotPossibleNow(
                 f"agent {agent_id} still holds {len(agent.running)} task(s); they return to the queue "
                 f"once it has been silent for {state.agent_timeout:.0f} s: forget it then"
             )

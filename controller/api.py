@@ -1,6 +1,6 @@
 """FarmService: validate the request, call the farm, answer with the new resource.
 
-Errors a caller can cause arrive as FarmError subclasses and leave as their gRPC
+Errors a caller can cause arrive as RequestRefused subclasses and leave as their gRPC
 status with the farm's sentence (see errors.py); anything else is a bug, logged with
 its traceback and reported as INTERNAL.
 """
@@ -21,7 +21,7 @@ from google.protobuf.message import Message
 from renderq.controller.audit import AuditLog
 from renderq.controller.auth import current_caller
 from renderq.controller.bus import EventBus
-from renderq.controller.errors import FailedPrecondition, FarmError, InvalidArgument, NotFound, clip
+from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow, RequestRefused, clip
 from renderq.controller.farm import Farm
 from renderq.controller.model import Output, Task
 from renderq.controller.task_logs import TaskLogs
@@ -64,7 +64,7 @@ Streaming: TypeAlias = "Callable[[FarmApi, Req, Context], AsyncIterator[Resp]]"
 
 
 async def _abort(context: Context, e: Exception) -> NoReturn:
-    if isinstance(e, FarmError):
+    if isinstance(e, RequestRefused):
         await context.abort(e.code, e.message)
     log.exception("internal error")
     await context.abort(grpc.StatusCode.INTERNAL, clip(f"internal error: {e}"))
@@ -72,7 +72,7 @@ async def _abort(context: Context, e: Exception) -> NoReturn:
 
 
 def unary(method: Unary[Req, Resp]) -> Unary[Req, Resp]:
-    """A FarmError leaves as its status and sentence; anything else as INTERNAL, logged."""
+    """A RequestRefused leaves as its status and sentence; anything else as INTERNAL, logged."""
 
     @functools.wraps(method)
     async def wrapper(self: FarmApi, request: Req, context: Context) -> Resp:
@@ -105,10 +105,10 @@ class Resource(Protocol[P]):
 def page_request(token: str, size: int, default: int, most: int) -> tuple[int, int]:
     """The position in ``token`` and the page size a List request asks for, checked."""
     if size < 0:
-        raise InvalidArgument("page_size", f"must not be negative, not {size}")
+        raise InvalidField("page_size", f"must not be negative, not {size}")
     # Tokens are positions this API wrote: plain ASCII digits, small enough to index with.
     if token and not (token.isascii() and token.isdigit() and len(token) < 19):
-        raise InvalidArgument("page_token", f"{token!r} is not a token this API gave out")
+        raise InvalidField("page_token", f"{token!r} is not a token this API gave out")
     return int(token) if token else 0, min(size or default, most)
 
 
@@ -173,7 +173,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
     @unary
     async def CreateJob(self, request: fpb.CreateJobRequest, context: Context) -> fpb.CreateJobResponse:
         if not request.HasField("job"):
-            raise InvalidArgument("job", "the request has no job")
+            raise InvalidField("job", "the request has no job")
         job = self.farm.job_control.submit(check_job(request.job, self.farm.state.jobs))
         return fpb.CreateJobResponse(job=job.to_proto())
 
@@ -199,12 +199,10 @@ class FarmApi(fgrpc.FarmServiceServicer):
         paths = list(request.update_mask.paths)
         updatable = ("priority", "name", "max_retries")
         if not paths:
-            raise InvalidArgument("update_mask", f"name the fields to change: {', '.join(updatable)}")
+            raise InvalidField("update_mask", f"name the fields to change: {', '.join(updatable)}")
         for path in paths:
             if path not in updatable:
-                raise InvalidArgument(
-                    "update_mask", f"{path!r} cannot be changed; only {', '.join(updatable)}"
-                )
+                raise InvalidField("update_mask", f"{path!r} cannot be changed; only {', '.join(updatable)}")
         new = request.job
         job = self.farm.job_control.update(
             new.id,
@@ -332,7 +330,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
     def _check_watch(self, after_sequence: int, job_id: int) -> None:
         """What both watches refuse: a negative cursor, an unknown job."""
         if after_sequence < 0:
-            raise InvalidArgument("after_sequence", "must not be negative")
+            raise InvalidField("after_sequence", "must not be negative")
         if job_id:
             self.farm.state.job(job_id)
 
@@ -348,7 +346,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
             return
         attempt = self.farm.state.attempts.get(attempt_id)
         if attempt is None or attempt.task_id != task.id:
-            raise NotFound(f"task {task.id} has no attempt {attempt_id}")
+            raise NoSuchResource(f"task {task.id} has no attempt {attempt_id}")
         queue = self.logs.follow(attempt.id) if request.follow and attempt.end_time is None else None
         try:
             path = self.logs.path(attempt.job_id, attempt.task_id, attempt.id)
@@ -379,25 +377,25 @@ class FarmApi(fgrpc.FarmServiceServicer):
         try:
             handle = await asyncio.to_thread(open, output.path, "rb")
         except FileNotFoundError:
-            raise FailedPrecondition(
+            raise NotPossibleNow(
                 f"the output {output.path} of frame {request.frame} is no longer on the controller's "
                 "storage (moved or deleted since it was rendered)"
             ) from None
         except OSError as e:
-            raise FailedPrecondition(
+            raise NotPossibleNow(
                 f"the controller cannot read the output {output.path}: {e.strerror or e}"
             ) from None
         try:
             size = os.fstat(handle.fileno()).st_size
             if size > MAX_OUTPUT_BYTES:
-                raise FailedPrecondition(
+                raise NotPossibleNow(
                     f"the output {output.path} is {size:,} bytes; at most {MAX_OUTPUT_BYTES:,} can be read"
                 )
             offset = 0
             while offset < size:
                 data = await asyncio.to_thread(handle.read, min(READ_BLOCK, size - offset))
                 if not data:
-                    raise FailedPrecondition(f"the output {output.path} shrank while it was read; try again")
+                    raise NotPossibleNow(f"the output {output.path} shrank while it was read; try again")
                 yield fpb.ReadOutputResponse(offset=offset, data=data, size_bytes=size if offset == 0 else 0)
                 offset += len(data)
         finally:
@@ -409,29 +407,29 @@ class FarmApi(fgrpc.FarmServiceServicer):
         job = self.farm.state.job(request.job_id)
         frame = job.frames.get(request.frame)
         if frame is None:
-            raise NotFound(f"job {job.id} has no frame {request.frame}")
+            raise NoSuchResource(f"job {job.id} has no frame {request.frame}")
         if not request.path:
             if not frame.outputs:
-                raise FailedPrecondition(f"frame {frame.number} of job {job.id} has recorded no output yet")
+                raise NotPossibleNow(f"frame {frame.number} of job {job.id} has recorded no output yet")
             return frame.outputs[0]
         for output in frame.outputs:
             if output.path == request.path:
                 return output
-        raise InvalidArgument("path", f"{request.path} is not an output of frame {frame.number}")
+        raise InvalidField("path", f"{request.path} is not an output of frame {frame.number}")
 
     def _log_task(self, request: fpb.TailLogRequest) -> Task:
         job = self.farm.state.job(request.job_id)
         if request.HasField("frame"):
             frame = job.frames.get(request.frame)
             if frame is None:
-                raise NotFound(f"job {job.id} has no frame {request.frame}")
+                raise NoSuchResource(f"job {job.id} has no frame {request.frame}")
             return self.farm.state.tasks[frame.task_id]
         if request.task_id:
             task = self.farm.state.tasks.get(request.task_id)
             if task is None or task.job_id != job.id:
-                raise NotFound(f"job {job.id} has no task {request.task_id}")
+                raise NoSuchResource(f"job {job.id} has no task {request.task_id}")
             return task
-        raise InvalidArgument("frame", "name the frame (or the task_id) whose log to read")
+        raise InvalidField("frame", "name the frame (or the task_id) whose log to read")
 
     async def _first_attempt(self, task: Task) -> int:
         """Wait for the task's first dispatch (following a log right after submit).

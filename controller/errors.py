@@ -22,7 +22,7 @@ def clip(message: str) -> str:
     return f"{message[:half]}…{message[-half:]}"
 
 
-class FarmError(Exception):
+class RequestRefused(Exception):
     code = grpc.StatusCode.INTERNAL
 
     def __init__(self, message: str) -> None:
@@ -31,7 +31,7 @@ class FarmError(Exception):
         self.message = message
 
 
-class InvalidArgument(FarmError):
+class InvalidField(RequestRefused):
     """The request is wrong; ``field`` names the part to fix."""
 
     code = grpc.StatusCode.INVALID_ARGUMENT
@@ -41,11 +41,11 @@ class InvalidArgument(FarmError):
         self.field = field
 
 
-class NotFound(FarmError):
+class NoSuchResource(RequestRefused):
     code = grpc.StatusCode.NOT_FOUND
 
 
-class FailedPrecondition(FarmError):
+class NotPossibleNow(RequestRefused):
     """Valid, but not now (cancelling a finished job)."""
 
     code = grpc.StatusCode.FAILED_PRECONDITION

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from renderq.controller.errors import NotFound
+from renderq.controller.errors import NoSuchResource
 from renderq.controller.model import Agent, Attempt, Job, Task
 from renderq.controller.recorder import Recorder
 from renderq.controller.task_logs import TaskLogs
@@ -43,13 +43,13 @@ class FarmState:
     def job(self, job_id: int) -> Job:
         job = self.jobs.get(job_id)
         if job is None:
-            raise NotFound(f"job {job_id} does not exist")
+            raise NoSuchResource(f"job {job_id} does not exist")
         return job
 
     def agent(self, agent_id: str) -> Agent:
         agent = self.agents.get(agent_id)
         if agent is None:
-            raise NotFound(f"agent {agent_id!r} does not exist")
+            raise NoSuchResource(f"agent {agent_id!r} does not exist")
         return agent
 
     def is_current(self, attempt_id: int) -> bool:

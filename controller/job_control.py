@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from renderq.controller import scheduler
-from renderq.controller.errors import FailedPrecondition, InvalidArgument
+from renderq.controller.errors import InvalidField, NotPossibleNow
 from renderq.controller.farm_state import FarmState
 from renderq.controller.link_messages import cancel_request
 from renderq.controller.model import Frame, Job, Task
@@ -78,7 +78,7 @@ class JobControl:
             scheduler.unmet_requirement(checked.plugin, checked.pool, checked.requirements, a) for a in agents
         ]
         if all(reasons):
-            raise FailedPrecondition(f"no agent of this farm can run this job: it needs {reasons[0]}")
+            raise NotPossibleNow(f"no agent of this farm can run this job: it needs {reasons[0]}")
 
     def never_starts(self, task: Task) -> bool:
         """Whether ``task`` can no longer be dispatched: its job ended or was deleted, or
@@ -89,7 +89,7 @@ class JobControl:
     def cancel(self, job_id: int) -> Job:
         job = self.state.job(job_id)
         if job.state in JOB_FINAL:
-            raise FailedPrecondition(f"job {job_id} is already {state_word(job)}")
+            raise NotPossibleNow(f"job {job_id} is already {state_word(job)}")
         was, job.state = job.state, pb.JOB_STATE_CANCELLED
         self._stop_active(job, pb.FRAME_STATE_CANCELLED, "job cancelled")
         self.rules.refresh_job(job, was)
@@ -99,7 +99,7 @@ class JobControl:
     def suspend(self, job_id: int) -> Job:
         job = self.state.job(job_id)
         if job.state in JOB_FINAL or job.state == pb.JOB_STATE_SUSPENDED:
-            raise FailedPrecondition(
+            raise NotPossibleNow(
                 f"job {job_id} is {state_word(job)}; only a queued or running job can be suspended"
             )
         was, job.state = job.state, pb.JOB_STATE_SUSPENDED
@@ -111,7 +111,7 @@ class JobControl:
     def resume(self, job_id: int) -> Job:
         job = self.state.job(job_id)
         if job.state != pb.JOB_STATE_SUSPENDED:
-            raise FailedPrecondition(f"job {job_id} is not suspended")
+            raise NotPossibleNow(f"job {job_id} is not suspended")
         was, job.state = job.state, pb.JOB_STATE_QUEUED
         for frame in job.frames.values():
             if frame.state == pb.FRAME_STATE_SUSPENDED:
@@ -156,19 +156,17 @@ class JobControl:
                 f for f in job.frames.values() if f.state in (pb.FRAME_STATE_FAILED, pb.FRAME_STATE_CANCELLED)
             ]
             if not frames:
-                raise FailedPrecondition(f"job {job.id} has no failed or cancelled frames to retry")
+                raise NotPossibleNow(f"job {job.id} has no failed or cancelled frames to retry")
             return frames
         numbers = check_frames(spec)
         missing = [n for n in numbers if n not in job.frames]
         if missing:
-            raise InvalidArgument(
+            raise InvalidField(
                 "frames", f"frame {missing[0]} is not part of job {job.id} ({job.frames_spec})"
             )
         busy = [n for n in numbers if job.frames[n].state in FRAME_ACTIVE]
         if busy:
-            raise FailedPrecondition(
-                f"frame {busy[0]} of job {job.id} is rendering now; retry it when it ends"
-            )
+            raise NotPossibleNow(f"frame {busy[0]} of job {job.id} is rendering now; retry it when it ends")
         return [job.frames[n] for n in numbers]
 
     def update(self, job_id: int, priority: int | None, name: str | None, max_retries: int | None) -> Job:
@@ -187,16 +185,14 @@ class JobControl:
         state = self.state
         job = state.job(job_id)
         if job.state not in JOB_FINAL:
-            raise FailedPrecondition(f"job {job_id} is not finished; cancel it before deleting it")
+            raise NotPossibleNow(f"job {job_id} is not finished; cancel it before deleting it")
         if any(task.state in TASK_ACTIVE for task in job.tasks):
-            raise FailedPrecondition(f"job {job_id} still has tasks stopping; try again in a moment")
+            raise NotPossibleNow(f"job {job_id} still has tasks stopping; try again in a moment")
         dependents = [
             j.id for j in state.jobs.values() if job_id in j.depends_on and j.state not in JOB_FINAL
         ]
         if dependents:
-            raise FailedPrecondition(
-                f"job {dependents[0]} depends on job {job_id}; cancel or delete it first"
-            )
+            raise NotPossibleNow(f"job {dependents[0]} depends on job {job_id}; cancel or delete it first")
         del state.jobs[job_id]
         self.queue.forget(job)
         for task in job.tasks:

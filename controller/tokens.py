@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from renderq import tokens
-from renderq.controller.errors import FailedPrecondition, InvalidArgument, NotFound
+from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.model import ApiToken
 from renderq.controller.recorder import Recorder
 from renderq.controller.validation import check_name
@@ -56,9 +56,9 @@ class TokenBook:
         """A new token and its secret (which is not kept)."""
         name = check_name(name)
         if not name:
-            raise InvalidArgument("name", "a token needs a name saying who or what uses it")
+            raise InvalidField("name", "a token needs a name saying who or what uses it")
         if role not in (pb.ROLE_VIEWER, pb.ROLE_OPERATOR, pb.ROLE_ADMIN):
-            raise InvalidArgument("role", "must be viewer, operator or admin")
+            raise InvalidField("role", "must be viewer, operator or admin")
         secret = tokens.new_token()
         token_id = secrets.token_hex(4)
         while token_id in self._by_id:  # revoked ones stay listed: an id is never issued twice
@@ -74,9 +74,9 @@ class TokenBook:
     def revoke(self, token_id: str) -> ApiToken:
         token = self._by_id.get(token_id)
         if token is None:
-            raise NotFound(f"there is no token {token_id!r}; `renderq token list` shows them")
+            raise NoSuchResource(f"there is no token {token_id!r}; `renderq token list` shows them")
         if token.revoke_time is not None:
-            raise FailedPrecondition(f"token {token_id} ({token.name}) is already revoked")
+            raise NotPossibleNow(f"token {token_id} ({token.name}) is already revoked")
         token.revoke_time = time.time()
         self._by_digest.pop(token.digest, None)
         self._rec.changed(token)

@@ -14,7 +14,7 @@ from typing import Any
 
 from google.protobuf import duration_pb2, struct_pb2
 
-from renderq.controller.errors import InvalidArgument
+from renderq.controller.errors import InvalidField
 from renderq.controller.model import DEFAULT_MAX_RETRIES, DEFAULT_PRIORITY
 from renderq.frame_range import FrameRangeError, chunk, parse_frames
 from renderq.plugins.base import ParameterError
@@ -62,20 +62,20 @@ _NOT_SETTINGS = frozenset({"frames", "tasks"})
 
 def check_priority(priority: int) -> int:
     if not 0 <= priority <= 100:
-        raise InvalidArgument("priority", f"must be between 0 and 100, not {priority}")
+        raise InvalidField("priority", f"must be between 0 and 100, not {priority}")
     return priority
 
 
 def check_max_retries(retries: int) -> int:
     if not 0 <= retries <= MAX_RETRIES:
-        raise InvalidArgument("max_retries", f"must be between 0 and {MAX_RETRIES}, not {retries}")
+        raise InvalidField("max_retries", f"must be between 0 and {MAX_RETRIES}, not {retries}")
     return retries
 
 
 def check_name(name: str) -> str:
     name = name.strip()
     if len(name) > MAX_NAME:
-        raise InvalidArgument("name", f"is {len(name):,} characters long; at most {MAX_NAME:,}")
+        raise InvalidField("name", f"is {len(name):,} characters long; at most {MAX_NAME:,}")
     return name
 
 
@@ -83,7 +83,7 @@ def check_frames(spec: str, field: str = "frames") -> list[int]:
     try:
         return parse_frames(spec)
     except FrameRangeError as e:
-        raise InvalidArgument(field, str(e)) from None
+        raise InvalidField(field, str(e)) from None
 
 
 def _plain(value: struct_pb2.Value, field: str) -> Any:
@@ -91,7 +91,7 @@ def _plain(value: struct_pb2.Value, field: str) -> Any:
     kind = value.WhichOneof("kind")
     if kind == "number_value":
         if not math.isfinite(value.number_value):
-            raise InvalidArgument(field, f"must be a finite number, not {value.number_value}")
+            raise InvalidField(field, f"must be a finite number, not {value.number_value}")
         return value.number_value
     if kind == "struct_value":
         return {k: _plain(v, f"{field}.{k}") for k, v in value.struct_value.fields.items()}
@@ -104,42 +104,42 @@ def _plain(value: struct_pb2.Value, field: str) -> Any:
 
 def _seconds(duration: duration_pb2.Duration, field: str) -> float:
     if abs(duration.seconds) > MAX_DURATION_SECONDS or abs(duration.nanos) > 999_999_999:
-        raise InvalidArgument(field, f"{duration.seconds} s {duration.nanos} ns is not a valid duration")
+        raise InvalidField(field, f"{duration.seconds} s {duration.nanos} ns is not a valid duration")
     return duration.seconds + duration.nanos / 1e9
 
 
 def check_job(job: pb.Job, existing_jobs: Container[int]) -> CheckedJob:
     size = job.ByteSize()
     if size > MAX_JOB_BYTES:
-        raise InvalidArgument(
+        raise InvalidField(
             "job", f"takes {size:,} bytes; at most {MAX_JOB_BYTES:,} (put large data in files)"
         )
     plugin = get_plugin(job.plugin)
     if plugin is None:
         known = ", ".join(p.name for p in all_plugins())
-        raise InvalidArgument("plugin", f"unknown plugin {job.plugin!r}; this farm knows {known}")
+        raise InvalidField("plugin", f"unknown plugin {job.plugin!r}; this farm knows {known}")
     frames = check_frames(job.frames)
     chunk_size = job.chunk_size if job.HasField("chunk_size") else 1
     if chunk_size < 1:
-        raise InvalidArgument("chunk_size", f"frames per task must be 1 or more, not {chunk_size}")
+        raise InvalidField("chunk_size", f"frames per task must be 1 or more, not {chunk_size}")
     params = {name: _plain(value, f"parameters.{name}") for name, value in job.parameters.fields.items()}
     try:
         params = plugin.validate(params)
     except ParameterError as e:
-        raise InvalidArgument(f"parameters.{e.field}", e.message) from None
+        raise InvalidField(f"parameters.{e.field}", e.message) from None
     req = job.requirements
     for name in ("min_cpu_cores", "min_ram_bytes", "min_gpu_count", "min_gpu_memory_bytes"):
         if getattr(req, name) < 0:
-            raise InvalidArgument(f"requirements.{name}", f"must not be negative, not {getattr(req, name)}")
+            raise InvalidField(f"requirements.{name}", f"must not be negative, not {getattr(req, name)}")
     for key in job.environment:
         if not key or "=" in key or "\0" in key:
-            raise InvalidArgument("environment", f"{key!r} is not a valid environment variable name")
+            raise InvalidField("environment", f"{key!r} is not a valid environment variable name")
     for dep in job.depends_on:
         if dep not in existing_jobs:
-            raise InvalidArgument("depends_on", f"job {dep} does not exist")
+            raise InvalidField("depends_on", f"job {dep} does not exist")
     timeout = _seconds(job.task_timeout, "task_timeout") if job.HasField("task_timeout") else 0.0
     if timeout < 0:
-        raise InvalidArgument("task_timeout", "must not be negative")
+        raise InvalidField("task_timeout", "must not be negative")
     return CheckedJob(
         name=check_name(job.name) or f"{job.plugin} {job.frames}",
         owner=job.owner.strip() or "anonymous",

@@ -275,7 +275,7 @@ async def test_the_controller_warns_once_when_an_agent_has_another_farms_certifi
     ],
     ids=["wrong-name", "expired", "refused-is-not-tls"],
 )
-def test_grpc_details_become_a_sentence(details: str, kind: type[errors.FarmError], words: str) -> None:
+def test_grpc_details_become_a_sentence(details: str, kind: type[errors.CallFailed], words: str) -> None:
     error = errors.from_rpc_error(
         grpc.aio.AioRpcError(grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), details),
         "10.0.0.5:7420",

@@ -21,11 +21,11 @@ def rpc_error(code: grpc.StatusCode, details: str) -> grpc.aio.AioRpcError:
         (grpc.StatusCode.ALREADY_EXISTS, errors.AlreadyExists),
         (grpc.StatusCode.PERMISSION_DENIED, errors.PermissionDenied),
         (grpc.StatusCode.UNAUTHENTICATED, errors.Unauthenticated),
-        (grpc.StatusCode.INTERNAL, errors.FarmError),
+        (grpc.StatusCode.INTERNAL, errors.CallFailed),
     ],
 )
 def test_each_status_becomes_its_own_error_with_the_servers_sentence(
-    code: grpc.StatusCode, kind: type[errors.FarmError]
+    code: grpc.StatusCode, kind: type[errors.CallFailed]
 ) -> None:
     error = errors.from_rpc_error(rpc_error(code, "frames: '1-abc' is not a frame range"), "10.0.0.1:7420")
     assert type(error) is kind

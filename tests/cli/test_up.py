@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from renderq.cli.failures import UserError
-from renderq.cli.up import EmbeddedFarm
+from renderq.cli.up import LocalServers
 
 FAKE = [sys.executable, str(Path(__file__).with_name("fake_renderq.py"))]
 
 
 async def test_up_starts_the_agent_then_the_controller_dialling_it(tmp_path: Path) -> None:
-    farm = EmbeddedFarm(tmp_path, 0, 2, "INFO", command=FAKE)
+    farm = LocalServers(tmp_path, 0, 2, "INFO", command=FAKE)
     try:
         assert await farm.start() == "127.0.0.1:17420"
     finally:
@@ -27,7 +27,7 @@ async def test_up_starts_the_agent_then_the_controller_dialling_it(tmp_path: Pat
 
 
 async def test_the_agent_takes_the_port_after_the_controllers(tmp_path: Path) -> None:
-    farm = EmbeddedFarm(tmp_path, 7500, None, "INFO", command=FAKE)
+    farm = LocalServers(tmp_path, 7500, None, "INFO", command=FAKE)
     try:
         assert await farm.start() == "127.0.0.1:7500"
     finally:
@@ -39,7 +39,7 @@ async def test_a_child_that_exits_before_it_is_ready_is_shown_with_its_last_line
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_RENDERQ_FAIL", "controller")
-    farm = EmbeddedFarm(tmp_path, 0, None, "INFO", command=FAKE)
+    farm = LocalServers(tmp_path, 0, None, "INFO", command=FAKE)
     try:
         with pytest.raises(UserError) as failure:
             await farm.start()
@@ -55,7 +55,7 @@ async def test_a_child_that_dies_after_it_was_ready_is_reported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_RENDERQ_DIE", "agent")
-    farm = EmbeddedFarm(tmp_path, 0, None, "INFO", command=FAKE)
+    farm = LocalServers(tmp_path, 0, None, "INFO", command=FAKE)
     try:
         await farm.start()
         failure = await farm.failure()

@@ -1,7 +1,7 @@
-"""How a verb reaches the controller: the shared flags, the dial, error mapping, paging.
+"""How a verb reaches the controller: the shared flags, the dial, error mapping.
 
-Verbs are written as ``async def verb(args, farm) -> exit code`` and never see a
-status code: every failed call leaves here as a typed ``FarmError``.
+Verbs are written as ``async def verb(args, stub) -> exit code`` and never see a
+status code: every failed call leaves here as a typed ``CallFailed``.
 """
 
 from __future__ import annotations
@@ -99,16 +99,16 @@ def client_verb(verb: ClientVerb) -> Callable[[argparse.Namespace], int]:
 
 
 async def _call(verb: ClientVerb, args: argparse.Namespace) -> int:
-    async with dial(await resolve_controller(args.controller), credentials_from(args)) as farm:
-        return await verb(args, farm)
+    async with dial(await resolve_controller(args.controller), credentials_from(args)) as stub:
+        return await verb(args, stub)
 
 
 @asynccontextmanager
 async def dial(address: str, credentials: Credentials) -> AsyncIterator[FarmServiceAsyncStub]:
-    """A stub for the controller at ``address``; a failed call inside leaves as a ``FarmError``."""
-    async with connect(address, credentials) as farm:
+    """A stub for the controller at ``address``; a failed call inside leaves as a ``CallFailed``."""
+    async with connect(address, credentials) as stub:
         try:
-            yield farm
+            yield stub
         except grpc.aio.AioRpcError as error:
             failure = from_rpc_error(error, address)
             if isinstance(failure, Unauthenticated):
