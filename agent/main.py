@@ -14,7 +14,7 @@ from renderq.agent.server import AgentServer, AgentStartError
 
 log = logging.getLogger(__name__)
 # Operators and scripts wait for the listening line under the agent's own name.
-agent_logger = logging.getLogger("renderq.agent")
+agent_log = logging.getLogger("renderq.agent")
 
 
 async def serve(
@@ -30,7 +30,7 @@ async def serve(
     server = AgentServer(config)
     await server.start()
     try:
-        agent_logger.info(
+        agent_log.info(
             "renderq agent %s listening on %s:%d tls=%s",
             server.agent_id, server.host, server.port, "on" if config.tls_dir else "off",
         )  # fmt: skip
