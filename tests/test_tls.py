@@ -149,11 +149,15 @@ class _Api(fgrpc.FarmServiceServicer):
         return fpb.ListJobsResponse(event_sequence=7)
 
 
+def _api() -> fgrpc.FarmServiceServicer:
+    return _Api()  # type: ignore[abstract]  # a fake: it serves only the calls these tests make
+
+
 @pytest.fixture
 async def tls_server(tmp_path: Path) -> AsyncIterator[str]:
     """A FarmService on loopback serving the node certificate of the farm in tmp/farm."""
     server = grpc.aio.server()
-    fgrpc.add_FarmServiceServicer_to_server(_Api(), server)
+    fgrpc.add_FarmServiceServicer_to_server(_api(), server)
     port = server.add_secure_port("127.0.0.1:0", tls.server_credentials(make_farm(tmp_path / "farm")))
     await server.start()
     yield f"127.0.0.1:{port}"
@@ -191,7 +195,7 @@ async def test_an_expired_certificate_is_named_at_start_and_in_the_handshake(
     with pytest.raises(tls.TlsError, match=r"node\.pem expired on .*renderq certs"):
         tls.server_credentials(farm)
     server = grpc.aio.server()
-    fgrpc.add_FarmServiceServicer_to_server(_Api(), server)
+    fgrpc.add_FarmServiceServicer_to_server(_api(), server)
     pair = ((farm / tls.NODE_KEY).read_bytes(), (farm / tls.NODE_CERT).read_bytes())
     address = f"127.0.0.1:{server.add_secure_port('127.0.0.1:0', grpc.ssl_server_credentials([pair]))}"
     await server.start()
@@ -214,7 +218,7 @@ async def test_a_client_without_tls_is_told_to_pass_tls(tls_server: str) -> None
 
 async def test_a_tls_client_against_a_plain_controller_is_told_so(tmp_path: Path) -> None:
     server = grpc.aio.server()
-    fgrpc.add_FarmServiceServicer_to_server(_Api(), server)
+    fgrpc.add_FarmServiceServicer_to_server(_api(), server)
     address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
     await server.start()
     try:

@@ -37,7 +37,7 @@ async def test_a_controller_without_the_key_is_refused_and_runs_nothing(
     assert status.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "proves the farm key" in (status.details() or "")
     assert not marker.exists()
-    assert agent._attempts.known_ids() == []
+    assert agent._attempts is not None and agent._attempts.known_ids() == []
 
 
 async def test_a_rogue_controller_does_not_displace_the_real_link(

@@ -37,8 +37,8 @@ def allowed() -> dict[str, object]:
 async def test_a_refused_assignment_fails_with_why_and_starts_nothing(
     tmp_path: Path,
     allowed: dict[str, object],
-    hardware,
-    monkeypatch,  # type: ignore[no-untyped-def]
+    hardware: object,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from renderq.agent import server as server_module
 

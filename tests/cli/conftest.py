@@ -274,7 +274,7 @@ class FakeFarm(fgrpc.FarmServiceServicer):
 
 @pytest.fixture
 def farm() -> Iterator[FakeFarm]:
-    fake = FakeFarm()
+    fake = FakeFarm()  # type: ignore[abstract]  # a fake: it serves only the calls the CLI makes
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="fake-farm", daemon=True)
     thread.start()
@@ -400,7 +400,8 @@ def controller(tmp_path: Path) -> Iterator[RealController]:
     async def start() -> tuple[asyncio.Task[None], int]:
         started: asyncio.Future[int] = loop.create_future()
         task = asyncio.create_task(serve(config, started))
-        await asyncio.wait([task, started], return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[asyncio.Future[Any]] = [task, started]
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if task.done():
             task.result()
         return task, started.result()

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -169,7 +170,8 @@ async def start_controller(data_dir: Path, agents: list[str]) -> tuple[asyncio.T
     write_private(config.key_file, FARM_KEY)
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve(config, started))
-    done, _ = await asyncio.wait([task, started], timeout=DEADLINE, return_when=asyncio.FIRST_COMPLETED)
+    waiting: list[asyncio.Future[Any]] = [task, started]
+    done, _ = await asyncio.wait(waiting, timeout=DEADLINE, return_when=asyncio.FIRST_COMPLETED)
     if task in done:
         task.result()
     assert started.done(), "controller did not start serving"

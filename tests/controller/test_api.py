@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, struct_pb2
@@ -15,7 +17,7 @@ from .test_link_protocol import command_job
 
 
 def job_with(
-    plugin: str = "command", frames: str = "1-10", chunk: int | None = None, **params: object
+    plugin: str = "command", frames: str = "1-10", chunk: int | None = None, **params: Any
 ) -> pb.Job:
     struct = struct_pb2.Struct()
     struct.update(params or {"argv": ["true"]})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
@@ -50,7 +51,7 @@ async def test_the_key_never_crosses_the_link_and_the_controller_proves_it(
     assert FARM_KEY not in sent
 
 
-def drain(agent: ScriptedAgent) -> list:  # type: ignore[type-arg]
+def drain(agent: ScriptedAgent) -> list[apb.LinkRequest]:
     """Every request received and not yet read by the test."""
     out = []
     while not agent.received.empty():

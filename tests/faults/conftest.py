@@ -160,7 +160,8 @@ def task_pid(agent: Process, attempt_id: int) -> int:
 
 
 def frames(cli: Cli, job_id: str) -> list[dict[str, Any]]:
-    return cli.json("frames", job_id)  # type: ignore[no-any-return]
+    frames: list[dict[str, Any]] = cli.json("frames", job_id)
+    return frames
 
 
 def assert_every_frame_completed_once(cli: Cli, job_id: str, count: int) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -81,8 +82,8 @@ def test_agent_cut_off_the_network_for_30_s_loses_its_task_and_its_late_result_i
 
 
 def test_agent_frozen_by_sigstop_loses_its_task_and_on_sigcont_its_stale_attempt_is_cancelled(
-    farm_factory,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    farm_factory: Callable[[], Farm],
+    tmp_path: Path,
 ) -> None:
     farm: Farm = farm_factory()
     controller = start_farm(farm, ["a1", "a2"])
@@ -114,8 +115,8 @@ def test_agent_frozen_by_sigstop_loses_its_task_and_on_sigcont_its_stale_attempt
 
 
 def test_an_agent_stopped_by_sigterm_says_goodbye_and_its_frame_is_requeued_at_once(
-    farm_factory, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    farm_factory: Callable[[], Farm], tmp_path: Path
+) -> None:
     farm: Farm = farm_factory()
     for name in ("a1", "a2"):
         farm.add_agent(name)

@@ -4,6 +4,8 @@ every frame is completed exactly once."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 import pytest
 
@@ -32,7 +34,9 @@ def stored_frame_states(farm: Farm, job_id: str) -> dict[int, int]:
     return {int(state): int(count) for state, count in rows}
 
 
-def test_controller_killed_during_heavy_writes_restarts_and_completes_every_frame_once(farm_factory) -> None:  # type: ignore[no-untyped-def]
+def test_controller_killed_during_heavy_writes_restarts_and_completes_every_frame_once(
+    farm_factory: Callable[[], Farm],
+) -> None:
     farm: Farm = farm_factory()
     start_farm(farm, ["a1", "a2"], "--slots", "4")
     # Each frame writes one small file, hashed as its output: a frame recorded twice would show.
@@ -70,7 +74,9 @@ def test_controller_killed_during_heavy_writes_restarts_and_completes_every_fram
     assert stored_frame_states(farm, job_id) == {pb.FRAME_STATE_COMPLETED: FRAMES}
 
 
-def test_a_submitted_job_survives_a_controller_killed_right_after_the_submit_answered(farm_factory) -> None:  # type: ignore[no-untyped-def]
+def test_a_submitted_job_survives_a_controller_killed_right_after_the_submit_answered(
+    farm_factory: Callable[[], Farm],
+) -> None:
     farm: Farm = farm_factory()
     controller = farm.start_controller()
     # Big enough that storing it takes longer than the kill that follows the answer.
@@ -82,7 +88,7 @@ def test_a_submitted_job_survives_a_controller_killed_right_after_the_submit_ans
     assert job["frame_count"] == 100_000
 
 
-def test_ids_of_deleted_jobs_are_never_issued_again_after_a_kill(farm_factory) -> None:  # type: ignore[no-untyped-def]
+def test_ids_of_deleted_jobs_are_never_issued_again_after_a_kill(farm_factory: Callable[[], Farm]) -> None:
     farm: Farm = farm_factory()
     controller = farm.start_controller()
     deleted = [

@@ -3,6 +3,8 @@ kills what it must, keeps what it should, and keeps answering meanwhile."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from renderq.agent.runner import LOG_LIMIT
@@ -33,7 +35,7 @@ def submit(farm: Farm, mark: tuple[str, str], *args: str) -> str:
 
 
 def test_hung_renderer_is_killed_at_its_timeout_and_fails_its_frame_after_the_retry(
-    farm_factory,  # type: ignore[no-untyped-def]
+    farm_factory: Callable[[], Farm],
     task_mark: tuple[str, str],
 ) -> None:
     farm: Farm = farm_factory()
@@ -61,7 +63,7 @@ def test_hung_renderer_is_killed_at_its_timeout_and_fails_its_frame_after_the_re
 
 
 def test_renderer_flooding_100_mb_of_output_keeps_the_farm_responsive_and_the_agent_bounded(
-    farm_factory,  # type: ignore[no-untyped-def]
+    farm_factory: Callable[[], Farm],
     task_mark: tuple[str, str],
 ) -> None:
     farm: Farm = farm_factory()
@@ -96,7 +98,7 @@ def test_renderer_flooding_100_mb_of_output_keeps_the_farm_responsive_and_the_ag
 
 
 def test_renderer_that_forks_children_and_exits_leaves_no_process_behind(
-    farm_factory,  # type: ignore[no-untyped-def]
+    farm_factory: Callable[[], Farm],
     task_mark: tuple[str, str],
 ) -> None:
     farm: Farm = farm_factory()

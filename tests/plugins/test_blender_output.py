@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,7 +22,7 @@ def parse_log(name: str) -> list[ParseEvent]:
     return parse_lines((LOGS / name).read_text().splitlines(keepends=True))
 
 
-def of_type(events: list[ParseEvent], kind: type[T]) -> list[T]:
+def of_type(events: Sequence[ParseEvent], kind: type[T]) -> list[T]:
     return [e for e in events if isinstance(e, kind)]
 
 

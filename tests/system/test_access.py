@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .conftest import Farm
 
 
-def test_an_operator_token_submits_a_viewer_token_cannot_and_the_audit_shows_who(farm_factory) -> None:  # type: ignore[no-untyped-def]
+def test_an_operator_token_submits_a_viewer_token_cannot_and_the_audit_shows_who(
+    farm_factory: Callable[[], Farm],
+) -> None:
     farm: Farm = farm_factory()
     farm.start_controller()
     made = farm.cli.json("token create", "comp-script", "--role", "operator")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,8 +16,8 @@ pytestmark = [pytest.mark.system, pytest.mark.blender]
 
 
 def test_denoising_scene_fails_with_the_denoiser_named_on_the_frame(
-    farm_factory, blender: str, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    farm_factory: Callable[[], Farm], blender: str, tmp_path: Path
+) -> None:
     scene = denoising_copy(blender, ensure_demo_scene(tmp_path / "scene"), tmp_path / "denoising.blend")
     farm: Farm = farm_factory()
     farm.add_agent("a1")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from .harness import Process, renderq_argv
 pytestmark = pytest.mark.system
 
 
-def test_join_token_prints_the_line_that_adds_a_node(farm_factory) -> None:  # type: ignore[no-untyped-def]
+def test_join_token_prints_the_line_that_adds_a_node(farm_factory: Callable[[], Farm]) -> None:
     farm: Farm = farm_factory()
     printed = subprocess.run(
         renderq_argv("join-token", "--data-dir", str(farm.root / "controller")),
@@ -22,7 +23,9 @@ def test_join_token_prints_the_line_that_adds_a_node(farm_factory) -> None:  # t
     assert printed == f"renderq agent --join {farm.token}"
 
 
-def test_a_node_without_the_key_is_refused_and_both_sides_say_why(farm_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_node_without_the_key_is_refused_and_both_sides_say_why(
+    farm_factory: Callable[[], Farm], tmp_path: Path
+) -> None:
     farm: Farm = farm_factory()
     port = farm.add_agent("stranger")
     stranger = Process(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.system
 
 
 @pytest.fixture
-def one_agent_farm(farm_factory) -> Farm:  # type: ignore[no-untyped-def]
+def one_agent_farm(farm_factory: Callable[[], Farm]) -> Farm:
     farm: Farm = farm_factory()
     farm.add_agent("a1")
     farm.start_agent("a1")

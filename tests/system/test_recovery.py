@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,13 @@ def gated_command(gate_dir: Path) -> list[str]:
 
 
 def frames_of(farm: Farm, job_id: str) -> list[dict[str, Any]]:
-    return farm.cli.json("frames", job_id)  # type: ignore[no-any-return]
+    frames: list[dict[str, Any]] = farm.cli.json("frames", job_id)
+    return frames
 
 
-def test_killed_agent_task_is_requeued_and_completes_on_the_other(farm_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_killed_agent_task_is_requeued_and_completes_on_the_other(
+    farm_factory: Callable[[], Farm], tmp_path: Path
+) -> None:
     farm: Farm = farm_factory()
     farm.add_agent("a1")
     farm.add_agent("a2")
@@ -59,8 +63,8 @@ def test_killed_agent_task_is_requeued_and_completes_on_the_other(farm_factory, 
 
 
 def test_controller_killed_mid_job_restarts_and_finishes_every_frame_once(
-    farm_factory, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    farm_factory: Callable[[], Farm], tmp_path: Path
+) -> None:
     farm: Farm = farm_factory()
     farm.add_agent("a1")
     farm.start_agent("a1", "--slots", "2")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class TlsFarm:
 
 
 @pytest.fixture
-def tls_farm(farm_factory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TlsFarm:  # type: ignore[no-untyped-def]
+def tls_farm(farm_factory: Callable[[], Farm], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> TlsFarm:
     # The services read it as their --tls default: each process here gets its own flag.
     monkeypatch.delenv("RENDERQ_TLS", raising=False)
     controller_dir, agent_dir, client_dir = tmp_path / "ctl-tls", tmp_path / "a1-tls", tmp_path / "client"
