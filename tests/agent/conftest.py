@@ -46,8 +46,9 @@ class FakeController:
         """Every event received so far, in order."""
         self.hello = apb.AgentHello()
 
-    async def connect(self) -> apb.AgentHello:
-        """Hello, then the proof of the farm key (a wrong one when this controller has no key)."""
+    async def connect(self, answer: apb.LinkRequest | None = None) -> apb.AgentHello:
+        """Hello, then the proof of the farm key (a wrong one when this controller has no key),
+        or ``answer`` in its place (a controller that skips the proof)."""
         nonce = farm_key.new_nonce()
         await self.send(
             apb.LinkRequest(
@@ -63,9 +64,11 @@ class FakeController:
             # the ended call would make grpc report INTERNAL instead of the agent's
             # status (grpc/grpc#36066), so answer nothing, as the controller does.
             return self.hello
-        key = self._key or bytes(32)
-        proof = farm_key.controller_proof(key, nonce, self.hello.nonce, self.hello.agent_id)
-        await self.send(apb.LinkRequest(proof=apb.ControllerProof(proof=proof)))
+        if answer is None:
+            key = self._key or bytes(32)
+            proof = farm_key.controller_proof(key, nonce, self.hello.nonce, self.hello.agent_id)
+            answer = apb.LinkRequest(proof=apb.ControllerProof(proof=proof))
+        await self.send(answer)
         return self.hello
 
     async def send(self, request: apb.LinkRequest) -> None:

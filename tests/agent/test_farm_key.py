@@ -12,6 +12,7 @@ import pytest
 from renderq import farm_key
 from renderq.agent import server as server_module
 from renderq.agent.server import AgentServer
+from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import resources_pb2
 from tests.agent.conftest import FARM_KEY, Connect, FakeController, agent_config, shell, task
 
@@ -26,16 +27,25 @@ async def link_end_status(controller: FakeController) -> grpc.aio.AioRpcError:
 async def test_a_controller_without_the_key_is_refused_and_runs_nothing(
     agent: AgentServer, tmp_path: Path
 ) -> None:
-    rogue = FakeController(agent.port, key=os.urandom(32))
+    # Nothing is written after the answer to the agent's hello: a write to a link the
+    # agent already ended makes grpc report INTERNAL instead of its status (grpc/grpc#36066).
+    wrong = FakeController(agent.port, key=os.urandom(32))
     try:
-        await rogue.connect()
-        marker = tmp_path / "ran"
-        await rogue.assign(task(5, shell(f"touch {marker}")))
-        status = await link_end_status(rogue)
+        await wrong.connect()
+        status = await link_end_status(wrong)
     finally:
-        await rogue.close()
+        await wrong.close()
     assert status.code() == grpc.StatusCode.PERMISSION_DENIED
     assert "proves the farm key" in (status.details() or "")
+
+    marker = tmp_path / "ran"
+    pushy = FakeController(agent.port, key=os.urandom(32))
+    try:
+        await pushy.connect(answer=apb.LinkRequest(assign=task(5, shell(f"touch {marker}"))))
+        status = await link_end_status(pushy)
+    finally:
+        await pushy.close()
+    assert status.code() == grpc.StatusCode.PERMISSION_DENIED
     assert not marker.exists()
     assert agent._attempts is not None and agent._attempts.known_ids() == []
 
