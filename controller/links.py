@@ -145,74 +145,78 @@ class AgentLink:
 
     async def _connect(self, address: str) -> Outcome:
         """One connection, from the hello to the end of the link."""
-        farm = self.manager.farm
         async with self.manager.open_channel(address) as channel:
             call = agrpc.AgentServiceStub(channel).Link()
-            nonce = farm_key.new_nonce()
-            await call.write(
-                apb.LinkRequest(
-                    hello=apb.ControllerHello(
-                        controller_id=self.manager.controller_id, version=renderq.__version__, nonce=nonce
-                    )
-                )
-            )
             try:
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel
-                # that comes as the read completes, and the link would outlive its close.
-                async with asyncio.timeout(HELLO_TIMEOUT):
-                    first = await call.read()
-            except TimeoutError:
-                log.warning("agent did not answer hello within %.0f s address=%s", HELLO_TIMEOUT, address)
-                call.cancel()
-                return Outcome.FAILED
-            if first is grpc.aio.EOF or first.WhichOneof("kind") != "hello":
-                log.warning("agent did not say hello address=%s", address)
-                call.cancel()
-                return Outcome.FAILED
-            hello = first.hello
-            key = self.manager.key
-            if not hello.proof:
-                farm.liveness.refused(
-                    address, hello, "it has no farm key: start it with the line `renderq join-token` prints"
-                )
-                call.cancel()
-                return Outcome.REFUSED
-            if not farm_key.matches(
-                farm_key.agent_proof(key, nonce, hello.nonce, hello.agent_id), hello.proof
-            ):
-                farm.liveness.refused(address, hello, "its farm key is not this farm's (wrong join token?)")
-                call.cancel()
-                return Outcome.REFUSED
-            proof = farm_key.controller_proof(key, nonce, hello.nonce, hello.agent_id)
-            await call.write(apb.LinkRequest(proof=apb.ControllerProof(proof=proof)))
-            if not self.manager.claim(self, hello.agent_id):
-                call.cancel()
-                return Outcome.FAILED
-            session = LinkSession()
-            farm.liveness.connected(session, address, hello)
-            writer = asyncio.create_task(session.write_loop(call))
-            try:
-                while True:
-                    message = await call.read()
-                    if message is grpc.aio.EOF:
-                        break
-                    kind = message.WhichOneof("kind")
-                    if kind == "events":
-                        for event in message.events.events:
-                            farm.task_events.apply(hello.agent_id, session, event)
-                    elif kind == "heartbeat":
-                        farm.liveness.heartbeat(hello.agent_id, message.heartbeat)
-                    elif kind == "goodbye":
-                        farm.liveness.left(hello.agent_id, session, message.goodbye.reason)
-                        break
-            except grpc.aio.AioRpcError as e:
-                log.info("link broke agent=%s code=%s %s", hello.agent_id, e.code().name, e.details())
+                hello = await self._handshake(call, address)
+                if isinstance(hello, Outcome):
+                    return hello
+                if not self.manager.claim(self, hello.agent_id):
+                    return Outcome.FAILED
+                await self._serve(call, address, hello)
+                return Outcome.LINKED
             finally:
-                session.open = False
-                writer.cancel()
-                farm.liveness.disconnected(hello.agent_id, session)
                 call.cancel()
-            return Outcome.LINKED
+
+    async def _handshake(self, call: grpc.aio.StreamStreamCall, address: str) -> apb.AgentHello | Outcome:
+        """Hello both ways and the farm key proved both ways; the agent's hello, or why not."""
+        nonce = farm_key.new_nonce()
+        manager = self.manager
+        hello_request = apb.ControllerHello(
+            controller_id=manager.controller_id, version=renderq.__version__, nonce=nonce
+        )
+        await call.write(apb.LinkRequest(hello=hello_request))
+        try:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel
+            # that comes as the read completes, and the link would outlive its close.
+            async with asyncio.timeout(HELLO_TIMEOUT):
+                first = await call.read()
+        except TimeoutError:
+            log.warning("agent did not answer hello within %.0f s address=%s", HELLO_TIMEOUT, address)
+            return Outcome.FAILED
+        if first is grpc.aio.EOF or first.WhichOneof("kind") != "hello":
+            log.warning("agent did not say hello address=%s", address)
+            return Outcome.FAILED
+        hello = first.hello
+        if not hello.proof:
+            why = "it has no farm key: start it with the line `renderq join-token` prints"
+            manager.farm.liveness.refused(address, hello, why)
+            return Outcome.REFUSED
+        if not farm_key.matches(
+            farm_key.agent_proof(manager.key, nonce, hello.nonce, hello.agent_id), hello.proof
+        ):
+            manager.farm.liveness.refused(
+                address, hello, "its farm key is not this farm's (wrong join token?)"
+            )
+            return Outcome.REFUSED
+        proof = farm_key.controller_proof(manager.key, nonce, hello.nonce, hello.agent_id)
+        await call.write(apb.LinkRequest(proof=apb.ControllerProof(proof=proof)))
+        return hello
+
+    async def _serve(self, call: grpc.aio.StreamStreamCall, address: str, hello: apb.AgentHello) -> None:
+        """The link of a proven agent, until it ends: its events and heartbeats to the farm,
+        the farm's requests to it."""
+        farm = self.manager.farm
+        session = LinkSession()
+        farm.liveness.connected(session, address, hello)
+        writer = asyncio.create_task(session.write_loop(call))
+        try:
+            while (message := await call.read()) is not grpc.aio.EOF:
+                kind = message.WhichOneof("kind")
+                if kind == "events":
+                    for event in message.events.events:
+                        farm.task_events.apply(hello.agent_id, session, event)
+                elif kind == "heartbeat":
+                    farm.liveness.heartbeat(hello.agent_id, message.heartbeat)
+                elif kind == "goodbye":
+                    farm.liveness.left(hello.agent_id, session, message.goodbye.reason)
+                    break
+        except grpc.aio.AioRpcError as e:
+            log.info("link broke agent=%s code=%s %s", hello.agent_id, e.code().name, e.details())
+        finally:
+            session.open = False
+            writer.cancel()
+            farm.liveness.disconnected(hello.agent_id, session)
 
 
 class LinkManager:

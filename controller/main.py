@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import time
+from dataclasses import dataclass
 
 import grpc
 
@@ -46,8 +47,21 @@ async def check_timeouts(farm: Farm) -> None:
         farm.liveness.check_timeouts(time.time())
 
 
-async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = None) -> None:
-    """Run the controller until cancelled; ``started`` gets the port once it serves."""
+@dataclass
+class Parts:
+    """What one controller run is made of, opened from the database."""
+
+    store: Store
+    bus: EventBus
+    recorder: Recorder
+    logs: TaskLogs
+    farm: Farm
+    book: TokenBook
+    audit: AuditLog
+
+
+def open_parts(config: ControllerConfig) -> Parts:
+    """The store opened (and migrated), a new epoch recorded, the farm restored."""
     store = Store(config.db_path)
     loaded = store.load()
     epoch = int(loaded.meta.get("epoch", "0")) + 1
@@ -60,21 +74,45 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     book = TokenBook(loaded.tokens, recorder)
     book.ensure_local_admin(config.data_dir)
     audit = AuditLog(recorder, store, loaded.audit_sequence)
+    return Parts(store, bus, recorder, logs, farm, book, audit)
 
-    server = grpc.aio.server(interceptors=[AuthInterceptor(book, audit)], options=SERVER_OPTIONS)
-    fgrpc.add_FarmServiceServicer_to_server(FarmApi(farm, bus, logs, book, audit), server)
+
+def listen(server: grpc.aio.Server, config: ControllerConfig) -> int:
+    """Bind ``config.listen``; the port. Raises ListenError with the reason."""
     try:
         if config.tls_dir is None:
-            port = server.add_insecure_port(config.listen)
-        else:
-            port = server.add_secure_port(config.listen, tls.server_credentials(config.tls_dir))
+            return server.add_insecure_port(config.listen)
+        return server.add_secure_port(config.listen, tls.server_credentials(config.tls_dir))
     except (RuntimeError, tls.TlsError) as e:
-        store.close()
         raise ListenError(f"cannot listen on {config.listen}: {e}") from None
+
+
+def dial_agents(config: ControllerConfig, farm: Farm, links: LinkManager) -> None:
+    """The agents named by flags, and every agent the farm knows, however it was first found."""
+    for address in config.agents:
+        links.dial([address])
+    for agent in list(farm.state.agents.values()):
+        if agent.address:
+            links.dial([agent.address], agent.id)
+    farm.agent_control.on_forget = links.forget
+
+
+async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = None) -> None:
+    """Run the controller until cancelled; ``started`` gets the port once it serves."""
+    parts = open_parts(config)
+    farm = parts.farm
+    server = grpc.aio.server(interceptors=[AuthInterceptor(parts.book, parts.audit)], options=SERVER_OPTIONS)
+    api = FarmApi(farm, parts.bus, parts.logs, parts.book, parts.audit)
+    fgrpc.add_FarmServiceServicer_to_server(api, server)
+    try:
+        port = listen(server, config)
+    except ListenError:
+        parts.store.close()
+        raise
     host = config.listen.rsplit(":", 1)[0]
     links = LinkManager(farm, farm_key.load_or_create(config.key_file), config.tls_dir)
     discovery = Discovery(links, port, mdns.listen_addresses(host)) if config.mdns else None
-    writer = asyncio.create_task(recorder.run(), name="recorder")
+    writer = asyncio.create_task(parts.recorder.run(), name="recorder")
     background = [
         asyncio.create_task(farm.dispatcher.run(), name="dispatcher"),
         asyncio.create_task(check_timeouts(farm), name="timeouts"),
@@ -89,13 +127,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
             "on" if config.tls_dir else "off",
         )
         log.info("farm key path=%s (renderq join-token prints the line that adds a node)", config.key_file)
-        for address in config.agents:
-            links.dial([address])
-        # Every agent the farm knows is dialled again, however it was first found.
-        for agent in list(farm.state.agents.values()):
-            if agent.address:
-                links.dial([agent.address], agent.id)
-        farm.agent_control.on_forget = links.forget
+        dial_agents(config, farm, links)
         if discovery is not None:
             await discovery.start()
         if started is not None:
@@ -108,17 +140,22 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
             await discovery.close()
         await links.close()
         await server.stop(grace=1.0)
-        for task in background:
-            task.cancel()
-        await asyncio.gather(*background, return_exceptions=True)
-        # The writer may be inside a transaction: let it store what is left, then stop.
-        if not writer.done():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(recorder.flush()), 10)
-            writer.cancel()
-        await asyncio.gather(writer, return_exceptions=True)
-        store.close()
-        log.info("renderq controller stopped")
+        await stop_tasks(background, writer, parts)
+
+
+async def stop_tasks(background: list[asyncio.Task[None]], writer: asyncio.Task[None], parts: Parts) -> None:
+    """Stop the background tasks, let the writer store what is left, close the store."""
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
+    # The writer may be inside a transaction: let it store what is left, then stop.
+    if not writer.done():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(parts.recorder.flush()), 10)
+        writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    parts.store.close()
+    log.info("renderq controller stopped")
 
 
 def main(config: ControllerConfig) -> int:
