@@ -41,6 +41,8 @@ class AgentConfig:
     """When the agent runs as root: the unprivileged user its tasks run as."""
     tls_dir: Path | None = None
     """Serve the link over TLS with the node certificate in this directory (renderq/tls.py)."""
+    metrics_listen: str | None = None
+    """host:port of the Prometheus metrics endpoint (HTTP); None serves none."""
 
     @property
     def key_file(self) -> Path:
@@ -107,6 +109,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="when the agent runs as root, run its tasks as this unprivileged user (or $RENDERQ_RUN_AS)",
     )
     add_tls_flag(parser, "the controller's link")
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve Prometheus metrics over HTTP on HOST:PORT (default: none)",
+    )
 
 
 def from_args(args: argparse.Namespace) -> AgentConfig:
@@ -129,4 +137,5 @@ def from_args(args: argparse.Namespace) -> AgentConfig:
         join=args.join,
         run_as=args.run_as,
         tls_dir=Path(args.tls) if args.tls else None,
+        metrics_listen=args.metrics_listen,
     )

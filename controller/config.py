@@ -29,6 +29,8 @@ class ControllerConfig:
     tls_dir: Path | None = None
     """Serve FarmService over TLS with this directory's node certificate and dial agents
     over TLS, trusting only its farm CA (renderq/tls.py)."""
+    metrics_listen: str | None = None
+    """host:port of the Prometheus metrics endpoint (HTTP); None serves none."""
 
     @property
     def db_path(self) -> Path:
@@ -61,6 +63,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds of silence before an agent is offline and its tasks requeued (default %(default)s)",
     )
     add_tls_flag(parser, "the API and the agent links")
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="HOST:PORT",
+        default=None,
+        help="serve Prometheus metrics over HTTP on HOST:PORT (default: none)",
+    )
 
 
 def from_args(args: argparse.Namespace) -> ControllerConfig:
@@ -73,4 +81,5 @@ def from_args(args: argparse.Namespace) -> ControllerConfig:
         mdns=not args.no_mdns,
         agent_timeout=args.agent_timeout,
         tls_dir=Path(args.tls) if args.tls else None,
+        metrics_listen=args.metrics_listen,
     )
