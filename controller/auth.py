@@ -32,7 +32,7 @@ READS = {
     "GetJob": VIEWER, "ListJobs": VIEWER, "ListTasks": VIEWER, "ListFrames": VIEWER,
     "GetAgent": VIEWER, "ListAgents": VIEWER, "ListPlugins": VIEWER, "WatchEvents": VIEWER,
     "WatchEventBatches": VIEWER, "TailLog": VIEWER, "ReadOutput": VIEWER, "GetCaller": VIEWER,
-    "ListTokens": ADMIN, "ListAuditRecords": ADMIN,
+    "ListTokens": ADMIN, "ListAuditRecords": ADMIN, "ExportDatabase": ADMIN,
 }  # fmt: skip
 """Methods that change nothing, with the role they need."""
 CHANGES = {

@@ -487,3 +487,19 @@ class ReadOutputResponse(_message.Message):
     data: bytes
     size_bytes: int
     def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., size_bytes: _Optional[int] = ...) -> None: ...
+
+class ExportDatabaseRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ExportDatabaseResponse(_message.Message):
+    __slots__ = ("offset", "data", "size_bytes", "schema_version")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SCHEMA_VERSION_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    data: bytes
+    size_bytes: int
+    schema_version: int
+    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., size_bytes: _Optional[int] = ..., schema_version: _Optional[int] = ...) -> None: ...

@@ -171,6 +171,11 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsResponse.FromString,
                 _registered_method=True)
+        self.ExportDatabase = channel.unary_stream(
+                '/renderq.v1.FarmService/ExportDatabase',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseResponse.FromString,
+                _registered_method=True)
 
 
 class FarmServiceServicer:
@@ -358,6 +363,15 @@ class FarmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportDatabase(self, request, context):
+        """A consistent copy of the farm's database (jobs, frames, attempts, agents, tokens,
+        audit), taken while the controller runs, streamed to the caller. A controller
+        started with `--db` on the copy has every record it held (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FarmServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -495,6 +509,11 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.ListAuditRecords,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsResponse.SerializeToString,
+            ),
+            'ExportDatabase': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportDatabase,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1228,6 +1247,33 @@ class FarmService:
             '/renderq.v1.FarmService/ListAuditRecords',
             renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.ListAuditRecordsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportDatabase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/renderq.v1.FarmService/ExportDatabase',
+            renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -82,6 +82,11 @@ class FarmServiceStub:
     """The token stops working at once; it stays listed, revoked."""
     ListAuditRecords: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListAuditRecordsRequest, _farm_service_pb2.ListAuditRecordsResponse]
     """Every state-changing call, newest first: who, what, when and how it ended."""
+    ExportDatabase: _grpc.UnaryStreamMultiCallable[_farm_service_pb2.ExportDatabaseRequest, _farm_service_pb2.ExportDatabaseResponse]
+    """A consistent copy of the farm's database (jobs, frames, attempts, agents, tokens,
+    audit), taken while the controller runs, streamed to the caller. A controller
+    started with `--db` on the copy has every record it held (admin).
+    """
 
 @_typing.type_check_only
 class FarmServiceAsyncStub(FarmServiceStub):
@@ -137,6 +142,11 @@ class FarmServiceAsyncStub(FarmServiceStub):
     """The token stops working at once; it stays listed, revoked."""
     ListAuditRecords: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListAuditRecordsRequest, _farm_service_pb2.ListAuditRecordsResponse]  # type: ignore[assignment]
     """Every state-changing call, newest first: who, what, when and how it ended."""
+    ExportDatabase: _aio.UnaryStreamMultiCallable[_farm_service_pb2.ExportDatabaseRequest, _farm_service_pb2.ExportDatabaseResponse]  # type: ignore[assignment]
+    """A consistent copy of the farm's database (jobs, frames, attempts, agents, tokens,
+    audit), taken while the controller runs, streamed to the caller. A controller
+    started with `--db` on the copy has every record it held (admin).
+    """
 
 class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
     """Everything an operator or a script can do. Served by the controller; the TUI,
@@ -351,5 +361,16 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_farm_service_pb2.ListAuditRecordsResponse, _abc.Awaitable[_farm_service_pb2.ListAuditRecordsResponse]]:
         """Every state-changing call, newest first: who, what, when and how it ended."""
+
+    @_abc_1.abstractmethod
+    def ExportDatabase(
+        self,
+        request: _farm_service_pb2.ExportDatabaseRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_farm_service_pb2.ExportDatabaseResponse], _abc.AsyncIterator[_farm_service_pb2.ExportDatabaseResponse]]:
+        """A consistent copy of the farm's database (jobs, frames, attempts, agents, tokens,
+        audit), taken while the controller runs, streamed to the caller. A controller
+        started with `--db` on the copy has every record it held (admin).
+        """
 
 def add_FarmServiceServicer_to_server(servicer: FarmServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
