@@ -1,16 +1,20 @@
 """What an operator does to the selected job or agent, each a key and a palette entry.
 
 Destructive actions (cancel, delete, disable) ask first. Each action is one
-FarmService call made through ``RenderqApp.farm_call``, which says how it went on the
-message line; the table follows by itself when the change comes back as an event.
+FarmService call made through ``ActionsApp.call_controller``, which says how it went on
+the message line; the table follows by itself when the change comes back as an event.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
 
+import grpc
 from google.protobuf import field_mask_pb2
-from textual.app import ComposeResult
+from textual import work
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid
 from textual.css.query import NoMatches
@@ -19,6 +23,8 @@ from textual.widgets import Button, Label, TabbedContent
 
 from renderq.tui.agent_screen import AgentScreen
 from renderq.tui.agents_table import AgentsTable
+from renderq.tui.farm_view import FarmView
+from renderq.tui.feed import FarmFeed
 from renderq.tui.job_screen import JobScreen
 from renderq.tui.jobs_table import JobsTable
 from renderq.tui.log_screen import LogScreen
@@ -29,11 +35,10 @@ from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
-    Call = Callable[[FarmServiceAsyncStub], Awaitable[object]]
+Call = Callable[["FarmServiceAsyncStub"], Awaitable[object]]
+"""One call to the controller, given the live stub; a ``str`` result is said as it is."""
 
 PRIORITY = Binding.Group("Pri", compact=True)
 """``+`` and ``-`` share one footer entry."""
@@ -76,13 +81,14 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(yes)
 
 
-class ActionsMixin:
-    """The job and agent actions of ``RenderqApp`` (it provides ``farm_call`` and the tables).
+class ActionsApp(App[None]):
+    """The job and agent actions of ``RenderqApp`` (which gives them its view, its feed and
+    the tables), and the one way they call the controller (``call_controller``).
 
     Each acts on what is on screen: on the main screen the row selected on the tab shown
     (job keys on the Jobs tab, agent keys on the Farm tab), on a job's or an agent's own
-    screen (``ACTS_ON`` says which) that job or agent. ``RenderqApp.check_action`` turns
-    off the keys that have nothing to act on, so the footer shows only those that work.
+    screen that job or agent. ``RenderqApp.check_action`` turns off the keys that have
+    nothing to act on, so the footer shows only those that work.
     """
 
     ACTION_BINDINGS = [
@@ -141,13 +147,41 @@ class ActionsMixin:
     )
     AGENT_ACTIONS = frozenset({"agent_mode"})
 
-    # Provided by RenderqApp.
-    view: Any
-    farm_call: Any
-    push_screen: Any
-    query_one: Any
-    screen: Any
-    screen_stack: Any
+    view: FarmView
+    """The farm as last heard; RenderqApp's."""
+    feed: FarmFeed
+    """The link to the controller; RenderqApp's."""
+
+    @property
+    def stub(self) -> FarmServiceAsyncStub | None:
+        """The live stub while connected; None otherwise."""
+        return self.feed.stub
+
+    def live_stub(self) -> FarmServiceAsyncStub:
+        """The live stub; ConnectionError, in words, while there is none."""
+        if self.feed.stub is None:
+            raise ConnectionError("not connected to the controller")
+        return self.feed.stub
+
+    @work(exclusive=False, group="controller-call")
+    async def call_controller(self, what: str, call: Call) -> None:
+        """Run one call to the controller in the background; say how it went, in words
+        (``what`` says what was asked: "cancel job 3: done", or the controller's refusal;
+        a call that returns a sentence has it said instead of "done")."""
+        stub = self.stub
+        if stub is None:
+            say(self, f"{what}: not connected to the controller", "error")
+            return
+        try:
+            result = await call(stub)
+        except grpc.aio.AioRpcError as error:
+            say(self, f"{what}: {error.details() or error.code().name}", "error")
+            return
+        except asyncio.CancelledError:
+            # The feed closed the channel under the call (the controller went away).
+            say(self, f"{what}: the connection to the controller was lost", "error")
+            return
+        say(self, result if isinstance(result, str) else f"{what}: done")
 
     @property
     def shown_screen(self) -> Screen[Any]:
@@ -155,33 +189,40 @@ class ActionsMixin:
         return next(s for s in reversed(self.screen_stack) if not s.is_modal)
 
     def on_main_screen(self) -> bool:
-        return bool(self.shown_screen is self.screen_stack[0])
+        return self.shown_screen is self.screen_stack[0]
 
-    def shows(self, what: str) -> bool:
-        """Whether a ``job`` or an ``agent`` is on screen for the keys to act on."""
+    def shows(self, what: Literal["job", "agent"]) -> bool:
+        """Whether a job or an agent is on screen for the keys to act on: on the main
+        screen, on its tab; else on its own screen."""
         if self.on_main_screen():
             try:
                 tab = self.query_one(TabbedContent).active
             except NoMatches:  # not composed yet, or closing
                 return False
-            return bool(tab == ("jobs" if what == "job" else "farm"))
-        return getattr(self.shown_screen, "ACTS_ON", None) == what
+            return tab == ("jobs" if what == "job" else "farm")
+        return isinstance(self.shown_screen, JobScreen if what == "job" else AgentScreen)
 
     def selected_job(self) -> pb.Job | None:
+        """The job the keys act on (``shows("job")``), or None after saying there is none."""
+        shown = self.shown_screen
+        job_id: int | None = None
         if self.on_main_screen():
             job_id = self.query_one(JobsTable).selected_job_id
-        else:
-            job_id = getattr(self.shown_screen, "job_id", None)
+        elif isinstance(shown, JobScreen):
+            job_id = shown.job_id
         job = self.view.jobs.get(job_id) if job_id is not None else None
         if job is None:
             say(self.screen, "no job selected" if job_id is None else f"job {job_id} is gone", "warning")
         return job
 
     def selected_agent_id(self) -> str | None:
+        """The agent the keys act on (``shows("agent")``), or None after saying there is none."""
+        shown = self.shown_screen
+        agent_id: str | None = None
         if self.on_main_screen():
-            agent_id: str | None = self.query_one(AgentsTable).selected_agent_id
-        else:
-            agent_id = getattr(self.shown_screen, "agent_id", None)
+            agent_id = self.query_one(AgentsTable).selected_agent_id
+        elif isinstance(shown, AgentScreen):
+            agent_id = shown.agent_id
         if agent_id is None:
             say(self.screen, "no agent selected", "warning")
         return agent_id
@@ -189,7 +230,7 @@ class ActionsMixin:
     def _confirm_then(self, question: str, what: str, call: Call) -> None:
         def answered(yes: bool | None) -> None:
             if yes:
-                self.farm_call(what, call)
+                self.call_controller(what, call)
 
         self.push_screen(ConfirmScreen(question), answered)
 
@@ -198,12 +239,12 @@ class ActionsMixin:
         if job is None:
             return
         if job.state == pb.JOB_STATE_SUSPENDED:
-            self.farm_call(
-                f"resume job {job.id}", lambda farm: farm.ResumeJob(fpb.ResumeJobRequest(job_id=job.id))
+            self.call_controller(
+                f"resume job {job.id}", lambda stub: stub.ResumeJob(fpb.ResumeJobRequest(job_id=job.id))
             )
         else:
-            self.farm_call(
-                f"suspend job {job.id}", lambda farm: farm.SuspendJob(fpb.SuspendJobRequest(job_id=job.id))
+            self.call_controller(
+                f"suspend job {job.id}", lambda stub: stub.SuspendJob(fpb.SuspendJobRequest(job_id=job.id))
             )
 
     def action_cancel_job(self) -> None:
@@ -212,7 +253,7 @@ class ActionsMixin:
             self._confirm_then(
                 f"Cancel job {job.id} ({job.name or 'unnamed'})? Its running frames are killed.",
                 f"cancel job {job.id}",
-                lambda farm: farm.CancelJob(fpb.CancelJobRequest(job_id=job.id)),
+                lambda stub: stub.CancelJob(fpb.CancelJobRequest(job_id=job.id)),
             )
 
     def action_delete_job(self) -> None:
@@ -221,7 +262,7 @@ class ActionsMixin:
             self._confirm_then(
                 f"Delete job {job.id} ({job.name or 'unnamed'}) and all its records?",
                 f"delete job {job.id}",
-                lambda farm: farm.DeleteJob(fpb.DeleteJobRequest(job_id=job.id)),
+                lambda stub: stub.DeleteJob(fpb.DeleteJobRequest(job_id=job.id)),
             )
 
     def action_retry_failed(self) -> None:
@@ -229,11 +270,11 @@ class ActionsMixin:
         if job is None:
             return
 
-        async def retry(farm: FarmServiceAsyncStub) -> str:
-            response = await farm.RetryFrames(fpb.RetryFramesRequest(job_id=job.id))
+        async def retry(stub: FarmServiceAsyncStub) -> str:
+            response = await stub.RetryFrames(fpb.RetryFramesRequest(job_id=job.id))
             return f"retried {plural(response.frames_retried, 'frame')} of job {job.id}"
 
-        self.farm_call(f"retry the failed frames of job {job.id}", retry)
+        self.call_controller(f"retry the failed frames of job {job.id}", retry)
 
     def action_priority(self, step: int) -> None:
         job = self.selected_job()
@@ -243,8 +284,8 @@ class ActionsMixin:
         request = fpb.UpdateJobRequest(
             job=pb.Job(id=job.id, priority=priority), update_mask=field_mask_pb2.FieldMask(paths=["priority"])
         )
-        self.farm_call(
-            f"set the priority of job {job.id} to {priority}", lambda farm: farm.UpdateJob(request)
+        self.call_controller(
+            f"set the priority of job {job.id} to {priority}", lambda stub: stub.UpdateJob(request)
         )
 
     def action_agent_mode(self, mode: str) -> None:
@@ -252,9 +293,9 @@ class ActionsMixin:
         if agent_id is None:
             return
         calls: dict[str, Call] = {
-            "enable": lambda farm: farm.EnableAgent(fpb.EnableAgentRequest(agent_id=agent_id)),
-            "disable": lambda farm: farm.DisableAgent(fpb.DisableAgentRequest(agent_id=agent_id)),
-            "drain": lambda farm: farm.DrainAgent(fpb.DrainAgentRequest(agent_id=agent_id)),
+            "enable": lambda stub: stub.EnableAgent(fpb.EnableAgentRequest(agent_id=agent_id)),
+            "disable": lambda stub: stub.DisableAgent(fpb.DisableAgentRequest(agent_id=agent_id)),
+            "drain": lambda stub: stub.DrainAgent(fpb.DrainAgentRequest(agent_id=agent_id)),
         }
         what = f"{mode} agent {agent_id}"
         if mode == "disable":
@@ -262,7 +303,7 @@ class ActionsMixin:
                 f"Disable agent {agent_id}? It gets no new work until enabled.", what, calls[mode]
             )
         else:
-            self.farm_call(what, calls[mode])
+            self.call_controller(what, calls[mode])
 
     def open_job(self) -> None:
         job = self.selected_job()

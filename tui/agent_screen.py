@@ -10,8 +10,9 @@ is not one any more.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, cast
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from typing import TYPE_CHECKING
 
 import grpc
 from rich.console import Group, RenderableType
@@ -21,20 +22,23 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from renderq.client.errors import from_rpc_error
+from renderq.client.paging import pages
 from renderq.client.units import format_size, format_time, progress_bar
 from renderq.frame_range import format_frames
+from renderq.states import TASK_ACTIVE
 from renderq.tui.agents_table import agent_state, memory_text
+from renderq.tui.app_typed import RenderqAppMixin
 from renderq.tui.farm_view import Changes
 from renderq.tui.message_line import MessageLine
+from renderq.tui.messages import FarmChanged
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
-    from renderq.tui.app import RenderqApp
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 RECENT_JOBS = 20
@@ -109,9 +113,9 @@ def failure_lines(failures: list[pb.Frame]) -> RenderableType:
     return Group(*lines)
 
 
-class AgentScreen(Screen[None]):
-    ACTS_ON = "agent"
+class AgentScreen(RenderqAppMixin, Screen[None]):
     """The app's agent keys (enable, disable, drain) act on this screen's agent."""
+
     DEFAULT_CSS = """
     AgentScreen #agent-title { height: 1; padding: 0 1; background: $panel; text-style: bold; }
     AgentScreen VerticalScroll { height: 1fr; padding: 0 1; }
@@ -131,10 +135,6 @@ class AgentScreen(Screen[None]):
         """The jobs with failed frames (and how many) the last look-up was for."""
         self.note = "looking up its tasks and failures…"
 
-    @property
-    def farm(self) -> RenderqApp:
-        return cast("RenderqApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Static(f"agent {self.agent_id}", id="agent-title", markup=False)
         with VerticalScroll():
@@ -148,12 +148,17 @@ class AgentScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()
-        self.farm_changed(Changes(everything=True))
+        self._show_agent(Changes(everything=True))
 
-    def farm_changed(self, changes: Changes) -> None:
+    def on_farm_changed(self, message: FarmChanged) -> None:
+        with contextlib.suppress(NoMatches):  # a screen being closed has lost its widgets
+            self._show_agent(message.changes)
+
+    def _show_agent(self, changes: Changes) -> None:
         """The facts follow the agent's events; its tasks and failures are looked up again
         when its running tasks change, or the failed frames of the recent jobs do."""
-        agent = self.farm.view.agents.get(self.agent_id)
+        view = self.renderq_app.view
+        agent = view.agents.get(self.agent_id)
         if agent is None:
             self.query_one("#agent-facts", Static).update(
                 Text("this agent is not in the farm's listing", "yellow")
@@ -164,7 +169,7 @@ class AgentScreen(Screen[None]):
         tasks_for = tuple(agent.running_task_ids)
         failures_for = self.failures_for
         if changes.everything or changes.jobs or failures_for is None:
-            failures_for = failed_jobs(self.farm.view.jobs.values())
+            failures_for = failed_jobs(view.jobs.values())
         if (tasks_for, failures_for) != (self.tasks_for, self.failures_for):
             self.tasks_for, self.failures_for = tasks_for, failures_for
             self._look_up(agent, failures_for)
@@ -172,31 +177,32 @@ class AgentScreen(Screen[None]):
 
     def _show_lists(self, agent: pb.Agent) -> None:
         note = Text(self.note, style="dim") if self.note else None
-        tasks = task_lines(agent, self.tasks, self.farm.view.jobs)
+        tasks = task_lines(agent, self.tasks, self.renderq_app.view.jobs)
         self.query_one("#agent-tasks", Static).update(Group(tasks, note) if note else tasks)
         failures = failure_lines(self.failures) if self.failures is not None else Text("…", style="dim")
         self.query_one("#agent-failures", Static).update(failures)
 
     @work(exclusive=True, group="agent")
     async def _look_up(self, agent: pb.Agent, failed: FailedJobs) -> None:
-        stub = self.farm.stub
+        app = self.renderq_app
+        stub = app.stub
         try:
             if stub is None:
                 self.note = "not connected to the controller"
             else:
-                self.tasks = await running_tasks(stub, agent, list(self.farm.view.jobs.values()))
+                self.tasks = await running_tasks(stub, agent, list(app.view.jobs.values()))
                 self.failures = await recent_failures(stub, agent.id, [job_id for job_id, _ in failed])
                 self.note = ""
         except grpc.aio.AioRpcError as error:
-            self.note = f"cannot look up its tasks: {from_rpc_error(error, self.farm.status.address).message}"
+            self.note = f"cannot look up its tasks: {app.explain(error).message}"
             self.tasks_for = self.failures_for = None  # look up again on the next change
-        self._show_lists(self.farm.view.agents.get(self.agent_id, agent))
+        self._show_lists(app.view.agents.get(self.agent_id, agent))
 
     def action_back(self) -> None:
         self.dismiss()
 
 
-async def running_tasks(farm: FarmServiceAsyncStub, agent: pb.Agent, jobs: list[pb.Job]) -> list[pb.Task]:
+async def running_tasks(stub: FarmServiceAsyncStub, agent: pb.Agent, jobs: list[pb.Job]) -> list[pb.Task]:
     """The agent's running tasks, from the running jobs' active tasks (newest job first,
     until every one is found)."""
     wanted = set(agent.running_task_ids)
@@ -206,11 +212,20 @@ async def running_tasks(farm: FarmServiceAsyncStub, agent: pb.Agent, jobs: list[
             break
         if job.state != pb.JOB_STATE_RUNNING:
             continue
-        request = fpb.ListTasksRequest(
-            job_id=job.id, page_size=PAGE, states=[pb.TASK_STATE_ASSIGNED, pb.TASK_STATE_RUNNING]
-        )
-        found += [task for task in (await farm.ListTasks(request)).tasks if task.id in wanted]
+        async for page in active_tasks(stub, job.id):
+            found += [task for task in page.tasks if task.id in wanted]
+            if len(found) == len(wanted):
+                break
     return found
+
+
+def active_tasks(stub: FarmServiceAsyncStub, job_id: int) -> AsyncIterator[fpb.ListTasksResponse]:
+    """The job's tasks dispatched and not yet ended, page by page."""
+    return pages(
+        lambda token: stub.ListTasks(
+            fpb.ListTasksRequest(job_id=job_id, page_size=PAGE, page_token=token, states=TASK_ACTIVE)
+        )
+    )
 
 
 def failed_jobs(jobs: Iterable[pb.Job]) -> FailedJobs:
@@ -220,11 +235,13 @@ def failed_jobs(jobs: Iterable[pb.Job]) -> FailedJobs:
     return tuple(with_failures[:RECENT_JOBS])
 
 
-async def recent_failures(farm: FarmServiceAsyncStub, agent_id: str, job_ids: list[int]) -> list[pb.Frame]:
-    """The failed frames of these jobs that last ran on the agent, newest first."""
+async def recent_failures(stub: FarmServiceAsyncStub, agent_id: str, job_ids: list[int]) -> list[pb.Frame]:
+    """The failed frames of these jobs that last ran on the agent, newest first. One page
+    of each job's failed frames (``PAGE``): a failure storm of a large job is not worth
+    reading whole for the newest ten."""
     failures: list[pb.Frame] = []
     for job_id in job_ids:
         request = fpb.ListFramesRequest(job_id=job_id, page_size=PAGE, states=[pb.FRAME_STATE_FAILED])
-        failures += [f for f in (await farm.ListFrames(request)).frames if f.agent_id == agent_id]
+        failures += [f for f in (await stub.ListFrames(request)).frames if f.agent_id == agent_id]
     failures.sort(key=lambda f: f.end_time.ToNanoseconds(), reverse=True)
     return failures[:RECENT_FAILURES]

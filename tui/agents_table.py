@@ -9,6 +9,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.binding import Binding
 
+from renderq.client.enums import label
 from renderq.client.units import format_size
 from renderq.tui.farm_view import Changes, FarmView
 from renderq.tui.fitted_table import Column, FittedTable, cell
@@ -34,8 +35,8 @@ def agent_state(agent: pb.Agent) -> Text:
     if agent.problem:
         return cell("refused", "bold red")
     online = agent.status == pb.AGENT_STATUS_ONLINE
-    status = pb.AgentStatus.Name(agent.status).removeprefix("AGENT_STATUS_").lower()
-    mode = pb.AgentMode.Name(agent.mode).removeprefix("AGENT_MODE_").lower()
+    status = label(pb.AgentStatus, agent.status)
+    mode = label(pb.AgentMode, agent.mode)
     style = "green" if online and agent.mode == pb.AGENT_MODE_ENABLED else "yellow" if online else "dim"
     return cell(f"{status} {mode}", style)
 

@@ -9,50 +9,34 @@ that work there, ``?`` lists every key and the command palette (ctrl+p) every ac
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
-from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual import on
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from renderq.client.credentials import Credentials
-from renderq.tui.actions import ActionsMixin
+from renderq.client.enums import label
+from renderq.client.errors import CallFailed, from_rpc_error
+from renderq.tui.actions import ActionsApp
 from renderq.tui.agents_table import AgentsTable
 from renderq.tui.farm_view import Changes, FarmView
 from renderq.tui.feed import FarmFeed, FeedStatus
 from renderq.tui.help_screen import HelpScreen
-from renderq.tui.jobs_table import JobsTable, job_reason, state_label
-from renderq.tui.message_line import MessageLine, say
+from renderq.tui.jobs_table import JobsTable, job_reason
+from renderq.tui.message_line import MessageLine
+from renderq.tui.messages import FarmChanged, FeedStatusChanged
 from renderq.tui.status_line import StatusLine
-
-if TYPE_CHECKING:
-    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+from renderq.v1 import resources_pb2 as pb
 
 
-class FarmChanged(Message):
-    """The view changed (what, in ``changes``)."""
-
-    def __init__(self, changes: Changes) -> None:
-        super().__init__()
-        self.changes = changes
-
-
-class FeedStatusChanged(Message):
-    def __init__(self, status: FeedStatus) -> None:
-        super().__init__()
-        self.status = status
-
-
-class RenderqApp(ActionsMixin, App[None]):
+class RenderqApp(ActionsApp):
     TITLE = "renderq"
     CSS = """
     TabbedContent { height: 1fr; }
@@ -66,7 +50,7 @@ class RenderqApp(ActionsMixin, App[None]):
     """
     BINDINGS = [
         # The footer shows keys in this order: what acts on the selection first.
-        *ActionsMixin.ACTION_BINDINGS,
+        *ActionsApp.ACTION_BINDINGS,
         Binding("1", "show_tab('jobs')", "Jobs", show=False, id="app.jobs-tab"),
         Binding("2", "show_tab('farm')", "Farm", show=False, id="app.farm-tab"),
         Binding(
@@ -140,25 +124,23 @@ class RenderqApp(ActionsMixin, App[None]):
 
     # The feed -------------------------------------------------------------------
 
-    @on(FarmChanged)
-    def _farm_changed(self, message: FarmChanged) -> None:
+    def on_farm_changed(self, message: FarmChanged) -> None:
+        """The tables and the status line here; then each screen above them its own
+        FarmChanged (a job's or an agent's screen follows it)."""
+        changes = message.changes
         try:
             jobs, agents = self.query_one(JobsTable), self.query_one(AgentsTable)
         except NoMatches:
             return  # the app is closing and its widgets are gone; the feed is not yet
-        jobs.show(message.changes)
-        agents.show(message.changes)
-        if message.changes.everything or jobs.selected_job_id in message.changes.jobs:
+        jobs.show(changes)
+        agents.show(changes)
+        if changes.everything or jobs.selected_job_id in changes.jobs:
             self._show_job_detail()
-        for screen in self.screen_stack:
-            follower = getattr(screen, "farm_changed", None)
-            if follower is not None:
-                with contextlib.suppress(NoMatches):  # a screen being closed has lost its widgets
-                    follower(message.changes)
+        for screen in self.screen_stack[1:]:
+            screen.post_message(FarmChanged(changes))
         self._refresh_status()
 
-    @on(FeedStatusChanged)
-    def _status_changed(self, message: FeedStatusChanged) -> None:
+    def on_feed_status_changed(self, message: FeedStatusChanged) -> None:
         self.status = message.status
         self._refresh_status()
 
@@ -166,9 +148,9 @@ class RenderqApp(ActionsMixin, App[None]):
         for line in self.query(StatusLine):  # none while the app closes
             line.render_status(self.status, self.view)
 
-    @property
-    def stub(self) -> FarmServiceAsyncStub | None:
-        return self.feed.stub
+    def explain(self, error: grpc.aio.AioRpcError) -> CallFailed:
+        """A failed call to the controller as its typed error, in words that name its address."""
+        return from_rpc_error(error, self.status.address)
 
     # Navigation -----------------------------------------------------------------
 
@@ -214,7 +196,7 @@ class RenderqApp(ActionsMixin, App[None]):
         job = self.view.jobs.get(job_id) if job_id is not None else None
         reason = job_reason(job) if job is not None else ""
         detail = self.query_one("#job-detail", Static)
-        detail.update(f"job {job_id} {state_label(job.state)}: {reason}" if job and reason else "")
+        detail.update(f"job {job_id} {label(pb.JobState, job.state)}: {reason}" if job and reason else "")
         detail.set_class(not reason, "-empty")
 
     @on(Input.Changed, "#filter")
@@ -261,23 +243,3 @@ class RenderqApp(ActionsMixin, App[None]):
 
     def _palette(self, action: str, node: Any) -> Callable[[], Any]:
         return lambda: self.run_action(action, node)
-
-    @work(exclusive=False, group="farm-call")
-    async def farm_call(self, what: str, call: Callable[[FarmServiceAsyncStub], Awaitable[object]]) -> None:
-        """Run one call to the controller in the background; say how it went, in words
-        (``what`` says what was asked: "cancel job 3: done", or the controller's refusal;
-        a call that returns a sentence has it said instead of "done")."""
-        stub = self.stub
-        if stub is None:
-            say(self, f"{what}: not connected to the controller", "error")
-            return
-        try:
-            result = await call(stub)
-        except grpc.aio.AioRpcError as error:
-            say(self, f"{what}: {error.details() or error.code().name}", "error")
-            return
-        except asyncio.CancelledError:
-            # The feed closed the channel under the call (the controller went away).
-            say(self, f"{what}: the connection to the controller was lost", "error")
-            return
-        say(self, result if isinstance(result, str) else f"{what}: done")

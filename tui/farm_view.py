@@ -32,19 +32,16 @@ class Changes:
 
     jobs: set[int] = field(default_factory=set)
     agents: set[str] = field(default_factory=set)
-    frames: set[int] = field(default_factory=set)
-    """Jobs some of whose frames changed (for an open job screen)."""
     everything: bool = False
     """A fresh listing replaced the view (first load, reconnect, resync)."""
 
     def __bool__(self) -> bool:
-        return bool(self.everything or self.jobs or self.agents or self.frames)
+        return bool(self.everything or self.jobs or self.agents)
 
-    def merge(self, other: Changes) -> None:
-        self.jobs |= other.jobs
-        self.agents |= other.agents
-        self.frames |= other.frames
-        self.everything = self.everything or other.everything
+    def __or__(self, other: Changes) -> Changes:
+        """Both together, as one look would have seen them (neither is changed)."""
+        everything = self.everything or other.everything
+        return Changes(self.jobs | other.jobs, self.agents | other.agents, everything)
 
 
 @dataclass
@@ -102,11 +99,9 @@ class FarmView:
         elif kind == "agent":
             self.agents[event.agent.id] = event.agent
             self.pending.agents.add(event.agent.id)
-        elif kind == "frame":
-            self.pending.frames.add(event.frame.job_id)
-            if event.frame.state == pb.FRAME_STATE_COMPLETED:
-                self.completions.append(time.monotonic() if now is None else now)
-                self._timed(event.frame)
+        elif kind == "frame" and event.frame.state == pb.FRAME_STATE_COMPLETED:
+            self.completions.append(time.monotonic() if now is None else now)
+            self._timed(event.frame)
 
     def _timed(self, frame: pb.Frame) -> None:
         render = frame.render_time.seconds + frame.render_time.nanos / 1e9

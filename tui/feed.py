@@ -4,7 +4,8 @@ One ``FarmFeed`` runs for the life of the app. It keeps a ``FarmView`` current f
 ``WatchEventBatches`` (never a polling loop), hands the screens what changed at most every
 ``FLUSH_SECONDS`` (so 10,000 events a second become ten redraws), says when it is
 connected or not and why, and offers its stub to the actions. When the controller
-goes away it retries with a growing pause, and on return lists everything again.
+goes away it retries with a growing pause (``Following``), and on return lists
+everything again.
 """
 
 from __future__ import annotations
@@ -19,7 +20,11 @@ import grpc
 
 from renderq.client.channel import connect
 from renderq.client.credentials import Credentials
+from renderq.client.enums import label
+from renderq.client.errors import CallFailed
+from renderq.client.paging import collect_pages, pages
 from renderq.tui.farm_view import Changes, FarmView
+from renderq.tui.following import Following
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
@@ -29,8 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 0.1
-RETRY_FIRST = 0.5
-RETRY_MOST = 5.0
 PAGE = 1000
 
 
@@ -44,27 +47,27 @@ class FeedStatus:
     """``name (role)`` of the token in use, once connected."""
 
 
-async def list_all(farm: FarmServiceAsyncStub) -> tuple[list[pb.Job], list[pb.Agent], int]:
+async def list_all(stub: FarmServiceAsyncStub) -> tuple[list[pb.Job], list[pb.Agent], int]:
     """Every job and agent, and the event sequence the listing is current at (the first
     page's: events after it may repeat what later pages show, which applying makes good)."""
     jobs: list[pb.Job] = []
-    token = ""
     sequence = 0
-    while True:
-        page = await farm.ListJobs(fpb.ListJobsRequest(page_size=PAGE, page_token=token))
+    async for page in pages(
+        lambda token: stub.ListJobs(fpb.ListJobsRequest(page_size=PAGE, page_token=token))
+    ):
         sequence = sequence or page.event_sequence
         jobs.extend(page.jobs)
-        token = page.next_page_token
-        if not token:
-            break
-    agents: list[pb.Agent] = []
-    while True:
-        agent_page = await farm.ListAgents(fpb.ListAgentsRequest(page_token=token))
-        agents.extend(agent_page.agents)
-        token = agent_page.next_page_token
-        if not token:
-            break
+    agents = await collect_pages(
+        lambda token: stub.ListAgents(fpb.ListAgentsRequest(page_token=token)), lambda page: page.agents
+    )
     return jobs, agents, sequence
+
+
+def grpc_words(error: grpc.aio.AioRpcError) -> CallFailed:
+    """gRPC's own words and status (``Connection refused (UNAVAILABLE)``): the status line
+    names the address itself. The feed retries whatever the answer."""
+    code = error.code().name
+    return CallFailed(f"{error.details() or code} ({code})", code)
 
 
 class FarmFeed:
@@ -81,49 +84,43 @@ class FarmFeed:
         self.view = view
         self._on_changes = on_changes
         self._on_status = on_status
+        self.address = ""
+        """The controller's address, as last resolved."""
         self.stub: FarmServiceAsyncStub | None = None
         """The live stub while connected, for actions; None otherwise."""
+        self._following = Following(grpc_words, self._lost)
 
     async def run(self) -> None:
         """Forever: connect, follow, and after a failure wait and connect again."""
         flusher = asyncio.create_task(self._flush_forever(), name="feed-flush")
-        pause = RETRY_FIRST
-        address = ""
         try:
-            while True:
-                try:
-                    address = await self._address()
-                    async with connect(address, self._credentials) as farm:
-                        await self._follow(farm, address)
-                except grpc.aio.AioRpcError as error:
-                    problem = f"{error.details() or error.code().name} ({error.code().name})"
-                except Exception as error:
-                    problem = str(error) or type(error).__name__
-                else:
-                    problem = "the controller ended the event stream"
-                if self.stub is not None:
-                    pause = RETRY_FIRST  # it was connected: the first retry comes soon
-                self._lost(address, problem)
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RETRY_MOST)
+            await self._following.run(self._round)
         finally:
             flusher.cancel()
 
-    def _lost(self, address: str, problem: str) -> None:
-        self.stub = None
-        log.info("feed lost address=%s problem=%s", address, problem)
-        self._on_status(FeedStatus(False, address, problem))
+    async def _round(self) -> bool:
+        self.address = await self._address()
+        async with connect(self.address, self._credentials) as stub:
+            await self._follow(stub)
+        self._lost("the controller ended the event stream")
+        return False
 
-    async def _follow(self, farm: FarmServiceAsyncStub, address: str) -> None:
-        caller = await farm.GetCaller(fpb.GetCallerRequest())
-        role = pb.Role.Name(caller.role).removeprefix("ROLE_").lower()
+    def _lost(self, problem: str) -> None:
+        self.stub = None
+        log.info("feed lost address=%s problem=%s", self.address, problem)
+        self._on_status(FeedStatus(False, self.address, problem))
+
+    async def _follow(self, stub: FarmServiceAsyncStub) -> None:
+        caller = await stub.GetCaller(fpb.GetCallerRequest())
+        role = label(pb.Role, caller.role)
         while True:
-            jobs, agents, sequence = await list_all(farm)
+            jobs, agents, sequence = await list_all(stub)
             self.view.load(jobs, agents, sequence)
-            self.stub = farm
-            self._on_status(FeedStatus(True, address, caller=f"{caller.name} ({role})"))
+            self.stub = stub
+            self._following.live()
+            self._on_status(FeedStatus(True, self.address, caller=f"{caller.name} ({role})"))
             self._flush()
-            stream = farm.WatchEventBatches(fpb.WatchEventBatchesRequest(after_sequence=sequence))
+            stream = stub.WatchEventBatches(fpb.WatchEventBatchesRequest(after_sequence=sequence))
             async for batch in stream:
                 if not batch.events:
                     continue

@@ -20,6 +20,7 @@ from textual.reactive import var
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from renderq.client.enums import label
 from renderq.client.units import format_duration, format_size
 from renderq.v1 import resources_pb2 as pb
 
@@ -47,10 +48,6 @@ ERROR_MIN = 12
 FIXED_WIDTH = sum(width + 1 for _, width, _ in COLUMNS)
 
 
-def frame_state_label(state: int) -> str:
-    return pb.FrameState.Name(state).removeprefix("FRAME_STATE_").lower()
-
-
 def first_line(text: str) -> str:
     return text.strip().split("\n", 1)[0]
 
@@ -60,7 +57,7 @@ def frame_cells(frame: pb.Frame, marked: bool) -> list[tuple[str, str]]:
     return [
         ("*" if marked else " ", "bold yellow"),
         (str(frame.number), ""),
-        (frame_state_label(frame.state), FRAME_STYLES.get(frame.state, "")),
+        (label(pb.FrameState, frame.state), FRAME_STYLES.get(frame.state, "")),
         (frame.agent_id or "-", ""),
         (format_duration(frame.render_time), ""),
         (format_size(frame.peak_rss_bytes) if frame.peak_rss_bytes else "-", ""),

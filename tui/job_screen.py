@@ -10,35 +10,36 @@ the pane).
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 from collections.abc import Mapping
 from itertools import groupby
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
-import grpc
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from renderq.client.errors import from_rpc_error
+from renderq.client.enums import label
+from renderq.client.paging import pages
 from renderq.client.units import format_duration, format_seconds, format_size, progress_bar
 from renderq.frame_range import format_frames
-from renderq.tui.farm_view import Changes
-from renderq.tui.feed import RETRY_FIRST, RETRY_MOST
-from renderq.tui.frames_table import FRAME_STYLES, FramesTable, frame_state_label
-from renderq.tui.jobs_table import STATE_STYLES, state_label
-from renderq.tui.log_screen import GIVE_UP, LogScreen, closed_under_us
+from renderq.tui.app_typed import RenderqAppMixin
+from renderq.tui.following import Following
+from renderq.tui.frames_table import FRAME_STYLES, FramesTable
+from renderq.tui.jobs_table import STATE_STYLES
+from renderq.tui.log_screen import LogScreen
 from renderq.tui.message_line import MessageLine, plural, say
+from renderq.tui.messages import FarmChanged
 from renderq.tui.preview import PreviewScreen
 from renderq.tui.text_screen import TextScreen
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
-    from renderq.tui.app import RenderqApp
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 FRAME_PAGE = 10_000
@@ -56,7 +57,7 @@ def job_summary(job_id: int, job: pb.Job | None, eta: float | None) -> Text:
     return Text.assemble(
         (f"job {job.id}  {job.name or 'unnamed'}", "bold"),
         f"  owner {job.owner or '-'}  ",
-        (state_label(job.state), STATE_STYLES.get(job.state, "")),
+        (label(pb.JobState, job.state), STATE_STYLES.get(job.state, "")),
         (f" ({job.state_reason})", "yellow") if job.state_reason else "",
         f"  priority {job.priority}\n",
         progress_bar(job.progress),
@@ -72,7 +73,7 @@ def frame_detail(frame: pb.Frame) -> Text:
     text = Text.assemble(
         (f"frame {frame.number}", "bold"),
         "  ",
-        (frame_state_label(frame.state), FRAME_STYLES.get(frame.state, "")),
+        (label(pb.FrameState, frame.state), FRAME_STYLES.get(frame.state, "")),
         f"  agent {frame.agent_id}" if frame.agent_id else "",
         f"  attempt {frame.attempt_count}" if frame.attempt_count else "",
         f"  exit {frame.exit_code}" if frame.exit_code else "",
@@ -88,15 +89,15 @@ def frame_detail(frame: pb.Frame) -> Text:
 def skipped_text(numbers: list[int], states: Mapping[int, int]) -> str:
     """``skipped frame 5 (rendering)``, ``skipped frames 5-6 (rendering), 9 (pending)``."""
     groups = [
-        f"{format_frames(list(group))} ({frame_state_label(state)})"
+        f"{format_frames(list(group))} ({label(pb.FrameState, state)})"
         for state, group in groupby(sorted(numbers, key=lambda n: (states[n], n)), key=states.__getitem__)
     ]
     return f"skipped frame{'s' if len(numbers) > 1 else ''} {', '.join(groups)}" if numbers else ""
 
 
-class JobScreen(Screen[None]):
-    ACTS_ON = "job"
+class JobScreen(RenderqAppMixin, Screen[None]):
     """The app's job keys (pause, cancel, priority, delete) act on this screen's job."""
+
     DEFAULT_CSS = f"""
     JobScreen #summary {{ height: auto; max-height: 4; padding: 0 1; background: $panel; }}
     JobScreen FramesTable {{ height: 1fr; }}
@@ -151,10 +152,6 @@ class JobScreen(Screen[None]):
         self.problem = ""
         """Why the frames are not live (a lost link), in words; empty when they are."""
 
-    @property
-    def farm(self) -> RenderqApp:
-        return cast("RenderqApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
         yield FramesTable(id="frames")
@@ -170,13 +167,16 @@ class JobScreen(Screen[None]):
         table.focus()
         self._follow_frames()
 
-    def farm_changed(self, changes: Changes) -> None:
+    def on_farm_changed(self, message: FarmChanged) -> None:
+        changes = message.changes
         if changes.everything or self.job_id in changes.jobs:
-            self._show_summary()
+            with contextlib.suppress(NoMatches):  # a screen being closed has lost its widgets
+                self._show_summary()
 
     def _show_summary(self) -> None:
-        job = self.farm.view.jobs.get(self.job_id)
-        eta = self.farm.view.eta(job) if job is not None else None
+        view = self.renderq_app.view
+        job = view.jobs.get(self.job_id)
+        eta = view.eta(job) if job is not None else None
         self.query_one("#summary", Static).update(job_summary(self.job_id, job, eta))
 
     @on(FramesTable.Highlighted)
@@ -215,57 +215,50 @@ class JobScreen(Screen[None]):
     async def _follow_frames(self) -> None:
         """List, then watch, for as long as the screen is open (the worker is cancelled
         with it, which cancels the stream); list again after a Resync or a lost link."""
-        pause = RETRY_FIRST
-        while True:
-            stub = self.farm.stub
-            try:
-                if stub is None:
-                    raise ConnectionError("not connected to the controller")
-                sequence = await self._list(stub)
-                self.problem = ""
-                await self._watch(stub, sequence)
-                pause = RETRY_FIRST  # a Resync (or the stream's end): list again
-            except grpc.aio.AioRpcError as error:
-                failure = from_rpc_error(error, self.farm.status.address)
-                if isinstance(failure, GIVE_UP):
-                    self.problem = failure.message
-                    self.query_one(FramesTable).loading = False
-                    self._show_status()
-                    return
-                self.problem = f"frames not live: {failure.message} (retrying)"
-            except asyncio.CancelledError:
-                if not closed_under_us():
-                    raise
-                self.problem = "frames not live: the connection to the controller closed (retrying)"
-            except Exception as error:  # any failure to reach it is shown, then retried
-                self.problem = f"frames not live: {error or type(error).__name__} (retrying)"
-            self._show_status()
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RETRY_MOST)
+        following = Following(self.renderq_app.explain, self._not_live, on_give_up=self._gave_up)
+
+        async def one_round() -> bool:
+            stub = self.renderq_app.live_stub()
+            sequence = await self._list(stub)
+            self.problem = ""
+            following.live()
+            await self._watch(stub, sequence)
+            return False  # a Resync (or the stream's end): list again
+
+        await following.run(one_round)
+
+    def _not_live(self, reason: str) -> None:
+        self.problem = f"frames not live: {reason} (retrying)"
+        self._show_status()
+
+    def _gave_up(self, reason: str) -> None:
+        self.problem = reason
+        self.query_one(FramesTable).loading = False
+        self._show_status()
 
     async def _list(self, stub: FarmServiceAsyncStub) -> int:
         """Every frame, page by page into the table; returns the event sequence to watch from
         (the first page's: events after it may repeat later pages, which applying makes good)."""
         table = self.query_one(FramesTable)
-        token = ""
-        sequence = 0
+        sequence: int | None = None
         count = 0
-        while True:
-            page = await stub.ListFrames(
+        async for listed in pages(
+            lambda token: stub.ListFrames(
                 fpb.ListFramesRequest(job_id=self.job_id, page_size=FRAME_PAGE, page_token=token)
             )
-            if not token:
-                sequence = page.event_sequence
-            table.show(page.frames, replace=not token)
+        ):
+            first = sequence is None
+            if first:
+                sequence = listed.event_sequence
+            table.show(listed.frames, replace=first)
             table.loading = False
-            count += len(page.frames)
-            token = page.next_page_token
-            job = self.farm.view.jobs.get(self.job_id)
+            count += len(listed.frames)
+            job = self.renderq_app.view.jobs.get(self.job_id)
             total = f" of {job.frame_count:,}" if job else ""
-            self.loading_note = f"loading frames: {count:,}{total}" if token else ""
+            more = bool(listed.next_page_token)
+            self.loading_note = f"loading frames: {count:,}{total}" if more else ""
             self._show_status()
-            if not token:
-                return sequence
+        return sequence or 0
 
     async def _watch(self, stub: FarmServiceAsyncStub, sequence: int) -> None:
         """Apply the job's frame events until a Resync (or the end of the stream)."""
@@ -296,7 +289,7 @@ class JobScreen(Screen[None]):
         if not marked:
             request = fpb.RetryFramesRequest(job_id=self.job_id)
             what = f"retry the failed frames of job {self.job_id}"
-            self.farm.farm_call(what, lambda farm: self._retry(farm, request, [], ""))
+            self.renderq_app.call_controller(what, lambda stub: self._retry(stub, request, [], ""))
             return
         states = {n: table.frames[n].state for n in marked}
         retry = [n for n in marked if states[n] in RETRYABLE]
@@ -306,13 +299,13 @@ class JobScreen(Screen[None]):
             return
         request = fpb.RetryFramesRequest(job_id=self.job_id, frames=format_frames(retry))
         what = f"retry frames {request.frames} of job {self.job_id}"
-        self.farm.farm_call(what, lambda farm: self._retry(farm, request, retry, skipped))
+        self.renderq_app.call_controller(what, lambda stub: self._retry(stub, request, retry, skipped))
 
     async def _retry(
-        self, farm: FarmServiceAsyncStub, request: fpb.RetryFramesRequest, retry: list[int], skipped: str
+        self, stub: FarmServiceAsyncStub, request: fpb.RetryFramesRequest, retry: list[int], skipped: str
     ) -> str:
         """One RetryFrames call; what to say about it."""
-        response = await farm.RetryFrames(request)
+        response = await stub.RetryFrames(request)
         table = self.query_one(FramesTable)
         table.unmark(retry)
         self._show_status()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.binding import Binding
 
+from renderq.client.enums import label, labels
 from renderq.client.units import format_seconds, progress_bar
 from renderq.tui.farm_view import Changes, FarmView
 from renderq.tui.fitted_table import Column, FittedTable, cell
@@ -56,11 +57,7 @@ SORT_KEYS = {
 }
 
 
-def state_label(state: int) -> str:
-    return pb.JobState.Name(state).removeprefix("JOB_STATE_").lower()
-
-
-STATES = [state_label(state) for state in pb.JobState.values() if state]
+STATES = labels(pb.JobState)
 """Every state's word, as ``state:`` takes it (a prefix is enough: ``state:run``)."""
 
 
@@ -96,7 +93,7 @@ class JobFilter:
     def matches(self, job: pb.Job) -> bool:
         for field, value in self._words():
             if field == "state":
-                if not state_label(job.state).startswith(value):
+                if not label(pb.JobState, job.state).startswith(value):
                     return False
             elif field == "owner":
                 if value not in job.owner.lower():
@@ -121,7 +118,7 @@ def job_cells(job: pb.Job, eta: float | None) -> dict[str, Text]:
         "id": cell(str(job.id), right=True),
         "name": cell(job.name or "-"),
         "owner": cell(job.owner or "-"),
-        "state": cell(state_label(job.state), STATE_STYLES.get(job.state, "")),
+        "state": cell(label(pb.JobState, job.state), STATE_STYLES.get(job.state, "")),
         "priority": cell(str(job.priority), right=True),
         "progress": cell(progress_bar(job.progress)),
         "frames": cell(f"{job.frames_completed}/{job.frame_count}", right=True),

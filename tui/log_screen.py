@@ -10,11 +10,9 @@ through them.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
-import grpc
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -22,67 +20,47 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from renderq.client.errors import (
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    TlsFailed,
-    Unauthenticated,
-    from_rpc_error,
-)
-from renderq.tui.feed import RETRY_FIRST, RETRY_MOST
+from renderq.client.paging import pages
+from renderq.states import TASK_ACTIVE
+from renderq.tui.app_typed import RenderqAppMixin
+from renderq.tui.following import Following
 from renderq.tui.log_view import LineDecoder, LogView, find_line
 from renderq.tui.message_line import MessageLine, say
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
-    from renderq.tui.app import RenderqApp
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
-GIVE_UP = (NotFound, InvalidArgument, PermissionDenied, Unauthenticated, TlsFailed)
-"""Answers that asking again cannot change: a screen following a stream stops on them
-(and retries on anything else, such as a controller restarting)."""
-
 TASK_PAGE = 10_000
-TASK_ACTIVE = (pb.TASK_STATE_ASSIGNED, pb.TASK_STATE_RUNNING)
 
 FOLLOWING = "following"
 ENDED = "attempt ended"
 
 
-def closed_under_us() -> bool:
-    """Whether a CancelledError came from gRPC, because the app's feed closed the channel
-    (it reconnects on a new one), rather than from cancelling this task (a closed screen)."""
-    task = asyncio.current_task()
-    return task is not None and not task.cancelling()
-
-
 async def find_task(
-    farm: FarmServiceAsyncStub,
+    stub: FarmServiceAsyncStub,
     job_id: int,
     matches: Callable[[pb.Task], bool] = lambda task: True,
-    states: Sequence[pb.TaskState] = (),
+    states: Iterable[pb.TaskState] = (),
     last: bool = False,
 ) -> pb.Task | None:
     """The job's first (or ``last``) task in ``states`` that ``matches``, page by page."""
     found = None
-    token = ""
-    while True:
-        page = await farm.ListTasks(
+    async for page in pages(
+        lambda token: stub.ListTasks(
             fpb.ListTasksRequest(job_id=job_id, page_size=TASK_PAGE, page_token=token, states=states)
         )
+    ):
         for task in page.tasks:
             if matches(task):
                 if not last:
                     return task
                 found = task
-        token = page.next_page_token
-        if not token:
-            return found
+    return found
 
 
-class LogScreen(Screen[None]):
+class LogScreen(RenderqAppMixin, Screen[None]):
     DEFAULT_CSS = """
     LogScreen #log-header { height: auto; max-height: 2; padding: 0 1; background: $panel; }
     LogScreen LogView { height: 1fr; }
@@ -136,10 +114,6 @@ class LogScreen(Screen[None]):
         self._received = 0
         """Bytes of the attempt's log shown so far (a reopened stream skips them)."""
 
-    @property
-    def farm(self) -> RenderqApp:
-        return cast("RenderqApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Static(id="log-header")
         yield LogView(id="log")
@@ -148,9 +122,9 @@ class LogScreen(Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        log = self.query_one(LogView)
-        self.watch(log, "scroll_y", self._show_header, init=False)
-        log.focus()
+        log_view = self.query_one(LogView)
+        self.watch(log_view, "scroll_y", self._show_header, init=False)
+        log_view.focus()
         self._show_header()
         self._follow_log(self.attempt_id)
 
@@ -171,7 +145,7 @@ class LogScreen(Screen[None]):
         parts.append(state)
         self.query_one("#log-header", Static).update(Text("  ·  ".join(parts)))
 
-    def _say(self, state: str) -> None:
+    def _show_state(self, state: str) -> None:
         self.state = state
         self._show_header()
 
@@ -186,47 +160,38 @@ class LogScreen(Screen[None]):
         self._received = 0
         self.query_one(LogView).clear()
         self._forget_match()
-        pause = RETRY_FIRST
-        while True:
-            stub = self.farm.stub
-            try:
-                if stub is None:
-                    raise ConnectionError("not connected to the controller")
-                task = await self._find_task(stub)
-                if task is None:
-                    self._say(f"job {self.job_id} has no task with this log")
-                    return
-                if await self._tail(stub, task):
-                    break
-                pause = RETRY_FIRST  # cut short while the attempt runs: open it again
-            except grpc.aio.AioRpcError as error:
-                failure = from_rpc_error(error, self.farm.status.address)
-                if isinstance(failure, GIVE_UP):
-                    self._say(failure.message)
-                    return
-                self._say(f"log not live: {failure.message} (retrying)")
-            except asyncio.CancelledError:
-                if not closed_under_us():
-                    raise
-                self._say("log not live: the connection to the controller closed (retrying)")
-            except Exception as error:  # any failure to reach it is shown, then retried
-                self._say(f"log not live: {error or type(error).__name__} (retrying)")
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, RETRY_MOST)
-        self._write(self._decoder.flush())
-        self._say(ENDED)
+        following = Following(
+            self.renderq_app.explain,
+            lambda reason: self._show_state(f"log not live: {reason} (retrying)"),
+            on_give_up=self._show_state,
+        )
 
-    async def _find_task(self, farm: FarmServiceAsyncStub) -> pb.Task | None:
+        async def one_round() -> bool:
+            stub = self.renderq_app.live_stub()
+            task = await self._find_task(stub)
+            if task is None:
+                self._show_state(f"job {self.job_id} has no task with this log")
+                return True
+            following.live()
+            if not await self._tail(stub, task):
+                return False  # cut short while the attempt runs: open it again
+            self._write(self._decoder.flush())
+            self._show_state(ENDED)
+            return True
+
+        await following.run(one_round)
+
+    async def _find_task(self, stub: FarmServiceAsyncStub) -> pb.Task | None:
         """The task whose log this is, fresh (its attempts may have grown): the one named,
         else the frame's, else the job's first running task, else its last."""
         task_id, frame = self.task_id, self.frame
         if task_id:
-            task = await find_task(farm, self.job_id, lambda t: t.id == task_id)
+            task = await find_task(stub, self.job_id, lambda t: t.id == task_id)
         elif frame is not None:
-            task = await find_task(farm, self.job_id, lambda t: frame in t.frames)
+            task = await find_task(stub, self.job_id, lambda t: frame in t.frames)
         else:
-            task = await find_task(farm, self.job_id, states=TASK_ACTIVE) or await find_task(
-                farm, self.job_id, last=True
+            task = await find_task(stub, self.job_id, states=TASK_ACTIVE) or await find_task(
+                stub, self.job_id, last=True
             )
         if task is not None:
             self.log_task = task
@@ -234,38 +199,38 @@ class LogScreen(Screen[None]):
             self.attempt_id = self.attempt_id or task.attempt_id
         return task
 
-    async def _tail(self, farm: FarmServiceAsyncStub, task: pb.Task) -> bool:
+    async def _tail(self, stub: FarmServiceAsyncStub, task: pb.Task) -> bool:
         """Stream the attempt's log from where the screen is; True once the attempt is over
         (False when the stream stopped early: the controller drops a follower that lags)."""
         if not self.attempt_id:
-            self._say("waiting for the task to start")
+            self._show_state("waiting for the task to start")
         elif task.attempt_id == self.attempt_id and task.state in TASK_ACTIVE:
-            self._say(FOLLOWING)
+            self._show_state(FOLLOWING)
         else:
-            self._say("reading")
+            self._show_state("reading")
         request = fpb.TailLogRequest(
             job_id=self.job_id, task_id=task.id, attempt_id=self.attempt_id, follow=True
         )
-        call = farm.TailLog(request)
+        call = stub.TailLog(request)
         try:
             async for chunk in call:
                 if chunk.attempt_id != self.attempt_id:
                     self.attempt_id = chunk.attempt_id  # the task's first dispatch, waited for
-                    self._say(FOLLOWING)
+                    self._show_state(FOLLOWING)
                 skip = max(0, self._received - chunk.offset)
                 if skip < len(chunk.data):
                     self._write(self._decoder.feed(chunk.data[skip:]))
                     self._received = chunk.offset + len(chunk.data)
         finally:
             call.cancel()
-        task = await self._find_task(farm) or task
+        task = await self._find_task(stub) or task
         return task.attempt_id != self.attempt_id or task.state not in TASK_ACTIVE
 
     def _write(self, lines: list[str]) -> None:
         """Add whole lines; the view follows them only if it was at the end."""
         if lines:
-            log = self.query_one(LogView)
-            log.write_lines(lines, follow=log.is_vertical_scroll_end)
+            log_view = self.query_one(LogView)
+            log_view.write_lines(lines, follow=log_view.is_vertical_scroll_end)
 
     # Keys -----------------------------------------------------------------------
 
@@ -299,12 +264,12 @@ class LogScreen(Screen[None]):
         if not self.search_text:
             say(self, "press / to search first", "warning")
             return
-        log = self.query_one(LogView)
-        lines = log.lines
+        log_view = self.query_one(LogView)
+        lines = log_view.lines
         if self.match_line is not None:
             start = self.match_line + step
         else:
-            start = log.top_line() if step > 0 else log.bottom_line()
+            start = log_view.top_line() if step > 0 else log_view.bottom_line()
         found = find_line(lines, self.search_text, start, step) if lines else None
         if found is None:
             self._forget_match()
@@ -312,12 +277,12 @@ class LogScreen(Screen[None]):
             return
         self.match_line = found
         column = lines[found].lower().find(self.search_text.lower())
-        log.show_match(found, column, column + len(self.search_text))
+        log_view.show_match(found, column, column + len(self.search_text))
 
     def action_wrap(self) -> None:
-        log = self.query_one(LogView)
-        log.set_wrap(not log.wrap)
-        say(self, "long lines wrap" if log.wrap else "long lines are cut: left and right pan")
+        log_view = self.query_one(LogView)
+        log_view.set_wrap(not log_view.wrap)
+        say(self, "long lines wrap" if log_view.wrap else "long lines are cut: left and right pan")
 
     def _forget_match(self) -> None:
         self.match_line = None

@@ -160,8 +160,8 @@ def _unfilter(raw: bytes, header: _Header) -> list[bytes]:
                 b = prior[i]
                 c = prior[i - bpp] if i >= bpp else 0
                 p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                predictor = a if pa <= pb and pa <= pc else b if pb <= pc else c
+                to_a, to_b, to_c = abs(p - a), abs(p - b), abs(p - c)
+                predictor = a if to_a <= to_b and to_a <= to_c else b if to_b <= to_c else c
                 line[i] = (line[i] + predictor) & 0xFF
         elif kind != 0:
             raise PngError(f"row {y} has filter type {kind}; PNG defines 0 to 4")

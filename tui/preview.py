@@ -11,7 +11,7 @@ pure-Python work), so a large frame never freezes the screen.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import grpc
 from rich.color import Color
@@ -25,13 +25,13 @@ from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Footer, Static
 
-from renderq.client.errors import from_rpc_error
+from renderq.client.paging import pages
+from renderq.tui.app_typed import RenderqAppMixin
 from renderq.tui.png import Image, PngError, decode_png, downscale
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
 if TYPE_CHECKING:
-    from renderq.tui.app import RenderqApp
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 UPPER_HALF = "▀"
@@ -39,22 +39,20 @@ FRAME_PAGE = 10_000
 """Frames per ListFrames page (the API's most)."""
 
 
-async def latest_rendered_frame(farm: FarmServiceAsyncStub, job_id: int) -> pb.Frame | None:
+async def latest_rendered_frame(stub: FarmServiceAsyncStub, job_id: int) -> pb.Frame | None:
     """The job's completed frame with an output that finished last; None when there is none."""
     latest: pb.Frame | None = None
-    token = ""
-    while True:
-        page = await farm.ListFrames(
+    async for page in pages(
+        lambda token: stub.ListFrames(
             fpb.ListFramesRequest(
                 job_id=job_id, page_size=FRAME_PAGE, page_token=token, states=[pb.FRAME_STATE_COMPLETED]
             )
         )
+    ):
         for frame in page.frames:
             if frame.outputs and (latest is None or _finished(frame) >= _finished(latest)):
                 latest = frame
-        token = page.next_page_token
-        if not token:
-            return latest
+    return latest
 
 
 def _finished(frame: pb.Frame) -> tuple[int, int]:
@@ -66,9 +64,9 @@ def preview_output(frame: pb.Frame) -> pb.OutputFile:
     return next((o for o in frame.outputs if o.path.lower().endswith(".png")), frame.outputs[0])
 
 
-async def read_output(farm: FarmServiceAsyncStub, job_id: int, frame: int, path: str) -> bytes:
+async def read_output(stub: FarmServiceAsyncStub, job_id: int, frame: int, path: str) -> bytes:
     data = bytearray()
-    async for message in farm.ReadOutput(fpb.ReadOutputRequest(job_id=job_id, frame=frame, path=path)):
+    async for message in stub.ReadOutput(fpb.ReadOutputRequest(job_id=job_id, frame=frame, path=path)):
         data += message.data
     return bytes(data)
 
@@ -96,8 +94,8 @@ class FramePicture(Widget):
 
     DEFAULT_CSS = "FramePicture { width: 1fr; height: 1fr; }"
 
-    def __init__(self, **kwargs: str) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.image: Image | None = None
         self.strips: list[Strip] = []
         """What is drawn now: one strip per row, for the current image and size."""
@@ -128,7 +126,7 @@ class FramePicture(Widget):
         return self.strips[y].crop_extend(0, width, None).apply_style(self.rich_style)
 
 
-class PreviewScreen(ModalScreen[None]):
+class PreviewScreen(RenderqAppMixin, ModalScreen[None]):
     """The job's latest rendered frame; ``r`` looks again for a newer one."""
 
     DEFAULT_CSS = """
@@ -168,10 +166,10 @@ class PreviewScreen(ModalScreen[None]):
         self.dismiss(None)
 
     def action_reload(self) -> None:
-        self._say(f"looking for the latest rendered frame of job {self.job_id}…")
+        self._show_message(f"looking for the latest rendered frame of job {self.job_id}…")
         self._load()
 
-    def _say(self, message: str) -> None:
+    def _show_message(self, message: str) -> None:
         box = self.query_one("#preview-message", Static)
         box.update(message)
         box.set_class(not message, "-empty")
@@ -181,25 +179,25 @@ class PreviewScreen(ModalScreen[None]):
 
     @work(exclusive=True, group="preview")
     async def _load(self) -> None:
-        app = cast("RenderqApp", self.app)
-        farm = app.stub
-        if farm is None:
-            self._say("not connected to the controller; press r once the status line shows it connected")
+        app = self.renderq_app
+        stub = app.stub
+        if stub is None:
+            self._show_message(
+                "not connected to the controller; press r once the status line shows it connected"
+            )
             return
         try:
-            frame = await latest_rendered_frame(farm, self.job_id)
+            frame = await latest_rendered_frame(stub, self.job_id)
             if frame is None:
-                self._say(f"job {self.job_id} has no rendered frame yet; press r to look again")
+                self._show_message(f"job {self.job_id} has no rendered frame yet; press r to look again")
                 return
             output = preview_output(frame)
             self._title(f"job {self.job_id} · frame {frame.number} · {output.path}")
-            self._say(f"reading frame {frame.number} from the controller…")
-            data = await read_output(farm, self.job_id, frame.number, output.path)
+            self._show_message(f"reading frame {frame.number} from the controller…")
+            data = await read_output(stub, self.job_id, frame.number, output.path)
             image = await asyncio.to_thread(decode_png, data)
         except grpc.aio.AioRpcError as error:
-            problem = (
-                f"the controller cannot show this frame: {from_rpc_error(error, app.status.address).message}"
-            )
+            problem = f"the controller cannot show this frame: {app.explain(error).message}"
         except PngError as error:
             problem = f"this output is not a PNG the preview can show: {error}"
         else:
@@ -207,8 +205,8 @@ class PreviewScreen(ModalScreen[None]):
             self._title(
                 f"job {self.job_id} · frame {frame.number} · {output.path} · {image.width}x{image.height}"
             )
-            self._say("")
+            self._show_message("")
             self.query_one(FramePicture).show(image)
             return
-        self._say(problem)
+        self._show_message(problem)
         self.query_one(FramePicture).show(None)

@@ -11,9 +11,9 @@ from rich.text import Text
 from textual import events
 from textual.widgets import Static
 
+from renderq.client.enums import label
 from renderq.tui.farm_view import FarmView
 from renderq.tui.feed import FeedStatus
-from renderq.tui.jobs_table import state_label
 from renderq.v1 import resources_pb2 as pb
 
 COUNTED = (pb.JOB_STATE_RUNNING, pb.JOB_STATE_QUEUED, pb.JOB_STATE_BLOCKED, pb.JOB_STATE_FAILED)
@@ -43,7 +43,7 @@ def _link(status: FeedStatus, detail: int) -> Text:
 
 def _jobs(view: FarmView) -> str:
     counts = view.job_counts()
-    shown = [f"{counts[state]} {state_label(state)}" for state in COUNTED if counts[state]]
+    shown = [f"{counts[state]} {label(pb.JobState, state)}" for state in COUNTED if counts[state]]
     return ", ".join(shown) or "no active jobs"
 
 

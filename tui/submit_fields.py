@@ -15,7 +15,7 @@ import re
 import shlex
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from textual import events
 from textual.app import ComposeResult
@@ -31,6 +31,8 @@ from renderq.v1 import resources_pb2 as pb
 Parse = Callable[[str], Any]
 """Turns a field's text into the value to send; raises ValueError saying what is wrong."""
 Control = Input | Select[str] | Checkbox
+InputType = Literal["integer", "number", "text"]
+"""What an ``Input`` lets be typed (Textual's own alias is private)."""
 PARAMETERS = "parameters."
 """Prefix of the parameter fields' keys, as the controller names them in its errors."""
 REQUIREMENTS = "requirements."
@@ -194,6 +196,7 @@ def parameter_field(parameter: fpb.PluginParameter) -> Field:
     kind = parameter.type
     control: Control
     parse: Parse = str
+    input_type: InputType
     if kind == fpb.PARAMETER_TYPE_BOOLEAN:
         control = Checkbox(value=bool(default), compact=True)
     elif kind == fpb.PARAMETER_TYPE_CHOICE:
@@ -215,7 +218,7 @@ def parameter_field(parameter: fpb.PluginParameter) -> Field:
             input_type, parse = "text", words if kind == fpb.PARAMETER_TYPE_STRING_LIST else str
         control = Input(
             value=_default_text(default),
-            type=input_type,  # type: ignore[arg-type]
+            type=input_type,
             valid_empty=True,
             placeholder="words, quoted as in a shell" if kind == fpb.PARAMETER_TYPE_STRING_LIST else "",
             compact=True,

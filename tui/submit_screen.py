@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import grpc
 from textual import on, work
@@ -25,8 +25,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static
 
-from renderq.client.errors import InvalidArgument, from_rpc_error
+from renderq.client.errors import InvalidArgument
 from renderq.client.paths import MissingPath, localize_paths
+from renderq.tui.app_typed import RenderqAppMixin
 from renderq.tui.submit_fields import (
     PARAMETERS,
     Field,
@@ -41,9 +42,6 @@ from renderq.tui.submit_fields import (
 )
 from renderq.v1 import farm_service_pb2 as fpb
 
-if TYPE_CHECKING:
-    from renderq.tui.app import RenderqApp
-
 SECTIONS = [
     ("scheduling", scheduling_fields),
     ("requirements: agents that lack them never get the job", requirement_fields),
@@ -52,7 +50,7 @@ SECTIONS = [
 PATHS_ON_NODES = "paths are on the render nodes"
 
 
-class SubmitScreen(ModalScreen[int | None]):
+class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
     """The form; dismissed with the new job's id, or None when cancelled."""
 
     DEFAULT_CSS = """
@@ -100,10 +98,6 @@ class SubmitScreen(ModalScreen[int | None]):
         self.top_line = ""
         """What the line above the form says is wrong, as shown; empty when nothing is."""
 
-    @property
-    def farm_app(self) -> RenderqApp:
-        return cast("RenderqApp", self.app)
-
     def compose(self) -> ComposeResult:
         with Vertical(id="submit-dialog"):
             yield Static("Submit a job  (* required)", id="submit-title")
@@ -131,17 +125,17 @@ class SubmitScreen(ModalScreen[int | None]):
 
     @work(exclusive=True, group="plugins")
     async def _load_plugins(self) -> None:
-        farm = self.farm_app.stub
+        stub = self.renderq_app.stub
         field = self.fields["plugin"]
-        if farm is None:
+        if stub is None:
             field.show_help("")
             self.show_top_error("not connected to the controller: close the form and try again once it is")
             return
         try:
-            response = await farm.ListPlugins(fpb.ListPluginsRequest())
+            response = await stub.ListPlugins(fpb.ListPluginsRequest())
         except grpc.aio.AioRpcError as error:
             field.show_help("")
-            message = from_rpc_error(error, self.farm_app.status.address).message
+            message = self.renderq_app.explain(error).message
             self.show_top_error(f"cannot list the plugins: {message}")
             return
         self.plugins = {p.name: p for p in response.plugins}
@@ -213,14 +207,14 @@ class SubmitScreen(ModalScreen[int | None]):
 
     @work(group="submit")
     async def _send(self, values: dict[str, Any]) -> None:
-        farm = self.farm_app.stub
+        stub = self.renderq_app.stub
         try:
             if not await self._localize(values):
                 return
-            if farm is None:
+            if stub is None:
                 self.show_top_error("not connected to the controller; submit again once it is")
                 return
-            response = await farm.CreateJob(fpb.CreateJobRequest(job=build_job(values)))
+            response = await stub.CreateJob(fpb.CreateJobRequest(job=build_job(values)))
         except grpc.aio.AioRpcError as error:
             self._refused(error)
             return
@@ -250,7 +244,7 @@ class SubmitScreen(ModalScreen[int | None]):
 
     def _refused(self, rpc_error: grpc.aio.AioRpcError) -> None:
         """The controller's sentence under the field it names (``FIELD: sentence``), else at the top."""
-        error = from_rpc_error(rpc_error, self.farm_app.status.address)
+        error = self.renderq_app.explain(rpc_error)
         name, colon, sentence = error.message.partition(": ")
         field = self.field_named(name) if isinstance(error, InvalidArgument) and colon else None
         if field is None:

@@ -100,7 +100,7 @@ async def running(app: RenderqApp, size: tuple[int, int] = (80, 24)) -> AsyncIte
 
     Without that, a ``FarmChanged`` handled while the app shuts down finds no
     ``JobsTable`` and the app raises ``NoMatches`` on the way out (tui/app.py
-    ``_farm_changed``; reported, not fixed here): a test that passed would fail now and
+    ``on_farm_changed``; reported, not fixed here): a test that passed would fail now and
     then in its teardown.
     """
     async with app.run_test(size=size, notifications=True) as pilot:

@@ -25,12 +25,13 @@ from renderq.client.credentials import Credentials
 from renderq.tui import farm_view
 from renderq.tui.agent_screen import AgentScreen
 from renderq.tui.agents_table import AgentsTable
-from renderq.tui.app import FeedStatusChanged, RenderqApp
+from renderq.tui.app import RenderqApp
 from renderq.tui.feed import FeedStatus
 from renderq.tui.frames_table import FramesTable
 from renderq.tui.job_screen import JobScreen
 from renderq.tui.jobs_table import JobsTable
 from renderq.tui.log_screen import ENDED, LogScreen
+from renderq.tui.messages import FeedStatusChanged
 from renderq.tui.submit_screen import SubmitScreen
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc
