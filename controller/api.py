@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 
 from renderq.controller.audit import AuditLog
 from renderq.controller.auth import current_caller
+from renderq.controller.backup import DatabaseExport
 from renderq.controller.bus import EventBus
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow, RequestRefused, clip
 from renderq.controller.farm import Farm
@@ -132,7 +133,16 @@ class FarmApi(fgrpc.FarmServiceServicer):
     """Every FarmService method. Who may call which, and the audit of the calls that
     change something, are the interceptor's (auth.py)."""
 
-    def __init__(self, farm: Farm, bus: EventBus, logs: TaskLogs, book: TokenBook, audit: AuditLog) -> None:
+    def __init__(
+        self,
+        farm: Farm,
+        bus: EventBus,
+        logs: TaskLogs,
+        book: TokenBook,
+        audit: AuditLog,
+        export: DatabaseExport,
+    ) -> None:
+        self.export = export
         self.farm = farm
         self.bus = bus
         self.logs = logs
@@ -368,6 +378,13 @@ class FarmApi(fgrpc.FarmServiceServicer):
         finally:
             if queue is not None:
                 self.logs.unfollow(attempt.id, queue)
+
+    @streaming
+    async def ExportDatabase(
+        self, request: fpb.ExportDatabaseRequest, context: Context
+    ) -> AsyncIterator[fpb.ExportDatabaseResponse]:
+        async for block in self.export.stream():
+            yield block
 
     @streaming
     async def ReadOutput(

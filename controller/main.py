@@ -15,6 +15,7 @@ from renderq import farm_key, mdns, tls
 from renderq.controller.api import FarmApi
 from renderq.controller.audit import AuditLog
 from renderq.controller.auth import AuthInterceptor
+from renderq.controller.backup import DatabaseExport
 from renderq.controller.bus import EventBus
 from renderq.controller.config import ControllerConfig
 from renderq.controller.discovery import Discovery
@@ -102,7 +103,8 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     parts = open_parts(config)
     farm = parts.farm
     server = grpc.aio.server(interceptors=[AuthInterceptor(parts.book, parts.audit)], options=SERVER_OPTIONS)
-    api = FarmApi(farm, parts.bus, parts.logs, parts.book, parts.audit)
+    export = DatabaseExport(parts.store, config.data_dir / "exports")
+    api = FarmApi(farm, parts.bus, parts.logs, parts.book, parts.audit, export)
     fgrpc.add_FarmServiceServicer_to_server(api, server)
     try:
         port = listen(server, config)

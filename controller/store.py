@@ -10,6 +10,7 @@ keys or explicit indexes (they block ALTER and turn UPDATEs into DELETE+INSERT).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +153,23 @@ class Store:
         row = con.execute("SELECT max(sequence) FROM audit").fetchone()
         audit_sequence = row[0] if row and row[0] is not None else 0
         return Loaded(list(jobs.values()), attempts, agents, meta, tokens, audit_sequence)
+
+    def snapshot(self, path: Path) -> int:
+        """Copy the whole database into a new DuckDB file at ``path``; its schema version.
+
+        On a cursor of its own (a worker thread may run it while the recorder writes):
+        one statement, so one transaction, so one consistent moment of the farm."""
+        alias = f"export_{uuid.uuid4().hex[:12]}"
+        quoted = str(path).replace("'", "''")
+        with self.con.cursor() as cursor:
+            row = cursor.execute("SELECT current_database()").fetchone()
+            assert row is not None
+            cursor.execute(f"ATTACH '{quoted}' AS {alias}")
+            try:
+                cursor.execute(f'COPY FROM DATABASE "{row[0]}" TO {alias}')
+            finally:
+                cursor.execute(f"DETACH {alias}")
+        return SCHEMA_VERSION
 
     def audit_records(self, before: int, limit: int) -> list[AuditRecord]:
         """Up to ``limit`` audit records older than sequence ``before``, newest first.
