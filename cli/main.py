@@ -12,7 +12,7 @@ import sys
 from typing import TYPE_CHECKING, NoReturn, cast
 
 from renderq import __version__
-from renderq.cli import access, actions, certs, listings, logs, servers, submit, tui, up, wait
+from renderq.cli import access, actions, backup, certs, listings, logs, servers, submit, tui, up, wait
 from renderq.cli.connection import client_options, connection_options
 from renderq.cli.failures import EXIT_CODES, FIXABLE, INTERRUPTED, UserError, report
 from renderq.client.errors import CallFailed
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     wait.register(verbs, common)
     actions.register(verbs, common)
     access.register(verbs, common)
+    backup.register(verbs, common)
     tui.register(verbs, connection)
     return parser
 
