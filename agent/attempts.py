@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from renderq.agent.config import AgentConfig
+from renderq.agent.leftovers import TaskRecord
 from renderq.agent.outbox import Outbox
 from renderq.agent.policy import refusal
 from renderq.agent.run_as import TaskUser
@@ -34,6 +35,8 @@ class Attempts:
         """Who the tasks run as; None: the agent's own user."""
         self._running: dict[int, tuple[AttemptRunner, asyncio.Task[None]]] = {}
         self._assigned: set[int] = set()
+        self._record = TaskRecord(config.data_dir / "task-processes")
+        self._record.end_leftovers()
 
     def assign(self, request: apb.AssignTask) -> None:
         attempt_id = request.attempt_id
@@ -61,6 +64,7 @@ class Attempts:
             self._config.kill_grace,
             _parser_factory(request.plugin),
             self._task_user,
+            self._record,
         )
         task = asyncio.create_task(runner.run(), name=f"attempt-{attempt_id}")
         self._running[attempt_id] = (runner, task)

@@ -25,6 +25,7 @@ import psutil
 from google.protobuf.duration_pb2 import Duration
 
 from renderq.agent.batching import LogBatcher, Throttle
+from renderq.agent.leftovers import TaskRecord
 from renderq.agent.outbox import EventKind, Outbox
 from renderq.agent.outputs import describe_output
 from renderq.agent.process_tree import (
@@ -80,8 +81,11 @@ class AttemptRunner:
         kill_grace: float,
         parser_factory: ParserFactory,
         user: TaskUser | None = None,
+        record: TaskRecord | None = None,
     ) -> None:
         self.attempt_id = assignment.attempt_id
+        self._record = record
+        """Where task processes are noted, so a later run of the agent can end them."""
         self._assignment = assignment
         self._workspaces = workspaces
         self._outbox = outbox
@@ -206,6 +210,8 @@ class AttemptRunner:
             self._announce(0, str(workspace.root))
             return _start_failure(argv[0], exc)
         pid = child.process.pid
+        if self._record is not None:
+            self._record.started(pid)
         self._announce(pid, str(workspace.root))
         log.debug("command started %s pid=%d argv=%s", self.log_ids, pid, argv)
         output = _CommandOutput(self, workspace.root, list(command.frames), expected, self._parser_factory())
@@ -220,6 +226,8 @@ class AttemptRunner:
             killed = await self._wait(child, sampler)
         finally:
             kill_leftovers(pid, self._tree(sampler))
+            if self._record is not None:
+                self._record.ended(pid)
             await sampler.stop()
             await self._drain(reader, child)
             try:

@@ -146,3 +146,32 @@ def test_an_agent_stopped_by_sigterm_says_goodbye_and_its_frame_is_requeued_at_o
     assert farm.cli.run("wait", job_id, "--timeout", "60").returncode == 0
     (frame,) = assert_every_frame_completed_once(farm.cli, job_id, 1)
     assert (frame["agent_id"], frame["attempt_id"]) == (survivor.agent_id, second.attempt_id)
+
+
+def test_tasks_left_by_an_agent_killed_with_sigkill_are_ended_by_its_next_start(
+    farm_factory: Callable[[], Farm], tmp_path: Path
+) -> None:
+    farm: Farm = farm_factory()
+    controller = start_farm(farm, ["a1"])
+    gates = tmp_path / "gates"
+    gates.mkdir()
+    job_id = str(farm.cli.json("submit", "command", "--frames", "1", *gated_command(gates))["id"])
+    first = wait_assigned(controller, job_id)
+    agent = farm.agents["a1"]
+    pid = task_pid(agent, first.attempt_id)
+
+    agent.kill()
+    agent.stop()
+    assert psutil.pid_exists(pid), "the task should outlive an agent killed with SIGKILL"
+    again = farm.start_agent("a1")
+    again.wait_for_line(
+        rf"ended 1 task process\(es\) left running by an earlier run of this agent pids={pid}\b"
+    )
+    eventually(f"the left-over task process {pid} is gone", lambda: not _alive(pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
