@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import shutil
 import signal
@@ -30,6 +31,7 @@ from renderq.client.enums import label
 from renderq.client.login import login_name
 from renderq.client.paging import collect_pages
 from renderq.controller.config import DEFAULT_PORT
+from renderq.parent_watch import ENV
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 from renderq.xdg import data_home
@@ -131,6 +133,8 @@ class LocalServers:
     async def _start(
         self, name: str, argv: list[str], ready: re.Pattern[str], env: dict[str, str] | None = None
     ) -> str:
+        # Each child stops when this process ends, even by SIGKILL (renderq/parent_watch.py).
+        env = {**(env or {}), ENV: str(os.getpid())}
         child = Child(name, argv, self.data_dir / f"{name}.log", ready, env)
         self._children.append(child)
         await child.start()
@@ -160,7 +164,8 @@ async def _up(args: argparse.Namespace) -> int:
     servers = LocalServers(local_data_dir(args.data_dir), args.port, args.slots, args.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: the SSH session (or the terminal) went away; stop the farm as for Ctrl-C.
+    for signum in (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])):
         # Without loop signal handlers (Windows), Ctrl-C cancels this coroutine instead,
         # and the `finally` below still stops the children.
         with contextlib.suppress(NotImplementedError):
