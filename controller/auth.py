@@ -6,6 +6,11 @@ method is forgotten; a method missing from it needs admin). A state-changing cal
 recorded in the audit log (who, what, when, outcome), and answers only once that
 record is stored, which by group commit stores the call's own change too: a caller who
 saw an answer never loses the change to a controller crash.
+
+Two services are open to every caller, since they tell nothing about the farm: the
+standard health check (probes and load balancers carry no token) and server reflection
+(the API's schema, so grpcurl, Postman and Kreya can build calls, which then need a
+token). Every other service needs a token; one other than FarmService needs admin.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any
 
 import grpc
 
-from renderq import tokens
+from renderq import health, tokens
 from renderq.controller.audit import AuditLog
 from renderq.controller.tokens import Caller, TokenBook
 from renderq.v1 import farm_service_pb2
@@ -43,6 +48,14 @@ CHANGES = {
 }  # fmt: skip
 """State-changing methods, with the role they need; each call is audited."""
 SERVICE = farm_service_pb2.DESCRIPTOR.services_by_name["FarmService"].full_name
+REFLECTION_PREFIX = "grpc.reflection."
+"""Server reflection, every version of it (``grpc.reflection.v1alpha.ServerReflection``, ``v1``)."""
+
+
+def is_open(service: str) -> bool:
+    """Whether ``service`` may be called without a token: health and reflection, nothing else."""
+    return service == health.SERVICE_NAME or service.startswith(REFLECTION_PREFIX)
+
 
 current_caller: contextvars.ContextVar[Caller] = contextvars.ContextVar("current_caller")
 """The caller of the call being served (set for the servicer's task by the interceptor)."""
@@ -74,7 +87,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(details)
         service, _, method = details.method.lstrip("/").rpartition("/")
-        if handler is None or service != SERVICE:
+        if handler is None or is_open(service):
             return handler
         secret = bearer(details.invocation_metadata)
         caller = self._book.caller(secret) if secret else None
@@ -82,6 +95,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             log.warning("refused a call without a valid token method=%s", method)
             refusal = BAD_TOKEN if secret else NO_TOKEN
             return _replace(handler, _refuse(grpc.StatusCode.UNAUTHENTICATED, refusal))
+        if service != SERVICE:
+            method = details.method  # no FarmService role table applies: admin only, never audited
         needed = CHANGES.get(method, READS.get(method, ADMIN))
         if caller.role < needed:
             refuse = _refuse(
@@ -141,8 +156,12 @@ def _refuse(code: grpc.StatusCode, message: str) -> Behavior:
 
 
 def _replace(handler: grpc.RpcMethodHandler, behavior: Behavior) -> grpc.RpcMethodHandler:
-    """``handler`` with another behavior (unary or server-streaming, as it was)."""
+    """``handler`` with another behavior, of the same kind (unary or streaming, each way)."""
     serialization = (handler.request_deserializer, handler.response_serializer)
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(behavior, *serialization)
-    return grpc.unary_stream_rpc_method_handler(behavior, *serialization)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(behavior, *serialization)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(behavior, *serialization)
+    return grpc.stream_stream_rpc_method_handler(behavior, *serialization)

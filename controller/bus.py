@@ -58,6 +58,8 @@ class EventBus:
         self.last_sequence = last_sequence
         self._ring: deque[fpb.WatchEventsResponse] = deque(maxlen=RING_SIZE)
         self._subscribers: set[_Subscriber] = set()
+        self.resyncs = 0
+        """Resync markers handed to watchers (too slow, or resuming from too old a cursor)."""
 
     def reserve(self, count: int) -> int:
         """Take ``count`` sequence numbers; return the first. The store records the
@@ -65,6 +67,10 @@ class EventBus:
         first = self.last_sequence + 1
         self.last_sequence += count
         return first
+
+    def lags(self) -> list[int]:
+        """Events waiting in each subscriber's queue (the metrics endpoint reads them)."""
+        return [sub.queue.qsize() for sub in self._subscribers]
 
     def publish(self, event: fpb.WatchEventsResponse) -> None:
         self._ring.append(event)
@@ -101,6 +107,7 @@ class EventBus:
                 if batch[0].WhichOneof("resource") == "resync":
                     # An overflow left it alone in the queue (later events were dropped).
                     sub.overflowed = False
+                    self.resyncs += 1
                 else:
                     size = batch[0].ByteSize()
                     while size < BATCH_BYTES and not sub.queue.empty():

@@ -9,6 +9,7 @@ attempt; only the task's current attempt may change the task and its frames.
 from __future__ import annotations
 
 import logging
+import time
 
 from renderq.controller import scheduler
 from renderq.controller.farm_state import FarmState
@@ -16,6 +17,7 @@ from renderq.controller.link_messages import assign_request
 from renderq.controller.model import Agent, Attempt, Job, Task
 from renderq.controller.state_rules import StateRules
 from renderq.controller.work_queue import WorkQueue
+from renderq.durations import WAIT_BUCKETS, Durations
 from renderq.plugins.base import CommandSpec
 from renderq.plugins.registry import get_plugin
 from renderq.v1 import resources_pb2 as pb
@@ -32,6 +34,8 @@ class Dispatcher:
         self._attempt_counter = 0
         self.passes = 0
         """Scheduler runs so far (benchmarks and tests read it)."""
+        self.delays = Durations(WAIT_BUCKETS)
+        """Each assigned task's wait from pending to assigned (the metrics endpoint reads it)."""
 
     async def run(self) -> None:
         while True:
@@ -71,6 +75,7 @@ class Dispatcher:
             id=self._new_attempt_id(), task_id=task.id, job_id=job.id, agent_id=agent.id, frames=todo
         )
         self.state.attempts[attempt.id] = attempt
+        self.delays.observe(time.monotonic() - task.pending_since)
         task.state = pb.TASK_STATE_ASSIGNED
         task.agent_id = agent.id
         task.attempt_id = attempt.id

@@ -10,22 +10,27 @@ import time
 from dataclasses import dataclass
 
 import grpc
+from grpc_reflection.v1alpha import reflection
 
 from renderq import farm_key, mdns, tls
 from renderq.controller.api import FarmApi
 from renderq.controller.audit import AuditLog
-from renderq.controller.auth import AuthInterceptor
+from renderq.controller.auth import SERVICE, AuthInterceptor
 from renderq.controller.backup import DatabaseExport
 from renderq.controller.bus import EventBus
 from renderq.controller.config import ControllerConfig
 from renderq.controller.discovery import Discovery
 from renderq.controller.farm import Farm
 from renderq.controller.links import LinkManager
+from renderq.controller.metrics import controller_registry
 from renderq.controller.recorder import Recorder
 from renderq.controller.store import Batch, Store
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.tokens import TokenBook
 from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
+from renderq.health import SERVICE_NAME as HEALTH_SERVICE
+from renderq.health import Health
+from renderq.metrics_endpoint import MetricsEndpoint, MetricsListenError
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 
 log = logging.getLogger("renderq.controller")
@@ -98,16 +103,40 @@ def dial_agents(config: ControllerConfig, farm: Farm, links: LinkManager) -> Non
     farm.agent_control.on_forget = links.forget
 
 
+async def build_server(config: ControllerConfig, parts: Parts) -> tuple[grpc.aio.Server, Health]:
+    """The gRPC server: FarmService behind the token check, health and reflection open to all."""
+    server = grpc.aio.server(interceptors=[AuthInterceptor(parts.book, parts.audit)], options=SERVER_OPTIONS)
+    export = DatabaseExport(parts.store, config.data_dir / "exports")
+    api = FarmApi(parts.farm, parts.bus, parts.logs, parts.book, parts.audit, export)
+    fgrpc.add_FarmServiceServicer_to_server(api, server)
+    health = Health([SERVICE])
+    await health.add_to(server)
+    # grpcurl, Postman and Kreya list and call FarmService from what reflection tells them.
+    reflection.enable_server_reflection([SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
+    return server, health
+
+
+async def start_metrics(config: ControllerConfig, parts: Parts) -> MetricsEndpoint | None:
+    """The Prometheus endpoint on ``config.metrics_listen`` (None: not asked for). Raises ListenError."""
+    if config.metrics_listen is None:
+        return None
+    endpoint = MetricsEndpoint(controller_registry(parts.farm, parts.recorder, parts.bus))
+    try:
+        port = await endpoint.start(config.metrics_listen)
+    except MetricsListenError as e:
+        raise ListenError(str(e)) from None
+    log.info("metrics on http://%s:%d/metrics", config.metrics_listen.rsplit(":", 1)[0], port)
+    return endpoint
+
+
 async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = None) -> None:
     """Run the controller until cancelled; ``started`` gets the port once it serves."""
     parts = open_parts(config)
     farm = parts.farm
-    server = grpc.aio.server(interceptors=[AuthInterceptor(parts.book, parts.audit)], options=SERVER_OPTIONS)
-    export = DatabaseExport(parts.store, config.data_dir / "exports")
-    api = FarmApi(farm, parts.bus, parts.logs, parts.book, parts.audit, export)
-    fgrpc.add_FarmServiceServicer_to_server(api, server)
+    server, health = await build_server(config, parts)
     try:
         port = listen(server, config)
+        metrics = await start_metrics(config, parts)
     except ListenError:
         parts.store.close()
         raise
@@ -132,17 +161,21 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
         dial_agents(config, farm, links)
         if discovery is not None:
             await discovery.start()
+        await health.serving()
         if started is not None:
             started.set_result(port)
         done, _ = await asyncio.wait([writer, *background], return_when=asyncio.FIRST_EXCEPTION)
         for task in done:
             task.result()
     finally:
+        await health.stopping()
         if discovery is not None:
             await discovery.close()
         await links.close()
         await server.stop(grace=1.0)
         await stop_tasks(background, writer, parts)
+        if metrics is not None:
+            await metrics.close()
 
 
 async def stop_tasks(background: list[asyncio.Task[None]], writer: asyncio.Task[None], parts: Parts) -> None:

@@ -110,6 +110,9 @@ class Task:
     """Every attempt, oldest first (not persisted: rebuilt from the attempts at restore)."""
     queued: bool = False
     """True while the task id sits in its job's pending queue (not persisted)."""
+    pending_since: float = field(default_factory=time.monotonic)
+    """When (``time.monotonic``) it last became pending; its wait until assigned is the
+    dispatch delay of the metrics (not persisted: a restored task waits from the restart)."""
 
     def to_proto(self) -> pb.Task:
         return pb.Task(

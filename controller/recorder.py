@@ -21,6 +21,7 @@ from renderq.controller.bus import EventBus
 from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Task, timestamp
 from renderq.controller.schema import rows_of
 from renderq.controller.store import Batch, Store
+from renderq.durations import QUICK_BUCKETS, Durations
 from renderq.v1 import farm_service_pb2 as fpb
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Recorder:
         self._commits_begun = 0
         self._commits_done = 0
         self.batches = 0
+        self.commit_seconds = Durations(QUICK_BUCKETS)
+        """How long each batch took to store (the metrics endpoint reads it)."""
 
     def changed(self, record: Record, *, persist: bool = True, publish: bool = True) -> None:
         """Note that ``record`` changed. ``persist=False`` for hot state kept in
@@ -166,7 +169,9 @@ class Recorder:
             meta=meta | ({"event_sequence": str(self.bus.last_sequence)} if events else {}),
         )
         if batch:
+            began = time.perf_counter()
             await asyncio.to_thread(self.store.write, batch)
+            self.commit_seconds.observe(time.perf_counter() - began)
             self.batches += 1
         for event in events:
             self.bus.publish(event)

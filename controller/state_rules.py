@@ -29,6 +29,12 @@ class StateRules:
     def __init__(self, state: FarmState, queue: WorkQueue) -> None:
         self.state = state
         self.queue = queue
+        self.frames_completed = 0
+        self.frames_failed = 0
+        """Frames that ended completed, and failed for good, since the controller started
+        (the metrics endpoint reads them)."""
+        self.frame_failures = 0
+        """Failed tries of frames, retried or not."""
 
     def set_frame_state(self, job: Job, frame: Frame, new: pb.FrameState) -> None:
         """Move ``frame`` to ``new``, keeping the job's counts and rendering set in step."""
@@ -40,6 +46,10 @@ class StateRules:
             job.rendering.add(frame.number)
         elif frame.state == pb.FRAME_STATE_RENDERING:
             job.rendering.discard(frame.number)
+        if new == pb.FRAME_STATE_COMPLETED:
+            self.frames_completed += 1
+        elif new == pb.FRAME_STATE_FAILED:
+            self.frames_failed += 1
         frame.state = new
 
     def fail_frame(
@@ -47,6 +57,7 @@ class StateRules:
     ) -> None:
         """One failed try of ``frame``; it fails for good past the job's retries."""
         frame.failure_count += 1
+        self.frame_failures += 1
         frame.error_message = error
         frame.exit_code = exit_code
         frame.progress = 0.0
@@ -62,6 +73,8 @@ class StateRules:
         """Derive an idle task's state from its frames; queue it if frames wait."""
         states = [job.frames[n].state for n in task.frames]
         if pb.FRAME_STATE_PENDING in states:
+            if not task.queued:
+                task.pending_since = time.monotonic()
             self.queue.queue(job, task)
             self.queue.update_runnable(job)
         elif pb.FRAME_STATE_SUSPENDED in states:

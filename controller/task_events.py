@@ -17,6 +17,7 @@ from renderq.controller.link_messages import ack_request
 from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
 from renderq.controller.state_rules import StateRules
 from renderq.controller.work_queue import WorkQueue
+from renderq.durations import WORK_BUCKETS, Durations
 from renderq.states import FRAME_ACTIVE, TASK_ACTIVE
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import resources_pb2 as pb
@@ -32,6 +33,8 @@ class TaskEvents:
         self.queue = queue
         self.rules = rules
         self.liveness = liveness
+        self.render_seconds = Durations(WORK_BUCKETS)
+        """The render time agents report for each completed frame (the metrics endpoint reads it)."""
 
     def apply(self, agent_id: str, link: LinkHandle, event: apb.AgentEvent) -> None:
         """Apply one numbered agent event (once, however often it is replayed)."""
@@ -128,6 +131,7 @@ class TaskEvents:
         self.rules.set_frame_state(job, frame, pb.FRAME_STATE_COMPLETED)
         frame.outputs = [Output(o.path, o.size_bytes, o.xxh3_128) for o in done.outputs]
         frame.render_time = done.render_time.ToTimedelta().total_seconds()
+        self.render_seconds.observe(frame.render_time)
         frame.progress = 1.0
         frame.exit_code = 0
         frame.error_message = ""
