@@ -60,7 +60,9 @@ def main() -> None:
                 env = dict(os.environ)
                 if path:
                     env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, env.get("PYTHONPATH", "")]))
-                subprocess.run(script, env=env, check=True)
+                # Run from an empty folder: `python -m renderq` puts the working directory first
+                # on sys.path, and this checkout's renderq/ would shadow the installed revision.
+                subprocess.run(script, env=env, check=True, cwd=tmp)
 
 
 if __name__ == "__main__":
