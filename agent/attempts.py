@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from renderq.agent.config import AgentConfig
 from renderq.agent.leftovers import TaskRecord
@@ -17,6 +18,7 @@ from renderq.agent.outbox import Outbox
 from renderq.agent.policy import refusal
 from renderq.agent.run_as import TaskUser
 from renderq.agent.runner import AttemptRunner, ParserFactory
+from renderq.durations import WORK_BUCKETS, Durations
 from renderq.plugins.base import OutputParser
 from renderq.plugins.registry import get_plugin
 from renderq.v1 import agent_service_pb2 as apb
@@ -35,6 +37,8 @@ class Attempts:
         """Who the tasks run as; None: the agent's own user."""
         self._running: dict[int, tuple[AttemptRunner, asyncio.Task[None]]] = {}
         self._assigned: set[int] = set()
+        self.task_seconds = Durations(WORK_BUCKETS)
+        """How long each task ran, from its assignment until it ended (the metrics endpoint reads it)."""
         self._record = TaskRecord(config.data_dir / "task-processes")
         self._record.end_leftovers()
 
@@ -66,9 +70,10 @@ class Attempts:
             self._task_user,
             self._record,
         )
+        started = time.monotonic()
         task = asyncio.create_task(runner.run(), name=f"attempt-{attempt_id}")
         self._running[attempt_id] = (runner, task)
-        task.add_done_callback(lambda _: self._finished(attempt_id))
+        task.add_done_callback(lambda _: self._finished(attempt_id, started))
 
     def cancel(self, attempt_id: int, reason: str) -> None:
         entry = self._running.get(attempt_id)
@@ -90,8 +95,9 @@ class Attempts:
             runner.cancel("the agent is shutting down")
         await asyncio.gather(*(task for _, task in self._running.values()), return_exceptions=True)
 
-    def _finished(self, attempt_id: int) -> None:
+    def _finished(self, attempt_id: int, started: float) -> None:
         self._running.pop(attempt_id, None)
+        self.task_seconds.observe(time.monotonic() - started)
 
 
 def _parser_factory(plugin_name: str) -> ParserFactory:

@@ -55,6 +55,8 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         self._goodbye: str | None = None
         """Why the agent stops, once it does: said on the link as it ends; no new link is taken."""
         self._link_ended = asyncio.Event()
+        self.links = 0
+        """Links opened by a controller that proved the farm key (the metrics endpoint reads it)."""
 
     # Responses go through context.write() from one writer task, so Link returns None
     # where the generated stub expects an iterator.
@@ -79,6 +81,7 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         if self._replaced is not None:
             self._replaced.set()
         replaced = self._replaced = asyncio.Event()
+        self.links += 1
         log.info("controller linked controller=%s version=%s", controller, first.hello.version)
         tasks = [
             asyncio.create_task(self._read(requests), name="link-read"),
@@ -150,6 +153,13 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             )
             return False
         return True
+
+    @property
+    def state(self) -> str:
+        """``linked`` (a controller holds the link), ``unlinked``, or ``stopping`` (no link is taken)."""
+        if self._goodbye is not None:
+            return "stopping"
+        return "linked" if self._replaced is not None else "unlinked"
 
     async def farewell(self, reason: str, grace: float) -> None:
         """Tell the linked controller that this agent stops, then end the link.

@@ -34,6 +34,8 @@ async def serve(
             "renderq agent %s listening on %s:%d tls=%s",
             server.agent_id, server.host, server.port, "on" if config.tls_dir else "off",
         )  # fmt: skip
+        if server.metrics_port:
+            agent_log.info("metrics on http://%s:%d/metrics", server.host, server.metrics_port)
         if ready is not None:
             ready.set()
         await asyncio.Future()

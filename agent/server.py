@@ -17,9 +17,12 @@ from renderq.agent.config import AgentConfig
 from renderq.agent.hardware import probe_hardware
 from renderq.agent.identity import load_or_create_agent_id
 from renderq.agent.link import NO_KEY, LinkService
+from renderq.agent.metrics import agent_registry
 from renderq.agent.outbox import Outbox
 from renderq.agent.run_as import check_can_enter, resolve_task_user
 from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
+from renderq.health import Health
+from renderq.metrics_endpoint import MetricsEndpoint, MetricsListenError
 from renderq.private_files import write_private
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc, resources_pb2
@@ -36,6 +39,7 @@ GRPC_OPTIONS = [
 ]
 
 
+AGENT_SERVICE = apb.DESCRIPTOR.services_by_name["AgentService"].full_name
 STOP_GRACE = 1.0
 """Seconds for the link to end by itself before the server cuts it."""
 
@@ -67,6 +71,10 @@ class AgentServer:
         self._hardware: asyncio.Task[resources_pb2.Hardware] | None = None
         self._advertiser: Advertiser | None = None
         self._advertising: asyncio.Task[None] | None = None
+        self._health = Health([AGENT_SERVICE])
+        self._metrics: MetricsEndpoint | None = None
+        self.metrics_port = 0
+        """The port of the Prometheus endpoint (``--metrics-listen``); 0: none."""
         self.farm_key: bytes | None = None
 
     async def start(self) -> None:
@@ -102,6 +110,20 @@ class AgentServer:
             self._hello, self._attempts, self._outbox, config.heartbeat_interval, self.farm_key
         )
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(self._links, self._server)
+        await self._health.add_to(self._server)
+        await self._listen()
+        await self._server.start()
+        if self.farm_key is not None:
+            # Ready for a link; without the key it refuses every controller, so it is not.
+            await self._health.serving()
+        if config.mdns:
+            self._advertiser = Advertiser(self.agent_id, self.port, config, addresses)
+            self._advertising = asyncio.create_task(self._advertiser.start(), name="advertise")
+
+    async def _listen(self) -> None:
+        """Bind the link's port and, if asked for, the metrics endpoint; raises AgentStartError."""
+        assert self._server is not None and self._links is not None and self._attempts is not None
+        config = self.config
         try:
             if config.tls_dir is None:
                 self.port = self._server.add_insecure_port(config.listen)
@@ -109,7 +131,11 @@ class AgentServer:
                 credentials = tls.server_credentials(config.tls_dir)
                 self.port = self._server.add_secure_port(config.listen, credentials)
                 log.info("link tls=on cert=%s", config.tls_dir / tls.NODE_CERT)
-        except tls.TlsError as exc:
+            if config.metrics_listen is not None:
+                registry = agent_registry(config.slots, self._attempts, self._outbox, self._links)
+                self._metrics = MetricsEndpoint(registry)
+                self.metrics_port = await self._metrics.start(config.metrics_listen)
+        except (tls.TlsError, MetricsListenError) as exc:
             await self.stop()
             raise AgentStartError(str(exc)) from None
         except RuntimeError:
@@ -117,15 +143,12 @@ class AgentServer:
             raise AgentStartError(
                 f"cannot listen on {config.listen}: the port is taken or the address is not this host's"
             ) from None
-        await self._server.start()
-        if config.mdns:
-            self._advertiser = Advertiser(self.agent_id, self.port, config, addresses)
-            self._advertising = asyncio.create_task(self._advertiser.start(), name="advertise")
 
     async def stop(self, reason: str = "shut down") -> None:
         """Withdraw the advertisement, say goodbye on the link (the controller requeues
         this agent's frames at once), then kill running tasks: no link is left to report
         them, and their attempts end with this session."""
+        await self._health.stopping()
         if self._advertising is not None:
             self._advertising.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -142,6 +165,8 @@ class AgentServer:
             self._hardware.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._hardware
+        if self._metrics is not None:
+            await self._metrics.close()
 
     def _load_farm_key(self) -> bytes | None:
         """The farm key: from the join token (saved for later starts), else from its file."""
