@@ -87,8 +87,8 @@ class AgentsTable(FittedTable):
         Binding("k", "cursor_up", "Up", show=False, id="agents.up"),
     ]
 
-    def __init__(self, view: FarmView, **kwargs: object) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, view: FarmView, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.view = view
 
     @property

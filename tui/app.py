@@ -18,6 +18,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
@@ -241,5 +242,5 @@ class RenderqApp(ActionsApp):
             if command.title not in titles:
                 yield command
 
-    def _palette(self, action: str, node: Any) -> Callable[[], Any]:
+    def _palette(self, action: str, node: DOMNode) -> Callable[[], Awaitable[bool]]:
         return lambda: self.run_action(action, node)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -20,6 +20,8 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from renderq.tui.farm_view import Changes
+
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,8 @@ class FittedTable(DataTable[Text | str]):
 
     COLUMNS: ClassVar[Sequence[Column]] = ()
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, **kwargs)
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
         self.fitted: list[tuple[Column, int]] = []
 
     def on_mount(self) -> None:
@@ -198,7 +200,7 @@ def repaint(table: DataTable[Text | str], changed: dict[str, set[ColumnKey]]) ->
     table.refresh()
 
 
-def _drop(cache: LRUCache[Any, Any], stale: Callable[[Any], bool]) -> None:
+def _drop(cache: LRUCache[K, Any], stale: Callable[[K], bool]) -> None:
     for key in [k for k in cache.keys() if stale(k)]:  # noqa: SIM118 - LRUCache has no __iter__
         cache.discard(key)
 

@@ -141,8 +141,8 @@ class JobsTable(FittedTable):
         Binding("s", "cycle_sort", "Sort", show=False, tooltip="Sort by the next column", id="jobs.sort"),
     ]
 
-    def __init__(self, view: FarmView, **kwargs: object) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, view: FarmView, *, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.view = view
         self.filter = JobFilter()
         self.sort_column = "id"

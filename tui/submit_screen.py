@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import grpc
 from textual import on, work
@@ -139,7 +139,7 @@ class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
             self.show_top_error(f"cannot list the plugins: {message}")
             return
         self.plugins = {p.name: p for p in response.plugins}
-        cast("PluginSelect", field.control).set_names(list(self.plugins))
+        self.query_one(PluginSelect).set_names(list(self.plugins))
         field.show_help(f"{len(self.plugins)} plugins: type a letter, or enter opens the list")
 
     @on(Select.Changed, "#plugin")
@@ -227,7 +227,7 @@ class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
         thread: a stat on a hung network share must not freeze the screen); False after
         showing a missing one on its field."""
         found = self.query("#paths-on-nodes")
-        on_nodes = bool(found) and cast("Checkbox", found.first()).value
+        on_nodes = bool(found) and found.first(Checkbox).value
         named = parameters(values)
         try:
             await asyncio.to_thread(localize_paths, named, self.path_names, Path.cwd(), check=not on_nodes)

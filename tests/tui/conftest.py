@@ -9,12 +9,13 @@ naming what it waited for.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import pytest
 from google.protobuf import struct_pb2
@@ -113,31 +114,59 @@ async def running(app: RenderqApp, size: tuple[int, int] = (80, 24)) -> AsyncIte
             await pilot.pause()
 
 
+def app_of(pilot: Pilot[Any]) -> RenderqApp:
+    """The app a pilot drives, as the RenderqApp it is."""
+    from renderq.tui.app import RenderqApp
+
+    assert isinstance(pilot.app, RenderqApp), pilot.app
+    return pilot.app
+
+
+@overload
 async def until(
     what: str,
-    check: Callable[[], T | Awaitable[T | None] | None],
+    check: Callable[[], Awaitable[T | None]],
     pilot: Pilot[Any] | None = None,
     within: float = DEADLINE,
-) -> T:
-    """The first truthy result of ``check`` (sync or async), asked again for ``within`` seconds.
+    every: float = 0.05,
+) -> T: ...
+
+
+@overload
+async def until(
+    what: str,
+    check: Callable[[], T | None],
+    pilot: Pilot[Any] | None = None,
+    within: float = DEADLINE,
+    every: float = 0.05,
+) -> T: ...
+
+
+async def until(
+    what: str,
+    check: Callable[[], object],
+    pilot: Pilot[Any] | None = None,
+    within: float = DEADLINE,
+    every: float = 0.05,
+) -> object:
+    """The first truthy result of ``check`` (sync or async), asked every ``every`` seconds
+    for ``within`` seconds (the order of tests/waiting.py's ``until``: what first).
 
     With a pilot, the app gets to process its messages and repaint between asks.
     """
-    import asyncio
-
     end = time.monotonic() + within
     while True:
         result = check()
         if inspect.isawaitable(result):
             result = await result
         if result:
-            return result  # type: ignore[return-value]
+            return result
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {within:.0f} s waiting for {what}")
         if pilot is not None:
-            await pilot.pause(0.05)
+            await pilot.pause(every)
         else:
-            await asyncio.sleep(0.05)
+            await asyncio.sleep(every)
 
 
 def gated_argv(gate: Path, *, say: str = "") -> list[str]:

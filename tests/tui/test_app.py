@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from textual.geometry import Region
-from textual.widgets import TabbedContent
+from textual.widgets import Input, TabbedContent
 from textual.widgets._toast import Toast
 
 from renderq.tui.actions import ConfirmScreen
@@ -25,7 +25,7 @@ from renderq.tui.message_line import MessageLine
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
-from .conftest import TuiFarm, gated_argv, job_state, running, submit, until
+from .conftest import TuiFarm, app_of, gated_argv, job_state, running, submit, until
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
@@ -63,7 +63,7 @@ def painted_row(app: RenderqApp, job_id: int) -> str:
 
 async def painted(pilot: Pilot[Any], job_id: int, *words: str) -> None:
     """Wait until the job's row, as painted, shows every one of ``words``."""
-    app: RenderqApp = pilot.app  # type: ignore[assignment]
+    app = app_of(pilot)
     try:
         await until(
             f"job {job_id}'s row painted with {words}",
@@ -75,7 +75,7 @@ async def painted(pilot: Pilot[Any], job_id: int, *words: str) -> None:
 
 
 def status_text(app: RenderqApp) -> str:
-    return app.query_one(StatusLine).render().plain  # type: ignore[union-attr]
+    return str(app.query_one(StatusLine).render())
 
 
 def said(app: RenderqApp) -> tuple[str, str]:
@@ -85,7 +85,7 @@ def said(app: RenderqApp) -> tuple[str, str]:
 
 
 async def connected(pilot: Pilot[Any]) -> None:
-    app: RenderqApp = pilot.app  # type: ignore[assignment]
+    app = app_of(pilot)
     await until("the status line to say the app is connected", lambda: app.status.connected, pilot)
     await until("the status line to show the connection", lambda: "●" in status_text(app), pilot)
 
@@ -93,8 +93,8 @@ async def connected(pilot: Pilot[Any]) -> None:
 async def shown(pilot: Pilot[Any], job_id: int, state: str) -> None:
     await until(
         f"job {job_id}'s row to show {state!r}",
-        lambda: row_state(pilot.app, job_id) == state,
-        pilot,  # type: ignore[arg-type]
+        lambda: row_state(app_of(pilot), job_id) == state,
+        pilot,
     )
 
 
@@ -176,7 +176,7 @@ async def test_slash_filters_by_name_and_state_and_escape_clears(
         await until("only the alpha jobs", lambda: set(row_ids(app)) == {done.id, comp.id}, pilot)
         await pilot.press("escape")
         await until("every job after escape", lambda: set(row_ids(app)) == everyone, pilot)
-        assert app.query_one("#filter").value == ""  # type: ignore[attr-defined]
+        assert app.query_one("#filter", Input).value == ""
         assert app.focused is app.query_one(JobsTable)
 
         await pilot.press("slash", *"state:completed")
@@ -259,7 +259,7 @@ async def test_c_asks_first_and_only_yes_cancels(
         )
         await shown(pilot, job.id, "cancelled")
 
-        async def cancel_calls() -> list[fpb.AuditRecord]:
+        async def cancel_calls() -> list[pb.AuditRecord]:
             page = await farm_api.ListAuditRecords(fpb.ListAuditRecordsRequest(page_size=100))
             return [r for r in page.records if r.method == "CancelJob" and r.target == f"job {job.id}"]
 

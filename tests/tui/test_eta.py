@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from renderq.client.enums import label
 from renderq.tui.farm_view import FarmView, eta_seconds
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
@@ -17,11 +18,11 @@ NOW = 1_780_000_000.0
 
 
 def job(
-    done: int, count: int, state: int = pb.JOB_STATE_RUNNING, running: int = 1, failed: int = 0
+    done: int, count: int, state: pb.JobState = pb.JOB_STATE_RUNNING, running: int = 1, failed: int = 0
 ) -> pb.Job:
     return pb.Job(
         id=7,
-        state=state,  # type: ignore[arg-type]
+        state=state,
         frame_count=count,
         frames_completed=done,
         frames_running=running,
@@ -94,7 +95,7 @@ def test_a_job_that_is_not_running_has_no_eta() -> None:
         view.apply(rendered(n + 1, n, 5.0))
     for state in (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_SUSPENDED, pb.JOB_STATE_BLOCKED):
         view.apply(job_event(5, job(10, 10, state=state, running=0)))
-        assert view.eta(view.jobs[7]) is None, pb.JobState.Name(state)  # type: ignore[arg-type]
+        assert view.eta(view.jobs[7]) is None, label(pb.JobState, state)
     assert eta_seconds(job(9, 10), None) is None, "no pace seen: no estimate"
 
 

@@ -8,8 +8,7 @@ deadline and say what they were waiting for.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,11 +32,10 @@ from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
 from ..system.conftest import Farm
+from .conftest import until
 
 if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
-
-DEADLINE = 60.0
 
 
 # Pure parts ---------------------------------------------------------------------
@@ -111,22 +109,6 @@ def shell_job(script: str, frames: str) -> pb.Job:
     )
 
 
-async def until(pilot: Pilot[None], what: str, check: Callable[[], bool]) -> None:
-    end = time.monotonic() + DEADLINE
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {DEADLINE:.0f} s waiting for {what}")
-        await pilot.pause(0.05)
-
-
-async def until_api(pilot: Pilot[None], what: str, check: Callable[[], Awaitable[bool]]) -> None:
-    end = time.monotonic() + DEADLINE
-    while not await check():
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {DEADLINE:.0f} s waiting for {what}")
-        await pilot.pause(0.1)
-
-
 async def job_in(stub: FarmServiceAsyncStub, job_id: int, state: int) -> bool:
     return (await stub.GetJob(fpb.GetJobRequest(job_id=job_id))).job.state == state
 
@@ -134,9 +116,9 @@ async def job_in(stub: FarmServiceAsyncStub, job_id: int, state: int) -> bool:
 async def open_jobs(pilot: Pilot[None], app: RenderqApp, job_id: int) -> None:
     """Wait for the jobs table to list (and select) the job."""
     await until(
-        pilot,
         f"job {job_id} selected in the jobs table",
         lambda: app.query_one(JobsTable).selected_job_id == job_id,
+        pilot,
     )
 
 
@@ -162,19 +144,21 @@ async def test_marked_failed_frames_are_retried_and_each_attempts_log_can_be_rea
     app = make_app(farm)
     async with api(farm) as stub, app.run_test(size=(80, 24)) as pilot:
         job = (await stub.CreateJob(fpb.CreateJobRequest(job=shell_job(script, "1-3")))).job
-        await until_api(pilot, f"job {job.id} to fail", lambda: job_in(stub, job.id, pb.JOB_STATE_FAILED))
+        await until(
+            f"job {job.id} to fail", lambda: job_in(stub, job.id, pb.JOB_STATE_FAILED), pilot, every=0.1
+        )
         await open_jobs(pilot, app, job.id)
 
         await pilot.press("enter")
-        await until(pilot, "the job screen after enter", lambda: on_screen(app, JobScreen, FramesTable))
+        await until("the job screen after enter", lambda: on_screen(app, JobScreen, FramesTable), pilot)
         table = app.screen.query_one(FramesTable)
         await until(
-            pilot,
             "three failed frames in the frames table",
             lambda: (
                 table.numbers == [1, 2, 3]
                 and all(f.state == pb.FRAME_STATE_FAILED for f in table.frames.values())
             ),
+            pilot,
         )
         error = table.frames[1].error_message
         assert error, "a failed frame carries its error"
@@ -192,21 +176,21 @@ async def test_marked_failed_frames_are_retried_and_each_attempts_log_can_be_rea
             frames = (await stub.ListFrames(fpb.ListFramesRequest(job_id=job.id))).frames
             return [f.attempt_count for f in frames] == [2, 2, 1]
 
-        await until_api(pilot, "frames 1 and 2 (only) dispatched again", requeued)
+        await until("frames 1 and 2 (only) dispatched again", requeued, pilot, every=0.1)
         await until(
-            pilot,
             "the frames table to show the second attempts, unmarked",
             lambda: [f.attempt_count for f in table.frames.values()] == [2, 2, 1] and not table.marked,
+            pilot,
         )
 
         await pilot.press("k", "l")
-        await until(pilot, "the log screen", lambda: on_screen(app, LogScreen, LogView))
+        await until("the log screen", lambda: on_screen(app, LogScreen, LogView), pilot)
         logs = app.screen
         assert isinstance(logs, LogScreen) and logs.frame == 1
         await until(
-            pilot,
             "frame 1's second run in its log, ended",
             lambda: "frame 1 run 2" in log_text(logs) and logs.state == ENDED,
+            pilot,
         )
         assert "renderer gave up" in log_text(logs)
         assert logs.log_task is not None and len(logs.log_task.attempt_ids) == 2
@@ -221,24 +205,24 @@ async def test_marked_failed_frames_are_retried_and_each_attempts_log_can_be_rea
 
         await pilot.press("a")
         await until(
-            pilot,
             "frame 1's first run after a (previous attempt)",
             lambda: "frame 1 run 1" in log_text(logs) and logs.state == ENDED,
+            pilot,
         )
         assert "run 2" not in log_text(logs)
         assert logs.attempt_id == logs.log_task.attempt_ids[0]
 
         await pilot.press("A")
-        await until(pilot, "the second run again after A", lambda: "frame 1 run 2" in log_text(logs))
+        await until("the second run again after A", lambda: "frame 1 run 2" in log_text(logs), pilot)
 
         await pilot.press("escape")
-        await until(pilot, "back on the job screen", lambda: isinstance(app.screen, JobScreen))
+        await until("back on the job screen", lambda: isinstance(app.screen, JobScreen), pilot)
         await pilot.press("escape")
-        await until(pilot, "back on the jobs", lambda: not isinstance(app.screen, JobScreen))
+        await until("back on the jobs", lambda: not isinstance(app.screen, JobScreen), pilot)
         await until(
-            pilot,
             "the closed screens' streams to stop",
             lambda: not [w for w in app.workers if w.group in ("frames", "log") and not w.is_finished],
+            pilot,
         )
 
 
@@ -249,17 +233,19 @@ async def test_the_log_of_a_running_task_follows_its_output_live(farm: Farm, tmp
     app = make_app(farm)
     async with api(farm) as stub, app.run_test(size=(80, 24)) as pilot:
         job = (await stub.CreateJob(fpb.CreateJobRequest(job=shell_job(script, "1")))).job
-        await until_api(pilot, f"job {job.id} to run", lambda: job_in(stub, job.id, pb.JOB_STATE_RUNNING))
+        await until(
+            f"job {job.id} to run", lambda: job_in(stub, job.id, pb.JOB_STATE_RUNNING), pilot, every=0.1
+        )
         await open_jobs(pilot, app, job.id)
 
         await pilot.press("l")  # the jobs screen's key: the job's running task
-        await until(pilot, "the log screen", lambda: on_screen(app, LogScreen, LogView))
+        await until("the log screen", lambda: on_screen(app, LogScreen, LogView), pilot)
         logs = app.screen
         assert isinstance(logs, LogScreen)
         await until(
-            pilot,
             "the task's first line while it runs",
             lambda: "hello-from-the-task" in log_text(logs) and logs.state == FOLLOWING,
+            pilot,
         )
         assert await job_in(stub, job.id, pb.JOB_STATE_RUNNING)
         log = logs.query_one(LogView)
@@ -268,14 +254,14 @@ async def test_the_log_of_a_running_task_follows_its_output_live(farm: Farm, tmp
         await pilot.press("home")  # scrolling up pauses following
         assert "paused" in str(logs.query_one("#log-header", Static).content)
         gate.touch()
-        await until(pilot, "the last line while paused", lambda: "bye" in log_text(logs))
+        await until("the last line while paused", lambda: "bye" in log_text(logs), pilot)
         assert log.scroll_offset.y == 0, "new output must not pull a paused view down"
 
         await pilot.press("G")
         assert log.is_vertical_scroll_end
-        await until(pilot, "the header to say the attempt ended", lambda: logs.state == ENDED)
+        await until("the header to say the attempt ended", lambda: logs.state == ENDED, pilot)
         await pilot.press("q")
-        await until(pilot, "back on the jobs", lambda: not isinstance(app.screen, LogScreen))
+        await until("back on the jobs", lambda: not isinstance(app.screen, LogScreen), pilot)
 
 
 @pytest.mark.system
@@ -283,25 +269,27 @@ async def test_the_frames_table_is_live_again_after_the_controller_restarts(farm
     app = make_app(farm)
     async with api(farm) as stub, app.run_test(size=(80, 24)) as pilot:
         job = (await stub.CreateJob(fpb.CreateJobRequest(job=shell_job("exit 3", "1-2")))).job
-        await until_api(pilot, f"job {job.id} to fail", lambda: job_in(stub, job.id, pb.JOB_STATE_FAILED))
+        await until(
+            f"job {job.id} to fail", lambda: job_in(stub, job.id, pb.JOB_STATE_FAILED), pilot, every=0.1
+        )
         await app.push_screen(JobScreen(job.id))
-        await until(pilot, "the job screen", lambda: on_screen(app, JobScreen, FramesTable))
+        await until("the job screen", lambda: on_screen(app, JobScreen, FramesTable), pilot)
         screen = app.screen
         assert isinstance(screen, JobScreen)
         table = screen.query_one(FramesTable)
-        await until(pilot, "two frames listed", lambda: len(table.frames) == 2)
+        await until("two frames listed", lambda: len(table.frames) == 2, pilot)
 
         assert farm.controller is not None
         await asyncio.to_thread(farm.controller.stop)
-        await until(pilot, "the screen to say its frames are not live", lambda: "not live" in screen.problem)
+        await until("the screen to say its frames are not live", lambda: "not live" in screen.problem, pilot)
         await asyncio.to_thread(farm.start_controller)
-        await until(pilot, "the frames to be live again", lambda: not screen.problem)
+        await until("the frames to be live again", lambda: not screen.problem, pilot)
 
         await stub.RetryFrames(fpb.RetryFramesRequest(job_id=job.id, frames="2"))
         await until(
-            pilot,
             "frame 2's retry to show through the new stream",
             lambda: table.frames[2].attempt_count == 2 and table.frames[1].attempt_count == 1,
+            pilot,
         )
 
 
@@ -311,14 +299,16 @@ async def test_long_log_lines_wrap_w_cuts_them_and_home_or_g_go_back_to_the_star
     app = make_app(farm)
     async with api(farm) as stub, app.run_test(size=(80, 24)) as pilot:
         job = (await stub.CreateJob(fpb.CreateJobRequest(job=shell_job(f"echo {long}; seq 1 100", "1")))).job
-        await until_api(pilot, f"job {job.id} to end", lambda: job_in(stub, job.id, pb.JOB_STATE_COMPLETED))
+        await until(
+            f"job {job.id} to end", lambda: job_in(stub, job.id, pb.JOB_STATE_COMPLETED), pilot, every=0.1
+        )
         await open_jobs(pilot, app, job.id)
         await pilot.press("l")
-        await until(pilot, "the log screen", lambda: on_screen(app, LogScreen, LogView))
+        await until("the log screen", lambda: on_screen(app, LogScreen, LogView), pilot)
         logs = app.screen
         assert isinstance(logs, LogScreen)
         view = logs.query_one(LogView)
-        await until(pilot, "the whole log, ended", lambda: "\n100" in log_text(logs) and logs.state == ENDED)
+        await until("the whole log, ended", lambda: "\n100" in log_text(logs) and logs.state == ENDED, pilot)
         width = view.scrollable_content_region.width
         assert width < len(long) and view.wrap, "wrapped by default"
         assert view.row_count == view.line_count - 1 + -(-len(long) // width)

@@ -26,7 +26,7 @@ from renderq.tui.message_line import MessageLine
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
-from .conftest import TuiFarm, gated_argv, job_state, running, submit, until
+from .conftest import TuiFarm, app_of, gated_argv, job_state, running, submit, until
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
@@ -53,12 +53,12 @@ def said(app: RenderqApp) -> str:
 
 
 async def connected_with_rows(pilot: Pilot[Any], *job_ids: int) -> None:
-    app: RenderqApp = pilot.app  # type: ignore[assignment]
+    app = app_of(pilot)
     table = app.query_one(JobsTable)
     await until(f"rows of jobs {job_ids}", lambda: all(str(j) in table.rows for j in job_ids), pilot)
 
 
-async def audited(api: FarmServiceAsyncStub, method: str) -> list[fpb.AuditRecord]:
+async def audited(api: FarmServiceAsyncStub, method: str) -> list[pb.AuditRecord]:
     page = await api.ListAuditRecords(fpb.ListAuditRecordsRequest(page_size=1000))
     return [record for record in page.records if record.method == method]
 

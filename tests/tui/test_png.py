@@ -32,8 +32,8 @@ def chunk(kind: bytes, body: bytes) -> bytes:
 
 def paeth(a: int, b: int, c: int) -> int:
     p = a + b - c
-    pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-    return a if pa <= pb and pa <= pc else b if pb <= pc else c
+    to_a, to_b, to_c = abs(p - a), abs(p - b), abs(p - c)
+    return a if to_a <= to_b and to_a <= to_c else b if to_b <= to_c else c
 
 
 def filtered(row: bytes, prior: bytes, kind: int, bpp: int) -> bytes:

@@ -37,7 +37,7 @@ from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc
 from renderq.v1 import resources_pb2 as pb
 
-from .conftest import DEADLINE, until
+from .conftest import DEADLINE, app_of, until
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
@@ -56,14 +56,16 @@ def at(seconds_ago: float) -> timestamp_pb2.Timestamp:
 
 
 def canned_jobs() -> list[pb.Job]:
-    def job(id: int, name: str, owner: str, state: int, done: int, count: int, **fields: Any) -> pb.Job:
+    def job(
+        id: int, name: str, owner: str, state: pb.JobState, done: int, count: int, **fields: Any
+    ) -> pb.Job:
         return pb.Job(
             id=id,
             name=name,
             owner=owner,
             plugin="blender",
             frames=f"1-{count}",
-            state=state,  # type: ignore[arg-type]
+            state=state,
             frames_completed=done,
             frame_count=count,
             progress=done / count,
@@ -103,8 +105,8 @@ LONG_LINE = (
 def canned_frames() -> list[pb.Frame]:
     """Frames 15 to 20 of job 102: rendered, failed with a long error, rendering, pending."""
 
-    def frame(number: int, state: int, **fields: Any) -> pb.Frame:
-        return pb.Frame(job_id=102, number=number, state=state, task_id=4000 + number, **fields)  # type: ignore[arg-type]
+    def frame(number: int, state: pb.FrameState, **fields: Any) -> pb.Frame:
+        return pb.Frame(job_id=102, number=number, state=state, task_id=4000 + number, **fields)
 
     return [
         frame(15, pb.FRAME_STATE_COMPLETED, agent_id="render-01", attempt_count=1, peak_rss_bytes=2 * GiB,
@@ -132,13 +134,20 @@ def canned_tasks() -> list[pb.Task]:
 
 def canned_agents() -> list[pb.Agent]:
     def agent(
-        id: str, status: int, mode: int, cores: int, ram: int, used: int, cpu: float, **f: Any
+        id: str,
+        status: pb.AgentStatus,
+        mode: pb.AgentMode,
+        cores: int,
+        ram: int,
+        used: int,
+        cpu: float,
+        **f: Any,
     ) -> pb.Agent:
         return pb.Agent(
             id=id,
             address=f"10.0.0.{len(id)}:7421",
-            status=status,  # type: ignore[arg-type]
-            mode=mode,  # type: ignore[arg-type]
+            status=status,
+            mode=mode,
             hardware=pb.Hardware(hostname=id, cpu_cores=cores, ram_bytes=ram * GiB, os="Linux"),
             load=pb.Load(cpu_percent=cpu, ram_used_bytes=used * GiB),
             last_seen_time=at(1),
@@ -200,8 +209,10 @@ class CannedFarm(farm_service_pb2_grpc.FarmServiceServicer):
         yield from ()
 
     def ListPlugins(self, request: fpb.ListPluginsRequest, context: Any) -> fpb.ListPluginsResponse:
-        def plugin(name: str, about: str, parameter: str, kind: int, renderer: str = "") -> fpb.Plugin:
-            needs = fpb.PluginParameter(name=parameter, type=kind, required=True, help=f"the {parameter}")  # type: ignore[arg-type]
+        def plugin(
+            name: str, about: str, parameter: str, kind: fpb.ParameterType, renderer: str = ""
+        ) -> fpb.Plugin:
+            needs = fpb.PluginParameter(name=parameter, type=kind, required=True, help=f"the {parameter}")
             return fpb.Plugin(name=name, description=about, parameters=[needs], renderer=renderer)
 
         return fpb.ListPluginsResponse(
@@ -247,7 +258,7 @@ def canned_server(address: str) -> Iterator[None]:
     ``stop()``.
     """
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="canned-farm"))
-    farm_service_pb2_grpc.add_FarmServiceServicer_to_server(CannedFarm(), server)  # type: ignore[no-untyped-call]
+    farm_service_pb2_grpc.add_FarmServiceServicer_to_server(CannedFarm(), server)  # type: ignore[abstract]
     if not server.add_insecure_port(address):
         raise AssertionError(f"the canned FarmService could not listen on {address}")
     server.start()
@@ -286,7 +297,7 @@ def make_app(address: str) -> RenderqApp:
 
 async def loaded(pilot: Pilot[Any]) -> None:
     """Wait until everything the canned farm holds is on screen."""
-    app: RenderqApp = pilot.app  # type: ignore[assignment]
+    app = app_of(pilot)
     await until("the app connected to the canned farm", lambda: app.status.connected, pilot)
     await until("8 job rows", lambda: app.query_one(JobsTable).row_count == 8, pilot)
     table = app.query_one(JobsTable)
@@ -369,7 +380,7 @@ def test_log_screen_wraps_long_lines(snap_compare: Compare, canned_farm: str) ->
 def test_a_lost_controller_is_said_in_full_at_80_columns(snap_compare: Compare, canned_farm: str) -> None:
     async def lost(pilot: Pilot[Any]) -> None:
         await loaded(pilot)
-        app: RenderqApp = pilot.app  # type: ignore[assignment]
+        app = app_of(pilot)
         for worker in app.workers:
             if worker.name == "feed":
                 worker.cancel()

@@ -9,11 +9,11 @@ the app shows through its widgets.
 from __future__ import annotations
 
 import getpass
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import grpc
 import pytest
@@ -36,6 +36,7 @@ from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
 from ..system.conftest import Farm
+from .conftest import until
 
 if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
@@ -43,8 +44,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.system
 
 SIZE = (80, 24)
-DEADLINE = 60.0
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -82,32 +81,18 @@ def app(farm: Farm) -> RenderqApp:
     return RenderqApp(resolve, credentials(farm))
 
 
-async def until(pilot: Pilot[Any], what: str, check: Callable[[], T | Awaitable[T | None] | None]) -> T:
-    """The first truthy answer of ``check``, letting the app run between asks."""
-    end = time.monotonic() + DEADLINE
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out after {DEADLINE:.0f} s waiting for {what}")
-        await pilot.pause(0.05)
-
-
 async def open_form(pilot: Pilot[Any], app: RenderqApp, plugin: str) -> SubmitScreen:
     """``n``, then the plugin chosen from its list by typing its name."""
-    await until(pilot, "the app to connect to the controller", lambda: app.stub)
+    await until("the app to connect to the controller", lambda: app.stub, pilot)
     await pilot.press("n")
     form = await until(
-        pilot, "the submit form", lambda: app.screen if isinstance(app.screen, SubmitScreen) else None
+        "the submit form", lambda: app.screen if isinstance(app.screen, SubmitScreen) else None, pilot
     )
-    await until(pilot, "the plugins to load", lambda: form.plugins)
+    await until("the plugins to load", lambda: form.plugins, pilot)
     assert form.focused is form.fields["plugin"].control, form.focused
     await pilot.press("enter", *plugin, "enter")
     await until(
-        pilot, f"the {plugin} plugin's fields", lambda: any(k.startswith("parameters.") for k in form.fields)
+        f"the {plugin} plugin's fields", lambda: any(k.startswith("parameters.") for k in form.fields), pilot
     )
     return form
 
@@ -143,10 +128,10 @@ async def test_a_command_job_submitted_from_the_form_has_what_was_typed(
         await fill(pilot, form.fields["priority"], "70")
         await fill(pilot, form.fields["chunk_size"], "3")
         await pilot.press("ctrl+s")
-        await until(pilot, "the form to close", lambda: not isinstance(app.screen, SubmitScreen))
-        [job] = await until(pilot, f"job {name} to be listed", lambda: jobs_named(api, name))
+        await until("the form to close", lambda: not isinstance(app.screen, SubmitScreen), pilot)
+        [job] = await until(f"job {name} to be listed", lambda: jobs_named(api, name), pilot)
         line = app.screen.query_one(MessageLine)
-        await until(pilot, "the message line to say it", lambda: line.text == f"submitted job {job.id}")
+        await until("the message line to say it", lambda: line.text == f"submitted job {job.id}", pilot)
     assert (job.plugin, job.frames, job.priority, job.chunk_size) == ("command", "1-3", 70, 3)
     assert job.owner == getpass.getuser()
     assert json_format.MessageToDict(job.parameters) == {"argv": ["sh", "-c", "echo frame {frame}"]}
@@ -164,14 +149,14 @@ async def test_a_bad_frame_range_is_shown_under_frames_and_nothing_is_sent(
         await fill(pilot, form.fields["priority"], "500")
         await pilot.press("ctrl+s")
         frames = form.fields["frames"]
-        await until(pilot, "an error under frames", lambda: frames.error)
+        await until("an error under frames", lambda: frames.error, pilot)
         assert frames.error == "'9-1' ends before it starts"
         assert frames.has_class("-invalid") and form.focused is frames.control
         assert form.fields["priority"].error == "must be between 0 and 100, not 500"
         assert not form.fields["parameters.argv"].error
         assert isinstance(app.screen, SubmitScreen)
         await pilot.press("escape")
-        await until(pilot, "the form to close", lambda: not isinstance(app.screen, SubmitScreen))
+        await until("the form to close", lambda: not isinstance(app.screen, SubmitScreen), pilot)
     assert await jobs_named(api, name) == []
 
 
@@ -192,7 +177,7 @@ async def test_a_scene_missing_here_is_shown_under_its_field_unless_the_paths_ar
         scene = form.fields["parameters.scene"]
         await fill(pilot, scene, "/nowhere/shot010.blend")
         await pilot.press("ctrl+s")
-        await until(pilot, "the missing scene under its field", lambda: scene.error)
+        await until("the missing scene under its field", lambda: scene.error, pilot)
         assert scene.error.startswith("'/nowhere/shot010.blend' does not exist on this machine")
         assert "paths are on the render nodes" in scene.error
         assert form.focused is scene.control
@@ -202,8 +187,8 @@ async def test_a_scene_missing_here_is_shown_under_its_field_unless_the_paths_ar
 
         await fill(pilot, scene, "shot010.blend")  # relative to where the TUI runs
         await pilot.press("ctrl+s")
-        await until(pilot, "the form to close", lambda: not isinstance(app.screen, SubmitScreen))
-        [job] = await until(pilot, f"job {name} to be listed", lambda: jobs_named(api, name))
+        await until("the form to close", lambda: not isinstance(app.screen, SubmitScreen), pilot)
+        [job] = await until(f"job {name} to be listed", lambda: jobs_named(api, name), pilot)
         await stop(api, job.id)
     assert job.parameters["scene"] == str(tmp_path / "shot010.blend"), "made absolute where it was typed"
 
@@ -229,7 +214,7 @@ async def test_paths_on_the_render_nodes_are_sent_as_typed(
         async def sent() -> list[pb.Job]:
             return await jobs_named(api, name)
 
-        (job,) = await until(pilot, "the job sent, not stopped on this machine", sent)
+        (job,) = await until("the job sent, not stopped on this machine", sent, pilot)
         assert not scene.error
         await stop(api, job.id)
         assert job.parameters["scene"] == "P:/shots/shot010.blend", "sent as typed"
@@ -250,12 +235,12 @@ async def test_the_controllers_refusal_is_scrolled_into_view_under_its_field_and
         await fill(pilot, depends, "999999")
         await fill(pilot, form.fields["environment"], "A=1")
         scroll = form.query_one("#submit-form", VerticalScroll)
-        await until(pilot, "the form scrolled down to environment", lambda: scroll.scroll_y > 0)
-        await until(pilot, "the depends-on field out of view", lambda: not visible(scroll, depends))
+        await until("the form scrolled down to environment", lambda: scroll.scroll_y > 0, pilot)
+        await until("the depends-on field out of view", lambda: not visible(scroll, depends), pilot)
         await pilot.press("ctrl+s")
-        await until(pilot, "the controller's refusal under depends on", lambda: depends.error)
+        await until("the controller's refusal under depends on", lambda: depends.error, pilot)
         assert depends.error == "job 999999 does not exist"
-        await until(pilot, "the depends-on field and its error in view", lambda: visible(scroll, depends))
+        await until("the depends-on field and its error in view", lambda: visible(scroll, depends), pilot)
         assert form.focused is depends.control
         top = form.top_line
         assert top == "the controller refused the job: depends on: job 999999 does not exist"
@@ -265,7 +250,7 @@ async def test_the_controllers_refusal_is_scrolled_into_view_under_its_field_and
         await fill(pilot, form.fields["max_retries"], "500")
         await pilot.press("ctrl+s")
         retries = form.fields["max_retries"]
-        await until(pilot, "the controller's refusal under max retries", lambda: retries.error)
+        await until("the controller's refusal under max retries", lambda: retries.error, pilot)
         assert retries.error == "must be between 0 and 100, not 500"
         assert isinstance(app.screen, SubmitScreen)
     assert await jobs_named(api, name) == []
@@ -280,22 +265,22 @@ async def test_a_letter_on_the_closed_plugin_list_picks_the_first_plugin_startin
     app: RenderqApp,
 ) -> None:
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, "the app to connect to the controller", lambda: app.stub)
+        await until("the app to connect to the controller", lambda: app.stub, pilot)
         await pilot.press("n")
         form = await until(
-            pilot, "the submit form", lambda: app.screen if isinstance(app.screen, SubmitScreen) else None
+            "the submit form", lambda: app.screen if isinstance(app.screen, SubmitScreen) else None, pilot
         )
-        await until(pilot, "the plugins to load", lambda: form.plugins)
+        await until("the plugins to load", lambda: form.plugins, pilot)
         plugin = form.fields["plugin"].control
         assert form.focused is plugin and not cast("PluginSelect", plugin).expanded
         await pilot.press("c")
         assert plugin.value == "command"
-        await until(pilot, "the command plugin's fields", lambda: "parameters.argv" in form.fields)
+        await until("the command plugin's fields", lambda: "parameters.argv" in form.fields, pilot)
         await pilot.press("d")
         assert plugin.value == "demo"
         await pilot.press("B")
         assert plugin.value == "blender"
-        await until(pilot, "the blender plugin's fields", lambda: "parameters.scene" in form.fields)
+        await until("the blender plugin's fields", lambda: "parameters.scene" in form.fields, pilot)
         await pilot.press("escape")
 
 
@@ -312,7 +297,8 @@ async def test_empty_fields_say_their_default_and_every_option_of_submit_has_a_f
             control = form.fields[key].control
             assert isinstance(control, Input) and not control.value, key
             assert control.placeholder.startswith("default: "), (key, control.placeholder)
-        assert form.fields["priority"].control.placeholder == "default: 50"
+        priority = form.fields["priority"].control
+        assert isinstance(priority, Input) and priority.placeholder == "default: 50"
         typed = {
             "name": name,
             "frames": "1-2",
@@ -331,7 +317,7 @@ async def test_empty_fields_say_their_default_and_every_option_of_submit_has_a_f
         await fill(pilot, form.fields["requirements.min_ram_bytes"], "8 gigs")
         await pilot.press("ctrl+s")
         ram = form.fields["requirements.min_ram_bytes"]
-        await until(pilot, "the size refused under its field", lambda: ram.error)
+        await until("the size refused under its field", lambda: ram.error, pilot)
         assert ram.error.startswith("'8 gigs' is not a size")
         await fill(pilot, ram, "1GiB")
         values = form.checked_values()
@@ -353,10 +339,10 @@ async def test_empty_fields_say_their_default_and_every_option_of_submit_has_a_f
             await fill(pilot, form.fields[key], "")
         await pilot.press("ctrl+s")
         await until(
-            pilot, "the form to close", lambda: not isinstance(app.screen, SubmitScreen) or form.top_line
+            "the form to close", lambda: not isinstance(app.screen, SubmitScreen) or form.top_line, pilot
         )
         assert not form.top_line
-        [job] = await until(pilot, f"job {name} to be listed", lambda: jobs_named(api, name))
+        [job] = await until(f"job {name} to be listed", lambda: jobs_named(api, name), pilot)
         await stop(api, job.id)
     assert list(job.depends_on) == [first]
     assert job.task_timeout.ToSeconds() == 7200
@@ -368,7 +354,7 @@ async def test_help_lists_every_key_of_the_app_and_of_the_focused_table(app: Ren
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         help_screen = await until(
-            pilot, "the help screen", lambda: app.screen if isinstance(app.screen, HelpScreen) else None
+            "the help screen", lambda: app.screen if isinstance(app.screen, HelpScreen) else None, pilot
         )
         places = {s.place: {k.description: k for k in s.keys} for s in help_screen.sections}
         everywhere = places["Everywhere"]
@@ -385,7 +371,7 @@ async def test_help_lists_every_key_of_the_app_and_of_the_focused_table(app: Ren
         await pilot.pause()
         assert "palette" in app.export_screenshot()
         await pilot.press("escape")
-        await until(pilot, "the help screen to close", lambda: not isinstance(app.screen, HelpScreen))
+        await until("the help screen to close", lambda: not isinstance(app.screen, HelpScreen), pilot)
 
 
 async def submit(api: FarmServiceAsyncStub, job: pb.Job, parameters: dict[str, Any]) -> int:
@@ -403,12 +389,12 @@ async def completed(api: FarmServiceAsyncStub, job_id: int) -> bool:
 async def preview(pilot: Pilot[Any], app: RenderqApp, job_id: int, row: int) -> PreviewScreen:
     """``v`` on the job in ``row`` of the jobs table (newest first)."""
     table = app.query_one(JobsTable)
-    await until(pilot, f"job {job_id} in the jobs table", lambda: str(job_id) in table.rows)
+    await until(f"job {job_id} in the jobs table", lambda: str(job_id) in table.rows, pilot)
     await pilot.press("ctrl+home", *["down"] * row)
     assert table.selected_job_id == job_id
     await pilot.press("v")
     return await until(
-        pilot, "the preview screen", lambda: app.screen if isinstance(app.screen, PreviewScreen) else None
+        "the preview screen", lambda: app.screen if isinstance(app.screen, PreviewScreen) else None, pilot
     )
 
 
@@ -435,27 +421,27 @@ async def test_preview_shows_the_latest_frame_or_says_why_it_cannot(
     )
     async with app.run_test(size=SIZE) as pilot:
         for job_id in (no_output, text_output, demo):
-            await until(pilot, f"job {job_id} to complete", lambda job_id=job_id: completed(api, job_id))
+            await until(f"job {job_id} to complete", partial(completed, api, job_id), pilot)
 
         screen = await preview(pilot, app, demo, row=0)
         picture = screen.query_one(FramePicture)
-        await until(pilot, "the frame to be drawn", lambda: picture.strips)
+        await until("the frame to be drawn", lambda: picture.strips, pilot)
         assert screen.frame is not None and screen.frame.number == 2
         title = str(screen.query_one("#preview-title").render())
         assert "frame 2" in title and "demo_0002.png" in title and "64x36" in title
         assert len(picture.strips) == 18  # 36 pixel rows, two per cell row
         assert picture.strips[0].text.strip() == "▀" * 64  # full size: it fits, centred
         await pilot.press("r")
-        await until(pilot, "the reload to draw again", lambda: picture.strips and not message(screen))
+        await until("the reload to draw again", lambda: picture.strips and not message(screen), pilot)
         await pilot.press("escape")
-        await until(pilot, "the preview to close", lambda: not isinstance(app.screen, PreviewScreen))
+        await until("the preview to close", lambda: not isinstance(app.screen, PreviewScreen), pilot)
 
         screen = await preview(pilot, app, text_output, row=1)
-        await until(pilot, "the not-a-PNG message", lambda: "is not a PNG" in message(screen))
+        await until("the not-a-PNG message", lambda: "is not a PNG" in message(screen), pilot)
         assert "does not start with the PNG signature" in message(screen)
         await pilot.press("q")
-        await until(pilot, "the preview to close", lambda: not isinstance(app.screen, PreviewScreen))
+        await until("the preview to close", lambda: not isinstance(app.screen, PreviewScreen), pilot)
 
         screen = await preview(pilot, app, no_output, row=2)
-        await until(pilot, "the no-frame message", lambda: "no rendered frame yet" in message(screen))
+        await until("the no-frame message", lambda: "no rendered frame yet" in message(screen), pilot)
         assert not screen.query_one(FramePicture).strips
