@@ -3,7 +3,9 @@ counters move by exactly what the job did, and both answer the standard health c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 import pytest
@@ -16,6 +18,8 @@ from .conftest import Farm, free_port
 from .harness import DEADLINE
 
 pytestmark = pytest.mark.system
+
+DASHBOARD = Path(__file__).parents[2] / "docs" / "grafana-dashboard.json"
 
 
 def serving(port: int) -> bool:
@@ -64,3 +68,6 @@ def test_a_five_frame_job_moves_the_counters_of_controller_and_agent(
     assert value(agent_after, "renderq_agent_running_tasks") == 0
     assert value(agent_after, "renderq_agent_link_state", state="linked") == 1
     assert value(agent_after, "process_resident_memory_bytes") > 0
+    served = {name for name, _ in (*controller_after, *agent_after)}
+    charted = set(re.findall(r"renderq_[a-z_]+", DASHBOARD.read_text()))
+    assert charted <= served, f"the dashboard charts metrics nobody serves: {sorted(charted - served)}"
