@@ -12,7 +12,20 @@ import sys
 from typing import TYPE_CHECKING, NoReturn, cast
 
 from renderq import __version__
-from renderq.cli import access, actions, backup, certs, listings, logs, servers, submit, tui, up, wait
+from renderq.cli import (
+    access,
+    actions,
+    backup,
+    certs,
+    config_show,
+    listings,
+    logs,
+    servers,
+    submit,
+    tui,
+    up,
+    wait,
+)
 from renderq.cli.connection import client_options, connection_options
 from renderq.cli.failures import EXIT_CODES, FIXABLE, INTERRUPTED, UserError, report
 from renderq.client.errors import CallFailed
@@ -66,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = client_options(connection)
     up.register(verbs)
     servers.register(verbs)
+    config_show.register(verbs)
     certs.register(verbs)
     submit.register(verbs, common)
     listings.register(verbs, common)

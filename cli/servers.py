@@ -1,8 +1,9 @@
 """``renderq controller`` and ``renderq agent``: the two long-running services.
 
-Their flags come from each service's own config module; the service itself is
-imported only when its verb runs, so the client verbs start fast and a render node
-never loads the controller (nor the other way round).
+Their flags, files and variables come from each service's settings class through
+renderq/settings.py; the service itself is imported only when its verb runs, so the
+client verbs start fast and a render node never loads the controller (nor the other way
+round).
 """
 
 from __future__ import annotations
@@ -11,32 +12,52 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar, get_args
 
-from renderq import farm_key
+from renderq import farm_key, settings
 from renderq.agent import config as agent_config
 from renderq.cli.failures import UserError
 from renderq.cli.output import print_document
 from renderq.client.credentials import DATA_DIR_ENV, local_data_dir
 from renderq.controller import config as controller_config
+from renderq.log_format import Format, Level, capture_python_reports, formatter
 from renderq.xdg import data_home
 
 if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
     from renderq.cli.connection import Verbs
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+C = TypeVar("C", bound="DataclassInstance")
 
 
 def add_log_level(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` for ``renderq up``, which hands it to the servers it starts."""
     parser.add_argument(
-        "--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS, help="least severe events logged"
+        "--log-level",
+        default="INFO",
+        type=str.upper,
+        choices=get_args(Level),
+        help="least severe events logged",
     )
 
 
-def configure_logging(level: str) -> None:
-    """One line per event on stderr, where a service manager (systemd, `renderq up`) collects it."""
-    logging.basicConfig(stream=sys.stderr, level=level, format=LOG_FORMAT)
+def configure_logging(level: Level, log_format: Format = "text") -> None:
+    """One line per event on stderr, where a service manager (systemd, `renderq up`) collects
+    it: text for people, or one JSON object per line for a log collector."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(log_format))
+    logging.basicConfig(level=level, handlers=[handler])
+    capture_python_reports()
+
+
+def load_settings(schema: settings.Schema[C], args: argparse.Namespace) -> settings.Loaded[C]:
+    """The server's settings from its files, the environment and ``args``; a mistake in
+    any of them is the one sentence the command ends with (exit code 2)."""
+    try:
+        return settings.load(schema, args)
+    except settings.SettingsError as error:
+        raise UserError(f"{schema.server} settings: {error}") from None
 
 
 def register(verbs: Verbs) -> None:
@@ -46,8 +67,7 @@ def register(verbs: Verbs) -> None:
         description="Run the controller: it serves the FarmService API, finds agents (mDNS or --agent), "
         "schedules frames on them and keeps the farm's state in DuckDB.",
     )
-    controller_config.add_arguments(controller)
-    add_log_level(controller)
+    settings.add_flags(controller, controller_config.SCHEMA)
     controller.set_defaults(run=_run_controller)
 
     agent = verbs.add_parser(
@@ -56,8 +76,7 @@ def register(verbs: Verbs) -> None:
         description="Run an agent: it advertises this node over mDNS, accepts the controller's link and "
         "runs the tasks it is given.",
     )
-    agent_config.add_arguments(agent)
-    add_log_level(agent)
+    settings.add_flags(agent, agent_config.SCHEMA)
     agent.set_defaults(run=_run_agent)
     _register_join_token(verbs)
 
@@ -100,14 +119,16 @@ def _join_token(args: argparse.Namespace) -> int:
 
 
 def _run_controller(args: argparse.Namespace) -> int:
-    configure_logging(args.log_level)
+    config = load_settings(controller_config.SCHEMA, args).config
+    configure_logging(config.log_level, config.log_format)
     from renderq.controller.main import main
 
-    return main(controller_config.from_args(args))
+    return main(config)
 
 
 def _run_agent(args: argparse.Namespace) -> int:
-    configure_logging(args.log_level)
+    config = load_settings(agent_config.SCHEMA, args).config
+    configure_logging(config.log_level, config.log_format)
     from renderq.agent.main import main
 
-    return main(agent_config.from_args(args))
+    return main(config)

@@ -1,36 +1,42 @@
-"""The controller's settings: one typed object built from the command line."""
+"""The controller's settings: one typed object, each field one setting.
+
+renderq/settings.py loads it from the defaults below, ``controller.toml``,
+``RENDERQ_CONTROLLER_*`` variables and the flags of ``renderq controller``; each field's
+docstring is its flag's help.
+"""
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from renderq import farm_key
-from renderq.server_flags import add_tls_flag
+from renderq.client.credentials import DATA_DIR_ENV
+from renderq.server_flags import TLS_ENV
+from renderq.settings import Schema, ServerSettings, meta
 from renderq.xdg import data_home
 
 DEFAULT_PORT = 7420
 
 
 @dataclass(frozen=True)
-class ControllerConfig:
-    listen: str = f"0.0.0.0:{DEFAULT_PORT}"
-    """host:port of the FarmService; port 0 picks a free one (logged at start)."""
-    data_dir: Path = field(default_factory=data_home)
-    """Holds the database (unless ``db`` says otherwise) and the task logs."""
-    db: Path | None = None
-    agents: tuple[str, ...] = ()
-    """Explicit agent addresses (host:port) for networks mDNS does not reach."""
+class ControllerConfig(ServerSettings):
+    listen: str = field(default=f"0.0.0.0:{DEFAULT_PORT}", metadata=meta(metavar="HOST:PORT"))
+    """Where to serve the FarmService (the API); port 0 picks a free one, logged at start."""
+    data_dir: Path = field(default_factory=data_home, metadata=meta(metavar="DIR", env=(DATA_DIR_ENV,)))
+    """Where the controller keeps the database (unless `db` says otherwise), the task logs,
+    the farm key and the local admin token, where the client verbs on this machine look for it."""
+    db: Path | None = field(default=None, metadata=meta(metavar="FILE"))
+    """The DuckDB file (default: DATA_DIR/renderq.duckdb)."""
+    agents: tuple[str, ...] = field(default=(), metadata=meta(name="agent", metavar="HOST:PORT"))
+    """Agents to dial, for networks mDNS does not reach."""
     mdns: bool = True
     """Browse for agents and advertise the controller over mDNS."""
-    agent_timeout: float = 10.0
-    """Seconds of silence after which an agent is offline and its tasks requeued."""
-    tls_dir: Path | None = None
-    """Serve FarmService over TLS with this directory's node certificate and dial agents
-    over TLS, trusting only its farm CA (renderq/tls.py)."""
-    metrics_listen: str | None = None
-    """host:port of the Prometheus metrics endpoint (HTTP); None serves none."""
+    agent_timeout: float = field(default=10.0, metadata=meta(metavar="SECONDS", minimum=0))
+    """Seconds of silence before an agent is offline and its tasks requeued."""
+    tls_dir: Path | None = field(default=None, metadata=meta(name="tls", metavar="DIR", env=(TLS_ENV,)))
+    """Serve the API and dial the agents over TLS with DIR/node.pem and DIR/node.key,
+    trusting only the farm CA in DIR/ca.pem; `renderq certs` makes them."""
 
     @property
     def db_path(self) -> Path:
@@ -46,40 +52,6 @@ class ControllerConfig:
         return self.data_dir / farm_key.FILE_NAME
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = ControllerConfig()
-    parser.add_argument("--listen", default=d.listen, help="host:port to serve on (default %(default)s)")
-    parser.add_argument("--data-dir", type=Path, default=None, help=f"state directory (default {d.data_dir})")
-    parser.add_argument("--db", type=Path, default=None, help="DuckDB file (default DATA_DIR/renderq.duckdb)")
-    parser.add_argument(
-        "--agent", action="append", default=[], metavar="HOST:PORT", help="dial this agent (repeatable)"
-    )
-    parser.add_argument("--no-mdns", action="store_true", help="neither browse nor advertise over mDNS")
-    parser.add_argument(
-        "--agent-timeout",
-        type=float,
-        default=d.agent_timeout,
-        metavar="SECONDS",
-        help="seconds of silence before an agent is offline and its tasks requeued (default %(default)s)",
-    )
-    add_tls_flag(parser, "the API and the agent links")
-    parser.add_argument(
-        "--metrics-listen",
-        metavar="HOST:PORT",
-        default=None,
-        help="serve Prometheus metrics over HTTP on HOST:PORT (default: none)",
-    )
-
-
-def from_args(args: argparse.Namespace) -> ControllerConfig:
-    d = ControllerConfig()
-    return ControllerConfig(
-        listen=args.listen,
-        data_dir=args.data_dir or d.data_dir,
-        db=args.db,
-        agents=tuple(args.agent),
-        mdns=not args.no_mdns,
-        agent_timeout=args.agent_timeout,
-        tls_dir=Path(args.tls) if args.tls else None,
-        metrics_listen=args.metrics_listen,
-    )
+SCHEMA = Schema("controller", ControllerConfig)
+from_args = SCHEMA.from_args
+"""The ControllerConfig a command line (and the files and variables) ask for."""
