@@ -29,6 +29,7 @@ from renderq import __version__, tokens
 from renderq.controller.auth import is_open
 from renderq.controller.config import ControllerConfig
 from renderq.controller.main import ListenError, serve
+from renderq.durations import Durations
 from renderq.private_files import write_private
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
@@ -110,6 +111,19 @@ def test_only_health_and_reflection_are_open() -> None:
     assert not is_open(FARM_SERVICE)
     assert not is_open("grpc.health.v1.HealthX")
     assert not is_open("renderq.v1.AgentService")
+
+
+def test_a_duration_on_a_bound_counts_in_that_bucket_as_prometheus_le_says() -> None:
+    durations = Durations((1.0, 2.0))
+    for seconds in (1.0, 2.5, 0.5):
+        durations.observe(seconds)
+    family = durations.family("renderq_test_seconds", "test")
+    samples = {(s.name, s.labels.get("le", "")): s.value for s in family.samples}
+    assert samples[("renderq_test_seconds_bucket", "1.0")] == 2
+    assert samples[("renderq_test_seconds_bucket", "2.0")] == 2
+    assert samples[("renderq_test_seconds_bucket", "+Inf")] == 3
+    assert samples[("renderq_test_seconds_count", "")] == 3
+    assert samples[("renderq_test_seconds_sum", "")] == 4.0
 
 
 async def test_health_is_serving_then_not_serving_as_the_controller_stops(tmp_path: Path) -> None:
