@@ -21,6 +21,7 @@ from renderq.cli import (
     listings,
     logs,
     servers,
+    services,
     submit,
     tui,
     up,
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = client_options(connection)
     up.register(verbs)
     servers.register(verbs)
+    services.mention_in(verbs)
     config_show.register(verbs)
     certs.register(verbs)
     submit.register(verbs, common)
@@ -103,6 +105,8 @@ def _split_command(argv: list[str]) -> tuple[list[str], list[str]]:
 def main(argv: list[str] | None = None) -> None:
     """Run one verb and exit with its code."""
     words, command = _split_command(sys.argv[1:] if argv is None else list(argv))
+    if services.handles(words):
+        sys.exit(services.run(words, command))
     parser = build_parser()
     try:
         args = parser.parse_args(words)
