@@ -76,12 +76,13 @@ class RenderqApp(ActionsApp):
     MAIN_SCREEN_ACTIONS = frozenset({"show_tab", "filter", "clear_filter", "submit"})
     """Actions of the main screen (its tabs, a new job): no use on a job's, agent's or log's."""
 
-    def __init__(self, address: Callable[[], Awaitable[str]], credentials: Credentials) -> None:
+    def __init__(self, resolve: Callable[[], Awaitable[str]], credentials: Credentials) -> None:
+        """``resolve``: where the controller is now, asked before each connection."""
         super().__init__()
         self.view = FarmView()
         self.status = FeedStatus(False)
         self.feed = FarmFeed(
-            address,
+            resolve,
             credentials,
             self.view,
             on_changes=self._post_changes,

@@ -1,4 +1,4 @@
-"""The farm as the TUI sees it: jobs and agents kept current from ``WatchEvents``.
+"""The farm as the TUI sees it: jobs and agents kept current from ``WatchEventBatches``.
 
 Pure data, no Textual: the feed (feed.py) fills it, the screens read it, and the
 benchmark drives it without a terminal. Applying an event only records what changed;

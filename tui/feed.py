@@ -73,13 +73,14 @@ def grpc_words(error: grpc.aio.AioRpcError) -> CallFailed:
 class FarmFeed:
     def __init__(
         self,
-        address: Callable[[], Awaitable[str]],
+        resolve: Callable[[], Awaitable[str]],
         credentials: Credentials,
         view: FarmView,
         on_changes: Callable[[Changes], None],
         on_status: Callable[[FeedStatus], None],
     ) -> None:
-        self._address = address
+        self._resolve = resolve
+        """Where the controller is now (a flag, or mDNS), asked before each connection."""
         self._credentials = credentials
         self.view = view
         self._on_changes = on_changes
@@ -94,12 +95,12 @@ class FarmFeed:
         """Forever: connect, follow, and after a failure wait and connect again."""
         flusher = asyncio.create_task(self._flush_forever(), name="feed-flush")
         try:
-            await self._following.run(self._round)
+            await self._following.run(self._connect_and_follow)
         finally:
             flusher.cancel()
 
-    async def _round(self) -> bool:
-        self.address = await self._address()
+    async def _connect_and_follow(self) -> bool:
+        self.address = await self._resolve()
         async with connect(self.address, self._credentials) as stub:
             await self._follow(stub)
         self._lost("the controller ended the event stream")
