@@ -65,5 +65,4 @@ class AgentConfig(ServerSettings):
 
 
 SCHEMA = Schema("agent", AgentConfig)
-from_args = SCHEMA.from_args
-"""The AgentConfig a command line (and the files and variables) ask for."""
+"""AgentConfig as renderq/settings.py reads it: agent.toml, RENDERQ_AGENT_* and the flags."""

@@ -53,5 +53,4 @@ class ControllerConfig(ServerSettings):
 
 
 SCHEMA = Schema("controller", ControllerConfig)
-from_args = SCHEMA.from_args
-"""The ControllerConfig a command line (and the files and variables) ask for."""
+"""ControllerConfig as renderq/settings.py reads it: controller.toml, RENDERQ_CONTROLLER_* and the flags."""

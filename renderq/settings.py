@@ -195,15 +195,11 @@ class Schema(Generic[C]):
         return tuple(_derive(self.server, self.cls))
 
     def defaults(self) -> C:
+        """Every setting at its default (``data_dir``'s depends on $XDG_DATA_HOME, hence a call)."""
         return self.cls()
 
     def setting(self, key: str) -> Setting | None:
         return next((s for s in self.settings if s.key == key), None)
-
-    def from_args(self, args: argparse.Namespace) -> C:
-        """The settings the server would start with, given the flags it parsed into ``args``;
-        SettingsError for a bad value (see ``load``)."""
-        return load(self, args).config
 
 
 def config_files(server: str, environ: Mapping[str, str] = os.environ) -> list[Path]:
@@ -249,10 +245,11 @@ def load(schema: Schema[C], args: argparse.Namespace, environ: Mapping[str, str]
     return Loaded(dataclasses.replace(schema.defaults(), **values), origins, tuple(files))
 
 
-Found = Iterator[tuple[Setting, object, Origin]]
+_Found = Iterator[tuple[Setting, object, Origin]]
+"""What one source gives: each setting it sets, its value, and where it came from."""
 
 
-def _from_file(schema: Schema[C], path: Path) -> Found:
+def _from_file(schema: Schema[C], path: Path) -> _Found:
     for key, raw in _read_toml(path).items():
         setting = schema.setting(key)
         if setting is None:
@@ -284,7 +281,7 @@ def _unknown_key(schema: Schema[C], path: Path, key: str) -> str:
     return f"{path}: unknown key {key!r}{hint}; the {schema.server}'s keys are {', '.join(sorted(keys))}"
 
 
-def _from_environment(schema: Schema[C], environ: Mapping[str, str]) -> Found:
+def _from_environment(schema: Schema[C], environ: Mapping[str, str]) -> _Found:
     """The first variable of each setting that is set and not empty (an empty one is unset,
     as shells and service files write it)."""
     for setting in schema.settings:
@@ -300,7 +297,7 @@ def _from_environment(schema: Schema[C], environ: Mapping[str, str]) -> Found:
         yield setting, value, Origin("environment", variable)
 
 
-def _from_flags(schema: Schema[C], args: argparse.Namespace) -> Found:
+def _from_flags(schema: Schema[C], args: argparse.Namespace) -> _Found:
     """The flags given; argparse typed and checked them already (see ``add_flags``)."""
     for setting in schema.settings:
         given = getattr(args, setting.key, None)
