@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from renderq.log_format import JsonFormatter, formatter, split_fields
+from renderq.log_format import JsonFormatter, capture_python_reports, formatter, split_fields
 from tests.system.harness import Process, renderq_argv
 
 RFC3339_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
@@ -83,6 +83,27 @@ def test_an_exception_is_one_field_of_the_same_line() -> None:
     document = json.loads(JsonFormatter().format(failed))
     assert document["job"] == 1 and document["level"] == "ERROR"
     assert document["exception"].startswith("Traceback") and "RuntimeError: boom" in document["exception"]
+
+
+class Broken:
+    def __del__(self) -> None:
+        raise RuntimeError("Event loop is closed")
+
+
+def test_pythons_own_reports_go_through_logging(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    monkeypatch.setattr(sys, "unraisablehook", sys.unraisablehook)
+    capture_python_reports()
+    logging.captureWarnings(False)  # pytest keeps the warnings to itself
+    Broken()  # dropped at once: the error of its __del__ has no caller to go to
+    sys.excepthook(ValueError, ValueError("bug"), None)
+    ignored, uncaught = caplog.records
+    assert ignored.levelname == "WARNING"
+    assert ignored.getMessage().startswith("Exception ignored in <function Broken.__del__")
+    assert ignored.exc_info is not None and str(ignored.exc_info[1]) == "Event loop is closed"
+    assert (uncaught.levelname, uncaught.getMessage()) == ("CRITICAL", "uncaught exception")
 
 
 def test_text_stays_the_line_people_read() -> None:
