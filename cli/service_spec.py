@@ -165,7 +165,7 @@ def join_variable() -> str:
 def build(kind: str, words: Sequence[str], target: Target, python: str | None, user: str | None) -> Service:
     """The service for ``renderq KIND WORDS``, or a UserError that says what to fix."""
     parser = server_parser(kind)
-    first = _load(kind, parser.parse_args(words))
+    first = _load(kind, parser.parse_args(words), target)
     secret = {s.flag: s for s in schema(kind).settings if s.secret}
     flags = split_flags(parser, words)
     secrets = _secrets(kind, [f for f in flags if f.option in secret], first)
@@ -175,7 +175,7 @@ def build(kind: str, words: Sequence[str], target: Target, python: str | None, u
         data_dir = _default_data_dir(first, target)
         kept.append(Flag(parser._option_string_actions["--data-dir"], "--data-dir", (data_dir,)))
     command = [word for flag in kept for word in flag.words()]
-    loaded = _load(kind, parser.parse_args(command))
+    loaded = _load(kind, parser.parse_args(command), target)
     return Service(
         kind=kind,
         argv=(_interpreter(python, target), "-m", "renderq", kind, *command),
@@ -251,9 +251,11 @@ def _flag_value(flags: list[Flag], option: str) -> str:
     return next((f.values[0] for f in flags if f.option == option and f.values), "")
 
 
-def _load(kind: str, args: argparse.Namespace) -> settings.Loaded[Config]:
+def _load(kind: str, args: argparse.Namespace, target: Target) -> settings.Loaded[Config]:
     """The settings the server would start with here (its files, this environment, the
     flags): what it would refuse at start is refused now."""
+    if not target.native:
+        args.config = None  # a file on the other machine, not this one's
     try:
         loaded: settings.Loaded[Config] = settings.load(schema(kind), args)
     except settings.SettingsError as error:

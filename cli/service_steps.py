@@ -167,11 +167,12 @@ def _write(step: WriteFile) -> None:
 
 def _make_dir(step: MakeDir) -> None:
     try:
-        if not step.path.is_dir():
-            step.path.mkdir(parents=True)
-            # Readable by all, whatever the umask: an agent's tasks may run as another user
+        missing = [p for p in (step.path, *step.path.parents) if not p.exists()]
+        for folder in reversed(missing):
+            folder.mkdir()
+            # Open to all, whatever the umask: an agent's tasks may run as another user
             # (--run-as) and must reach the workspaces inside.
-            step.path.chmod(0o755)
+            folder.chmod(0o755)
         if step.owner:
             _chown(step.path, step.owner)
     except OSError as exc:
@@ -196,6 +197,8 @@ def _run(step: Run, run: Runner) -> None:
         if step.may_fail:
             return
         raise UserError(f"cannot run `{line}`: there is no {step.argv[0]} on this machine", FAILED) from None
+    except OSError as exc:
+        raise UserError(f"cannot run `{line}`: {exc.strerror or exc}", FAILED) from None
     except subprocess.TimeoutExpired:
         raise UserError(f"`{line}` did not finish within {COMMAND_TIMEOUT:.0f} s", FAILED) from None
     if result.returncode != 0 and not step.may_fail:

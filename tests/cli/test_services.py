@@ -21,7 +21,7 @@ from renderq import farm_key
 from renderq.cli import service_launchd, service_systemd, services
 from renderq.cli.main import main
 from renderq.cli.service_spec import Target, build, server_parser
-from renderq.cli.service_steps import Run, WriteFile
+from renderq.cli.service_steps import RemoveFile, Run, WriteFile
 
 KEY = bytes(range(32))
 TOKEN = farm_key.to_token(KEY)
@@ -350,6 +350,18 @@ def test_the_launchd_install_keeps_the_key_then_loads_the_job_afresh(tmp_path: P
     ]
 
 
+def test_the_launchd_uninstall_unloads_removes_and_names_the_data_dir(tmp_path: Path) -> None:
+    service = build("agent", ["--data-dir", "/srv/rq"], Target("macos"), "/usr/bin/python3", None)
+    places = service_launchd.Places(tmp_path / "renderq-agent.plist", tmp_path / "log", "gui/501")
+    places.plist.write_bytes(service_launchd.plist_bytes(service, places))
+    plan, data_dir = service_launchd.uninstall("agent", True, places)
+    assert data_dir == "/srv/rq"
+    assert plan.steps == (
+        Run(("launchctl", "bootout", "gui/501/renderq-agent"), may_fail=True),
+        RemoveFile(places.plist),
+    )
+
+
 def test_windows_gets_the_exact_sc_exe_lines(machine: Machine) -> None:
     python = r"C:\Program Files\Python312\python.exe"
     result = machine.renderq(
@@ -393,3 +405,23 @@ def test_the_servers_help_mentions_the_service_verbs(machine: Machine) -> None:
     for kind in ("agent", "controller"):
         result = machine.renderq(kind, "--help")
         assert f"`renderq {kind} install-service [FLAGS]`" in " ".join(result.out.split())
+
+
+def test_a_settings_file_for_another_machine_is_named_not_read(machine: Machine) -> None:
+    result = machine.renderq(
+        "agent", "install-service", "--os", "windows", "--python", r"C:\Python312\python.exe",
+        "--config", r"C:\renderq\agent.toml",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert r"--config C:\renderq\agent.toml" in result.out
+
+
+def test_new_data_folders_are_open_to_the_users_tasks_run_as_whatever_the_umask(machine: Machine) -> None:
+    previous = os.umask(0o077)
+    try:
+        data = machine.root / "var/lib/renderq/agent"
+        assert machine.renderq("agent", "install-service", "--data-dir", str(data)).code == 0
+    finally:
+        os.umask(previous)
+    for folder in (data, data.parent, data.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o755, folder
