@@ -48,7 +48,7 @@ class Places:
 def install(service: Service, places: Places) -> Plan:
     """Make the folders, keep the key, write the plist, then load it afresh (bootout of a
     job already loaded, so that it takes its new arguments; then enable and bootstrap)."""
-    owner = service.user if service.user not in ("", "root") else None
+    owner = service.owner
     steps: list[Step] = [
         MakeDir(Path(service.data_dir), owner=owner),
         MakeDir(places.log.parent, owner=owner),
@@ -88,8 +88,8 @@ def plist_bytes(service: Service, places: Places) -> bytes:
         "StandardOutPath": str(places.log),
         "StandardErrorPath": str(places.log),
     }
-    if service.user not in ("", "root"):
-        job["UserName"] = service.user
+    if service.owner:
+        job["UserName"] = service.owner
     return plistlib.dumps(job, sort_keys=False)
 
 

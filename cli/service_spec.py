@@ -94,6 +94,12 @@ class Service:
         return f"renderq-{self.kind}"
 
     @property
+    def owner(self) -> str | None:
+        """Who the folders and files the service writes to must belong to: its user, when
+        that is not root (nor the user installing a per-user service)."""
+        return self.user if self.user not in ("", "root") else None
+
+    @property
     def description(self) -> str:
         return f"renderq render farm {self.kind}"
 

@@ -9,7 +9,6 @@ Keeping the commands as data is what lets the tests check every ``systemctl`` an
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shlex
 import shutil
@@ -134,8 +133,7 @@ def _do(step: Step, run: Runner) -> None:
         case MakeDir():
             _make_dir(step)
         case RemoveFile():
-            with contextlib.suppress(FileNotFoundError):
-                step.path.unlink()
+            _remove(step)
         case Run():
             _run(step, run)
 
@@ -177,6 +175,13 @@ def _make_dir(step: MakeDir) -> None:
             _chown(step.path, step.owner)
     except OSError as exc:
         raise UserError(f"cannot make the folder {step.path}: {exc.strerror or exc}", FAILED) from None
+
+
+def _remove(step: RemoveFile) -> None:
+    try:
+        step.path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot remove {step.path}: {exc.strerror or exc}", FAILED) from None
 
 
 def _chown(path: Path, user: str) -> None:

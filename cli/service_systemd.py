@@ -51,15 +51,15 @@ def follow_log(name: str, per_user: bool) -> str:
 def install(service: Service, places: Places) -> Plan:
     """Write the unit (and the secrets), then reload, enable and (re)start: a restart,
     not ``enable --now``, so that a service already running takes its new flags."""
-    unit = f"{service.name}.service"
+    unit, text = f"{service.name}.service", unit_text(service, places)
     steps: list[Step] = [
-        MakeDir(Path(service.data_dir), owner=service.user if service.user not in ("", "root") else None),
-        WriteFile(places.unit, unit_text(service, places).encode()),
+        MakeDir(Path(service.data_dir), owner=service.owner),
+        WriteFile(places.unit, text.encode()),
     ]
     if service.secrets:
         names = ", ".join(name for name, _ in service.secrets)
-        text = env_text(service, _read(places.env_file))
-        steps.append(WriteFile(places.env_file, text.encode(), mode=0o600, holds=names))
+        secrets = env_text(service, _read(places.env_file))
+        steps.append(WriteFile(places.env_file, secrets.encode(), mode=0o600, holds=names))
     command = systemctl(service.per_user)
     steps += [
         Run((*command, "daemon-reload")),
@@ -74,7 +74,7 @@ def install(service: Service, places: Places) -> Plan:
             "A user unit runs while you are logged in; to start it at boot and keep it after you log "
             f"out: loginctl enable-linger {os.environ.get('USER') or '$USER'}"
         )
-    return Plan(tuple(steps), preview=unit_text(service, places), done=tuple(done))
+    return Plan(tuple(steps), preview=text, done=tuple(done))
 
 
 def uninstall(kind: str, per_user: bool, places: Places) -> tuple[Plan, str]:
@@ -83,9 +83,8 @@ def uninstall(kind: str, per_user: bool, places: Places) -> tuple[Plan, str]:
     unit = places.unit.name
     if not places.unit.exists():
         other = "a system unit? leave out --user" if per_user else "a user unit? pass --user"
-        return Plan(
-            (), notes=(f"{unit} is not installed (no {places.unit}; {other}); nothing to remove",)
-        ), ""
+        said = f"{unit} is not installed (no {places.unit}; {other}); nothing to remove"
+        return Plan((), notes=(said,)), ""
     command = systemctl(per_user)
     steps: list[Step] = [Run((*command, "disable", "--now", unit)), RemoveFile(places.unit)]
     if places.env_file.exists():
