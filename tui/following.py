@@ -57,10 +57,12 @@ class Following:
         explain: Callable[[grpc.aio.AioRpcError], CallFailed],
         on_problem: Callable[[str], None],
         on_give_up: Callable[[str], None] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._explain = explain
         self._on_problem = on_problem
         self._on_give_up = on_give_up
+        self._sleep = sleep
         self.pause = RETRY_FIRST
         """Seconds to wait before the next round."""
 
@@ -86,5 +88,5 @@ class Following:
                 self._on_problem("the connection to the controller closed")
             except Exception as error:  # any failure to reach it is said, then retried
                 self._on_problem(str(error) or type(error).__name__)
-            await asyncio.sleep(self.pause)
+            await self._sleep(self.pause)
             self.pause = min(self.pause * 2, RETRY_MOST)
