@@ -23,6 +23,7 @@ from renderq.agent.run_as import check_can_enter, resolve_task_user
 from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
 from renderq.health import Health
 from renderq.metrics_endpoint import MetricsEndpoint, MetricsListenError
+from renderq.port_holder import holder_of
 from renderq.private_files import write_private
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc, resources_pb2
@@ -142,6 +143,7 @@ class AgentServer:
             await self.stop()
             raise AgentStartError(
                 f"cannot listen on {config.listen}: the port is taken or the address is not this host's"
+                f"{holder_of(config.listen)}"
             ) from None
 
     async def stop(self, reason: str = "shut down") -> None:

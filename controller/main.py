@@ -31,6 +31,7 @@ from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
 from renderq.health import SERVICE_NAME as HEALTH_SERVICE
 from renderq.health import Health
 from renderq.metrics_endpoint import MetricsEndpoint, MetricsListenError
+from renderq.port_holder import holder_of
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 
 log = logging.getLogger("renderq.controller")
@@ -39,6 +40,8 @@ SERVER_OPTIONS = [
     *MESSAGE_SIZE_OPTIONS,
     ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    # Two controllers on one port would split the farm's clients between them.
+    ("grpc.so_reuseport", 0),
 ]
 TIMEOUT_CHECK_INTERVAL = 1.0
 
@@ -90,7 +93,7 @@ def listen(server: grpc.aio.Server, config: ControllerConfig) -> int:
             return server.add_insecure_port(config.listen)
         return server.add_secure_port(config.listen, tls.server_credentials(config.tls_dir))
     except (RuntimeError, tls.TlsError) as e:
-        raise ListenError(f"cannot listen on {config.listen}: {e}") from None
+        raise ListenError(f"cannot listen on {config.listen}: {e}{holder_of(config.listen)}") from None
 
 
 def dial_agents(config: ControllerConfig, farm: Farm, links: LinkManager) -> None:
