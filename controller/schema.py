@@ -48,10 +48,13 @@ class Table:
     """The ORDER BY of the load."""
     since: int = 1
     _getter: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
+    _encoders: tuple[tuple[int, Codec], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         getter = attrgetter(*(c.attribute for c in self.columns))
         object.__setattr__(self, "_getter", getter)
+        encoders = tuple((i, c.encode) for i, c in enumerate(self.columns) if c.encode is not None)
+        object.__setattr__(self, "_encoders", encoders)
 
     def create_sql(self, version: int) -> str:
         """The CREATE TABLE of this table as schema ``version`` has it."""
@@ -61,11 +64,12 @@ class Table:
     def row(self, record: Any) -> Row:
         """The record as this table's row (attrgetter reads every attribute in one call:
         this runs for each changed record of every commit)."""
-        values = self._getter(record)
+        values: Row = self._getter(record)
+        if not self._encoders:
+            return values
         encoded = list(values)
-        for i, column in enumerate(self.columns):
-            if column.encode is not None:
-                encoded[i] = column.encode(encoded[i])
+        for i, encode in self._encoders:
+            encoded[i] = encode(encoded[i])
         return tuple(encoded)
 
     def select_sql(self, where: str = "") -> str:
