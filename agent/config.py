@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from renderq import farm_key
-from renderq.server_flags import TLS_ENV
 from renderq.settings import Schema, ServerSettings, meta
+from renderq.tls import TLS_ENV
 from renderq.xdg import data_home
 
 DEFAULT_PORT = 7421

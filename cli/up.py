@@ -110,7 +110,7 @@ class LocalServers:
             "--listen", f"127.0.0.1:{agent_port}",
             "--data-dir", str(self.data_dir / "agent"),
             "--no-mdns",
-            "--log-level", self._log_level,
+            "--log-level", self._log_level, "--log-format", "text",
             *(["--slots", str(self._slots)] if self._slots is not None else []),
         ]  # fmt: skip
         # The controller's key, made here so the agent can have it before either starts;
@@ -125,7 +125,7 @@ class LocalServers:
             "--listen", f"0.0.0.0:{self._port}",
             "--data-dir", str(self.data_dir),
             "--agent", agent_address,
-            "--log-level", self._log_level,
+            "--log-level", self._log_level, "--log-format", "text",
         ]  # fmt: skip
         listening = await self._start("controller", controller_argv, CONTROLLER_READY)
         return f"127.0.0.1:{listening.rsplit(':', 1)[1]}"

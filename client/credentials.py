@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from renderq import tokens
-from renderq.server_flags import TLS_ENV
+from renderq.tls import TLS_ENV
 from renderq.xdg import data_home
 
 TOKEN_ENV = "RENDERQ_TOKEN"

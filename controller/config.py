@@ -12,8 +12,8 @@ from pathlib import Path
 
 from renderq import farm_key
 from renderq.client.credentials import DATA_DIR_ENV
-from renderq.server_flags import TLS_ENV
 from renderq.settings import Schema, ServerSettings, meta
+from renderq.tls import TLS_ENV
 from renderq.xdg import data_home
 
 DEFAULT_PORT = 7420

@@ -39,6 +39,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from renderq.private_files import write_private
 
+TLS_ENV = "RENDERQ_TLS"
+"""The variable every renderq command reads for its --tls folder."""
+
 FARM_NAME = "renderq.farm"
 """The DNS name in every renderq certificate; the controller dials agents by this name."""
 CA_CERT = "ca.pem"
