@@ -165,8 +165,13 @@ class Controller:
     task: asyncio.Task[None]
 
 
-async def start_controller(data_dir: Path, agents: list[str]) -> tuple[asyncio.Task[None], int]:
-    config = ControllerConfig(listen="127.0.0.1:0", data_dir=data_dir, agents=tuple(agents), mdns=False)
+async def start_controller(
+    data_dir: Path, agents: list[str], **settings: Any
+) -> tuple[asyncio.Task[None], int]:
+    """A controller in this process on a free port (``settings``: more ControllerConfig fields)."""
+    config = ControllerConfig(
+        listen="127.0.0.1:0", data_dir=data_dir, agents=tuple(agents), mdns=False, **settings
+    )
     write_private(config.key_file, FARM_KEY)
     started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve(config, started))

@@ -35,7 +35,15 @@ from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
-from .conftest import DEADLINE, FARM_KEY, ScriptedAgent, farm_client, stop_controller, until_agent_online
+from .conftest import (
+    DEADLINE,
+    FARM_KEY,
+    ScriptedAgent,
+    farm_client,
+    start_controller,
+    stop_controller,
+    until_agent_online,
+)
 from .test_link_protocol import command_job, job_reaches
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -84,22 +92,9 @@ class Running:
 @contextlib.asynccontextmanager
 async def controller(data_dir: Path, agents: tuple[str, ...] = ()) -> AsyncIterator[Running]:
     metrics_port = free_port()
-    config = ControllerConfig(
-        listen="127.0.0.1:0",
-        data_dir=data_dir,
-        agents=agents,
-        mdns=False,
-        metrics_listen=f"127.0.0.1:{metrics_port}",
-    )
-    write_private(config.key_file, FARM_KEY)
-    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve(config, started))
-    done, _ = await asyncio.wait([task, started], timeout=DEADLINE, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        task.result()
-    assert started.done(), "controller did not start serving"
+    task, port = await start_controller(data_dir, list(agents), metrics_listen=f"127.0.0.1:{metrics_port}")
     try:
-        yield Running(task, started.result(), metrics_port, data_dir)
+        yield Running(task, port, metrics_port, data_dir)
     finally:
         await stop_controller(task)
 
