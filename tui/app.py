@@ -10,6 +10,7 @@ that work there, ``?`` lists every key and the command palette (ctrl+p) every ac
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -34,6 +35,7 @@ from renderq.tui.jobs_table import JobsTable, job_reason
 from renderq.tui.message_line import MessageLine
 from renderq.tui.messages import FarmChanged, FeedStatusChanged
 from renderq.tui.status_line import StatusLine
+from renderq.tui.token_screen import TokenScreen
 from renderq.v1 import resources_pb2 as pb
 
 
@@ -76,13 +78,26 @@ class RenderqApp(ActionsApp):
     MAIN_SCREEN_ACTIONS = frozenset({"show_tab", "filter", "clear_filter", "submit"})
     """Actions of the main screen (its tabs, a new job): no use on a job's, agent's or log's."""
 
-    def __init__(self, resolve: Callable[[], Awaitable[str]], credentials: Credentials) -> None:
-        """``resolve``: where the controller is now, asked before each connection."""
+    def __init__(
+        self, resolve: Callable[[], Awaitable[str]], credentials: Credentials, *, ask_token: bool = False
+    ) -> None:
+        """``resolve``: where the controller is now, asked before each connection.
+
+        ``ask_token``: a browser session (``renderq tui --web``): the visitor gives their
+        own token on a ``TokenScreen`` before anything reaches the controller, and the
+        token in ``credentials`` (if any) is never sent.
+        """
         super().__init__()
         self.view = FarmView()
         self.status = FeedStatus(False)
-        self.feed = FarmFeed(
-            resolve,
+        self._resolve = resolve
+        self.ask_token = ask_token
+        self._credentials = replace(credentials, token=None, token_file=None) if ask_token else credentials
+        self.feed = self._new_feed(self._credentials)
+
+    def _new_feed(self, credentials: Credentials) -> FarmFeed:
+        return FarmFeed(
+            self._resolve,
             credentials,
             self.view,
             on_changes=self._post_changes,
@@ -108,9 +123,22 @@ class RenderqApp(ActionsApp):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
-        self.run_worker(self.feed.run(), name="feed", exclusive=True)
         self.set_interval(1.0, self._refresh_status)
         self.query_one(JobsTable).focus()
+        if self.ask_token:
+            self.push_screen(TokenScreen(self._resolve, self._credentials), callback=self._token_given)
+        else:
+            self._start_feed()
+
+    def _start_feed(self) -> None:
+        self.run_worker(self.feed.run(), name="feed", exclusive=True)
+
+    def _token_given(self, credentials: Credentials | None) -> None:
+        """The token screen's answer: credentials with a token the controller accepted."""
+        if credentials is None:
+            return  # the app is closing
+        self.feed = self._new_feed(credentials)
+        self._start_feed()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys act on what is on screen: job keys where a job is (the Jobs tab, a job's
