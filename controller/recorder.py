@@ -153,6 +153,7 @@ class Recorder:
                 rows[kind].append(record)
             if publish and kind in _FIELD:
                 event = fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_UPSERTED)
+                # Only the watched kinds (jobs, tasks, frames, agents) reach here; mypy cannot tell.
                 getattr(event, _FIELD[kind]).CopyFrom(record.to_proto())  # type: ignore[union-attr]
                 events.append(event)
         for record in deleted:
