@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from renderq import farm_key
-from renderq.settings import Schema, ServerSettings, meta
+from renderq.client.units import parse_size
+from renderq.settings import Schema, ServerSettings, SettingsError, meta
 from renderq.tls import TLS_ENV
 from renderq.xdg import data_home
 
@@ -54,6 +55,32 @@ class AgentConfig(ServerSettings):
     """When the agent runs as root, run its tasks as this unprivileged user."""
     tls_dir: Path | None = field(default=None, metadata=meta(name="tls", metavar="DIR", env=(TLS_ENV,)))
     """Serve the controller's link over TLS with DIR/node.pem and DIR/node.key, made by `renderq certs`."""
+    cores: int | None = field(default=None, metadata=meta(metavar="N", minimum=1))
+    """CPU cores to report in place of those probed (a node shared with other work)."""
+    memory: str | None = field(default=None, metadata=meta(metavar="SIZE"))
+    """RAM to report in place of what was probed, such as 64GiB."""
+    gpus: int | None = field(default=None, metadata=meta(metavar="N", minimum=0))
+    """GPUs to report in place of those nvidia-smi lists, numbered from 0; 0 hides them."""
+    gpu_model: str | None = field(default=None, metadata=meta(metavar="NAME"))
+    """The model to report for every GPU, such as "RTX 4090"."""
+    gpu_memory: str | None = field(default=None, metadata=meta(metavar="SIZE"))
+    """Memory to report for each GPU, such as 24GiB."""
+
+    def __post_init__(self) -> None:
+        # The settings loader knows no sizes: a bad one is caught here, when the
+        # settings are made, rather than when the first hello is sent.
+        for key in ("memory", "gpu_memory"):
+            _size(key, getattr(self, key))
+
+    @property
+    def memory_bytes(self) -> int | None:
+        """``memory`` in bytes; None when not declared."""
+        return _size("memory", self.memory)
+
+    @property
+    def gpu_memory_bytes(self) -> int | None:
+        """``gpu_memory`` in bytes; None when not declared."""
+        return _size("gpu_memory", self.gpu_memory)
 
     @property
     def key_file(self) -> Path:
@@ -62,6 +89,16 @@ class AgentConfig(ServerSettings):
     @property
     def workspaces(self) -> Path:
         return self.data_dir / "workspaces"
+
+
+def _size(key: str, text: str | None) -> int | None:
+    """Bytes in a declared size; SettingsError, naming the key, for anything else."""
+    if text is None:
+        return None
+    try:
+        return parse_size(text)
+    except ValueError:
+        raise SettingsError(f"{key} must be a size such as 512MiB or 24GiB, not {text!r}") from None
 
 
 SCHEMA = Schema("agent", AgentConfig)

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from renderq.agent.config import AgentConfig
+from renderq.client.units import format_size
 from renderq.v1 import resources_pb2
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,10 @@ log = logging.getLogger(__name__)
 PROBE_TIMEOUT = 8.0
 """Seconds a tool may take to print its version: the first hello waits for the probe, and
 a controller gives up on a hello after 10 s. A slower tool is still listed, without version."""
+GPU_PROBE_TIMEOUT = 5.0
+"""Seconds nvidia-smi may take: it answers in well under one, but a driver in a bad state
+can hang it, and the first hello waits for the probe."""
+NVIDIA_SMI_QUERY = ("--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits")
 _MIB = 1024 * 1024
 
 
@@ -45,11 +51,14 @@ RENDERERS = (
 )
 
 
-async def probe_hardware() -> resources_pb2.Hardware:
-    gpus_probe = asyncio.create_task(_probe_gpus())
-    renderers = await asyncio.gather(*(_probe_renderer(probe) for probe in RENDERERS))
-    gpus = await gpus_probe
-    return resources_pb2.Hardware(
+async def probe_hardware(config: AgentConfig | None = None) -> resources_pb2.Hardware:
+    """This node as probed, with what ``config`` declares in place of what was found (see
+    ``apply_declared``). Logged in one line, found and declared, since an agent probes
+    once, at start: the log then says what the controller will schedule on."""
+    gpus, renderers = await asyncio.gather(
+        probe_gpus(), asyncio.gather(*(_probe_renderer(probe) for probe in RENDERERS))
+    )
+    probed = resources_pb2.Hardware(
         hostname=socket.gethostname(),
         cpu_cores=psutil.cpu_count(logical=True) or 1,
         ram_bytes=psutil.virtual_memory().total,
@@ -58,6 +67,17 @@ async def probe_hardware() -> resources_pb2.Hardware:
         gpus=gpus,
         renderers=[renderer for renderer in renderers if renderer is not None],
     )
+    hardware = probed if config is None else apply_declared(probed, config)
+    declared = () if config is None else declared_keys(config)
+    log.info("%s", hardware_line(hardware, probed, declared))
+    if (
+        config is not None
+        and config.gpus is None
+        and not probed.gpus
+        and {"gpu_model", "gpu_memory"} & set(declared)
+    ):
+        log.warning("declared GPU model or memory applies to no GPU: declare gpus too")
+    return hardware
 
 
 def current_load() -> resources_pb2.Load:
@@ -83,31 +103,130 @@ async def _probe_renderer(probe: RendererProbe) -> resources_pb2.Renderer | None
     return resources_pb2.Renderer(name=probe.name, version=version, path=path)
 
 
-async def _probe_gpus() -> list[resources_pb2.Gpu]:
+async def probe_gpus() -> list[resources_pb2.Gpu]:
+    """The NVIDIA GPUs that ``nvidia-smi`` lists; none when it is missing, fails or hangs,
+    said in one log line at most (a node without GPUs is normal, a crash is not)."""
     path = shutil.which("nvidia-smi")
     if path is None:
+        log.debug("no GPUs probed: nvidia-smi is not on PATH")
         return []
-    output = await _output_of([path, "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"])
-    return parse_nvidia_smi(output or "")
+    ran = await _run([path, *NVIDIA_SMI_QUERY], GPU_PROBE_TIMEOUT)
+    if ran is None:
+        return []
+    if ran.returncode != 0:
+        first = next((line.strip() for line in ran.output.splitlines() if line.strip()), "")
+        log.warning("no GPUs: nvidia-smi failed exit=%d output=%r", ran.returncode, first)
+        return []
+    gpus = parse_nvidia_smi(ran.output)
+    unread = [line for line in ran.output.splitlines() if line.strip() and _gpu_of(line) is None]
+    if unread:
+        log.warning("nvidia-smi lines not understood count=%d first=%r", len(unread), unread[0])
+    return gpus
 
 
 def parse_nvidia_smi(output: str) -> list[resources_pb2.Gpu]:
-    """Lines like ``0, NVIDIA GeForce RTX 3090, 24576`` (memory in MiB)."""
+    """The GPUs in ``--query-gpu=index,name,memory.total --format=csv,noheader,nounits``
+    output: lines like ``0, NVIDIA GeForce RTX 4090, 24564`` (memory in MiB). Lines
+    that are not such a line (an error message) are left out."""
+    return [gpu for gpu in map(_gpu_of, output.splitlines()) if gpu is not None]
+
+
+def _gpu_of(line: str) -> resources_pb2.Gpu | None:
+    """One GPU line, or None. The name is what lies between the first and the last comma,
+    so a name with a comma still reads. A field the GPU cannot report (``[N/A]``,
+    ``[Not Supported]``) is unknown, not a reason to lose the GPU: an empty model, 0 bytes."""
+    index, _, rest = line.partition(",")
+    name, _, memory = rest.rpartition(",")
+    if not index.strip().isdigit() or not name:
+        return None
+    memory = memory.strip()
+    if memory.isdigit():
+        memory_bytes = int(memory) * _MIB
+    elif memory.startswith("[") and memory.endswith("]"):
+        memory_bytes = 0
+    else:
+        return None
+    model = name.strip()
+    model = "" if model.startswith("[") and model.endswith("]") else model
+    return resources_pb2.Gpu(index=int(index), model=model, memory_bytes=memory_bytes)
+
+
+DECLARABLE = ("cores", "memory", "gpus", "gpu_model", "gpu_memory")
+"""The AgentConfig fields that stand in for what the probe found."""
+
+
+def declared_keys(config: AgentConfig) -> tuple[str, ...]:
+    """The hardware settings ``config`` declares, in DECLARABLE's order."""
+    return tuple(key for key in DECLARABLE if getattr(config, key) is not None)
+
+
+def apply_declared(probed: resources_pb2.Hardware, config: AgentConfig) -> resources_pb2.Hardware:
+    """``probed`` with what ``config`` declares in its place: the operator knows better
+    (a GPU the probe cannot see, cores kept for other work), and tests give agents on one
+    machine different hardware this way. ``gpus`` N reports GPUs 0..N-1 (0 hides them),
+    each with the declared model and memory, else those of the probed GPU of that index
+    (or the first), else "declared" and 0. Without ``gpus``, a declared model or memory
+    applies to each probed GPU."""
+    hardware = resources_pb2.Hardware()
+    hardware.CopyFrom(probed)
+    if config.cores is not None:
+        hardware.cpu_cores = config.cores
+    memory = config.memory_bytes
+    if memory is not None:
+        hardware.ram_bytes = memory
+    del hardware.gpus[:]
+    hardware.gpus.extend(_declared_gpus(list(probed.gpus), config))
+    return hardware
+
+
+def _declared_gpus(probed: list[resources_pb2.Gpu], config: AgentConfig) -> list[resources_pb2.Gpu]:
+    indices = [gpu.index for gpu in probed] if config.gpus is None else list(range(config.gpus))
+    memory = config.gpu_memory_bytes
     gpus = []
-    for line in output.splitlines():
-        fields = [field.strip() for field in line.split(",")]
-        if len(fields) != 3:
-            continue
-        index, model, memory = fields
-        try:
-            gpus.append(resources_pb2.Gpu(index=int(index), model=model, memory_bytes=int(memory) * _MIB))
-        except ValueError:
-            log.warning("nvidia-smi line not understood line=%r", line)
+    for position, index in enumerate(indices):
+        found = probed[position] if position < len(probed) else probed[0] if probed else None
+        gpus.append(
+            resources_pb2.Gpu(
+                index=index,
+                model=config.gpu_model or (found.model if found else "declared"),
+                memory_bytes=memory if memory is not None else found.memory_bytes if found else 0,
+            )
+        )
     return gpus
+
+
+def hardware_line(
+    hardware: resources_pb2.Hardware, probed: resources_pb2.Hardware, declared: tuple[str, ...]
+) -> str:
+    """The start's log line: what is reported, what was declared and, when anything was,
+    what the probe found, so a surprising schedule can be traced to the setting."""
+    line = f"hardware {_facts(hardware)} declared={','.join(declared) or 'none'}"
+    return f"{line} probed={_facts(probed)!r}" if declared else line
+
+
+def _facts(hardware: resources_pb2.Hardware) -> str:
+    gpus = ",".join(f"{g.index}:{g.model}({format_size(g.memory_bytes)})" for g in hardware.gpus)
+    return f"cores={hardware.cpu_cores} ram={format_size(hardware.ram_bytes)!r} gpus={gpus or 'none'!r}"
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """A tool that ran to its end."""
+
+    returncode: int
+    output: str
+    """Its stdout and stderr, merged."""
 
 
 async def _output_of(argv: list[str]) -> str | None:
     """The tool's merged output, or None when it cannot run or takes too long."""
+    ran = await _run(argv, PROBE_TIMEOUT)
+    return None if ran is None else ran.output
+
+
+async def _run(argv: list[str], seconds: float) -> _Ran | None:
+    """The tool run to its end, or None (logged) when it cannot start or outlives ``seconds``,
+    then killed: a hung driver tool must not hold up the hello."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
@@ -119,12 +238,12 @@ async def _output_of(argv: list[str]) -> str | None:
         log.warning("probe cannot run command=%s error=%s", argv[0], exc)
         return None
     try:
-        async with asyncio.timeout(PROBE_TIMEOUT):
+        async with asyncio.timeout(seconds):
             stdout, _ = await proc.communicate()
     except TimeoutError:
-        log.warning("probe timed out command=%s seconds=%s", argv[0], PROBE_TIMEOUT)
+        log.warning("probe timed out command=%s seconds=%s", argv[0], seconds)
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()
         return None
-    return stdout.decode(errors="replace")
+    return _Ran(proc.returncode if proc.returncode is not None else -1, stdout.decode(errors="replace"))
