@@ -195,18 +195,30 @@ def _declared_gpus(probed: list[resources_pb2.Gpu], config: AgentConfig) -> list
     return gpus
 
 
+_REPLACES = {"cores": "cores", "memory": "ram", "gpus": "gpus", "gpu_model": "gpus", "gpu_memory": "gpus"}
+"""The log line's fact each declarable setting stands in for."""
+
+
 def hardware_line(
     hardware: resources_pb2.Hardware, probed: resources_pb2.Hardware, declared: tuple[str, ...]
 ) -> str:
-    """The start's log line: what is reported, what was declared and, when anything was,
-    what the probe found, so a surprising schedule can be traced to the setting."""
-    line = f"hardware {_facts(hardware)} declared={','.join(declared) or 'none'}"
-    return f"{line} probed={_facts(probed)!r}" if declared else line
+    """The start's log line: what is reported, what was declared and what the probe found
+    in its place (``probed_gpus=...``), so a surprising schedule can be traced to the setting."""
+    reported, found = _facts(hardware), _facts(probed)
+    replaced = dict.fromkeys(_REPLACES[key] for key in declared)
+    pairs = [
+        *(f"{name}={value}" for name, value in reported.items()),
+        f"declared={','.join(declared) or 'none'}",
+        *(f"probed_{name}={found[name]}" for name in replaced),
+    ]
+    return "hardware " + " ".join(pairs)
 
 
-def _facts(hardware: resources_pb2.Hardware) -> str:
+def _facts(hardware: resources_pb2.Hardware) -> dict[str, str]:
+    """cores, ram and gpus as a log line shows them, quoted where they hold spaces."""
     gpus = ",".join(f"{g.index}:{g.model}({format_size(g.memory_bytes)})" for g in hardware.gpus)
-    return f"cores={hardware.cpu_cores} ram={format_size(hardware.ram_bytes)!r} gpus={gpus or 'none'!r}"
+    facts = {"cores": str(hardware.cpu_cores), "ram": format_size(hardware.ram_bytes), "gpus": gpus or "none"}
+    return {name: repr(value) if " " in value else value for name, value in facts.items()}
 
 
 @dataclass(frozen=True)

@@ -169,4 +169,4 @@ async def test_the_hello_hardware_lists_the_gpus_and_the_start_logs_them(
     lines = [r.getMessage() for r in caplog.records]
     assert len(lines) == 1
     assert lines[0].startswith(f"hardware cores={hardware.cpu_cores} ram=")
-    assert "gpus='0:NVIDIA H200(140 GiB)' declared=none" in lines[0]
+    assert lines[0].endswith("gpus='0:NVIDIA H200(140 GiB)' declared=none")
