@@ -24,6 +24,7 @@ from renderq.controller.backup import DatabaseExport
 from renderq.controller.bus import EventBus
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow, RequestRefused, clip
 from renderq.controller.farm import Farm
+from renderq.controller.limit_control import held, usage
 from renderq.controller.model import Output, Task
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.tokens import TokenBook
@@ -184,7 +185,9 @@ class FarmApi(fgrpc.FarmServiceServicer):
     async def CreateJob(self, request: fpb.CreateJobRequest, context: Context) -> fpb.CreateJobResponse:
         if not request.HasField("job"):
             raise InvalidField("job", "the request has no job")
-        job = self.farm.job_control.submit(check_job(request.job, self.farm.state.jobs))
+        job = self.farm.job_control.submit(
+            check_job(request.job, self.farm.state.jobs, self.farm.state.limits)
+        )
         return fpb.CreateJobResponse(job=job.to_proto())
 
     @unary
@@ -296,6 +299,25 @@ class FarmApi(fgrpc.FarmServiceServicer):
     async def ForgetAgent(self, request: fpb.ForgetAgentRequest, context: Context) -> fpb.ForgetAgentResponse:
         self.farm.agent_control.forget(request.agent_id)
         return fpb.ForgetAgentResponse()
+
+    @unary
+    async def SetLimit(self, request: fpb.SetLimitRequest, context: Context) -> fpb.SetLimitResponse:
+        limit = self.farm.limit_control.set(request.limit.name, request.limit.capacity)
+        return fpb.SetLimitResponse(limit=self._limit(limit.name))
+
+    @unary
+    async def ListLimits(self, request: fpb.ListLimitsRequest, context: Context) -> fpb.ListLimitsResponse:
+        return fpb.ListLimitsResponse(limits=[self._limit(name) for name in sorted(self.farm.state.limits)])
+
+    @unary
+    async def DeleteLimit(self, request: fpb.DeleteLimitRequest, context: Context) -> fpb.DeleteLimitResponse:
+        self.farm.limit_control.delete(request.name)
+        return fpb.DeleteLimitResponse()
+
+    def _limit(self, name: str) -> pb.Limit:
+        holders = usage(self.farm.state).get(name, set())
+        in_use = held(self.farm.state).get(name, 0)
+        return self.farm.state.limits[name].to_proto(in_use, sorted(holders))
 
     @unary
     async def ListPlugins(self, request: fpb.ListPluginsRequest, context: Context) -> fpb.ListPluginsResponse:

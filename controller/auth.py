@@ -37,14 +37,14 @@ READS = {
     "GetJob": VIEWER, "ListJobs": VIEWER, "ListTasks": VIEWER, "ListFrames": VIEWER,
     "GetAgent": VIEWER, "ListAgents": VIEWER, "ListPlugins": VIEWER, "WatchEvents": VIEWER,
     "WatchEventBatches": VIEWER, "TailLog": VIEWER, "ReadOutput": VIEWER, "GetCaller": VIEWER,
-    "ListTokens": ADMIN, "ListAuditRecords": ADMIN, "ExportDatabase": ADMIN,
+    "ListTokens": ADMIN, "ListAuditRecords": ADMIN, "ExportDatabase": ADMIN, "ListLimits": VIEWER,
 }  # fmt: skip
 """Methods that change nothing, with the role they need."""
 CHANGES = {
     "CreateJob": OPERATOR, "UpdateJob": OPERATOR, "DeleteJob": OPERATOR, "CancelJob": OPERATOR,
     "SuspendJob": OPERATOR, "ResumeJob": OPERATOR, "RetryFrames": OPERATOR,
     "EnableAgent": ADMIN, "DisableAgent": ADMIN, "DrainAgent": ADMIN, "ForgetAgent": ADMIN,
-    "CreateToken": ADMIN, "RevokeToken": ADMIN,
+    "CreateToken": ADMIN, "RevokeToken": ADMIN, "SetLimit": ADMIN, "DeleteLimit": ADMIN,
 }  # fmt: skip
 """State-changing methods, with the role they need; each call is audited."""
 SERVICE = farm_service_pb2.DESCRIPTOR.services_by_name["FarmService"].full_name

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from renderq.controller import scheduler
 from renderq.controller.farm_state import FarmState
@@ -34,6 +35,8 @@ class Dispatcher:
         self._attempt_counter = 0
         self.passes = 0
         """Scheduler runs so far (benchmarks and tests read it)."""
+        self.free_limits: Callable[[], dict[str, int]] = dict
+        """How many more tasks may start under each limit (set by the farm)."""
         self.delays = Durations(WAIT_BUCKETS)
         """Each assigned task's wait from pending to assigned (the metrics endpoint reads it)."""
 
@@ -54,7 +57,8 @@ class Dispatcher:
         for job in state.jobs.values():
             if job.running_tasks:
                 running_by_owner[job.owner] = running_by_owner.get(job.owner, 0) + job.running_tasks
-        for assignment in scheduler.plan(jobs, agents, running_by_owner):
+        free_limits = self.free_limits() if any(job.limits for job in jobs) else {}
+        for assignment in scheduler.plan(jobs, agents, running_by_owner, free_limits):
             task = self.queue.pop_pending(assignment.job)
             if task is not None:
                 self._assign(assignment.job, task, assignment.agent)

@@ -17,6 +17,7 @@ from renderq.controller.agent_liveness import AgentLiveness
 from renderq.controller.dispatcher import Dispatcher
 from renderq.controller.farm_state import FarmState
 from renderq.controller.job_control import NEXT_JOB_ID, NEXT_TASK_ID, JobControl
+from renderq.controller.limit_control import LimitControl
 from renderq.controller.model import Agent, Job
 from renderq.controller.recorder import Recorder
 from renderq.controller.state_rules import StateRules
@@ -40,6 +41,8 @@ class Farm:
         self.task_events = TaskEvents(self.state, self.queue, self.rules, self.liveness)
         self.job_control = JobControl(self.state, self.queue, self.rules)
         self.agent_control = AgentControl(self.state, self.queue)
+        self.limit_control = LimitControl(self.state, self.queue)
+        self.dispatcher.free_limits = self.limit_control.free
 
     def restore(self, loaded: Loaded) -> None:
         """Rebuild memory from the database at start. Agents start offline; tasks
@@ -52,6 +55,7 @@ class Farm:
             state.agents[agent.id] = agent
         for attempt in loaded.attempts:
             state.attempts[attempt.id] = attempt
+        state.limits = {limit.name: limit for limit in loaded.limits}
         for job in loaded.jobs:
             state.jobs[job.id] = job
             self._restore_job(job, now)

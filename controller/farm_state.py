@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from renderq.controller.errors import NoSuchResource
-from renderq.controller.model import Agent, Attempt, Job, Task
+from renderq.controller.model import Agent, Attempt, Job, Limit, Task
 from renderq.controller.recorder import Recorder
 from renderq.controller.task_logs import TaskLogs
 from renderq.states import TASK_ACTIVE
@@ -39,6 +39,8 @@ class FarmState:
     """The open link of each online agent."""
     refused: dict[str, Agent] = field(default_factory=dict)
     """Agents that failed the farm-key handshake, by id: listed, never used or stored."""
+    limits: dict[str, Limit] = field(default_factory=dict)
+    """Farm-wide counters (licences), by name."""
 
     def job(self, job_id: int) -> Job:
         job = self.jobs.get(job_id)

@@ -151,6 +151,8 @@ class Job:
     depends_on: list[int]
     max_retries: int
     task_timeout: float
+    limits: list[str] = field(default_factory=list)
+    """Limits (licences) each task holds while it runs."""
     state: pb.JobState = pb.JOB_STATE_QUEUED
     create_time: float = field(default_factory=time.time)
     start_time: float | None = None
@@ -210,6 +212,7 @@ class Job:
             progress=self.progress,
             last_error=self.last_error,
             state_reason=self.state_reason,
+            limits=self.limits,
         )
         if self.task_timeout:
             job.task_timeout.CopyFrom(duration(self.task_timeout))
@@ -361,3 +364,19 @@ class AuditRecord:
             outcome=self.outcome,
             error=self.error,
         )
+
+
+@dataclass(eq=False)
+class Limit:
+    """A farm-wide counter (licences): at most ``capacity`` tasks naming it run at once.
+    Who holds it is not stored: it follows from the attempts the agents run."""
+
+    name: str
+    capacity: int
+
+    @property
+    def id(self) -> str:
+        return self.name
+
+    def to_proto(self, in_use: int = 0, holders: list[int] | None = None) -> pb.Limit:
+        return pb.Limit(name=self.name, capacity=self.capacity, in_use=in_use, holder_job_ids=holders or [])

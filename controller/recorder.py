@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from renderq.controller.bus import EventBus
-from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Task, timestamp
+from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Limit, Task, timestamp
 from renderq.controller.schema import rows_of
 from renderq.controller.store import Batch, Store
 from renderq.durations import QUICK_BUCKETS, Durations
@@ -37,7 +37,7 @@ The price is the delay of acks and WatchEvents, at most this long; API calls tha
 for their change to be stored (``flush``) are not held back.
 """
 
-Record = Job | Task | Frame | Attempt | Agent | ApiToken | AuditRecord
+Record = Job | Task | Frame | Attempt | Agent | ApiToken | AuditRecord | Limit
 
 _KIND: dict[type, str] = {
     Job: "jobs",
@@ -47,8 +47,16 @@ _KIND: dict[type, str] = {
     Agent: "agents",
     ApiToken: "tokens",
     AuditRecord: "audit",
+    Limit: "limits",
 }
 _FIELD = {"jobs": "job", "tasks": "task", "frames": "frame", "agents": "agent"}
+
+
+def _keys_by_table(keys: set[tuple[str, Any]]) -> dict[str, list[Any]]:
+    by_table: dict[str, list[Any]] = defaultdict(list)
+    for table, key in sorted(keys):
+        by_table[table].append(key)
+    return dict(by_table)
 
 
 def _key(record: Record) -> tuple[str, Any]:
@@ -64,7 +72,7 @@ class Recorder:
         self.bus = bus
         self.interval = interval
         self._dirty: dict[tuple[str, Any], tuple[Record, bool, bool]] = {}
-        self._deleted: list[Job | Agent] = []
+        self._deleted: list[Job | Agent | Limit] = []
         self._meta: dict[str, str] = {}
         self._after_commit: dict[Any, Callable[[], None]] = {}
         self._wake = asyncio.Event()
@@ -88,8 +96,8 @@ class Recorder:
         self._dirty[key] = (record, persist, publish)
         self._wake.set()
 
-    def deleted(self, record: Job | Agent) -> None:
-        """A job (with its tasks, frames and attempts) or an agent is gone for good."""
+    def deleted(self, record: Job | Agent | Limit) -> None:
+        """A job (with its tasks, frames and attempts), an agent or a limit is gone for good."""
         self._deleted.append(record)
         self._wake.set()
 
@@ -143,11 +151,12 @@ class Recorder:
         events: list[fpb.WatchEventsResponse] = []
         now = timestamp(time.time())
         gone = {job.id for job in deleted if isinstance(job, Job)}
-        gone_agents = {agent.id for agent in deleted if isinstance(agent, Agent)}
-        for (kind, _), (record, persist, publish) in dirty.items():
+        gone_keys = {_key(record) for record in deleted if not isinstance(record, Job)}
+        for key, (record, persist, publish) in dirty.items():
+            kind = key[0]
             if gone and (record.id if isinstance(record, Job) else getattr(record, "job_id", None)) in gone:
                 continue
-            if gone_agents and isinstance(record, Agent) and record.id in gone_agents:
+            if key in gone_keys:
                 continue
             if persist:
                 rows[kind].append(record)
@@ -157,16 +166,17 @@ class Recorder:
                 getattr(event, _FIELD[kind]).CopyFrom(record.to_proto())  # type: ignore[union-attr]
                 events.append(event)
         for record in deleted:
-            event = fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_DELETED)
-            getattr(event, _FIELD[_KIND[type(record)]]).CopyFrom(record.to_proto())
-            events.append(event)
+            if _KIND[type(record)] in _FIELD:
+                event = fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_DELETED)
+                getattr(event, _FIELD[_KIND[type(record)]]).CopyFrom(record.to_proto())
+                events.append(event)
         first = self.bus.reserve(len(events))
         for i, event in enumerate(events):
             event.sequence = first + i
         batch = Batch(
             rows={kind: rows_of(kind, records) for kind, records in rows.items()},
             deleted_jobs=sorted(gone),
-            deleted_agents=sorted(gone_agents),
+            deleted_keys=_keys_by_table(gone_keys),
             meta=meta | ({"event_sequence": str(self.bus.last_sequence)} if events else {}),
         )
         if batch:

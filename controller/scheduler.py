@@ -64,13 +64,21 @@ class Assignment:
     agent: Agent
 
 
-def plan(jobs: Iterable[Job], agents: Sequence[Agent], running_by_owner: dict[str, int]) -> list[Assignment]:
+def plan(
+    jobs: Iterable[Job],
+    agents: Sequence[Agent],
+    running_by_owner: dict[str, int],
+    free_limits: dict[str, int] | None = None,
+) -> list[Assignment]:
     """Assign pending tasks of ``jobs`` to free slots of ``agents``.
 
     ``jobs`` are those with pending tasks that may run now; ``running_by_owner``
-    counts tasks already running per owner (for fairness). Each assignment stands
-    for one task: the next in that job's pending queue.
+    counts tasks already running per owner (for fairness); ``free_limits`` says how
+    many more tasks may start under each limit (a job whose limit is used up, or
+    unknown, starts nothing). Each assignment stands for one task: the next in that
+    job's pending queue.
     """
+    limits = dict(free_limits or {})
     free = {
         a.id: a.free_slots
         for a in agents
@@ -100,9 +108,11 @@ def plan(jobs: Iterable[Job], agents: Sequence[Agent], running_by_owner: dict[st
                     if unmet_requirement(job.plugin, job.pool, job.requirements, a) is None
                 ]
             agent = next((a for a in suitable[job.id] if free[a.id] > 0), None)
-            if agent is None:
+            if agent is None or not all(limits.get(name, 0) > 0 for name in job.limits):
                 left[job.id] = 0
                 continue
+            for name in job.limits:
+                limits[name] -= 1
             free[agent.id] -= 1
             left[job.id] -= 1
             owners[job.owner] = owners.get(job.owner, 0) + 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Output, Task
+from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Limit, Output, Task
 from renderq.v1 import resources_pb2 as pb
 
 Row = tuple[Any, ...]
@@ -102,9 +102,14 @@ def _serialize(message: Any) -> bytes:
     return bytes(message.SerializeToString())
 
 
-def _json(name: str) -> Column:
-    """A column holding the attribute as JSON text (lists and dicts)."""
-    return Column(name, "VARCHAR", encode=json.dumps, decode=json.loads)
+def _json(name: str, since: int = 1) -> Column:
+    """A column holding the attribute as JSON text (lists and dicts). A column added by a
+    later version is NULL in older rows: those read as an empty list."""
+    return Column(name, "VARCHAR", encode=json.dumps, decode=_loads_or_empty, since=since)
+
+
+def _loads_or_empty(text: str | None) -> Any:
+    return json.loads(text) if text is not None else []
 
 
 def _encode_outputs(outputs: list[Output]) -> str:
@@ -135,6 +140,7 @@ JOBS = Table("jobs", Job, (
     Column("start_time", "DOUBLE"),
     Column("end_time", "DOUBLE"),
     Column("last_error", "VARCHAR"),
+    _json("limits", since=3),
 ), key=("id",), order="id")  # fmt: skip
 
 TASKS = Table("tasks", Task, (
@@ -230,7 +236,12 @@ AUDIT = Table("audit", AuditRecord, (
     Column("error", "VARCHAR"),
 ), key=("sequence",), order="sequence DESC", since=2)  # fmt: skip
 
-TABLES: dict[str, Table] = {t.name: t for t in (JOBS, TASKS, FRAMES, ATTEMPTS, AGENTS, TOKENS, AUDIT)}
+LIMITS = Table("limits", Limit, (
+    Column("name", "VARCHAR"),
+    Column("capacity", "INTEGER"),
+), key=("name",), order="name", since=3)  # fmt: skip
+
+TABLES: dict[str, Table] = {t.name: t for t in (JOBS, TASKS, FRAMES, ATTEMPTS, AGENTS, TOKENS, AUDIT, LIMITS)}
 SCHEMA_VERSION = max(max(t.since, *(c.since for c in t.columns)) for t in TABLES.values())
 
 

@@ -18,13 +18,14 @@ from typing import Any
 
 import duckdb
 
-from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job
+from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Limit
 from renderq.controller.schema import (
     AGENTS,
     ATTEMPTS,
     AUDIT,
     FRAMES,
     JOBS,
+    LIMITS,
     SCHEMA_VERSION,
     TABLES,
     TASKS,
@@ -43,11 +44,12 @@ class Batch:
 
     rows: dict[str, list[Row]] = field(default_factory=dict)
     deleted_jobs: list[int] = field(default_factory=list)
-    deleted_agents: list[str] = field(default_factory=list)
+    deleted_keys: dict[str, list[Any]] = field(default_factory=dict)
+    """Rows gone for good, by table, by primary key (agents, limits)."""
     meta: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.deleted_jobs or self.deleted_agents or self.meta)
+        return bool(self.rows or self.deleted_jobs or self.deleted_keys or self.meta)
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Loaded:
     tokens: list[ApiToken] = field(default_factory=list)
     audit_sequence: int = 0
     """The last audit record's sequence."""
+    limits: list[Limit] = field(default_factory=list)
 
 
 class Store:
@@ -104,8 +107,10 @@ class Store:
                 for table in ("jobs", "tasks", "frames", "attempts"):
                     column = "id" if table == "jobs" else "job_id"
                     con.execute(f"DELETE FROM {table} WHERE {column} = ?", [job_id])
-            for agent_id in batch.deleted_agents:
-                con.execute("DELETE FROM agents WHERE id = ?", [agent_id])
+            for table, keys in batch.deleted_keys.items():
+                column = TABLES[table].key[0]
+                for key in keys:
+                    con.execute(f"DELETE FROM {table} WHERE {column} = ?", [key])
             for table, rows in batch.rows.items():
                 if table == "jobs":
                     rows = jobs
@@ -152,7 +157,8 @@ class Store:
         tokens: list[ApiToken] = _select(con, TOKENS)
         row = con.execute("SELECT max(sequence) FROM audit").fetchone()
         audit_sequence = row[0] if row and row[0] is not None else 0
-        return Loaded(list(jobs.values()), attempts, agents, meta, tokens, audit_sequence)
+        limits: list[Limit] = _select(con, LIMITS)
+        return Loaded(list(jobs.values()), attempts, agents, meta, tokens, audit_sequence, limits)
 
     def snapshot(self, path: Path) -> int:
         """Copy the whole database into a new DuckDB file at ``path``; its schema version.

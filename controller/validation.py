@@ -48,6 +48,7 @@ class CheckedJob:
     depends_on: list[int]
     max_retries: int
     task_timeout: float
+    limits: list[str]
 
     def job_settings(self) -> dict[str, Any]:
         """The settings a new ``Job`` takes from this check, by the names they share."""
@@ -108,7 +109,7 @@ def _seconds(duration: duration_pb2.Duration, field: str) -> float:
     return duration.seconds + duration.nanos / 1e9
 
 
-def check_job(job: pb.Job, existing_jobs: Container[int]) -> CheckedJob:
+def check_job(job: pb.Job, existing_jobs: Container[int], known_limits: Container[str] = ()) -> CheckedJob:
     size = job.ByteSize()
     if size > MAX_JOB_BYTES:
         raise InvalidField(
@@ -137,6 +138,11 @@ def check_job(job: pb.Job, existing_jobs: Container[int]) -> CheckedJob:
     for dep in job.depends_on:
         if dep not in existing_jobs:
             raise InvalidField("depends_on", f"job {dep} does not exist")
+    for name in job.limits:
+        if name not in known_limits:
+            raise InvalidField(
+                "limits", f"there is no limit {name!r}; `renderq limit set {name} N` makes one"
+            )
     timeout = _seconds(job.task_timeout, "task_timeout") if job.HasField("task_timeout") else 0.0
     if timeout < 0:
         raise InvalidField("task_timeout", "must not be negative")
@@ -154,6 +160,7 @@ def check_job(job: pb.Job, existing_jobs: Container[int]) -> CheckedJob:
         requirements=req,
         environment=dict(job.environment),
         depends_on=list(dict.fromkeys(job.depends_on)),
+        limits=list(dict.fromkeys(job.limits)),
         max_retries=check_max_retries(
             job.max_retries if job.HasField("max_retries") else DEFAULT_MAX_RETRIES
         ),

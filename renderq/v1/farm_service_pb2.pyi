@@ -503,3 +503,35 @@ class ExportDatabaseResponse(_message.Message):
     size_bytes: int
     schema_version: int
     def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., size_bytes: _Optional[int] = ..., schema_version: _Optional[int] = ...) -> None: ...
+
+class SetLimitRequest(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: _resources_pb2.Limit
+    def __init__(self, limit: _Optional[_Union[_resources_pb2.Limit, _Mapping]] = ...) -> None: ...
+
+class SetLimitResponse(_message.Message):
+    __slots__ = ("limit",)
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    limit: _resources_pb2.Limit
+    def __init__(self, limit: _Optional[_Union[_resources_pb2.Limit, _Mapping]] = ...) -> None: ...
+
+class ListLimitsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListLimitsResponse(_message.Message):
+    __slots__ = ("limits",)
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    limits: _containers.RepeatedCompositeFieldContainer[_resources_pb2.Limit]
+    def __init__(self, limits: _Optional[_Iterable[_Union[_resources_pb2.Limit, _Mapping]]] = ...) -> None: ...
+
+class DeleteLimitRequest(_message.Message):
+    __slots__ = ("name",)
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class DeleteLimitResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

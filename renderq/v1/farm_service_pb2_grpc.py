@@ -126,6 +126,21 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListPluginsRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListPluginsResponse.FromString,
                 _registered_method=True)
+        self.SetLimit = channel.unary_unary(
+                '/renderq.v1.FarmService/SetLimit',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.SetLimitRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.SetLimitResponse.FromString,
+                _registered_method=True)
+        self.ListLimits = channel.unary_unary(
+                '/renderq.v1.FarmService/ListLimits',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListLimitsRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListLimitsResponse.FromString,
+                _registered_method=True)
+        self.DeleteLimit = channel.unary_unary(
+                '/renderq.v1.FarmService/DeleteLimit',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.DeleteLimitRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.DeleteLimitResponse.FromString,
+                _registered_method=True)
         self.WatchEvents = channel.unary_stream(
                 '/renderq.v1.FarmService/WatchEvents',
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.WatchEventsRequest.SerializeToString,
@@ -299,6 +314,27 @@ class FarmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetLimit(self, request, context):
+        """Creates a limit or changes its capacity (admin). Lowering it stops new starts; running
+        tasks keep what they hold.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListLimits(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteLimit(self, request, context):
+        """Deletes a limit no unfinished job names (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def WatchEvents(self, request, context):
         """Streams every change after a cursor, like a watch with a resource version.
         """
@@ -464,6 +500,21 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.ListPlugins,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListPluginsRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.ListPluginsResponse.SerializeToString,
+            ),
+            'SetLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetLimit,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.SetLimitRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.SetLimitResponse.SerializeToString,
+            ),
+            'ListLimits': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListLimits,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListLimitsRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.ListLimitsResponse.SerializeToString,
+            ),
+            'DeleteLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteLimit,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.DeleteLimitRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.DeleteLimitResponse.SerializeToString,
             ),
             'WatchEvents': grpc.unary_stream_rpc_method_handler(
                     servicer.WatchEvents,
@@ -1004,6 +1055,87 @@ class FarmService:
             '/renderq.v1.FarmService/ListPlugins',
             renderq_dot_v1_dot_farm__service__pb2.ListPluginsRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.ListPluginsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/SetLimit',
+            renderq_dot_v1_dot_farm__service__pb2.SetLimitRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.SetLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListLimits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/ListLimits',
+            renderq_dot_v1_dot_farm__service__pb2.ListLimitsRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.ListLimitsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/DeleteLimit',
+            renderq_dot_v1_dot_farm__service__pb2.DeleteLimitRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.DeleteLimitResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -61,6 +61,13 @@ class FarmServiceStub:
     ForgetAgent: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ForgetAgentRequest, _farm_service_pb2.ForgetAgentResponse]
     ListPlugins: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListPluginsRequest, _farm_service_pb2.ListPluginsResponse]
     """The renderers the farm knows, with their parameter schemas."""
+    SetLimit: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.SetLimitRequest, _farm_service_pb2.SetLimitResponse]
+    """Creates a limit or changes its capacity (admin). Lowering it stops new starts; running
+    tasks keep what they hold.
+    """
+    ListLimits: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListLimitsRequest, _farm_service_pb2.ListLimitsResponse]
+    DeleteLimit: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.DeleteLimitRequest, _farm_service_pb2.DeleteLimitResponse]
+    """Deletes a limit no unfinished job names (admin)."""
     WatchEvents: _grpc.UnaryStreamMultiCallable[_farm_service_pb2.WatchEventsRequest, _farm_service_pb2.WatchEventsResponse]
     """Streams every change after a cursor, like a watch with a resource version."""
     WatchEventBatches: _grpc.UnaryStreamMultiCallable[_farm_service_pb2.WatchEventBatchesRequest, _farm_service_pb2.WatchEventBatchesResponse]
@@ -121,6 +128,13 @@ class FarmServiceAsyncStub(FarmServiceStub):
     ForgetAgent: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ForgetAgentRequest, _farm_service_pb2.ForgetAgentResponse]  # type: ignore[assignment]
     ListPlugins: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListPluginsRequest, _farm_service_pb2.ListPluginsResponse]  # type: ignore[assignment]
     """The renderers the farm knows, with their parameter schemas."""
+    SetLimit: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.SetLimitRequest, _farm_service_pb2.SetLimitResponse]  # type: ignore[assignment]
+    """Creates a limit or changes its capacity (admin). Lowering it stops new starts; running
+    tasks keep what they hold.
+    """
+    ListLimits: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListLimitsRequest, _farm_service_pb2.ListLimitsResponse]  # type: ignore[assignment]
+    DeleteLimit: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.DeleteLimitRequest, _farm_service_pb2.DeleteLimitResponse]  # type: ignore[assignment]
+    """Deletes a limit no unfinished job names (admin)."""
     WatchEvents: _aio.UnaryStreamMultiCallable[_farm_service_pb2.WatchEventsRequest, _farm_service_pb2.WatchEventsResponse]  # type: ignore[assignment]
     """Streams every change after a cursor, like a watch with a resource version."""
     WatchEventBatches: _aio.UnaryStreamMultiCallable[_farm_service_pb2.WatchEventBatchesRequest, _farm_service_pb2.WatchEventBatchesResponse]  # type: ignore[assignment]
@@ -286,6 +300,31 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_farm_service_pb2.ListPluginsResponse, _abc.Awaitable[_farm_service_pb2.ListPluginsResponse]]:
         """The renderers the farm knows, with their parameter schemas."""
+
+    @_abc_1.abstractmethod
+    def SetLimit(
+        self,
+        request: _farm_service_pb2.SetLimitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.SetLimitResponse, _abc.Awaitable[_farm_service_pb2.SetLimitResponse]]:
+        """Creates a limit or changes its capacity (admin). Lowering it stops new starts; running
+        tasks keep what they hold.
+        """
+
+    @_abc_1.abstractmethod
+    def ListLimits(
+        self,
+        request: _farm_service_pb2.ListLimitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.ListLimitsResponse, _abc.Awaitable[_farm_service_pb2.ListLimitsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeleteLimit(
+        self,
+        request: _farm_service_pb2.DeleteLimitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.DeleteLimitResponse, _abc.Awaitable[_farm_service_pb2.DeleteLimitResponse]]:
+        """Deletes a limit no unfinished job names (admin)."""
 
     @_abc_1.abstractmethod
     def WatchEvents(

@@ -52,3 +52,21 @@ def test_an_agent_that_refuses_the_plugin_is_never_offered_it() -> None:
 def test_draining_and_disabled_agents_get_nothing() -> None:
     agents = [agent("d", mode=pb.AGENT_MODE_DRAINING), agent("x", mode=pb.AGENT_MODE_DISABLED)]
     assert plan([job(1, 3)], agents, {}) == []
+
+
+def licensed(job_id: int, tasks: int, *limits: str, owner: str = "ana") -> Job:
+    made = job(job_id, tasks, owner=owner)
+    made.limits = list(limits)
+    return made
+
+
+def test_a_limit_caps_the_starts_across_jobs_and_an_unknown_or_used_up_one_starts_nothing() -> None:
+    farm = [agent("a", slots=8)]
+    result = plan([licensed(1, 4, "maya"), licensed(2, 4, "maya", owner="bo")], farm, {}, {"maya": 3})
+    assert len(result) == 3
+    assert plan([licensed(1, 4, "maya")], farm, {}, {"maya": 0}) == []
+    assert plan([licensed(1, 4, "houdini")], farm, {}, {"maya": 5}) == []
+    both = plan([licensed(1, 4, "maya", "arnold")], farm, {}, {"maya": 5, "arnold": 2})
+    assert len(both) == 2, "a task holds every limit its job names"
+    free = plan([licensed(1, 2, "maya"), job(2, 3)], farm, {}, {"maya": 0})
+    assert [a.job.id for a in free] == [2, 2, 2], "jobs without limits are not held back"
