@@ -4,7 +4,9 @@ The controller matches jobs to nodes with this (a job that needs Blender or 24 G
 GPU memory only goes where they are), so the probe asks the tools themselves
 (``nvidia-smi``, ``blender --version``) rather than guessing from paths. Each probe
 runs as a subprocess with a timeout, concurrently, so a slow or hung tool delays
-nothing but its own entry.
+nothing but its own entry. What the probe cannot see (or should not offer), the operator
+declares (``--gpus``, ``--gpu-memory``, ``--gpu-model``, ``--cores``, ``--memory``), and
+the declaration wins: ``apply_declared``.
 """
 
 from __future__ import annotations
