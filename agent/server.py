@@ -105,7 +105,7 @@ class AgentServer:
             except ValueError as exc:
                 raise AgentStartError(str(exc)) from None
         # Probing runs behind the server's start: only the first hello waits for it.
-        self._hardware = asyncio.create_task(probe_hardware(), name="probe-hardware")
+        self._hardware = asyncio.create_task(probe_hardware(config), name="probe-hardware")
         self._server = grpc.aio.server(options=GRPC_OPTIONS)
         self._links = LinkService(
             self._hello, self._attempts, self._outbox, config.heartbeat_interval, self.farm_key

@@ -181,7 +181,7 @@ def hardware() -> resources_pb2.Hardware:
 async def agent(
     tmp_path: Path, hardware: resources_pb2.Hardware, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[AgentServer]:
-    async def probed() -> resources_pb2.Hardware:
+    async def probed(config: object = None) -> resources_pb2.Hardware:
         return hardware
 
     monkeypatch.setattr(server_module, "probe_hardware", probed)

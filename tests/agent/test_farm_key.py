@@ -68,7 +68,7 @@ async def test_a_rogue_controller_does_not_displace_the_real_link(
 def canned_probe(hardware: resources_pb2.Hardware, monkeypatch: pytest.MonkeyPatch) -> None:
     """Agents started here answer with the session's probe instead of running Blender again."""
 
-    async def probed() -> resources_pb2.Hardware:
+    async def probed(config: object = None) -> resources_pb2.Hardware:
         return hardware
 
     monkeypatch.setattr(server_module, "probe_hardware", probed)

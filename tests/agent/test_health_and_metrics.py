@@ -32,7 +32,7 @@ AGENT_SERVICE = "renderq.v1.AgentService"
 def probed(monkeypatch: pytest.MonkeyPatch, hardware: resources_pb2.Hardware) -> None:
     """The hardware probed once per session, as the conftest's agent fixture does."""
 
-    async def known() -> resources_pb2.Hardware:
+    async def known(config: object = None) -> resources_pb2.Hardware:
         return hardware
 
     monkeypatch.setattr(server_module, "probe_hardware", known)

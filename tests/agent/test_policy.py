@@ -42,7 +42,7 @@ async def test_a_refused_assignment_fails_with_why_and_starts_nothing(
 ) -> None:
     from renderq.agent import server as server_module
 
-    async def probed():  # type: ignore[no-untyped-def]
+    async def probed(config: object = None) -> object:
         return hardware
 
     monkeypatch.setattr(server_module, "probe_hardware", probed)

@@ -59,7 +59,7 @@ async def agent(
     """The conftest agent with ``run_as="nobody"``: its ``connect`` and ``controller`` fixtures
     use this one."""
 
-    async def probed() -> resources_pb2.Hardware:
+    async def probed(config: object = None) -> resources_pb2.Hardware:
         return hardware
 
     monkeypatch.setattr(server_module, "probe_hardware", probed)
