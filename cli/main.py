@@ -18,6 +18,7 @@ from renderq.cli import (
     backup,
     certs,
     config_show,
+    limits,
     listings,
     logs,
     servers,
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     actions.register(verbs, common)
     access.register(verbs, common)
     backup.register(verbs, common)
+    limits.register(verbs, common)
     tui.register(verbs, connection)
     return parser
 

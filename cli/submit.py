@@ -103,6 +103,13 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="kill a task that runs longer than this"
     )
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a limit (licence) each task holds while it runs (repeatable; see `renderq limit list`)",
+    )
     _add_requirements(parser)
     parser.set_defaults(run=client_verb(_submit), takes_argv=True)
 
@@ -174,6 +181,7 @@ def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> pb.Job:
         pool=args.pool,
         environment=dict(args.env),
         depends_on=args.depends_on,
+        limits=args.limit,
         requirements=pb.Requirements(
             min_cpu_cores=args.require_cores,
             min_ram_bytes=args.require_ram,

@@ -72,3 +72,17 @@ def test_a_relative_scene_sent_as_typed_is_refused_by_the_controller(verb: Verb)
     result = verb("submit", "blender", "--frames", "1", "--param", "scene=shot010.blend", "--paths-on-nodes")
     assert result.code == 2
     assert "'shot010.blend' is a relative path; it must be absolute" in result.err
+
+
+def test_a_limit_is_set_named_by_a_job_listed_and_deleted_once_no_job_names_it(verb: Verb) -> None:
+    assert verb("limit", "set", "maya", "5").out.strip() == "limit maya: 0 of 5 in use"
+    job_id = verb("submit", "demo", "--frames", "1", "--limit", "maya").out.strip()
+    listed = json.loads(verb("limit", "list", "--json").out)
+    assert listed == [{"capacity": 5, "holder_job_ids": [], "in_use": 0, "name": "maya"}]
+    assert verb("limit", "list").lines[1].split()[:3] == ["maya", "0", "5"]
+    refused = verb("limit", "delete", "maya")
+    assert refused.code == 2 and f"job {job_id} still names limit 'maya'" in refused.err
+    unknown = verb("submit", "demo", "--frames", "1", "--limit", "houdini")
+    assert unknown.code == 2 and "there is no limit 'houdini'" in unknown.err
+    assert verb("cancel", job_id).code == 0
+    assert verb("limit", "delete", "maya").out.strip() == "limit maya deleted"
