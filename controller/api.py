@@ -301,6 +301,13 @@ class FarmApi(fgrpc.FarmServiceServicer):
         return fpb.ForgetAgentResponse()
 
     @unary
+    async def UnblockAgent(
+        self, request: fpb.UnblockAgentRequest, context: Context
+    ) -> fpb.UnblockAgentResponse:
+        job = self.farm.job_control.unblock(request.job_id, request.agent_id)
+        return fpb.UnblockAgentResponse(job=job.to_proto())
+
+    @unary
     async def SetLimit(self, request: fpb.SetLimitRequest, context: Context) -> fpb.SetLimitResponse:
         limit = self.farm.limit_control.set(request.limit.name, request.limit.capacity)
         return fpb.SetLimitResponse(limit=self._limit(limit.name))

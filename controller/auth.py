@@ -42,7 +42,7 @@ READS = {
 """Methods that change nothing, with the role they need."""
 CHANGES = {
     "CreateJob": OPERATOR, "UpdateJob": OPERATOR, "DeleteJob": OPERATOR, "CancelJob": OPERATOR,
-    "SuspendJob": OPERATOR, "ResumeJob": OPERATOR, "RetryFrames": OPERATOR,
+    "SuspendJob": OPERATOR, "ResumeJob": OPERATOR, "RetryFrames": OPERATOR, "UnblockAgent": OPERATOR,
     "EnableAgent": ADMIN, "DisableAgent": ADMIN, "DrainAgent": ADMIN, "ForgetAgent": ADMIN,
     "CreateToken": ADMIN, "RevokeToken": ADMIN, "SetLimit": ADMIN, "DeleteLimit": ADMIN,
 }  # fmt: skip

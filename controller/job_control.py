@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from renderq.controller import scheduler
-from renderq.controller.errors import InvalidField, NotPossibleNow
+from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm_state import FarmState
 from renderq.controller.link_messages import cancel_request
 from renderq.controller.model import Frame, Job, Task
@@ -168,6 +168,18 @@ class JobControl:
         if busy:
             raise NotPossibleNow(f"frame {busy[0]} of job {job.id} is rendering now; retry it when it ends")
         return [job.frames[n] for n in numbers]
+
+    def unblock(self, job_id: int, agent_id: str) -> Job:
+        """Let ``job`` use ``agent_id`` again, its count of failures there forgotten."""
+        job = self.state.job(job_id)
+        if job.blocked.pop(agent_id, None) is None:
+            blocked = ", ".join(sorted(job.blocked)) or "none"
+            raise NoSuchResource(f"job {job_id} does not block agent {agent_id!r} (it blocks: {blocked})")
+        job.agent_failures.pop(agent_id, None)
+        self.state.rec.changed(job)
+        self.queue.wake()
+        log.info("agent unblocked for job job=%d agent=%s", job_id, agent_id)
+        return job
 
     def update(self, job_id: int, priority: int | None, name: str | None, max_retries: int | None) -> Job:
         job = self.state.job(job_id)

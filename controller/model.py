@@ -19,6 +19,7 @@ from renderq.v1 import resources_pb2 as pb
 
 DEFAULT_PRIORITY = 50
 DEFAULT_MAX_RETRIES = 3
+DEFAULT_MAX_AGENT_FAILURES = 3
 
 
 def timestamp(t: float | None) -> timestamp_pb2.Timestamp | None:
@@ -153,6 +154,14 @@ class Job:
     task_timeout: float
     limits: list[str] = field(default_factory=list)
     """Limits (licences) each task holds while it runs."""
+    max_agent_failures: int = DEFAULT_MAX_AGENT_FAILURES
+    """Failed tasks on one agent after which it gets no more of this job; 0: never."""
+    min_runtime: float = 0.0
+    """Seconds under which a successful task counts as a failure; 0: no minimum."""
+    agent_failures: dict[str, int] = field(default_factory=dict)
+    """Failed tasks of this job per agent."""
+    blocked: dict[str, str] = field(default_factory=dict)
+    """Agents this job no longer runs on -> the last failure there, in words."""
     state: pb.JobState = pb.JOB_STATE_QUEUED
     create_time: float = field(default_factory=time.time)
     start_time: float | None = None
@@ -213,7 +222,14 @@ class Job:
             last_error=self.last_error,
             state_reason=self.state_reason,
             limits=self.limits,
+            max_agent_failures=self.max_agent_failures,
+            blocked_agents=[
+                pb.BlockedAgent(agent_id=a, failures=self.agent_failures.get(a, 0), reason=why)
+                for a, why in sorted(self.blocked.items())
+            ],
         )
+        if self.min_runtime:
+            job.min_runtime.CopyFrom(duration(self.min_runtime))
         if self.task_timeout:
             job.task_timeout.CopyFrom(duration(self.task_timeout))
         return job

@@ -58,6 +58,19 @@ def required_renderers(plugin_name: str, req: pb.Requirements) -> list[str]:
     return names
 
 
+def _suitable(job: Job, candidates: list[Agent]) -> list[Agent]:
+    """The agents that may run ``job``: not blocked by it, meeting what it needs; those
+    where it failed least first (a failed frame tries another agent when one is free)."""
+    fit = [
+        a
+        for a in candidates
+        if a.id not in job.blocked and unmet_requirement(job.plugin, job.pool, job.requirements, a) is None
+    ]
+    if job.agent_failures:
+        fit.sort(key=lambda a: job.agent_failures.get(a.id, 0))
+    return fit
+
+
 @dataclass(frozen=True)
 class Assignment:
     job: Job
@@ -102,11 +115,7 @@ def plan(
                 break
             job = min(waiting, key=lambda j: (owners.get(j.owner, 0), j.id))
             if job.id not in suitable:
-                suitable[job.id] = [
-                    a
-                    for a in candidates
-                    if unmet_requirement(job.plugin, job.pool, job.requirements, a) is None
-                ]
+                suitable[job.id] = _suitable(job, candidates)
             agent = next((a for a in suitable[job.id] if free[a.id] > 0), None)
             if agent is None or not all(limits.get(name, 0) > 0 for name in job.limits):
                 left[job.id] = 0

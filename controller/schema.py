@@ -15,7 +15,18 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Limit, Output, Task
+from renderq.controller.model import (
+    DEFAULT_MAX_AGENT_FAILURES,
+    Agent,
+    ApiToken,
+    Attempt,
+    AuditRecord,
+    Frame,
+    Job,
+    Limit,
+    Output,
+    Task,
+)
 from renderq.v1 import resources_pb2 as pb
 
 Row = tuple[Any, ...]
@@ -102,14 +113,19 @@ def _serialize(message: Any) -> bytes:
     return bytes(message.SerializeToString())
 
 
-def _json(name: str, since: int = 1) -> Column:
+def _json(name: str, since: int = 1, attr: str = "", empty: Callable[[], Any] = list) -> Column:
     """A column holding the attribute as JSON text (lists and dicts). A column added by a
-    later version is NULL in older rows: those read as an empty list."""
-    return Column(name, "VARCHAR", encode=json.dumps, decode=_loads_or_empty, since=since)
+    later version is NULL in older rows: those read as ``empty()``."""
+
+    def decode(text: str | None) -> Any:
+        return json.loads(text) if text is not None else empty()
+
+    return Column(name, "VARCHAR", attr=attr, encode=json.dumps, decode=decode, since=since)
 
 
-def _loads_or_empty(text: str | None) -> Any:
-    return json.loads(text) if text is not None else []
+def _or(default: Any) -> Codec:
+    """Decode NULL (older rows of a column added later) as ``default``."""
+    return lambda value: default if value is None else value
 
 
 def _encode_outputs(outputs: list[Output]) -> str:
@@ -141,6 +157,10 @@ JOBS = Table("jobs", Job, (
     Column("end_time", "DOUBLE"),
     Column("last_error", "VARCHAR"),
     _json("limits", since=3),
+    Column("max_agent_failures", "INTEGER", decode=_or(DEFAULT_MAX_AGENT_FAILURES), since=3),
+    Column("min_runtime", "DOUBLE", decode=_or(0.0), since=3),
+    _json("agent_failures", since=3, empty=dict),
+    _json("blocked_agents", since=3, attr="blocked", empty=dict),
 ), key=("id",), order="id")  # fmt: skip
 
 TASKS = Table("tasks", Task, (

@@ -12,6 +12,7 @@ import logging
 import time
 
 from renderq.controller.agent_liveness import AgentLiveness
+from renderq.controller.bad_agents import note_failure, too_quick
 from renderq.controller.farm_state import FarmState, LinkHandle
 from renderq.controller.link_messages import ack_request
 from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
@@ -174,7 +175,11 @@ class TaskEvents:
         task.peak_rss_bytes = fin.peak_rss_bytes
         task.cpu_time = attempt.cpu_time
         task.end_time = attempt.end_time
-        self._settle_frames(job, attempt, fin)
+        quick = too_quick(job, fin)
+        failed = quick or (fin.error_message and not (fin.cancelled and not fin.timed_out))
+        if failed and note_failure(job, agent.id, quick or fin.error_message):
+            state.rec.changed(job)
+        self._settle_frames(job, attempt, fin, quick)
         task.state = pb.TASK_STATE_PENDING
         self.rules.settle_task(job, task)
         self.rules.refresh_job(job)
@@ -188,13 +193,21 @@ class TaskEvents:
             attempt.state,
         )
 
-    def _settle_frames(self, job: Job, attempt: Attempt, fin: apb.TaskFinished) -> None:
+    def _settle_frames(self, job: Job, attempt: Attempt, fin: apb.TaskFinished, quick: str = "") -> None:
         """The frames of a current attempt that ended: completed ones keep their result,
-        unfinished ones fail a try (or wait again, when the agent stopped them itself)."""
+        unfinished ones fail a try (or wait again, when the agent stopped them itself).
+        ``quick``: the task ended under the job's minimum run time, so what it completed
+        fails a try too."""
         rec = self.state.rec
         for n in attempt.frames:
             frame = job.frames[n]
-            if frame.state == pb.FRAME_STATE_COMPLETED and frame.attempt_id == attempt.id:
+            if (
+                quick
+                and frame.attempt_id == attempt.id
+                and frame.state in (pb.FRAME_STATE_COMPLETED, *FRAME_ACTIVE)
+            ):
+                self.rules.fail_frame(job, frame, quick, exit_code=fin.exit_code)
+            elif frame.state == pb.FRAME_STATE_COMPLETED and frame.attempt_id == attempt.id:
                 frame.peak_rss_bytes = fin.peak_rss_bytes
                 rec.changed(frame)
             elif frame.state in FRAME_ACTIVE:

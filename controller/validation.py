@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf import duration_pb2, struct_pb2
 
 from renderq.controller.errors import InvalidField
-from renderq.controller.model import DEFAULT_MAX_RETRIES, DEFAULT_PRIORITY
+from renderq.controller.model import DEFAULT_MAX_AGENT_FAILURES, DEFAULT_MAX_RETRIES, DEFAULT_PRIORITY
 from renderq.frame_range import FrameRangeError, chunk, parse_frames
 from renderq.plugins.base import ParameterError
 from renderq.plugins.registry import all_plugins, get_plugin
@@ -49,6 +49,8 @@ class CheckedJob:
     max_retries: int
     task_timeout: float
     limits: list[str]
+    max_agent_failures: int
+    min_runtime: float
 
     def job_settings(self) -> dict[str, Any]:
         """The settings a new ``Job`` takes from this check, by the names they share."""
@@ -161,8 +163,28 @@ def check_job(job: pb.Job, existing_jobs: Container[int], known_limits: Containe
         environment=dict(job.environment),
         depends_on=list(dict.fromkeys(job.depends_on)),
         limits=list(dict.fromkeys(job.limits)),
+        max_agent_failures=_max_agent_failures(job),
+        min_runtime=_min_runtime(job),
         max_retries=check_max_retries(
             job.max_retries if job.HasField("max_retries") else DEFAULT_MAX_RETRIES
         ),
         task_timeout=timeout,
     )
+
+
+def _max_agent_failures(job: pb.Job) -> int:
+    if not job.HasField("max_agent_failures"):
+        return DEFAULT_MAX_AGENT_FAILURES
+    if not 0 <= job.max_agent_failures <= MAX_RETRIES:
+        raise InvalidField(
+            "max_agent_failures",
+            f"must be from 0 (never block) to {MAX_RETRIES}, not {job.max_agent_failures}",
+        )
+    return job.max_agent_failures
+
+
+def _min_runtime(job: pb.Job) -> float:
+    seconds = _seconds(job.min_runtime, "min_runtime") if job.HasField("min_runtime") else 0.0
+    if seconds < 0:
+        raise InvalidField("min_runtime", "must not be negative")
+    return seconds

@@ -535,3 +535,17 @@ class DeleteLimitRequest(_message.Message):
 class DeleteLimitResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class UnblockAgentRequest(_message.Message):
+    __slots__ = ("job_id", "agent_id")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    agent_id: str
+    def __init__(self, job_id: _Optional[int] = ..., agent_id: _Optional[str] = ...) -> None: ...
+
+class UnblockAgentResponse(_message.Message):
+    __slots__ = ("job",)
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    job: _resources_pb2.Job
+    def __init__(self, job: _Optional[_Union[_resources_pb2.Job, _Mapping]] = ...) -> None: ...

@@ -81,6 +81,11 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.RetryFramesRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.RetryFramesResponse.FromString,
                 _registered_method=True)
+        self.UnblockAgent = channel.unary_unary(
+                '/renderq.v1.FarmService/UnblockAgent',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.UnblockAgentRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.UnblockAgentResponse.FromString,
+                _registered_method=True)
         self.ListTasks = channel.unary_unary(
                 '/renderq.v1.FarmService/ListTasks',
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListTasksRequest.SerializeToString,
@@ -253,6 +258,13 @@ class FarmServiceServicer:
 
     def RetryFrames(self, request, context):
         """Puts frames back in the queue: the named ones, or every failed one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UnblockAgent(self, request, context):
+        """Lets a job use an agent it blocked after repeated failures there (operator).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -455,6 +467,11 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.RetryFrames,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.RetryFramesRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.RetryFramesResponse.SerializeToString,
+            ),
+            'UnblockAgent': grpc.unary_unary_rpc_method_handler(
+                    servicer.UnblockAgent,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.UnblockAgentRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.UnblockAgentResponse.SerializeToString,
             ),
             'ListTasks': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTasks,
@@ -812,6 +829,33 @@ class FarmService:
             '/renderq.v1.FarmService/RetryFrames',
             renderq_dot_v1_dot_farm__service__pb2.RetryFramesRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.RetryFramesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UnblockAgent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/UnblockAgent',
+            renderq_dot_v1_dot_farm__service__pb2.UnblockAgentRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.UnblockAgentResponse.FromString,
             options,
             channel_credentials,
             insecure,

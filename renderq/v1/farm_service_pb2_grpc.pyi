@@ -50,6 +50,8 @@ class FarmServiceStub:
     ResumeJob: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ResumeJobRequest, _farm_service_pb2.ResumeJobResponse]
     RetryFrames: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.RetryFramesRequest, _farm_service_pb2.RetryFramesResponse]
     """Puts frames back in the queue: the named ones, or every failed one."""
+    UnblockAgent: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.UnblockAgentRequest, _farm_service_pb2.UnblockAgentResponse]
+    """Lets a job use an agent it blocked after repeated failures there (operator)."""
     ListTasks: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListTasksRequest, _farm_service_pb2.ListTasksResponse]
     ListFrames: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListFramesRequest, _farm_service_pb2.ListFramesResponse]
     GetAgent: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.GetAgentRequest, _farm_service_pb2.GetAgentResponse]
@@ -117,6 +119,8 @@ class FarmServiceAsyncStub(FarmServiceStub):
     ResumeJob: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ResumeJobRequest, _farm_service_pb2.ResumeJobResponse]  # type: ignore[assignment]
     RetryFrames: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.RetryFramesRequest, _farm_service_pb2.RetryFramesResponse]  # type: ignore[assignment]
     """Puts frames back in the queue: the named ones, or every failed one."""
+    UnblockAgent: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.UnblockAgentRequest, _farm_service_pb2.UnblockAgentResponse]  # type: ignore[assignment]
+    """Lets a job use an agent it blocked after repeated failures there (operator)."""
     ListTasks: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListTasksRequest, _farm_service_pb2.ListTasksResponse]  # type: ignore[assignment]
     ListFrames: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListFramesRequest, _farm_service_pb2.ListFramesResponse]  # type: ignore[assignment]
     GetAgent: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.GetAgentRequest, _farm_service_pb2.GetAgentResponse]  # type: ignore[assignment]
@@ -235,6 +239,14 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_farm_service_pb2.RetryFramesResponse, _abc.Awaitable[_farm_service_pb2.RetryFramesResponse]]:
         """Puts frames back in the queue: the named ones, or every failed one."""
+
+    @_abc_1.abstractmethod
+    def UnblockAgent(
+        self,
+        request: _farm_service_pb2.UnblockAgentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.UnblockAgentResponse, _abc.Awaitable[_farm_service_pb2.UnblockAgentResponse]]:
+        """Lets a job use an agent it blocked after repeated failures there (operator)."""
 
     @_abc_1.abstractmethod
     def ListTasks(

@@ -131,7 +131,7 @@ class OutputFile(_message.Message):
     def __init__(self, path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., xxh3_128: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "name", "owner", "plugin", "parameters", "frames", "chunk_size", "priority", "pool", "requirements", "environment", "depends_on", "max_retries", "task_timeout", "state", "create_time", "start_time", "end_time", "frame_count", "frames_completed", "frames_failed", "frames_running", "task_count", "progress", "last_error", "state_reason", "limits")
+    __slots__ = ("id", "name", "owner", "plugin", "parameters", "frames", "chunk_size", "priority", "pool", "requirements", "environment", "depends_on", "max_retries", "task_timeout", "state", "create_time", "start_time", "end_time", "frame_count", "frames_completed", "frames_failed", "frames_running", "task_count", "progress", "last_error", "state_reason", "limits", "max_agent_failures", "min_runtime", "blocked_agents")
     class EnvironmentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +166,9 @@ class Job(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     STATE_REASON_FIELD_NUMBER: _ClassVar[int]
     LIMITS_FIELD_NUMBER: _ClassVar[int]
+    MAX_AGENT_FAILURES_FIELD_NUMBER: _ClassVar[int]
+    MIN_RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_AGENTS_FIELD_NUMBER: _ClassVar[int]
     id: int
     name: str
     owner: str
@@ -193,7 +196,20 @@ class Job(_message.Message):
     last_error: str
     state_reason: str
     limits: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., plugin: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., frames: _Optional[str] = ..., chunk_size: _Optional[int] = ..., priority: _Optional[int] = ..., pool: _Optional[str] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., environment: _Optional[_Mapping[str, str]] = ..., depends_on: _Optional[_Iterable[int]] = ..., max_retries: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_count: _Optional[int] = ..., frames_completed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., frames_running: _Optional[int] = ..., task_count: _Optional[int] = ..., progress: _Optional[float] = ..., last_error: _Optional[str] = ..., state_reason: _Optional[str] = ..., limits: _Optional[_Iterable[str]] = ...) -> None: ...
+    max_agent_failures: int
+    min_runtime: _duration_pb2.Duration
+    blocked_agents: _containers.RepeatedCompositeFieldContainer[BlockedAgent]
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., plugin: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., frames: _Optional[str] = ..., chunk_size: _Optional[int] = ..., priority: _Optional[int] = ..., pool: _Optional[str] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., environment: _Optional[_Mapping[str, str]] = ..., depends_on: _Optional[_Iterable[int]] = ..., max_retries: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_count: _Optional[int] = ..., frames_completed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., frames_running: _Optional[int] = ..., task_count: _Optional[int] = ..., progress: _Optional[float] = ..., last_error: _Optional[str] = ..., state_reason: _Optional[str] = ..., limits: _Optional[_Iterable[str]] = ..., max_agent_failures: _Optional[int] = ..., min_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., blocked_agents: _Optional[_Iterable[_Union[BlockedAgent, _Mapping]]] = ...) -> None: ...
+
+class BlockedAgent(_message.Message):
+    __slots__ = ("agent_id", "failures", "reason")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FAILURES_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    failures: int
+    reason: str
+    def __init__(self, agent_id: _Optional[str] = ..., failures: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("id", "job_id", "index", "frames", "state", "agent_id", "attempt_id", "attempt_count", "progress", "exit_code", "error_message", "peak_rss_bytes", "cpu_time", "start_time", "end_time", "attempt_ids")
