@@ -81,6 +81,11 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     delete.add_argument("job_id", type=int, metavar="ID")
     delete.set_defaults(run=client_verb(_delete))
 
+    unblock = _add(verbs, common, "unblock", "let a job use an agent it blocked after repeated failures")
+    unblock.add_argument("job_id", type=int, metavar="ID")
+    _agent_argument(unblock)
+    unblock.set_defaults(run=client_verb(_unblock))
+
     for verb, (help_text, agent_call) in AGENT_ACTIONS.items():
         parser = _add(verbs, common, verb, help_text)
         _agent_argument(parser)
@@ -103,6 +108,12 @@ def _agent_argument(parser: argparse.ArgumentParser) -> None:
 
 def _add(verbs: Verbs, common: argparse.ArgumentParser, verb: str, help_text: str) -> argparse.ArgumentParser:
     return verbs.add_parser(verb, parents=[common], help=help_text, description=help_text.capitalize() + ".")
+
+
+async def _unblock(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    request = fpb.UnblockAgentRequest(job_id=args.job_id, agent_id=args.agent_id)
+    job = (await stub.UnblockAgent(request)).job
+    return await _show_job(args, stub, job, f"; agent {args.agent_id} may run it again")
 
 
 async def _show_job(args: argparse.Namespace, stub: FarmServiceAsyncStub, job: pb.Job, note: str = "") -> int:

@@ -178,6 +178,7 @@ async def _job(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
             ("ended", format_time(job.end_time)),
             ("elapsed", elapsed(job.start_time, job.end_time)),
             ("last error", job.last_error or "-"),
+            ("blocked agents", "; ".join(f"{b.agent_id}: {b.reason}" for b in job.blocked_agents) or "-"),
         ]
     )
     return 0

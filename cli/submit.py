@@ -97,11 +97,30 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         help="start after this job completes (repeatable); if that one failed or was cancelled, "
         "this one is blocked until it is retried and completes",
     )
+    _add_running(parser)
+    _add_requirements(parser)
+    parser.set_defaults(run=client_verb(_submit), takes_argv=True)
+
+
+def _add_running(parser: argparse.ArgumentParser) -> None:
+    """How the job's tasks run: retries, time limits, bad agents, licences."""
     parser.add_argument(
         "--max-retries", type=int, metavar="N", help="automatic retries per frame (default 3)"
     )
     parser.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="kill a task that runs longer than this"
+    )
+    parser.add_argument(
+        "--max-agent-failures",
+        type=int,
+        metavar="N",
+        help="failed tasks on one agent after which it gets no more of the job (default 3; 0 never)",
+    )
+    parser.add_argument(
+        "--min-runtime",
+        type=float,
+        metavar="SECONDS",
+        help="a task that succeeds faster than this counts as failed (a renderer that exits 0 early)",
     )
     parser.add_argument(
         "--limit",
@@ -110,8 +129,6 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="a limit (licence) each task holds while it runs (repeatable; see `renderq limit list`)",
     )
-    _add_requirements(parser)
-    parser.set_defaults(run=client_verb(_submit), takes_argv=True)
 
 
 def _add_parameters(parser: argparse.ArgumentParser) -> None:
@@ -197,6 +214,10 @@ def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> pb.Job:
         job.max_retries = args.max_retries
     if args.timeout is not None:
         job.task_timeout.FromTimedelta(timedelta(seconds=args.timeout))
+    if args.max_agent_failures is not None:
+        job.max_agent_failures = args.max_agent_failures
+    if args.min_runtime is not None:
+        job.min_runtime.FromTimedelta(timedelta(seconds=args.min_runtime))
     return job
 
 

@@ -86,3 +86,13 @@ def test_a_limit_is_set_named_by_a_job_listed_and_deleted_once_no_job_names_it(v
     assert unknown.code == 2 and "there is no limit 'houdini'" in unknown.err
     assert verb("cancel", job_id).code == 0
     assert verb("limit", "delete", "maya").out.strip() == "limit maya deleted"
+
+
+def test_unblock_names_what_the_job_blocks_and_job_shows_none_blocked(verb: Verb) -> None:
+    job_id = verb("submit", "demo", "--frames", "1", "--max-agent-failures", "2", "--min-runtime", "1.5").out
+    job_id = job_id.strip()
+    shown = json.loads(verb("job", job_id, "--json").out)
+    assert (shown["max_agent_failures"], shown["min_runtime"], shown["blocked_agents"]) == (2, 1.5, [])
+    assert "blocked agents" in verb("job", job_id).out
+    refused = verb("unblock", job_id, "node7")
+    assert refused.code == 2 and "does not block agent 'node7'" in refused.err
