@@ -27,6 +27,7 @@ from renderq.cli import (
     tui,
     up,
     wait,
+    why,
 )
 from renderq.cli.connection import client_options, connection_options
 from renderq.cli.failures import EXIT_CODES, FIXABLE, INTERRUPTED, UserError, report
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     access.register(verbs, common)
     backup.register(verbs, common)
     limits.register(verbs, common)
+    why.register(verbs, common)
     tui.register(verbs, connection)
     return parser
 

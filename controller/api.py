@@ -8,28 +8,25 @@ its traceback and reported as INTERNAL.
 from __future__ import annotations
 
 import asyncio
-import functools
-import itertools
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from typing import Any, NoReturn, Protocol, TypeAlias, TypeVar
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
-import grpc
-from google.protobuf.message import Message
-
+from renderq.controller.api_calls import Context, streaming, unary
 from renderq.controller.audit import AuditLog
 from renderq.controller.auth import current_caller
 from renderq.controller.backup import DatabaseExport
 from renderq.controller.bus import EventBus
-from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow, RequestRefused, clip
+from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm import Farm
 from renderq.controller.limit_control import held, usage
 from renderq.controller.model import Output, Task
+from renderq.controller.paging import page, page_request
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.tokens import TokenBook
 from renderq.controller.validation import check_job, check_max_retries, check_name, check_priority
-from renderq.grpc_limits import MAX_MESSAGE_BYTES
+from renderq.controller.why import explain_job
 from renderq.plugins.base import ParamType
 from renderq.plugins.registry import all_plugins
 from renderq.v1 import farm_service_pb2 as fpb
@@ -42,10 +39,6 @@ READ_BLOCK = 64 << 10
 MAX_OUTPUT_BYTES = 256 << 20
 """Largest output ReadOutput streams: it is for previews, and a file this big would tie up a
 controller thread and the caller's memory for no picture anyone can see in a terminal."""
-PAGE_BYTES = MAX_MESSAGE_BYTES // 2
-"""Most bytes of resources in one page, whatever page_size asks: half the 64 MiB message
-limit, so a page of large jobs comes back short (with a token) instead of not at all."""
-P = TypeVar("P", bound=Message, covariant=True)
 
 PARAM_TYPES = {
     ParamType.STRING: fpb.PARAMETER_TYPE_STRING,
@@ -56,78 +49,6 @@ PARAM_TYPES = {
     ParamType.CHOICE: fpb.PARAMETER_TYPE_CHOICE,
     ParamType.STRING_LIST: fpb.PARAMETER_TYPE_STRING_LIST,
 }
-
-
-Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-Req = TypeVar("Req", bound=Message)
-Resp = TypeVar("Resp", bound=Message)
-Unary: TypeAlias = "Callable[[FarmApi, Req, Context], Awaitable[Resp]]"
-Streaming: TypeAlias = "Callable[[FarmApi, Req, Context], AsyncIterator[Resp]]"
-
-
-async def _abort(context: Context, e: Exception) -> NoReturn:
-    if isinstance(e, RequestRefused):
-        await context.abort(e.code, e.message)
-    log.exception("internal error")
-    await context.abort(grpc.StatusCode.INTERNAL, clip(f"internal error: {e}"))
-    raise AssertionError("context.abort returned")  # it raises; its stub does not say so
-
-
-def unary(method: Unary[Req, Resp]) -> Unary[Req, Resp]:
-    """A RequestRefused leaves as its status and sentence; anything else as INTERNAL, logged."""
-
-    @functools.wraps(method)
-    async def wrapper(self: FarmApi, request: Req, context: Context) -> Resp:
-        try:
-            return await method(self, request, context)
-        except Exception as e:
-            await _abort(context, e)
-
-    return wrapper
-
-
-def streaming(method: Streaming[Req, Resp]) -> Streaming[Req, Resp]:
-    """As ``unary``, for a method that streams its answers."""
-
-    @functools.wraps(method)
-    async def wrapper(self: FarmApi, request: Req, context: Context) -> AsyncIterator[Resp]:
-        try:
-            async for item in method(self, request, context):
-                yield item
-        except Exception as e:
-            await _abort(context, e)
-
-    return wrapper
-
-
-class Resource(Protocol[P]):
-    def to_proto(self) -> P: ...
-
-
-def page_request(token: str, size: int, default: int, most: int) -> tuple[int, int]:
-    """The position in ``token`` and the page size a List request asks for, checked."""
-    if size < 0:
-        raise InvalidField("page_size", f"must not be negative, not {size}")
-    # Tokens are positions this API wrote: plain ASCII digits, small enough to index with.
-    if token and not (token.isascii() and token.isdigit() and len(token) < 19):
-        raise InvalidField("page_token", f"{token!r} is not a token this API gave out")
-    return int(token) if token else 0, min(size or default, most)
-
-
-def page(items: Iterable[Resource[P]], token: str, size: int, default: int, most: int) -> tuple[list[P], str]:
-    """One page of ``items``, as protos, after the offset in ``token``; and the next token."""
-    start, size = page_request(token, size, default, most)
-    result = list(itertools.islice(items, start, start + size + 1))
-    found: list[P] = []
-    used = 0
-    for item in result[:size]:
-        proto = item.to_proto()
-        used += proto.ByteSize()
-        if found and used > PAGE_BYTES:
-            break
-        found.append(proto)
-    more = len(found) < len(result)
-    return found, str(start + len(found)) if more else ""
 
 
 class FarmApi(fgrpc.FarmServiceServicer):
@@ -306,6 +227,10 @@ class FarmApi(fgrpc.FarmServiceServicer):
     ) -> fpb.UnblockAgentResponse:
         job = self.farm.job_control.unblock(request.job_id, request.agent_id)
         return fpb.UnblockAgentResponse(job=job.to_proto())
+
+    @unary
+    async def ExplainJob(self, request: fpb.ExplainJobRequest, context: Context) -> fpb.ExplainJobResponse:
+        return explain_job(self.farm, request.job_id, request.frame if request.HasField("frame") else None)
 
     @unary
     async def SetLimit(self, request: fpb.SetLimitRequest, context: Context) -> fpb.SetLimitResponse:

@@ -38,6 +38,7 @@ READS = {
     "GetAgent": VIEWER, "ListAgents": VIEWER, "ListPlugins": VIEWER, "WatchEvents": VIEWER,
     "WatchEventBatches": VIEWER, "TailLog": VIEWER, "ReadOutput": VIEWER, "GetCaller": VIEWER,
     "ListTokens": ADMIN, "ListAuditRecords": ADMIN, "ExportDatabase": ADMIN, "ListLimits": VIEWER,
+    "ExplainJob": VIEWER,
 }  # fmt: skip
 """Methods that change nothing, with the role they need."""
 CHANGES = {

@@ -58,14 +58,49 @@ def required_renderers(plugin_name: str, req: pb.Requirements) -> list[str]:
     return names
 
 
+def idle_reason(agent: Agent) -> str | None:
+    """Why ``agent`` takes no new task of any job, in words; None when it takes work."""
+    if not agent.online:
+        return "offline"
+    if agent.mode == pb.AGENT_MODE_DISABLED:
+        return "disabled"
+    if agent.mode == pb.AGENT_MODE_DRAINING:
+        return "draining"
+    return None
+
+
+def refusal(job: Job, agent: Agent) -> str | None:
+    """Why ``agent`` never takes a task of ``job`` (blocked, or lacking what it needs)."""
+    if agent.id in job.blocked:
+        return job.blocked[agent.id]
+    unmet = unmet_requirement(job.plugin, job.pool, job.requirements, agent)
+    return f"lacks {unmet}" if unmet else None
+
+
+def explain(
+    job: Job, agents: Sequence[Agent], free_limits: dict[str, int]
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Why ``job``'s pending tasks do not start: the reasons that hold the whole job back,
+    and for each agent the first reason ``plan`` passes it over (empty: it could take one).
+    The same predicates as ``plan``, in the same order, so the two never disagree."""
+    held = [f"limit {name} is used up" for name in job.limits if free_limits.get(name, 0) <= 0]
+    verdicts = []
+    for agent in sorted(agents, key=lambda a: a.id):
+        why = idle_reason(agent) or refusal(job, agent)
+        if why is None and agent.free_slots <= 0:
+            why = f"busy with {len(agent.running)} of {agent.slots} slots"
+        verdicts.append((agent.id, why or ""))
+    if not agents:
+        held.append("no agent has joined the farm")
+    elif all(why for _, why in verdicts):
+        held.append("no agent can take one of its tasks now")
+    return held, verdicts
+
+
 def _suitable(job: Job, candidates: list[Agent]) -> list[Agent]:
     """The agents that may run ``job``: not blocked by it, meeting what it needs; those
     where it failed least first (a failed frame tries another agent when one is free)."""
-    fit = [
-        a
-        for a in candidates
-        if a.id not in job.blocked and unmet_requirement(job.plugin, job.pool, job.requirements, a) is None
-    ]
+    fit = [a for a in candidates if refusal(job, a) is None]
     if job.agent_failures:
         fit.sort(key=lambda a: job.agent_failures.get(a.id, 0))
     return fit
@@ -92,11 +127,7 @@ def plan(
     job's pending queue.
     """
     limits = dict(free_limits or {})
-    free = {
-        a.id: a.free_slots
-        for a in agents
-        if a.online and a.mode == pb.AGENT_MODE_ENABLED and a.free_slots > 0
-    }
+    free = {a.id: a.free_slots for a in agents if idle_reason(a) is None and a.free_slots > 0}
     if not free:
         return []
     candidates = sorted((a for a in agents if a.id in free), key=lambda a: (a.cost_per_hour, -a.free_slots))

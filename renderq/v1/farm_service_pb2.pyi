@@ -549,3 +549,27 @@ class UnblockAgentResponse(_message.Message):
     JOB_FIELD_NUMBER: _ClassVar[int]
     job: _resources_pb2.Job
     def __init__(self, job: _Optional[_Union[_resources_pb2.Job, _Mapping]] = ...) -> None: ...
+
+class ExplainJobRequest(_message.Message):
+    __slots__ = ("job_id", "frame")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    frame: int
+    def __init__(self, job_id: _Optional[int] = ..., frame: _Optional[int] = ...) -> None: ...
+
+class ExplainJobResponse(_message.Message):
+    __slots__ = ("reasons", "agents")
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    reasons: _containers.RepeatedScalarFieldContainer[str]
+    agents: _containers.RepeatedCompositeFieldContainer[AgentVerdict]
+    def __init__(self, reasons: _Optional[_Iterable[str]] = ..., agents: _Optional[_Iterable[_Union[AgentVerdict, _Mapping]]] = ...) -> None: ...
+
+class AgentVerdict(_message.Message):
+    __slots__ = ("agent_id", "reason")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    reason: str
+    def __init__(self, agent_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...

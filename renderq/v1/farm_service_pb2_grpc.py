@@ -86,6 +86,11 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.UnblockAgentRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.UnblockAgentResponse.FromString,
                 _registered_method=True)
+        self.ExplainJob = channel.unary_unary(
+                '/renderq.v1.FarmService/ExplainJob',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.ExplainJobRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ExplainJobResponse.FromString,
+                _registered_method=True)
         self.ListTasks = channel.unary_unary(
                 '/renderq.v1.FarmService/ListTasks',
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListTasksRequest.SerializeToString,
@@ -265,6 +270,14 @@ class FarmServiceServicer:
 
     def UnblockAgent(self, request, context):
         """Lets a job use an agent it blocked after repeated failures there (operator).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExplainJob(self, request, context):
+        """Why a job (or one of its frames) is not running, in words, from the same rules the
+        scheduler decides with.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -472,6 +485,11 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.UnblockAgent,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.UnblockAgentRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.UnblockAgentResponse.SerializeToString,
+            ),
+            'ExplainJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExplainJob,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ExplainJobRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.ExplainJobResponse.SerializeToString,
             ),
             'ListTasks': grpc.unary_unary_rpc_method_handler(
                     servicer.ListTasks,
@@ -856,6 +874,33 @@ class FarmService:
             '/renderq.v1.FarmService/UnblockAgent',
             renderq_dot_v1_dot_farm__service__pb2.UnblockAgentRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.UnblockAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExplainJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/ExplainJob',
+            renderq_dot_v1_dot_farm__service__pb2.ExplainJobRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.ExplainJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

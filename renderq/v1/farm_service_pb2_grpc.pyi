@@ -52,6 +52,10 @@ class FarmServiceStub:
     """Puts frames back in the queue: the named ones, or every failed one."""
     UnblockAgent: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.UnblockAgentRequest, _farm_service_pb2.UnblockAgentResponse]
     """Lets a job use an agent it blocked after repeated failures there (operator)."""
+    ExplainJob: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ExplainJobRequest, _farm_service_pb2.ExplainJobResponse]
+    """Why a job (or one of its frames) is not running, in words, from the same rules the
+    scheduler decides with.
+    """
     ListTasks: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListTasksRequest, _farm_service_pb2.ListTasksResponse]
     ListFrames: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListFramesRequest, _farm_service_pb2.ListFramesResponse]
     GetAgent: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.GetAgentRequest, _farm_service_pb2.GetAgentResponse]
@@ -121,6 +125,10 @@ class FarmServiceAsyncStub(FarmServiceStub):
     """Puts frames back in the queue: the named ones, or every failed one."""
     UnblockAgent: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.UnblockAgentRequest, _farm_service_pb2.UnblockAgentResponse]  # type: ignore[assignment]
     """Lets a job use an agent it blocked after repeated failures there (operator)."""
+    ExplainJob: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ExplainJobRequest, _farm_service_pb2.ExplainJobResponse]  # type: ignore[assignment]
+    """Why a job (or one of its frames) is not running, in words, from the same rules the
+    scheduler decides with.
+    """
     ListTasks: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListTasksRequest, _farm_service_pb2.ListTasksResponse]  # type: ignore[assignment]
     ListFrames: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListFramesRequest, _farm_service_pb2.ListFramesResponse]  # type: ignore[assignment]
     GetAgent: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.GetAgentRequest, _farm_service_pb2.GetAgentResponse]  # type: ignore[assignment]
@@ -247,6 +255,16 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_farm_service_pb2.UnblockAgentResponse, _abc.Awaitable[_farm_service_pb2.UnblockAgentResponse]]:
         """Lets a job use an agent it blocked after repeated failures there (operator)."""
+
+    @_abc_1.abstractmethod
+    def ExplainJob(
+        self,
+        request: _farm_service_pb2.ExplainJobRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.ExplainJobResponse, _abc.Awaitable[_farm_service_pb2.ExplainJobResponse]]:
+        """Why a job (or one of its frames) is not running, in words, from the same rules the
+        scheduler decides with.
+        """
 
     @_abc_1.abstractmethod
     def ListTasks(

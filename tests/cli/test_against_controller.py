@@ -96,3 +96,16 @@ def test_unblock_names_what_the_job_blocks_and_job_shows_none_blocked(verb: Verb
     assert "blocked agents" in verb("job", job_id).out
     refused = verb("unblock", job_id, "node7")
     assert refused.code == 2 and "does not block agent 'node7'" in refused.err
+
+
+def test_why_says_a_job_waits_for_a_limit_and_no_agent_has_joined(verb: Verb) -> None:
+    assert verb("limit", "set", "nuke", "0").code == 0
+    job_id = verb("submit", "demo", "--frames", "1", "--limit", "nuke").out.strip()
+    said = verb("why", job_id)
+    assert said.code == 0, said.err
+    assert f"job {job_id}: limit nuke 0/0 held by jobs none" in said.lines
+    assert f"job {job_id}: no agent has joined the farm" in said.lines
+    answer = json.loads(verb("why", job_id, "1", "--json").out)
+    assert "no agent has joined the farm" in answer["reasons"]
+    missing = verb("why", job_id, "7")
+    assert missing.code == 2 and f"job {job_id} has no frame 7" in missing.err
