@@ -11,8 +11,10 @@ the job has failed least. A renderer that exits 0 without rendering is caught by
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
-from renderq.controller.model import Job
+from renderq.controller.model import Agent, Job
+from renderq.controller.scheduler import refusal
 from renderq.v1 import agent_service_pb2 as apb
 
 log = logging.getLogger(__name__)
@@ -36,3 +38,15 @@ def note_failure(job: Job, agent_id: str, error: str) -> bool:
     job.blocked[agent_id] = f"blocked after {failures} failures: {error}"
     log.warning("agent blocked for job job=%d agent=%s failures=%d why=%r", job.id, agent_id, failures, error)
     return True
+
+
+def stranded_reason(job: Job, agents: Iterable[Agent]) -> str:
+    """Why no known agent may run ``job`` any more, when every one that could has been
+    blocked by it; else ``""`` (an agent that is merely offline may come back)."""
+    if not job.blocked:
+        return ""
+    if any(refusal(job, agent) is None for agent in agents):
+        return ""
+    return (
+        f"every agent that could run it is blocked after repeated failures (`renderq unblock {job.id} AGENT`)"
+    )

@@ -128,6 +128,9 @@ class JobControl:
         """Queue frames again: those in ``spec``, or every failed or cancelled one."""
         job = self.state.job(job_id)
         frames = self._frames_to_retry(job, spec)
+        # An operator's retry says "try again": the agents the job blocked get a new chance.
+        job.blocked.clear()
+        job.agent_failures.clear()
         was = job.state
         if job.state in (pb.JOB_STATE_CANCELLED, pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED):
             job.state = pb.JOB_STATE_QUEUED

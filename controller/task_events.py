@@ -12,7 +12,7 @@ import logging
 import time
 
 from renderq.controller.agent_liveness import AgentLiveness
-from renderq.controller.bad_agents import note_failure, too_quick
+from renderq.controller.bad_agents import note_failure, stranded_reason, too_quick
 from renderq.controller.farm_state import FarmState, LinkHandle
 from renderq.controller.link_messages import ack_request
 from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
@@ -182,6 +182,8 @@ class TaskEvents:
         self._settle_frames(job, attempt, fin, quick)
         task.state = pb.TASK_STATE_PENDING
         self.rules.settle_task(job, task)
+        if failed and (stranded := stranded_reason(job, state.agents.values())):
+            self._fail_stranded(job, stranded)
         self.rules.refresh_job(job)
         log.info(
             "attempt finished job=%d task=%d attempt=%d agent=%s exit=%d state=%s",
@@ -192,6 +194,17 @@ class TaskEvents:
             fin.exit_code,
             attempt.state,
         )
+
+    def _fail_stranded(self, job: Job, why: str) -> None:
+        """No agent may run the job any more: its waiting frames fail for good, so the job
+        ends (and ``renderq wait`` returns) instead of waiting for an agent that never comes."""
+        for task in job.tasks:
+            waiting = [job.frames[n] for n in task.frames if job.frames[n].state == pb.FRAME_STATE_PENDING]
+            for frame in waiting:
+                self.rules.fail_frame(job, frame, why, final=True)
+            if waiting and task.state == pb.TASK_STATE_PENDING:
+                self.rules.settle_task(job, task)
+        log.warning("job stranded job=%d why=%r", job.id, why)
 
     def _settle_frames(self, job: Job, attempt: Attempt, fin: apb.TaskFinished, quick: str = "") -> None:
         """The frames of a current attempt that ended: completed ones keep their result,

@@ -3,7 +3,6 @@ succeeds faster than the job's minimum counts as failed."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import timedelta
 
 import grpc
@@ -14,7 +13,6 @@ from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
-from tests.waiting import until
 
 from .conftest import ScriptedAgent, until_agent_online
 from .test_api import refused
@@ -28,7 +26,7 @@ async def fail(agent_: ScriptedAgent, assign: apb.AssignTask, error: str = "lice
     await agent_.send(agent_.event(assign.attempt_id, finished=finished))
 
 
-async def test_an_agent_failing_a_job_twice_is_blocked_for_it_until_unblocked(
+async def test_an_agent_failing_a_job_twice_is_blocked_and_a_job_left_without_agents_ends(
     farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent
 ) -> None:
     await until_agent_online(farm_stub)
@@ -37,22 +35,28 @@ async def test_an_agent_failing_a_job_twice_is_blocked_for_it_until_unblocked(
     created = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=submitted))).job
     for _ in range(2):
         await fail(scripted_agent, (await scripted_agent.next_request("assign")).assign)
-    blocked = await job_until(farm_stub, created.id, lambda j: bool(j.blocked_agents))
-    (entry,) = blocked.blocked_agents
-    assert (entry.agent_id, entry.failures) == (scripted_agent.agent_id, 2)
+    # With 2 slots, a third task went out before the block; it fails too.
+    await fail(scripted_agent, (await scripted_agent.next_request("assign")).assign)
+    # The only agent is blocked: the job must end rather than wait for an agent forever.
+    ended = await job_reaches(farm_stub, created.id, pb.JOB_STATE_FAILED)
+    (entry,) = ended.blocked_agents
+    assert (entry.agent_id, entry.failures) == (scripted_agent.agent_id, 3)
     assert entry.reason == "blocked after 2 failures: license checkout failed"
+    frames = (await farm_stub.ListFrames(fpb.ListFramesRequest(job_id=created.id))).frames
+    assert any("every agent that could run it is blocked" in f.error_message for f in frames)
 
     unblocked = await farm_stub.UnblockAgent(
         fpb.UnblockAgentRequest(job_id=created.id, agent_id=scripted_agent.agent_id)
     )
     assert not unblocked.job.blocked_agents
-    again = (await scripted_agent.next_request("assign")).assign
-    assert again.job_id == created.id, "an unblocked agent gets the job's tasks again"
     details = await refused(
         farm_stub.UnblockAgent(fpb.UnblockAgentRequest(job_id=created.id, agent_id="nobody")),
         grpc.StatusCode.NOT_FOUND,
     )
     assert "does not block agent 'nobody'" in details
+    await farm_stub.RetryFrames(fpb.RetryFramesRequest(job_id=created.id))
+    again = (await scripted_agent.next_request("assign")).assign
+    assert again.job_id == created.id, "a retried job runs on the agent again"
 
 
 async def test_a_task_that_succeeds_under_the_minimum_run_time_fails_a_try(
@@ -72,17 +76,6 @@ async def test_a_task_that_succeeds_under_the_minimum_run_time_fails_a_try(
     await job_reaches(farm_stub, created.id, pb.JOB_STATE_FAILED)
     (frame,) = (await farm_stub.ListFrames(fpb.ListFramesRequest(job_id=created.id))).frames
     assert frame.error_message == "exited after 0.2 s, the job's minimum is 5 s"
-
-
-async def job_until(stub: fgrpc.FarmServiceStub, job_id: int, check: Callable[[pb.Job], bool]) -> pb.Job:
-    found: list[pb.Job] = []
-
-    async def seen() -> bool:
-        found[:] = [(await stub.GetJob(fpb.GetJobRequest(job_id=job_id))).job]
-        return check(found[0])
-
-    await until(f"job {job_id} shows what was awaited", seen)
-    return found[0]
 
 
 def test_a_blocked_agent_is_never_used_and_the_least_failed_one_comes_first() -> None:
