@@ -20,12 +20,13 @@ from renderq.controller.backup import DatabaseExport
 from renderq.controller.bus import EventBus
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm import Farm
+from renderq.controller.job_updates import update_job
 from renderq.controller.limit_control import held, usage
 from renderq.controller.model import Output, Task
 from renderq.controller.paging import page, page_request
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.tokens import TokenBook
-from renderq.controller.validation import check_job, check_max_retries, check_name, check_priority
+from renderq.controller.validation import check_job
 from renderq.controller.why import explain_job
 from renderq.plugins.base import ParamType
 from renderq.plugins.registry import all_plugins
@@ -130,20 +131,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
 
     @unary
     async def UpdateJob(self, request: fpb.UpdateJobRequest, context: Context) -> fpb.UpdateJobResponse:
-        paths = list(request.update_mask.paths)
-        updatable = ("priority", "name", "max_retries")
-        if not paths:
-            raise InvalidField("update_mask", f"name the fields to change: {', '.join(updatable)}")
-        for path in paths:
-            if path not in updatable:
-                raise InvalidField("update_mask", f"{path!r} cannot be changed; only {', '.join(updatable)}")
-        new = request.job
-        job = self.farm.job_control.update(
-            new.id,
-            priority=check_priority(new.priority) if "priority" in paths else None,
-            name=(check_name(new.name) or None) if "name" in paths else None,
-            max_retries=check_max_retries(new.max_retries) if "max_retries" in paths else None,
-        )
+        job = update_job(self.farm.job_control, request.job, list(request.update_mask.paths))
         return fpb.UpdateJobResponse(job=job.to_proto())
 
     @unary

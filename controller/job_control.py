@@ -10,6 +10,7 @@ issued twice in a farm's life, across deletes and crashes.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from renderq.controller import scheduler
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
@@ -38,7 +39,7 @@ class JobControl:
         self.next_task_id = 1
 
     def submit(self, checked: CheckedJob) -> Job:
-        self._check_some_agent_fits(checked)
+        self.check_some_agent_fits(checked.plugin, checked.pool, checked.requirements)
         state = self.state
         job = Job(id=self.next_job_id, **checked.job_settings())
         self.next_job_id += 1
@@ -69,14 +70,12 @@ class JobControl:
         )
         return job
 
-    def _check_some_agent_fits(self, checked: CheckedJob) -> None:
+    def check_some_agent_fits(self, plugin: str, pool: str, requirements: pb.Requirements) -> None:
         """Refuse a job no known agent could ever run, naming what is missing."""
         agents = self.state.agents.values()
         if not agents:
             return
-        reasons = [
-            scheduler.unmet_requirement(checked.plugin, checked.pool, checked.requirements, a) for a in agents
-        ]
+        reasons = [scheduler.unmet_requirement(plugin, pool, requirements, a) for a in agents]
         if all(reasons):
             raise NotPossibleNow(f"no agent of this farm can run this job: it needs {reasons[0]}")
 
@@ -184,16 +183,15 @@ class JobControl:
         log.info("agent unblocked for job job=%d agent=%s", job_id, agent_id)
         return job
 
-    def update(self, job_id: int, priority: int | None, name: str | None, max_retries: int | None) -> Job:
+    def update(self, job_id: int, changes: dict[str, Any]) -> Job:
+        """Set the job's settings ``changes`` names (already checked); they take effect at
+        the next dispatch, and running tasks keep going as they started."""
         job = self.state.job(job_id)
-        if priority is not None:
-            job.priority = priority
-        if name is not None:
-            job.name = name
-        if max_retries is not None:
-            job.max_retries = max_retries
+        for name, value in changes.items():
+            setattr(job, name, value)
         self.state.rec.changed(job)
         self.queue.wake()
+        log.info("job updated job=%d fields=%s", job_id, ",".join(sorted(changes)))
         return job
 
     def delete(self, job_id: int) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Container
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -130,21 +130,13 @@ def check_job(job: pb.Job, existing_jobs: Container[int], known_limits: Containe
         params = plugin.validate(params)
     except ParameterError as e:
         raise InvalidField(f"parameters.{e.field}", e.message) from None
-    req = job.requirements
-    for name in ("min_cpu_cores", "min_ram_bytes", "min_gpu_count", "min_gpu_memory_bytes"):
-        if getattr(req, name) < 0:
-            raise InvalidField(f"requirements.{name}", f"must not be negative, not {getattr(req, name)}")
+    req = check_requirements(job.requirements)
     for key in job.environment:
         if not key or "=" in key or "\0" in key:
             raise InvalidField("environment", f"{key!r} is not a valid environment variable name")
     for dep in job.depends_on:
         if dep not in existing_jobs:
             raise InvalidField("depends_on", f"job {dep} does not exist")
-    for name in job.limits:
-        if name not in known_limits:
-            raise InvalidField(
-                "limits", f"there is no limit {name!r}; `renderq limit set {name} N` makes one"
-            )
     timeout = _seconds(job.task_timeout, "task_timeout") if job.HasField("task_timeout") else 0.0
     if timeout < 0:
         raise InvalidField("task_timeout", "must not be negative")
@@ -162,9 +154,9 @@ def check_job(job: pb.Job, existing_jobs: Container[int], known_limits: Containe
         requirements=req,
         environment=dict(job.environment),
         depends_on=list(dict.fromkeys(job.depends_on)),
-        limits=list(dict.fromkeys(job.limits)),
-        max_agent_failures=_max_agent_failures(job),
-        min_runtime=_min_runtime(job),
+        limits=check_limits(job.limits, known_limits),
+        max_agent_failures=check_max_agent_failures(job),
+        min_runtime=check_min_runtime(job),
         max_retries=check_max_retries(
             job.max_retries if job.HasField("max_retries") else DEFAULT_MAX_RETRIES
         ),
@@ -172,7 +164,7 @@ def check_job(job: pb.Job, existing_jobs: Container[int], known_limits: Containe
     )
 
 
-def _max_agent_failures(job: pb.Job) -> int:
+def check_max_agent_failures(job: pb.Job) -> int:
     if not job.HasField("max_agent_failures"):
         return DEFAULT_MAX_AGENT_FAILURES
     if not 0 <= job.max_agent_failures <= MAX_RETRIES:
@@ -183,8 +175,25 @@ def _max_agent_failures(job: pb.Job) -> int:
     return job.max_agent_failures
 
 
-def _min_runtime(job: pb.Job) -> float:
+def check_min_runtime(job: pb.Job) -> float:
     seconds = _seconds(job.min_runtime, "min_runtime") if job.HasField("min_runtime") else 0.0
     if seconds < 0:
         raise InvalidField("min_runtime", "must not be negative")
     return seconds
+
+
+def check_requirements(req: pb.Requirements) -> pb.Requirements:
+    for name in ("min_cpu_cores", "min_ram_bytes", "min_gpu_count", "min_gpu_memory_bytes"):
+        if getattr(req, name) < 0:
+            raise InvalidField(f"requirements.{name}", f"must not be negative, not {getattr(req, name)}")
+    return req
+
+
+def check_limits(names: Iterable[str], known_limits: Container[str]) -> list[str]:
+    """The limits named, each once; each must exist."""
+    for name in names:
+        if name not in known_limits:
+            raise InvalidField(
+                "limits", f"there is no limit {name!r}; `renderq limit set {name} N` makes one"
+            )
+    return list(dict.fromkeys(names))
