@@ -123,6 +123,11 @@ def _add_running(parser: argparse.ArgumentParser) -> None:
         help="a task that succeeds faster than this counts as failed (a renderer that exits 0 early)",
     )
     parser.add_argument(
+        "--allow-unmatched",
+        action="store_true",
+        help="submit it even if no known agent could ever run it (one may join later)",
+    )
+    parser.add_argument(
         "--limit",
         action="append",
         default=[],
@@ -231,7 +236,7 @@ async def _submit(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
         )
     except MissingPath as missing:
         raise UserError(str(missing)) from None
-    request = fpb.CreateJobRequest(job=build_job(args, parameters))
+    request = fpb.CreateJobRequest(job=build_job(args, parameters), allow_unmatched=args.allow_unmatched)
     job = (await stub.CreateJob(request)).job
     if job.state == pb.JOB_STATE_BLOCKED:
         warn(blocked_sentence(job), args.json)

@@ -108,7 +108,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         if not request.HasField("job"):
             raise InvalidField("job", "the request has no job")
         job = self.farm.job_control.submit(
-            check_job(request.job, self.farm.state.jobs, self.farm.state.limits)
+            check_job(request.job, self.farm.state.jobs, self.farm.state.limits), request.allow_unmatched
         )
         return fpb.CreateJobResponse(job=job.to_proto())
 

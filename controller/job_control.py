@@ -38,8 +38,9 @@ class JobControl:
         self.next_job_id = 1
         self.next_task_id = 1
 
-    def submit(self, checked: CheckedJob) -> Job:
-        self.check_some_agent_fits(checked.plugin, checked.pool, checked.requirements)
+    def submit(self, checked: CheckedJob, allow_unmatched: bool = False) -> Job:
+        if not allow_unmatched:
+            self.check_some_agent_fits(checked.plugin, checked.pool, checked.requirements)
         state = self.state
         job = Job(id=self.next_job_id, **checked.job_settings())
         self.next_job_id += 1

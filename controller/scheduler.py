@@ -92,6 +92,8 @@ def explain(
         verdicts.append((agent.id, why or ""))
     if not agents:
         held.append("no agent has joined the farm")
+    elif all(refusal(job, agent) for agent in agents):
+        held.append("no known agent could ever run it; it waits for one that can")
     elif all(why for _, why in verdicts):
         held.append("no agent can take one of its tasks now")
     return held, verdicts

@@ -41,10 +41,12 @@ CHANGE_TYPE_UPSERTED: ChangeType
 CHANGE_TYPE_DELETED: ChangeType
 
 class CreateJobRequest(_message.Message):
-    __slots__ = ("job",)
+    __slots__ = ("job", "allow_unmatched")
     JOB_FIELD_NUMBER: _ClassVar[int]
+    ALLOW_UNMATCHED_FIELD_NUMBER: _ClassVar[int]
     job: _resources_pb2.Job
-    def __init__(self, job: _Optional[_Union[_resources_pb2.Job, _Mapping]] = ...) -> None: ...
+    allow_unmatched: bool
+    def __init__(self, job: _Optional[_Union[_resources_pb2.Job, _Mapping]] = ..., allow_unmatched: _Optional[bool] = ...) -> None: ...
 
 class CreateJobResponse(_message.Message):
     __slots__ = ("job",)

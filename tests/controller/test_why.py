@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grpc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +13,7 @@ from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
 
 from .conftest import ScriptedAgent, until_agent_online
+from .test_api import job_with, refused
 from .test_limits import licensed_job, set_limit
 from .test_scheduler import agent, job
 
@@ -73,3 +75,19 @@ def test_why_agrees_with_the_plan(agents: list[Agent], pool: str, blocked: bool,
     else:
         assert assigned and assigned <= could, (assigned, verdicts)
     assert assigned <= could, "the plan used an agent explain passes over"
+
+
+async def test_a_job_no_agent_could_run_is_refused_unless_allowed_and_why_says_so(
+    farm_stub: fgrpc.FarmServiceStub,
+) -> None:
+    await until_agent_online(farm_stub)
+    needy = job_with()
+    needy.requirements.min_gpu_count = 8
+    details = await refused(
+        farm_stub.CreateJob(fpb.CreateJobRequest(job=needy)), grpc.StatusCode.FAILED_PRECONDITION
+    )
+    assert "8 GPUs" in details
+    created = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=needy, allow_unmatched=True))).job
+    why = await farm_stub.ExplainJob(fpb.ExplainJobRequest(job_id=created.id))
+    assert "no known agent could ever run it; it waits for one that can" in why.reasons
+    assert all(v.reason.startswith("lacks 8 GPUs") for v in why.agents)
