@@ -97,7 +97,13 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         help="start after this job completes (repeatable); if that one failed or was cancelled, "
         "this one is blocked until it is retried and completes",
     )
+    parser.add_argument(
+        "--frame-by-frame",
+        action="store_true",
+        help="with --depends-on: frame N starts as soon as frame N of that job completed",
+    )
     _add_running(parser)
+    _add_reservation(parser)
     _add_requirements(parser)
     parser.set_defaults(run=client_verb(_submit), takes_argv=True)
 
@@ -153,6 +159,23 @@ def _add_parameters(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_reservation(parser: argparse.ArgumentParser) -> None:
+    held = parser.add_argument_group(
+        "reservation (what each task holds on its agent; an agent runs several tasks only while they fit)"
+    )
+    held.add_argument("--task-cores", type=int, default=0, metavar="N", help="CPU cores per task")
+    held.add_argument(
+        "--task-memory", type=_size, default=0, metavar="SIZE", help="memory per task, e.g. 40GiB"
+    )
+    held.add_argument(
+        "--task-gpus",
+        type=int,
+        default=0,
+        metavar="N",
+        help="whole GPUs per task, never shared (CUDA_VISIBLE_DEVICES and the {gpus} token)",
+    )
+
+
 def _add_requirements(parser: argparse.ArgumentParser) -> None:
     needs = parser.add_argument_group("requirements (agents that lack them never get the job)")
     needs.add_argument("--require-cores", type=int, default=0, metavar="N")
@@ -203,7 +226,11 @@ def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> pb.Job:
         pool=args.pool,
         environment=dict(args.env),
         depends_on=args.depends_on,
+        frame_by_frame=args.frame_by_frame,
         limits=args.limit,
+        reservation=pb.TaskReservation(
+            cores=args.task_cores, memory_bytes=args.task_memory, gpus=args.task_gpus
+        ),
         requirements=pb.Requirements(
             min_cpu_cores=args.require_cores,
             min_ram_bytes=args.require_ram,

@@ -1,11 +1,11 @@
-"""What an admin does to agents: enable, disable, drain, forget."""
+"""What an admin does to agents: enable, disable, drain, forget, override settings."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
 
-from renderq.controller.errors import NoSuchResource, NotPossibleNow
+from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm_state import FarmState
 from renderq.controller.link_messages import drain_request
 from renderq.controller.model import Agent
@@ -32,6 +32,30 @@ class AgentControl:
         self.queue.wake()
         return agent
 
+    def set_overrides(self, agent_id: str, new: pb.AgentSettings, paths: list[str]) -> Agent:
+        """Override (or, for a path whose field ``new`` leaves unset, stop overriding) the
+        settings ``paths`` names; in force at once, kept across restarts of either side."""
+        agent = self.state.agent(agent_id)
+        if not paths:
+            raise InvalidField("update_mask", f"name the settings to change: {', '.join(OVERRIDABLE)}")
+        for path in paths:
+            if path not in OVERRIDABLE:
+                only = ", ".join(OVERRIDABLE)
+                raise InvalidField("update_mask", f"{path!r} cannot be overridden; only {only}")
+        _check_overrides(new)
+        for path in paths:
+            if not new.HasField(path):
+                agent.overrides.ClearField(path)
+            elif path == "tags":
+                agent.overrides.tags.CopyFrom(new.tags)
+            else:
+                setattr(agent.overrides, path, getattr(new, path))
+        agent.settle_settings()
+        self.state.rec.changed(agent)
+        self.queue.wake()
+        log.info("agent overrides agent=%s %s", agent_id, agent.overrides)
+        return agent
+
     def forget(self, agent_id: str) -> None:
         """Remove an offline agent from the records for good; ``on_forget`` stops its dialling."""
         state = self.state
@@ -48,12 +72,26 @@ class AgentControl:
                 f"agent {agent_id} is online; stop the agent on its node first (a running agent "
                 "would be found again over mDNS), or disable it to keep work off it"
             )
-        if agent.running:
+        if agent.holds:
             raise NotPossibleNow(
-                f"agent {agent_id} still holds {len(agent.running)} task(s); they return to the queue "
+                f"agent {agent_id} still holds {len(agent.holds)} task(s); they return to the queue "
                 f"once it has been silent for {state.agent_timeout:.0f} s: forget it then"
             )
         del state.agents[agent_id]
         self.on_forget(agent_id, agent.address)
         state.rec.deleted(agent)
         log.info("agent forgotten agent=%s address=%s", agent_id, agent.address)
+
+
+OVERRIDABLE = ("slots", "tags", "pool", "cost_per_hour")
+MOST_SLOTS = 1024
+
+
+def _check_overrides(new: pb.AgentSettings) -> None:
+    if new.HasField("slots") and not 1 <= new.slots <= MOST_SLOTS:
+        raise InvalidField("overrides.slots", f"must be from 1 to {MOST_SLOTS}, not {new.slots}")
+    if new.HasField("cost_per_hour") and not new.cost_per_hour >= 0:
+        raise InvalidField("overrides.cost_per_hour", f"must not be negative, not {new.cost_per_hour}")
+    for tag in new.tags.tags:
+        if not tag or "," in tag or tag != tag.strip():
+            raise InvalidField("overrides.tags", f"{tag!r} is not a tag: no commas, no spaces around")

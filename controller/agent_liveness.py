@@ -40,11 +40,14 @@ class AgentLiveness:
         agent.address = address
         agent.status = pb.AGENT_STATUS_ONLINE
         agent.hardware = hello.hardware
-        agent.slots = max(1, hello.slots)
-        agent.pool = hello.pool
-        agent.tags = list(hello.tags)
+        agent.announced = pb.AgentSettings(
+            slots=max(1, hello.slots),
+            pool=hello.pool,
+            tags=pb.TagList(tags=hello.tags),
+            cost_per_hour=hello.cost_per_hour,
+        )
+        agent.settle_settings()
         agent.version = hello.version
-        agent.cost_per_hour = hello.cost_per_hour
         agent.allowed_plugins = list(hello.allowed_plugins)
         agent.last_seen = time.time()
         if hello.session_id != agent.session_id:
@@ -52,7 +55,7 @@ class AgentLiveness:
             agent.last_sequence = 0
         state.links[agent.id] = link
         known = set(hello.known_attempt_ids)
-        for attempt_id in [a for a in agent.running if a not in known]:
+        for attempt_id in [a for a in agent.holds if a not in known]:
             self.lose_attempt(agent, attempt_id, "the agent no longer knows it")
         for attempt_id in known:
             if not state.is_current(attempt_id):
@@ -96,7 +99,7 @@ class AgentLiveness:
         agent.status = pb.AGENT_STATUS_OFFLINE
         agent.load = pb.Load()
         state.rec.changed(agent)
-        log.info("agent link lost agent=%s running=%d", agent_id, len(agent.running))
+        log.info("agent link lost agent=%s running=%d", agent_id, len(agent.holds))
 
     def left(self, agent_id: str, link: LinkHandle, reason: str) -> None:
         """The agent said goodbye (it is stopping and kills what it runs): requeue its
@@ -105,7 +108,7 @@ class AgentLiveness:
             return
         self.disconnected(agent_id, link)
         agent = self.state.agents[agent_id]
-        lost = list(agent.running)
+        lost = list(agent.holds)
         for attempt_id in lost:
             self.lose_attempt(agent, attempt_id, f"the agent stopped: {reason}")
         log.info("agent left agent=%s requeued=%d why=%r", agent_id, len(lost), reason)
@@ -128,13 +131,13 @@ class AgentLiveness:
         """Agents silent past the timeout go offline; their tasks return to the queue."""
         state = self.state
         for agent in state.agents.values():
-            if not (agent.online or agent.running) or now - agent.last_seen <= state.agent_timeout:
+            if not (agent.online or agent.holds) or now - agent.last_seen <= state.agent_timeout:
                 continue
             silent = now - agent.last_seen
             if agent.online:
                 agent.status = pb.AGENT_STATUS_OFFLINE
                 state.rec.changed(agent)
-            lost = list(agent.running)
+            lost = list(agent.holds)
             link = state.links.get(agent.id)
             for attempt_id in lost:
                 self.lose_attempt(agent, attempt_id, f"agent silent for {silent:.0f} s")
@@ -145,7 +148,7 @@ class AgentLiveness:
     def lose_attempt(self, agent: Agent, attempt_id: int, why: str) -> None:
         """The attempt will report nothing more: requeue its frames, no failure counted."""
         state = self.state
-        task_id = agent.running.pop(attempt_id)
+        hold = state.holdings.release(agent, attempt_id)
         state.rec.changed(agent)
         attempt = state.attempts.get(attempt_id)
         if attempt is not None and attempt.end_time is None:
@@ -154,7 +157,7 @@ class AgentLiveness:
             attempt.error_message = why
             state.rec.changed(attempt)
             state.logs.finish(attempt_id)
-        task = state.tasks.get(task_id)
+        task = state.tasks.get(hold.task_id) if hold is not None else None
         if task is None or task.attempt_id != attempt_id or task.state not in TASK_ACTIVE:
             return
         job = state.jobs[task.job_id]

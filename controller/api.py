@@ -210,6 +210,15 @@ class FarmApi(fgrpc.FarmServiceServicer):
         return fpb.ForgetAgentResponse()
 
     @unary
+    async def SetAgentOverrides(
+        self, request: fpb.SetAgentOverridesRequest, context: Context
+    ) -> fpb.SetAgentOverridesResponse:
+        agent = self.farm.agent_control.set_overrides(
+            request.agent_id, request.overrides, list(request.update_mask.paths)
+        )
+        return fpb.SetAgentOverridesResponse(agent=agent.to_proto())
+
+    @unary
     async def UnblockAgent(
         self, request: fpb.UnblockAgentRequest, context: Context
     ) -> fpb.UnblockAgentResponse:

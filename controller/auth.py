@@ -45,6 +45,7 @@ CHANGES = {
     "CreateJob": OPERATOR, "UpdateJob": OPERATOR, "DeleteJob": OPERATOR, "CancelJob": OPERATOR,
     "SuspendJob": OPERATOR, "ResumeJob": OPERATOR, "RetryFrames": OPERATOR, "UnblockAgent": OPERATOR,
     "EnableAgent": ADMIN, "DisableAgent": ADMIN, "DrainAgent": ADMIN, "ForgetAgent": ADMIN,
+    "SetAgentOverrides": ADMIN,
     "CreateToken": ADMIN, "RevokeToken": ADMIN, "SetLimit": ADMIN, "DeleteLimit": ADMIN,
 }  # fmt: skip
 """State-changing methods, with the role they need; each call is audited."""

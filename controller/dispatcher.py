@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from renderq.controller import scheduler
 from renderq.controller.farm_state import FarmState
+from renderq.controller.holdings import hold_of
 from renderq.controller.link_messages import assign_request
 from renderq.controller.model import Agent, Attempt, Job, Task
 from renderq.controller.state_rules import StateRules
@@ -99,7 +100,7 @@ class Dispatcher:
             frame.progress = 0.0
             frame.end_time = None
             rec.changed(frame)
-        agent.running[attempt.id] = task.id
+        self.state.holdings.take(agent, attempt.id, hold_of(job, task))
         job.running_tasks += 1
         rec.changed(attempt)
         rec.changed(task)

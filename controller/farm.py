@@ -16,6 +16,7 @@ from renderq.controller.agent_control import AgentControl
 from renderq.controller.agent_liveness import AgentLiveness
 from renderq.controller.dispatcher import Dispatcher
 from renderq.controller.farm_state import FarmState
+from renderq.controller.holdings import hold_of
 from renderq.controller.job_control import NEXT_JOB_ID, NEXT_TASK_ID, JobControl
 from renderq.controller.limit_control import LimitControl
 from renderq.controller.model import Agent, Job
@@ -93,6 +94,6 @@ class Farm:
                 self.queue.queue(job, task)
             elif task.state in TASK_ACTIVE:
                 agent = state.agents.setdefault(task.agent_id, Agent(id=task.agent_id, last_seen=now))
-                agent.running[task.attempt_id] = task.id
+                state.holdings.take(agent, task.attempt_id, hold_of(job, task))
                 job.running_tasks += 1
         self.queue.update_runnable(job)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from renderq.controller.errors import NoSuchResource
+from renderq.controller.holdings import Holdings
 from renderq.controller.model import Agent, Attempt, Job, Limit, Task
 from renderq.controller.recorder import Recorder
 from renderq.controller.task_logs import TaskLogs
@@ -41,6 +42,8 @@ class FarmState:
     """Agents that failed the farm-key handshake, by id: listed, never used or stored."""
     limits: dict[str, Limit] = field(default_factory=dict)
     """Farm-wide counters (licences), by name."""
+    holdings: Holdings = field(default_factory=Holdings)
+    """What running attempts hold, with the totals per agent, limit and owner."""
 
     def job(self, job_id: int) -> Job:
         job = self.jobs.get(job_id)

@@ -1,17 +1,17 @@
 """Limits: farm-wide counters such as renderer licences (``renderq limit set maya 5``).
 
-Only the capacity is stored. Who holds a limit follows from what runs: every attempt an
-agent holds a slot for (from assignment until the agent reports its process ended) holds
-each limit its job names, so the count is right across a controller restart (the agents'
-running attempts are restored) and a task that is being stopped keeps its licence until
-its process is gone. Lowering a capacity stops new starts and kills nothing.
+Only the capacity is stored. Who holds a limit follows from what runs (``holdings.py``):
+every attempt an agent holds a slot for (from assignment until the agent reports its
+process ended) holds each limit its job named when it started, so the count is right
+across a controller restart (the agents' running attempts are restored) and a task that
+is being stopped keeps its licence until its process is gone. Lowering a capacity stops
+new starts and kills nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections import defaultdict
 
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm_state import FarmState
@@ -27,32 +27,12 @@ MOST = 1_000_000
 
 def usage(state: FarmState) -> dict[str, set[int]]:
     """Limit name -> ids of the jobs holding it; the count of holders is ``held``."""
-    holders: dict[str, set[int]] = defaultdict(set)
-    for _, job_id, limits in _held(state):
-        for name in limits:
-            holders[name].add(job_id)
-    return holders
+    return {name: set(jobs) for name, jobs in state.holdings.limit_jobs.items()}
 
 
 def held(state: FarmState) -> dict[str, int]:
     """Limit name -> running attempts holding it now."""
-    counts: dict[str, int] = defaultdict(int)
-    for _, _, limits in _held(state):
-        for name in limits:
-            counts[name] += 1
-    return counts
-
-
-def _held(state: FarmState) -> list[tuple[int, int, list[str]]]:
-    """(attempt, job, its limits) for every attempt on an agent whose job names limits."""
-    found = []
-    for agent in state.agents.values():
-        for attempt_id, task_id in agent.running.items():
-            task = state.tasks.get(task_id)
-            job = state.jobs.get(task.job_id) if task is not None else None
-            if job is not None and job.limits:
-                found.append((attempt_id, job.id, job.limits))
-    return found
+    return dict(state.holdings.by_limit)
 
 
 class LimitControl:
@@ -93,6 +73,6 @@ class LimitControl:
 
     def free(self) -> dict[str, int]:
         """Limit name -> how many more tasks naming it may start now."""
-        in_use = held(self.state)
+        in_use = self.state.holdings.by_limit
         limits = self.state.limits.values()
-        return {limit.name: max(0, limit.capacity - in_use.get(limit.name, 0)) for limit in limits}
+        return {limit.name: max(0, limit.capacity - in_use[limit.name]) for limit in limits}

@@ -128,7 +128,7 @@ class FarmCollector:
         for agent in state.agents.values():
             if agent.online:
                 slots[agent.pool] += agent.slots
-                used[agent.pool] += len(agent.running)
+                used[agent.pool] += len(agent.holds)
         total = GaugeMetricFamily(
             "renderq_slots", "Task slots of the online agents, by pool.", labels=["pool"]
         )

@@ -107,6 +107,12 @@ class Task:
     cpu_time: float = 0.0
     start_time: float | None = None
     end_time: float | None = None
+    memory_reservation_bytes: int = 0
+    """Memory reserved when it next runs: the job's, or 1.5x its peak after an out-of-memory kill."""
+    gpu_indices: list[int] = field(default_factory=list)
+    """GPUs of the current (or last) attempt."""
+    out_of_memory: bool = False
+    """The kernel killed an attempt of it for memory (it gets one raised retry, not counted)."""
     attempt_ids: list[int] = field(default_factory=list)
     """Every attempt, oldest first (not persisted: rebuilt from the attempts at restore)."""
     queued: bool = False
@@ -133,6 +139,9 @@ class Task:
             start_time=timestamp(self.start_time),
             end_time=timestamp(self.end_time),
             attempt_ids=self.attempt_ids,
+            memory_reservation_bytes=self.memory_reservation_bytes,
+            gpu_indices=self.gpu_indices,
+            out_of_memory=self.out_of_memory,
         )
 
 
@@ -162,6 +171,10 @@ class Job:
     """Failed tasks of this job per agent."""
     blocked: dict[str, str] = field(default_factory=dict)
     """Agents this job no longer runs on -> the last failure there, in words."""
+    reservation: pb.TaskReservation = field(default_factory=pb.TaskReservation)
+    """What each task holds on its agent (cores, memory, whole GPUs)."""
+    frame_by_frame: bool = False
+    """Frame N waits only for frame N of each dependency."""
     state: pb.JobState = pb.JOB_STATE_QUEUED
     create_time: float = field(default_factory=time.time)
     start_time: float | None = None
@@ -227,6 +240,8 @@ class Job:
                 pb.BlockedAgent(agent_id=a, failures=self.agent_failures.get(a, 0), reason=why)
                 for a, why in sorted(self.blocked.items())
             ],
+            reservation=self.reservation,
+            frame_by_frame=self.frame_by_frame,
         )
         if self.min_runtime:
             job.min_runtime.CopyFrom(duration(self.min_runtime))
@@ -270,6 +285,19 @@ class Attempt:
     """Frames this attempt reported done, current or not (history of late results)."""
 
 
+@dataclass(frozen=True)
+class Hold:
+    """What one running attempt holds while its agent keeps a slot for it."""
+
+    task_id: int
+    job_id: int
+    owner: str
+    cores: int = 0
+    memory: int = 0
+    gpus: tuple[int, ...] = ()
+    limits: tuple[str, ...] = ()
+
+
 @dataclass(eq=False)
 class Agent:
     id: str
@@ -287,12 +315,20 @@ class Agent:
     session_id: str = ""
     last_sequence: int = 0
     """Highest event sequence applied from this agent's current session."""
-    running: dict[int, int] = field(default_factory=dict)
-    """Attempt id -> task id of the attempts holding a slot on this agent."""
     problem: str = ""
     """Why the controller does not use this agent (kept for refused agents only)."""
     allowed_plugins: list[str] = field(default_factory=list)
     """Plugins the agent agrees to run (empty: all); announced at every hello."""
+    announced: pb.AgentSettings = field(default_factory=pb.AgentSettings)
+    """Slots, tags, pool and cost as the agent announced them at its last hello."""
+    overrides: pb.AgentSettings = field(default_factory=pb.AgentSettings)
+    """The operator's overrides of ``announced`` (``renderq agent-set``)."""
+    holds: dict[int, Hold] = field(default_factory=dict)
+    """Attempt id -> what it holds, for each attempt holding a slot here (not persisted:
+    restored from the running tasks; changed only through ``holdings.Holdings``)."""
+    cores_reserved: int = 0
+    memory_reserved: int = 0
+    gpus_in_use: set[int] = field(default_factory=set)
 
     @property
     def online(self) -> bool:
@@ -300,7 +336,7 @@ class Agent:
 
     @property
     def free_slots(self) -> int:
-        return self.slots - len(self.running)
+        return self.slots - len(self.holds)
 
     def to_proto(self) -> pb.Agent:
         return pb.Agent(
@@ -311,16 +347,30 @@ class Agent:
             hardware=self.hardware,
             load=self.load,
             slots=self.slots,
-            slots_used=len(self.running),
+            slots_used=len(self.holds),
             pool=self.pool,
             tags=self.tags,
-            running_task_ids=sorted(self.running.values()),
+            running_task_ids=sorted(h.task_id for h in self.holds.values()),
             version=self.version,
             last_seen_time=timestamp(self.last_seen),
             cost_per_hour=self.cost_per_hour,
             problem=self.problem,
             allowed_plugins=self.allowed_plugins,
+            announced=self.announced,
+            overrides=self.overrides,
+            cores_reserved=self.cores_reserved,
+            memory_reserved_bytes=self.memory_reserved,
+            gpus_in_use=sorted(self.gpus_in_use),
         )
+
+    def settle_settings(self) -> None:
+        """Put in force each setting the operator overrides, else as the agent announced it."""
+        chosen, announced = self.overrides, self.announced
+        for name in ("slots", "pool", "cost_per_hour", "tags"):
+            source = chosen if chosen.HasField(name) else announced if announced.HasField(name) else None
+            if source is not None:
+                value = getattr(source, name)
+                setattr(self, name, list(value.tags) if name == "tags" else value)
 
 
 @dataclass(eq=False)

@@ -88,7 +88,7 @@ def explain(
     for agent in sorted(agents, key=lambda a: a.id):
         why = idle_reason(agent) or refusal(job, agent)
         if why is None and agent.free_slots <= 0:
-            why = f"busy with {len(agent.running)} of {agent.slots} slots"
+            why = f"busy with {len(agent.holds)} of {agent.slots} slots"
         verdicts.append((agent.id, why or ""))
     if not agents:
         held.append("no agent has joined the farm")

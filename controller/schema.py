@@ -101,9 +101,10 @@ class Table:
 
 
 def _proto(kind: type[Any]) -> Codec:
-    def decode(data: bytes) -> Any:
+    def decode(data: bytes | None) -> Any:
         message = kind()
-        message.ParseFromString(data)
+        if data is not None:  # NULL: a row older than the column
+            message.ParseFromString(data)
         return message
 
     return decode
@@ -161,6 +162,8 @@ JOBS = Table("jobs", Job, (
     Column("min_runtime", "DOUBLE", decode=_or(0.0), since=3),
     _json("agent_failures", since=3, empty=dict),
     _json("blocked_agents", since=3, attr="blocked", empty=dict),
+    Column("reservation", "BLOB", encode=_serialize, decode=_proto(pb.TaskReservation), since=4),
+    Column("frame_by_frame", "BOOLEAN", decode=_or(False), since=4),
 ), key=("id",), order="id")  # fmt: skip
 
 TASKS = Table("tasks", Task, (
@@ -230,6 +233,8 @@ AGENTS = Table("agents", Agent, (
     Column("cost_per_hour", "DOUBLE"),
     Column("session_id", "VARCHAR"),
     Column("last_sequence", "BIGINT"),
+    Column("announced", "BLOB", encode=_serialize, decode=_proto(pb.AgentSettings), since=4),
+    Column("overrides", "BLOB", encode=_serialize, decode=_proto(pb.AgentSettings), since=4),
 ), key=("id",), order="id")  # fmt: skip
 
 TOKENS = Table("tokens", ApiToken, (

@@ -53,7 +53,7 @@ class TaskEvents:
         attempt = state.attempts.get(event.attempt_id)
         if attempt is None:
             # Its job was deleted (or it predates the controller's records): only its slot matters.
-            if event.HasField("finished") and agent.running.pop(event.attempt_id, None) is not None:
+            if event.HasField("finished") and state.holdings.release(agent, event.attempt_id) is not None:
                 state.rec.changed(agent)
                 self.queue.wake()
             log.info("event for unknown attempt agent=%s attempt=%d", agent_id, event.attempt_id)
@@ -151,7 +151,7 @@ class TaskEvents:
         so an attempt's times measure the process, not the network."""
         state = self.state
         state.logs.finish(attempt.id)
-        agent.running.pop(attempt.id, None)
+        state.holdings.release(agent, attempt.id)
         state.rec.changed(agent)
         self.queue.wake()
         attempt.end_time = when

@@ -51,6 +51,8 @@ class CheckedJob:
     limits: list[str]
     max_agent_failures: int
     min_runtime: float
+    reservation: pb.TaskReservation
+    frame_by_frame: bool
 
     def job_settings(self) -> dict[str, Any]:
         """The settings a new ``Job`` takes from this check, by the names they share."""
@@ -161,6 +163,8 @@ def check_job(job: pb.Job, existing_jobs: Container[int], known_limits: Containe
             job.max_retries if job.HasField("max_retries") else DEFAULT_MAX_RETRIES
         ),
         task_timeout=timeout,
+        reservation=check_reservation(job.reservation),
+        frame_by_frame=check_frame_by_frame(job),
     )
 
 
@@ -187,6 +191,27 @@ def check_requirements(req: pb.Requirements) -> pb.Requirements:
         if getattr(req, name) < 0:
             raise InvalidField(f"requirements.{name}", f"must not be negative, not {getattr(req, name)}")
     return req
+
+
+MOST_CORES = 4096
+MOST_GPUS = 64
+
+
+def check_reservation(res: pb.TaskReservation) -> pb.TaskReservation:
+    """What each task reserves: none negative, none beyond any machine."""
+    if not 0 <= res.cores <= MOST_CORES:
+        raise InvalidField("reservation.cores", f"must be from 0 to {MOST_CORES}, not {res.cores}")
+    if res.memory_bytes < 0:
+        raise InvalidField("reservation.memory_bytes", f"must not be negative, not {res.memory_bytes}")
+    if not 0 <= res.gpus <= MOST_GPUS:
+        raise InvalidField("reservation.gpus", f"must be from 0 to {MOST_GPUS} whole GPUs, not {res.gpus}")
+    return res
+
+
+def check_frame_by_frame(job: pb.Job) -> bool:
+    if job.frame_by_frame and not job.depends_on:
+        raise InvalidField("frame_by_frame", "needs depends_on: the job whose frames each frame waits for")
+    return job.frame_by_frame
 
 
 def check_limits(names: Iterable[str], known_limits: Container[str]) -> list[str]:

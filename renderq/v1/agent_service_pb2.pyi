@@ -116,7 +116,7 @@ class ExpectedOutput(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
 
 class AssignTask(_message.Message):
-    __slots__ = ("attempt_id", "task_id", "job_id", "plugin", "commands", "environment", "timeout")
+    __slots__ = ("attempt_id", "task_id", "job_id", "plugin", "commands", "environment", "timeout", "gpu_indices")
     class EnvironmentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -131,6 +131,7 @@ class AssignTask(_message.Message):
     COMMANDS_FIELD_NUMBER: _ClassVar[int]
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
+    GPU_INDICES_FIELD_NUMBER: _ClassVar[int]
     attempt_id: int
     task_id: int
     job_id: int
@@ -138,7 +139,8 @@ class AssignTask(_message.Message):
     commands: _containers.RepeatedCompositeFieldContainer[Command]
     environment: _containers.ScalarMap[str, str]
     timeout: _duration_pb2.Duration
-    def __init__(self, attempt_id: _Optional[int] = ..., task_id: _Optional[int] = ..., job_id: _Optional[int] = ..., plugin: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., environment: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    gpu_indices: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, attempt_id: _Optional[int] = ..., task_id: _Optional[int] = ..., job_id: _Optional[int] = ..., plugin: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., environment: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., gpu_indices: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CancelTask(_message.Message):
     __slots__ = ("attempt_id", "reason")
@@ -221,7 +223,7 @@ class FrameCompleted(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., outputs: _Optional[_Iterable[_Union[_resources_pb2.OutputFile, _Mapping]]] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class TaskFinished(_message.Message):
-    __slots__ = ("exit_code", "error_message", "failed_frames", "duration", "cpu_time", "peak_rss_bytes", "cancelled", "timed_out")
+    __slots__ = ("exit_code", "error_message", "failed_frames", "duration", "cpu_time", "peak_rss_bytes", "cancelled", "timed_out", "out_of_memory")
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     FAILED_FRAMES_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +232,7 @@ class TaskFinished(_message.Message):
     PEAK_RSS_BYTES_FIELD_NUMBER: _ClassVar[int]
     CANCELLED_FIELD_NUMBER: _ClassVar[int]
     TIMED_OUT_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_MEMORY_FIELD_NUMBER: _ClassVar[int]
     exit_code: int
     error_message: str
     failed_frames: _containers.RepeatedScalarFieldContainer[int]
@@ -238,4 +241,5 @@ class TaskFinished(_message.Message):
     peak_rss_bytes: int
     cancelled: bool
     timed_out: bool
-    def __init__(self, exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., failed_frames: _Optional[_Iterable[int]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cpu_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., cancelled: _Optional[bool] = ..., timed_out: _Optional[bool] = ...) -> None: ...
+    out_of_memory: bool
+    def __init__(self, exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., failed_frames: _Optional[_Iterable[int]] = ..., duration: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cpu_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., cancelled: _Optional[bool] = ..., timed_out: _Optional[bool] = ..., out_of_memory: _Optional[bool] = ...) -> None: ...

@@ -284,6 +284,22 @@ class ForgetAgentResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class SetAgentOverridesRequest(_message.Message):
+    __slots__ = ("agent_id", "overrides", "update_mask")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    overrides: _resources_pb2.AgentSettings
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, agent_id: _Optional[str] = ..., overrides: _Optional[_Union[_resources_pb2.AgentSettings, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class SetAgentOverridesResponse(_message.Message):
+    __slots__ = ("agent",)
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    agent: _resources_pb2.Agent
+    def __init__(self, agent: _Optional[_Union[_resources_pb2.Agent, _Mapping]] = ...) -> None: ...
+
 class PluginParameter(_message.Message):
     __slots__ = ("name", "type", "required", "default_json", "help", "choices")
     NAME_FIELD_NUMBER: _ClassVar[int]

@@ -131,6 +131,11 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.ForgetAgentRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ForgetAgentResponse.FromString,
                 _registered_method=True)
+        self.SetAgentOverrides = channel.unary_unary(
+                '/renderq.v1.FarmService/SetAgentOverrides',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.SetAgentOverridesRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.SetAgentOverridesResponse.FromString,
+                _registered_method=True)
         self.ListPlugins = channel.unary_unary(
                 '/renderq.v1.FarmService/ListPlugins',
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListPluginsRequest.SerializeToString,
@@ -328,6 +333,14 @@ class FarmServiceServicer:
 
     def ForgetAgent(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetAgentOverrides(self, request, context):
+        """Override an agent's slots, tags, pool or cost from the controller; kept across
+        restarts of either side. A path in update_mask whose field is unset clears that override.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -530,6 +543,11 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.ForgetAgent,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ForgetAgentRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.ForgetAgentResponse.SerializeToString,
+            ),
+            'SetAgentOverrides': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetAgentOverrides,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.SetAgentOverridesRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.SetAgentOverridesResponse.SerializeToString,
             ),
             'ListPlugins': grpc.unary_unary_rpc_method_handler(
                     servicer.ListPlugins,
@@ -1117,6 +1135,33 @@ class FarmService:
             '/renderq.v1.FarmService/ForgetAgent',
             renderq_dot_v1_dot_farm__service__pb2.ForgetAgentRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.ForgetAgentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetAgentOverrides(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/SetAgentOverrides',
+            renderq_dot_v1_dot_farm__service__pb2.SetAgentOverridesRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.SetAgentOverridesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -65,6 +65,10 @@ class FarmServiceStub:
     DrainAgent: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.DrainAgentRequest, _farm_service_pb2.DrainAgentResponse]
     """The agent finishes what it runs and takes nothing new."""
     ForgetAgent: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ForgetAgentRequest, _farm_service_pb2.ForgetAgentResponse]
+    SetAgentOverrides: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.SetAgentOverridesRequest, _farm_service_pb2.SetAgentOverridesResponse]
+    """Override an agent's slots, tags, pool or cost from the controller; kept across
+    restarts of either side. A path in update_mask whose field is unset clears that override.
+    """
     ListPlugins: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListPluginsRequest, _farm_service_pb2.ListPluginsResponse]
     """The renderers the farm knows, with their parameter schemas."""
     SetLimit: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.SetLimitRequest, _farm_service_pb2.SetLimitResponse]
@@ -138,6 +142,10 @@ class FarmServiceAsyncStub(FarmServiceStub):
     DrainAgent: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.DrainAgentRequest, _farm_service_pb2.DrainAgentResponse]  # type: ignore[assignment]
     """The agent finishes what it runs and takes nothing new."""
     ForgetAgent: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ForgetAgentRequest, _farm_service_pb2.ForgetAgentResponse]  # type: ignore[assignment]
+    SetAgentOverrides: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.SetAgentOverridesRequest, _farm_service_pb2.SetAgentOverridesResponse]  # type: ignore[assignment]
+    """Override an agent's slots, tags, pool or cost from the controller; kept across
+    restarts of either side. A path in update_mask whose field is unset clears that override.
+    """
     ListPlugins: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListPluginsRequest, _farm_service_pb2.ListPluginsResponse]  # type: ignore[assignment]
     """The renderers the farm knows, with their parameter schemas."""
     SetLimit: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.SetLimitRequest, _farm_service_pb2.SetLimitResponse]  # type: ignore[assignment]
@@ -322,6 +330,16 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _farm_service_pb2.ForgetAgentRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_farm_service_pb2.ForgetAgentResponse, _abc.Awaitable[_farm_service_pb2.ForgetAgentResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def SetAgentOverrides(
+        self,
+        request: _farm_service_pb2.SetAgentOverridesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.SetAgentOverridesResponse, _abc.Awaitable[_farm_service_pb2.SetAgentOverridesResponse]]:
+        """Override an agent's slots, tags, pool or cost from the controller; kept across
+        restarts of either side. A path in update_mask whose field is unset clears that override.
+        """
 
     @_abc_1.abstractmethod
     def ListPlugins(

@@ -120,6 +120,16 @@ class Requirements(_message.Message):
     tags: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, min_cpu_cores: _Optional[int] = ..., min_ram_bytes: _Optional[int] = ..., min_gpu_count: _Optional[int] = ..., min_gpu_memory_bytes: _Optional[int] = ..., os: _Optional[str] = ..., renderers: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class TaskReservation(_message.Message):
+    __slots__ = ("cores", "memory_bytes", "gpus")
+    CORES_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
+    cores: int
+    memory_bytes: int
+    gpus: int
+    def __init__(self, cores: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., gpus: _Optional[int] = ...) -> None: ...
+
 class OutputFile(_message.Message):
     __slots__ = ("path", "size_bytes", "xxh3_128")
     PATH_FIELD_NUMBER: _ClassVar[int]
@@ -131,7 +141,7 @@ class OutputFile(_message.Message):
     def __init__(self, path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., xxh3_128: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "name", "owner", "plugin", "parameters", "frames", "chunk_size", "priority", "pool", "requirements", "environment", "depends_on", "max_retries", "task_timeout", "state", "create_time", "start_time", "end_time", "frame_count", "frames_completed", "frames_failed", "frames_running", "task_count", "progress", "last_error", "state_reason", "limits", "max_agent_failures", "min_runtime", "blocked_agents")
+    __slots__ = ("id", "name", "owner", "plugin", "parameters", "frames", "chunk_size", "priority", "pool", "requirements", "environment", "depends_on", "max_retries", "task_timeout", "state", "create_time", "start_time", "end_time", "frame_count", "frames_completed", "frames_failed", "frames_running", "task_count", "progress", "last_error", "state_reason", "limits", "max_agent_failures", "min_runtime", "blocked_agents", "reservation", "frame_by_frame")
     class EnvironmentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -169,6 +179,8 @@ class Job(_message.Message):
     MAX_AGENT_FAILURES_FIELD_NUMBER: _ClassVar[int]
     MIN_RUNTIME_FIELD_NUMBER: _ClassVar[int]
     BLOCKED_AGENTS_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_FIELD_NUMBER: _ClassVar[int]
+    FRAME_BY_FRAME_FIELD_NUMBER: _ClassVar[int]
     id: int
     name: str
     owner: str
@@ -199,7 +211,9 @@ class Job(_message.Message):
     max_agent_failures: int
     min_runtime: _duration_pb2.Duration
     blocked_agents: _containers.RepeatedCompositeFieldContainer[BlockedAgent]
-    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., plugin: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., frames: _Optional[str] = ..., chunk_size: _Optional[int] = ..., priority: _Optional[int] = ..., pool: _Optional[str] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., environment: _Optional[_Mapping[str, str]] = ..., depends_on: _Optional[_Iterable[int]] = ..., max_retries: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_count: _Optional[int] = ..., frames_completed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., frames_running: _Optional[int] = ..., task_count: _Optional[int] = ..., progress: _Optional[float] = ..., last_error: _Optional[str] = ..., state_reason: _Optional[str] = ..., limits: _Optional[_Iterable[str]] = ..., max_agent_failures: _Optional[int] = ..., min_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., blocked_agents: _Optional[_Iterable[_Union[BlockedAgent, _Mapping]]] = ...) -> None: ...
+    reservation: TaskReservation
+    frame_by_frame: bool
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., plugin: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., frames: _Optional[str] = ..., chunk_size: _Optional[int] = ..., priority: _Optional[int] = ..., pool: _Optional[str] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., environment: _Optional[_Mapping[str, str]] = ..., depends_on: _Optional[_Iterable[int]] = ..., max_retries: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_count: _Optional[int] = ..., frames_completed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., frames_running: _Optional[int] = ..., task_count: _Optional[int] = ..., progress: _Optional[float] = ..., last_error: _Optional[str] = ..., state_reason: _Optional[str] = ..., limits: _Optional[_Iterable[str]] = ..., max_agent_failures: _Optional[int] = ..., min_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., blocked_agents: _Optional[_Iterable[_Union[BlockedAgent, _Mapping]]] = ..., reservation: _Optional[_Union[TaskReservation, _Mapping]] = ..., frame_by_frame: _Optional[bool] = ...) -> None: ...
 
 class BlockedAgent(_message.Message):
     __slots__ = ("agent_id", "failures", "reason")
@@ -212,7 +226,7 @@ class BlockedAgent(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., failures: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Task(_message.Message):
-    __slots__ = ("id", "job_id", "index", "frames", "state", "agent_id", "attempt_id", "attempt_count", "progress", "exit_code", "error_message", "peak_rss_bytes", "cpu_time", "start_time", "end_time", "attempt_ids")
+    __slots__ = ("id", "job_id", "index", "frames", "state", "agent_id", "attempt_id", "attempt_count", "progress", "exit_code", "error_message", "peak_rss_bytes", "cpu_time", "start_time", "end_time", "attempt_ids", "memory_reservation_bytes", "gpu_indices", "out_of_memory")
     ID_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
@@ -229,6 +243,9 @@ class Task(_message.Message):
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     ATTEMPT_IDS_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_RESERVATION_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GPU_INDICES_FIELD_NUMBER: _ClassVar[int]
+    OUT_OF_MEMORY_FIELD_NUMBER: _ClassVar[int]
     id: int
     job_id: int
     index: int
@@ -245,7 +262,10 @@ class Task(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     attempt_ids: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., index: _Optional[int] = ..., frames: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[TaskState, str]] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., progress: _Optional[float] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+    memory_reservation_bytes: int
+    gpu_indices: _containers.RepeatedScalarFieldContainer[int]
+    out_of_memory: bool
+    def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., index: _Optional[int] = ..., frames: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[TaskState, str]] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., progress: _Optional[float] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt_ids: _Optional[_Iterable[int]] = ..., memory_reservation_bytes: _Optional[int] = ..., gpu_indices: _Optional[_Iterable[int]] = ..., out_of_memory: _Optional[bool] = ...) -> None: ...
 
 class Frame(_message.Message):
     __slots__ = ("job_id", "number", "state", "task_id", "agent_id", "attempt_id", "attempt_count", "failure_count", "progress", "render_time", "peak_rss_bytes", "exit_code", "error_message", "outputs", "start_time", "end_time")
@@ -332,7 +352,7 @@ class Load(_message.Message):
     def __init__(self, cpu_percent: _Optional[float] = ..., ram_used_bytes: _Optional[int] = ..., load_average: _Optional[float] = ...) -> None: ...
 
 class Agent(_message.Message):
-    __slots__ = ("id", "address", "status", "mode", "hardware", "load", "slots", "slots_used", "pool", "tags", "running_task_ids", "version", "last_seen_time", "cost_per_hour", "problem", "allowed_plugins")
+    __slots__ = ("id", "address", "status", "mode", "hardware", "load", "slots", "slots_used", "pool", "tags", "running_task_ids", "version", "last_seen_time", "cost_per_hour", "problem", "allowed_plugins", "announced", "overrides", "cores_reserved", "memory_reserved_bytes", "gpus_in_use")
     ID_FIELD_NUMBER: _ClassVar[int]
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -349,6 +369,11 @@ class Agent(_message.Message):
     COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
     PROBLEM_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_PLUGINS_FIELD_NUMBER: _ClassVar[int]
+    ANNOUNCED_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDES_FIELD_NUMBER: _ClassVar[int]
+    CORES_RESERVED_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_RESERVED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GPUS_IN_USE_FIELD_NUMBER: _ClassVar[int]
     id: str
     address: str
     status: AgentStatus
@@ -365,7 +390,30 @@ class Agent(_message.Message):
     cost_per_hour: float
     problem: str
     allowed_plugins: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., hardware: _Optional[_Union[Hardware, _Mapping]] = ..., load: _Optional[_Union[Load, _Mapping]] = ..., slots: _Optional[int] = ..., slots_used: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., running_task_ids: _Optional[_Iterable[int]] = ..., version: _Optional[str] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_per_hour: _Optional[float] = ..., problem: _Optional[str] = ..., allowed_plugins: _Optional[_Iterable[str]] = ...) -> None: ...
+    announced: AgentSettings
+    overrides: AgentSettings
+    cores_reserved: int
+    memory_reserved_bytes: int
+    gpus_in_use: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, id: _Optional[str] = ..., address: _Optional[str] = ..., status: _Optional[_Union[AgentStatus, str]] = ..., mode: _Optional[_Union[AgentMode, str]] = ..., hardware: _Optional[_Union[Hardware, _Mapping]] = ..., load: _Optional[_Union[Load, _Mapping]] = ..., slots: _Optional[int] = ..., slots_used: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., running_task_ids: _Optional[_Iterable[int]] = ..., version: _Optional[str] = ..., last_seen_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cost_per_hour: _Optional[float] = ..., problem: _Optional[str] = ..., allowed_plugins: _Optional[_Iterable[str]] = ..., announced: _Optional[_Union[AgentSettings, _Mapping]] = ..., overrides: _Optional[_Union[AgentSettings, _Mapping]] = ..., cores_reserved: _Optional[int] = ..., memory_reserved_bytes: _Optional[int] = ..., gpus_in_use: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class AgentSettings(_message.Message):
+    __slots__ = ("slots", "tags", "pool", "cost_per_hour")
+    SLOTS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    POOL_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_HOUR_FIELD_NUMBER: _ClassVar[int]
+    slots: int
+    tags: TagList
+    pool: str
+    cost_per_hour: float
+    def __init__(self, slots: _Optional[int] = ..., tags: _Optional[_Union[TagList, _Mapping]] = ..., pool: _Optional[str] = ..., cost_per_hour: _Optional[float] = ...) -> None: ...
+
+class TagList(_message.Message):
+    __slots__ = ("tags",)
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Token(_message.Message):
     __slots__ = ("id", "name", "role", "create_time", "created_by", "revoke_time")

@@ -6,7 +6,7 @@ import grpc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from renderq.controller.model import Agent
+from renderq.controller.model import Agent, Hold
 from renderq.controller.scheduler import explain, plan
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
@@ -40,7 +40,7 @@ async def test_why_names_the_used_up_limit_its_holders_and_each_agents_reason(
 def fleet_agent(i: int, slots: int, running: int, online: bool, mode: int, pool: str) -> Agent:
     made = agent(f"a{i}", slots=slots, mode=mode, pool=pool)
     made.status = pb.AGENT_STATUS_ONLINE if online else pb.AGENT_STATUS_OFFLINE
-    made.running = {n: n for n in range(min(running, slots))}
+    made.holds = {n: Hold(task_id=n, job_id=0, owner="") for n in range(min(running, slots))}
     return made
 
 
