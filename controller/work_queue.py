@@ -45,6 +45,16 @@ class WorkQueue:
         else:
             self.runnable.discard(job.id)
 
+    def peek(self, job: Job) -> Task | None:
+        """The task ``pop_pending`` would take next, left in place (stale entries dropped)."""
+        while job.pending:
+            task = job.tasks[job.pending[0]]
+            if task.state == pb.TASK_STATE_PENDING:
+                return task
+            job.pending.popleft()
+            task.queued = False
+        return None
+
     def pop_pending(self, job: Job) -> Task | None:
         """The next pending task of ``job``, taken off its queue (entries gone stale are skipped)."""
         while job.pending:
