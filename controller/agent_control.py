@@ -29,7 +29,7 @@ class AgentControl:
         if mode == pb.AGENT_MODE_DRAINING and link is not None:
             link.send(drain_request())
         self.state.rec.changed(agent)
-        self.queue.wake()
+        self.queue.offer(agent_id)
         return agent
 
     def set_overrides(self, agent_id: str, new: pb.AgentSettings, paths: list[str]) -> Agent:
@@ -52,7 +52,7 @@ class AgentControl:
                 setattr(agent.overrides, path, getattr(new, path))
         agent.settle_settings()
         self.state.rec.changed(agent)
-        self.queue.wake()
+        self.queue.offer(agent_id)
         log.info("agent overrides agent=%s %s", agent_id, agent.overrides)
         return agent
 

@@ -69,7 +69,7 @@ class AgentLiveness:
             agent.session_id,
             len(known),
         )
-        self.queue.wake()
+        self.queue.offer(agent.id)
         return agent
 
     def refused(self, address: str, hello: apb.AgentHello, problem: str) -> None:
@@ -124,7 +124,7 @@ class AgentLiveness:
         if not agent.online and agent.id in self.state.links:
             agent.status = pb.AGENT_STATUS_ONLINE
             self.state.rec.changed(agent)
-            self.queue.wake()
+            self.queue.offer(agent.id)
             log.info("agent back online agent=%s", agent.id)
 
     def check_timeouts(self, now: float) -> None:

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Iterable
 
 from renderq.controller.model import Agent, Job
-from renderq.controller.scheduler import refusal
+from renderq.controller.placement import refusal
 from renderq.v1 import agent_service_pb2 as apb
 
 log = logging.getLogger(__name__)

@@ -8,15 +8,17 @@ attempt; only the task's current attempt may change the task and its frames.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from renderq.controller import scheduler
 from renderq.controller.farm_state import FarmState
 from renderq.controller.holdings import hold_of
 from renderq.controller.link_messages import assign_request
 from renderq.controller.model import Agent, Attempt, Job, Task
+from renderq.controller.placement import idle_reason
 from renderq.controller.state_rules import StateRules
 from renderq.controller.work_queue import WorkQueue
 from renderq.durations import WAIT_BUCKETS, Durations
@@ -25,6 +27,10 @@ from renderq.plugins.registry import get_plugin
 from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)
+
+
+SLICE = 0.02
+"""Seconds a pass works before it lets the event loop serve links, heartbeats and the API."""
 
 
 class Dispatcher:
@@ -40,35 +46,76 @@ class Dispatcher:
         """How many more tasks may start under each limit (set by the farm)."""
         self.delays = Durations(WAIT_BUCKETS)
         """Each assigned task's wait from pending to assigned (the metrics endpoint reads it)."""
+        self.qualified = scheduler.Qualified()
+        self._open: set[str] | None = None
+        """Agents that had room after the last pass (None: look at every agent). Others
+        come back when they may have room again: a hold released, or ``queue.offer``."""
 
     async def run(self) -> None:
         while True:
             await self.queue.wait()
-            self.dispatch()
+            for _ in self.dispatch():
+                await asyncio.sleep(0)
 
-    def dispatch(self) -> None:
-        """Run the scheduler once and send what it assigns."""
+    def dispatch(self) -> Iterator[None]:
+        """Run the scheduler once and send what it assigns, pausing (yielding) every
+        ``SLICE`` seconds so that a pass over a large farm never holds up the event loop."""
         self.passes += 1
         state = self.state
+        agents = self._agents_with_room()
+        self._open = {a.id for a in agents}
         jobs = [state.jobs[i] for i in self.queue.runnable]
-        if not jobs:
+        if not (jobs and agents):
             return
-        agents = [a for a in state.agents.values() if a.id in state.links]
-        running_by_owner: dict[str, int] = {}
-        for job in state.jobs.values():
-            if job.running_tasks:
-                running_by_owner[job.owner] = running_by_owner.get(job.owner, 0) + job.running_tasks
         free_limits = self.free_limits() if any(job.limits for job in jobs) else {}
-        for assignment in scheduler.plan(jobs, agents, running_by_owner, free_limits):
-            task = self.queue.pop_pending(assignment.job)
-            if task is not None:
-                self._assign(assignment.job, task, assignment.agent)
+        starts = scheduler.assignments(
+            jobs, agents, state.holdings.by_owner, free_limits, self.queue.peek, self.qualified
+        )
+        pause = time.monotonic() + SLICE
+        for start in starts:
+            self._start(start)
+            if time.monotonic() >= pause:
+                yield
+                pause = time.monotonic() + SLICE
+        self._open = {a.id for a in agents if a.free_slots > 0}
+
+    def _agents_with_room(self) -> list[Agent]:
+        """The linked agents taking work that may have a free slot."""
+        state = self.state
+        freed, offered = state.holdings.freed, self.queue.offered
+        ids = state.links.keys() if self._open is None else self._open | freed | offered
+        found = []
+        for agent_id in ids:
+            agent = state.agents.get(agent_id)
+            if agent is None or agent_id not in state.links or idle_reason(agent) is not None:
+                continue
+            if agent.free_slots > 0:
+                found.append(agent)
+        freed.clear()
+        offered.clear()
+        return found
+
+    def _start(self, start: scheduler.Assignment) -> None:
+        """Make the start the scheduler chose, unless what it saw changed while the pass
+        paused (the agent left or filled, a limit was lowered, the job stopped)."""
+        job, agent, state = start.job, start.agent, self.state
+        if agent.id not in state.links or agent.free_slots <= 0 or idle_reason(agent):
+            return
+        if agent.gpus_in_use.intersection(start.gpus) or not self._limits_free(job):
+            return
+        task = self.queue.pop_pending(job)
+        if task is not None:
+            self._assign(job, task, agent, start.gpus)
+
+    def _limits_free(self, job: Job) -> bool:
+        limits, held = self.state.limits, self.state.holdings.by_limit
+        return all(name in limits and held[name] < limits[name].capacity for name in job.limits)
 
     def _new_attempt_id(self) -> int:
         self._attempt_counter += 1
         return (self.epoch << 32) | self._attempt_counter
 
-    def _assign(self, job: Job, task: Task, agent: Agent) -> None:
+    def _assign(self, job: Job, task: Task, agent: Agent, gpus: tuple[int, ...]) -> None:
         todo = [n for n in task.frames if job.frames[n].state == pb.FRAME_STATE_PENDING]
         if not todo:
             self.rules.settle_task(job, task)
@@ -100,6 +147,7 @@ class Dispatcher:
             frame.progress = 0.0
             frame.end_time = None
             rec.changed(frame)
+        task.gpu_indices = list(gpus)
         self.state.holdings.take(agent, attempt.id, hold_of(job, task))
         job.running_tasks += 1
         rec.changed(attempt)
@@ -114,7 +162,7 @@ class Dispatcher:
             agent.id,
             len(todo),
         )
-        self.state.links[agent.id].send(assign_request(job, attempt, commands))
+        self.state.links[agent.id].send(assign_request(job, attempt, commands, gpus))
 
     def _commands(self, job: Job, task: Task, todo: list[int]) -> list[CommandSpec] | None:
         """The plugin's commands for ``todo``; None (the frames failed for good) if it cannot build them."""

@@ -44,6 +44,8 @@ class Holdings:
         """Limit name -> job id -> attempts of that job holding it."""
         self.by_owner: Counter[str] = Counter()
         """Owner -> attempts of that owner's jobs holding a slot (fair share reads it)."""
+        self.freed: set[str] = set()
+        """Agents that released a hold since the dispatcher last looked (they have room)."""
 
     def take(self, agent: Agent, attempt_id: int, hold: Hold) -> None:
         """``attempt_id`` holds ``hold`` on ``agent`` from now on."""
@@ -61,6 +63,7 @@ class Holdings:
         hold = agent.holds.pop(attempt_id, None)
         if hold is None:
             return None
+        self.freed.add(agent.id)
         agent.cores_reserved -= hold.cores
         agent.memory_reserved -= hold.memory
         agent.gpus_in_use.difference_update(hold.gpus)

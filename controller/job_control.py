@@ -12,11 +12,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from renderq.controller import scheduler
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm_state import FarmState
 from renderq.controller.link_messages import cancel_request
 from renderq.controller.model import Frame, Job, Task
+from renderq.controller.placement import unmet_requirement
 from renderq.controller.state_rules import StateRules, state_word
 from renderq.controller.validation import CheckedJob, check_frames
 from renderq.controller.work_queue import WorkQueue
@@ -40,7 +40,9 @@ class JobControl:
 
     def submit(self, checked: CheckedJob, allow_unmatched: bool = False) -> Job:
         if not allow_unmatched:
-            self.check_some_agent_fits(checked.plugin, checked.pool, checked.requirements)
+            self.check_some_agent_fits(
+                checked.plugin, checked.pool, checked.requirements, checked.reservation
+            )
         state = self.state
         job = Job(id=self.next_job_id, **checked.job_settings())
         self.next_job_id += 1
@@ -71,12 +73,14 @@ class JobControl:
         )
         return job
 
-    def check_some_agent_fits(self, plugin: str, pool: str, requirements: pb.Requirements) -> None:
+    def check_some_agent_fits(
+        self, plugin: str, pool: str, requirements: pb.Requirements, reservation: pb.TaskReservation
+    ) -> None:
         """Refuse a job no known agent could ever run, naming what is missing."""
         agents = self.state.agents.values()
         if not agents:
             return
-        reasons = [scheduler.unmet_requirement(plugin, pool, requirements, a) for a in agents]
+        reasons = [unmet_requirement(plugin, pool, requirements, a, reservation) for a in agents]
         if all(reasons):
             raise NotPossibleNow(f"no agent of this farm can run this job: it needs {reasons[0]}")
 

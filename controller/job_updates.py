@@ -1,7 +1,7 @@
 """``UpdateJob``: change a job in flight, by field mask.
 
 Priority, name and retries change any job. The scheduling settings (pool, requirements,
-limits, how many failures block an agent, the minimum run time) change a job that has not
+reservation, limits, how many failures block an agent, the minimum run time) change a job that has not
 ended, and take effect at the next dispatch: running tasks keep going as they started. A
 change no known agent could ever meet is refused, as at submit.
 """
@@ -21,12 +21,13 @@ from renderq.controller.validation import (
     check_name,
     check_priority,
     check_requirements,
+    check_reservation,
 )
 from renderq.states import JOB_FINAL
 from renderq.v1 import resources_pb2 as pb
 
 ANY_TIME = ("priority", "name", "max_retries")
-WHILE_UNFINISHED = ("pool", "requirements", "limits", "max_agent_failures", "min_runtime")
+WHILE_UNFINISHED = ("pool", "requirements", "reservation", "limits", "max_agent_failures", "min_runtime")
 
 
 def update_job(control: JobControl, new: pb.Job, paths: list[str]) -> Job:
@@ -44,7 +45,10 @@ def update_job(control: JobControl, new: pb.Job, paths: list[str]) -> Job:
     changes = _checked(control, job, new, paths)
     if scheduling:
         control.check_some_agent_fits(
-            job.plugin, changes.get("pool", job.pool), changes.get("requirements", job.requirements)
+            job.plugin,
+            changes.get("pool", job.pool),
+            changes.get("requirements", job.requirements),
+            changes.get("reservation", job.reservation),
         )
     return control.update(job.id, changes)
 
@@ -57,6 +61,7 @@ def _checked(control: JobControl, job: Job, new: pb.Job, paths: list[str]) -> di
         "max_retries": lambda: check_max_retries(new.max_retries),
         "pool": lambda: new.pool.strip(),
         "requirements": lambda: check_requirements(new.requirements),
+        "reservation": lambda: check_reservation(new.reservation),
         "limits": lambda: check_limits(new.limits, control.state.limits),
         "max_agent_failures": lambda: check_max_agent_failures(new),
         "min_runtime": lambda: check_min_runtime(new),

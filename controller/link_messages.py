@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from renderq.controller.model import Attempt, Job, duration
 from renderq.plugins.base import CommandSpec
 from renderq.v1 import agent_service_pb2 as apb
@@ -20,8 +22,11 @@ def drain_request() -> apb.LinkRequest:
     return apb.LinkRequest(drain=apb.Drain())
 
 
-def assign_request(job: Job, attempt: Attempt, commands: list[CommandSpec]) -> apb.LinkRequest:
-    """Run ``commands`` (the plugin built them for the attempt's frames) as ``attempt``."""
+def assign_request(
+    job: Job, attempt: Attempt, commands: list[CommandSpec], gpus: Sequence[int] = ()
+) -> apb.LinkRequest:
+    """Run ``commands`` (the plugin built them for the attempt's frames) as ``attempt``,
+    on the GPUs ``gpus``."""
     assign = apb.AssignTask(
         attempt_id=attempt.id,
         task_id=attempt.task_id,
@@ -36,6 +41,7 @@ def assign_request(job: Job, attempt: Attempt, commands: list[CommandSpec]) -> a
             for c in commands
         ],
         environment=job.environment,
+        gpu_indices=gpus,
     )
     if job.task_timeout:
         assign.timeout.CopyFrom(duration(job.task_timeout))

@@ -7,6 +7,7 @@ proto; the farm owns every state change.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -285,6 +286,9 @@ class Attempt:
     """Frames this attempt reported done, current or not (history of late results)."""
 
 
+_PROFILES = itertools.count(1)
+
+
 @dataclass(frozen=True)
 class Hold:
     """What one running attempt holds while its agent keeps a slot for it."""
@@ -323,6 +327,9 @@ class Agent:
     """Slots, tags, pool and cost as the agent announced them at its last hello."""
     overrides: pb.AgentSettings = field(default_factory=pb.AgentSettings)
     """The operator's overrides of ``announced`` (``renderq agent-set``)."""
+    profile: int = field(default_factory=lambda: next(_PROFILES))
+    """Renewed (farm-unique) whenever what the agent could ever run may have changed (its hello, an
+    override): the scheduler's cache of which agents qualify for which needs keys on it."""
     holds: dict[int, Hold] = field(default_factory=dict)
     """Attempt id -> what it holds, for each attempt holding a slot here (not persisted:
     restored from the running tasks; changed only through ``holdings.Holdings``)."""
@@ -365,6 +372,7 @@ class Agent:
 
     def settle_settings(self) -> None:
         """Put in force each setting the operator overrides, else as the agent announced it."""
+        self.profile = next(_PROFILES)
         chosen, announced = self.overrides, self.announced
         for name in ("slots", "pool", "cost_per_hour", "tags"):
             source = chosen if chosen.HasField(name) else announced if announced.HasField(name) else None

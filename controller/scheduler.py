@@ -1,162 +1,225 @@
 """Which pending task goes to which agent: a pure function of demand and capacity.
 
-Called by the farm whenever something changed (work added, slot freed, agent joined);
-never on a timer. Higher priority first; within a priority, each free slot goes to the
-owner running the fewest tasks, so one user's thousand-frame job does not starve
-another's. Among suitable agents the cheapest is preferred, then the least busy. The
-requirement check is shared with submit, which refuses a job no known agent could
-ever run.
+Called by the dispatcher whenever something changed (work added, room freed, an agent
+joined); never on a timer. Higher priority first; within a priority, each start goes to
+the owner running the fewest tasks (then the oldest job), so one user's thousand-frame
+job does not starve another's. Among agents that qualify, the cheapest is filled first,
+then the one with most free slots. A task starts only where its reservation (cores,
+memory, whole GPUs) fits what the agent has left, with every limit its job names free,
+on an agent its job has not blocked; a job that failed on some agents tries the others
+first.
+
+The cost of a pass grows with the starts it makes, not with jobs x agents: jobs with the
+same needs share one list of the agents that qualify (what an agent could ever run is
+cached across passes, keyed on its profile), each list is walked once per pass by a
+cursor (room only shrinks during a pass), and a job that cannot start now leaves the pass
+for good. ``explain`` says why in words, from the same predicates (``placement.py``).
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import heapq
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 
-from renderq.controller.model import Agent, Job
-from renderq.plugins.registry import get_plugin
-from renderq.v1 import resources_pb2 as pb
+from renderq.controller.holdings import task_memory
+from renderq.controller.model import Agent, Job, Task
+from renderq.controller.placement import Room, idle_reason, refusal, room_reason, unmet_by_task
 
-GIB = 1 << 30
+Needs = tuple[str, str, bytes, int, int, int]
+"""What makes two jobs' tasks interchangeable to an agent: plugin, pool, requirements,
+cores, memory, GPUs."""
 
-
-def unmet_requirement(plugin: str, pool: str, req: pb.Requirements, agent: Agent) -> str | None:
-    """What ``agent`` lacks to ever run a job of ``plugin`` in ``pool`` needing ``req``, in
-    words, or None if it qualifies."""
-    hw = agent.hardware
-    if agent.allowed_plugins and plugin not in agent.allowed_plugins:
-        return f"the {plugin} plugin (agent {agent.id} runs only {', '.join(agent.allowed_plugins)})"
-    if pool and agent.pool != pool:
-        return f"pool {pool!r} (agent {agent.id} is in pool {agent.pool!r})"
-    if req.min_cpu_cores and hw.cpu_cores < req.min_cpu_cores:
-        return f"{req.min_cpu_cores} CPU cores (agent {agent.id} has {hw.cpu_cores})"
-    if req.min_ram_bytes and hw.ram_bytes < req.min_ram_bytes:
-        return f"{req.min_ram_bytes / GIB:.1f} GiB of RAM (agent {agent.id} has {hw.ram_bytes / GIB:.1f} GiB)"
-    if req.min_gpu_count and len(hw.gpus) < req.min_gpu_count:
-        return f"{req.min_gpu_count} GPUs (agent {agent.id} has {len(hw.gpus)})"
-    if req.min_gpu_memory_bytes and not any(g.memory_bytes >= req.min_gpu_memory_bytes for g in hw.gpus):
-        return f"a GPU with {req.min_gpu_memory_bytes / GIB:.1f} GiB of memory (agent {agent.id} has none)"
-    if req.os and hw.os.lower() != req.os.lower():
-        return f"OS {req.os} (agent {agent.id} runs {hw.os or 'an unknown OS'})"
-    installed = {r.name for r in hw.renderers}
-    for renderer in required_renderers(plugin, req):
-        if renderer not in installed:
-            return f"renderer {renderer!r} (agent {agent.id} has {', '.join(sorted(installed)) or 'none'})"
-    missing_tags = [t for t in req.tags if t not in agent.tags]
-    if missing_tags:
-        return f"tag {missing_tags[0]!r} (agent {agent.id} has {', '.join(agent.tags) or 'no tags'})"
-    return None
-
-
-def required_renderers(plugin_name: str, req: pb.Requirements) -> list[str]:
-    """The renderers asked for, and the plugin's own."""
-    plugin = get_plugin(plugin_name)
-    names = list(req.renderers)
-    if plugin is not None and plugin.renderer and plugin.renderer not in names:
-        names.append(plugin.renderer)
-    return names
-
-
-def idle_reason(agent: Agent) -> str | None:
-    """Why ``agent`` takes no new task of any job, in words; None when it takes work."""
-    if not agent.online:
-        return "offline"
-    if agent.mode == pb.AGENT_MODE_DISABLED:
-        return "disabled"
-    if agent.mode == pb.AGENT_MODE_DRAINING:
-        return "draining"
-    return None
-
-
-def refusal(job: Job, agent: Agent) -> str | None:
-    """Why ``agent`` never takes a task of ``job`` (blocked, or lacking what it needs)."""
-    if agent.id in job.blocked:
-        return job.blocked[agent.id]
-    unmet = unmet_requirement(job.plugin, job.pool, job.requirements, agent)
-    return f"lacks {unmet}" if unmet else None
-
-
-def explain(
-    job: Job, agents: Sequence[Agent], free_limits: dict[str, int]
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """Why ``job``'s pending tasks do not start: the reasons that hold the whole job back,
-    and for each agent the first reason ``plan`` passes it over (empty: it could take one).
-    The same predicates as ``plan``, in the same order, so the two never disagree."""
-    held = [f"limit {name} is used up" for name in job.limits if free_limits.get(name, 0) <= 0]
-    verdicts = []
-    for agent in sorted(agents, key=lambda a: a.id):
-        why = idle_reason(agent) or refusal(job, agent)
-        if why is None and agent.free_slots <= 0:
-            why = f"busy with {len(agent.holds)} of {agent.slots} slots"
-        verdicts.append((agent.id, why or ""))
-    if not agents:
-        held.append("no agent has joined the farm")
-    elif all(refusal(job, agent) for agent in agents):
-        held.append("no known agent could ever run it; it waits for one that can")
-    elif all(why for _, why in verdicts):
-        held.append("no agent can take one of its tasks now")
-    return held, verdicts
-
-
-def _suitable(job: Job, candidates: list[Agent]) -> list[Agent]:
-    """The agents that may run ``job``: not blocked by it, meeting what it needs; those
-    where it failed least first (a failed frame tries another agent when one is free)."""
-    fit = [a for a in candidates if refusal(job, a) is None]
-    if job.agent_failures:
-        fit.sort(key=lambda a: job.agent_failures.get(a.id, 0))
-    return fit
+NextTask = Callable[[Job], Task | None]
 
 
 @dataclass(frozen=True)
 class Assignment:
     job: Job
     agent: Agent
+    gpus: tuple[int, ...] = ()
+    """The GPU indices the task gets (as many as its job reserves)."""
+    task: Task | None = None
+    """The task this start is for, when the caller said which comes next (``next_task``)."""
+
+
+@dataclass
+class Qualified:
+    """Which agents could ever run tasks of some needs, remembered across passes; an entry
+    holds while the agent's profile (hardware, pool, tags, plugins) is unchanged."""
+
+    entries: dict[tuple[Needs, str], tuple[int, bool]] = field(default_factory=dict)
+    most: int = 1_000_000
+
+    def check(self, needs: Needs, job: Job, memory: int, agent: Agent) -> bool:
+        key = (needs, agent.id)
+        known = self.entries.get(key)
+        if known is not None and known[0] == agent.profile:
+            return known[1]
+        if len(self.entries) >= self.most:
+            self.entries.clear()
+        ok = unmet_by_task(job, agent, memory) is None
+        self.entries[key] = (agent.profile, ok)
+        return ok
+
+
+def needs_of(job: Job, memory: int) -> Needs:
+    res = job.reservation
+    req = job.requirements.SerializeToString(deterministic=True)
+    return (job.plugin, job.pool, req, res.cores, memory, res.gpus)
+
+
+@dataclass(eq=False, slots=True)
+class _Candidates:
+    """The agents that qualify for some needs, in preference order, and how far the pass
+    has found them full."""
+
+    rooms: list[Room]
+    cursor: int = 0
 
 
 def plan(
     jobs: Iterable[Job],
     agents: Sequence[Agent],
-    running_by_owner: dict[str, int],
-    free_limits: dict[str, int] | None = None,
+    running_by_owner: Mapping[str, int],
+    free_limits: Mapping[str, int] | None = None,
+    next_task: NextTask | None = None,
+    qualified: Qualified | None = None,
 ) -> list[Assignment]:
-    """Assign pending tasks of ``jobs`` to free slots of ``agents``.
+    """Every start ``assignments`` makes, at once."""
+    return list(assignments(jobs, agents, running_by_owner, free_limits, next_task, qualified))
 
-    ``jobs`` are those with pending tasks that may run now; ``running_by_owner``
-    counts tasks already running per owner (for fairness); ``free_limits`` says how
-    many more tasks may start under each limit (a job whose limit is used up, or
-    unknown, starts nothing). Each assignment stands for one task: the next in that
-    job's pending queue.
+
+def assignments(
+    jobs: Iterable[Job],
+    agents: Sequence[Agent],
+    running_by_owner: Mapping[str, int],
+    free_limits: Mapping[str, int] | None = None,
+    next_task: NextTask | None = None,
+    qualified: Qualified | None = None,
+) -> Iterator[Assignment]:
+    """Assign pending tasks of ``jobs`` to the room ``agents`` have, one start at a time.
+
+    ``jobs`` have pending tasks and may run now; ``agents`` are those that may have room
+    (others are ignored); ``running_by_owner`` counts the tasks running per owner;
+    ``free_limits`` says how many more tasks may start under each limit (a job naming a
+    used-up or unknown limit starts nothing). ``next_task`` tells which task of a job
+    comes next (its memory reservation may have been raised): the caller takes that task
+    off the queue before asking for the next start. Without it, each start stands for the
+    next task of the job's queue, reserving what the job reserves.
     """
-    limits = dict(free_limits or {})
-    free = {a.id: a.free_slots for a in agents if idle_reason(a) is None and a.free_slots > 0}
-    if not free:
-        return []
-    candidates = sorted((a for a in agents if a.id in free), key=lambda a: (a.cost_per_hour, -a.free_slots))
-    by_priority: dict[int, list[Job]] = defaultdict(list)
+    rooms = [Room.of(a) for a in agents if idle_reason(a) is None and a.free_slots > 0]
+    if not rooms:
+        return
+    rooms.sort(key=lambda r: (r.agent.cost_per_hour, -r.slots, r.agent.id))
+    work = _Pass(rooms, dict(free_limits or {}), next_task, qualified or Qualified())
+    by_priority: dict[int, dict[str, list[Job]]] = defaultdict(lambda: defaultdict(list))
     for job in jobs:
-        by_priority[job.priority].append(job)
+        by_priority[job.priority][job.owner].append(job)
     owners = dict(running_by_owner)
-    result: list[Assignment] = []
-    suitable: dict[int, list[Agent]] = {}
     for priority in sorted(by_priority, reverse=True):
-        left = {job.id: len(job.pending) for job in by_priority[priority]}
-        while any(free.values()):
-            # Each slot goes to the owner running the fewest tasks (then the oldest job).
-            waiting = [j for j in by_priority[priority] if left[j.id]]
-            if not waiting:
-                break
-            job = min(waiting, key=lambda j: (owners.get(j.owner, 0), j.id))
-            if job.id not in suitable:
-                suitable[job.id] = _suitable(job, candidates)
-            agent = next((a for a in suitable[job.id] if free[a.id] > 0), None)
-            if agent is None or not all(limits.get(name, 0) > 0 for name in job.limits):
-                left[job.id] = 0
+        turns = []
+        for owner, owned in by_priority[priority].items():
+            queue = deque(sorted(owned, key=lambda j: j.id))
+            turns.append((owners.get(owner, 0), queue[0].id, owner, queue))
+        heapq.heapify(turns)
+        while turns and work.slots_left:
+            running, _, owner, queue = heapq.heappop(turns)
+            start = work.start(queue[0])
+            if start is None:
+                queue.popleft()  # nothing of this job fits anywhere now: it leaves the pass
+            else:
+                running += 1
+                owners[owner] = running
+                yield start
+            if queue:
+                heapq.heappush(turns, (running, queue[0].id, owner, queue))
+
+
+class _Pass:
+    """The room, limits and pending counts one pass works through."""
+
+    def __init__(
+        self, rooms: list[Room], limits: dict[str, int], next_task: NextTask | None, qualified: Qualified
+    ) -> None:
+        self.rooms = rooms
+        self.slots_left = sum(r.slots for r in rooms)
+        self.limits = limits
+        self.next_task = next_task
+        self.qualified = qualified
+        self.left: dict[int, int] = {}
+        self.candidates: dict[Needs, _Candidates] = {}
+
+    def start(self, job: Job) -> Assignment | None:
+        """One start for ``job``, taken from the room; None when it cannot start now."""
+        left = self.left.get(job.id, len(job.pending))
+        if left <= 0 or any(self.limits.get(name, 0) <= 0 for name in job.limits):
+            return None
+        task = None
+        memory = job.reservation.memory_bytes
+        if self.next_task is not None:
+            task = self.next_task(job)
+            if task is None:
+                return None
+            memory = task_memory(job, task)
+        room = self._room_for(job, memory)
+        if room is None:
+            return None
+        res = job.reservation
+        gpus = room.take(res.cores, memory, res.gpus)
+        self.slots_left -= 1
+        self.left[job.id] = left - 1
+        for name in job.limits:
+            self.limits[name] -= 1
+        return Assignment(job, room.agent, gpus, task)
+
+    def _room_for(self, job: Job, memory: int) -> Room | None:
+        needs = needs_of(job, memory)
+        found = self.candidates.get(needs)
+        if found is None:
+            check = self.qualified.check
+            found = _Candidates([r for r in self.rooms if check(needs, job, memory, r.agent)])
+            self.candidates[needs] = found
+        res = job.reservation
+        cores, gpus = res.cores, res.gpus
+        rooms, i = found.rooms, found.cursor
+        while i < len(rooms) and not rooms[i].fits(cores, memory, gpus):
+            i += 1
+        found.cursor = i
+        if not (job.blocked or job.agent_failures):
+            return rooms[i] if i < len(rooms) else None
+        best, fewest = None, 0
+        for room in rooms[i:]:
+            if room.agent.id in job.blocked or not room.fits(cores, memory, gpus):
                 continue
-            for name in job.limits:
-                limits[name] -= 1
-            free[agent.id] -= 1
-            left[job.id] -= 1
-            owners[job.owner] = owners.get(job.owner, 0) + 1
-            result.append(Assignment(job, agent))
-    return result
+            failures = job.agent_failures.get(room.agent.id, 0)
+            if not failures:
+                return room
+            if best is None or failures < fewest:
+                best, fewest = room, failures
+        return best
+
+
+def explain(
+    job: Job, agents: Sequence[Agent], free_limits: Mapping[str, int], memory: int | None = None
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Why ``job``'s next pending task does not start: the reasons that hold the whole job
+    back, and for each agent the first reason ``assignments`` passes it over (empty: it
+    could take one). The same predicates, in the same order, so the two never disagree."""
+    need = job.reservation.memory_bytes if memory is None else memory
+    res = job.reservation
+    held = [f"limit {name} is used up" for name in job.limits if free_limits.get(name, 0) <= 0]
+    verdicts = []
+    for agent in sorted(agents, key=lambda a: a.id):
+        why = idle_reason(agent) or refusal(job, agent, need)
+        if why is None:
+            why = room_reason(Room.of(agent), res.cores, need, res.gpus)
+        verdicts.append((agent.id, why or ""))
+    if not agents:
+        held.append("no agent has joined the farm")
+    elif all(refusal(job, agent, need) for agent in agents):
+        held.append("no known agent could ever run it; it waits for one that can")
+    elif all(why for _, why in verdicts):
+        held.append("no agent can take one of its tasks now")
+    return held, verdicts

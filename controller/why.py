@@ -11,6 +11,7 @@ from __future__ import annotations
 from renderq.controller import scheduler
 from renderq.controller.errors import NoSuchResource
 from renderq.controller.farm import Farm
+from renderq.controller.holdings import task_memory
 from renderq.controller.limit_control import held, usage
 from renderq.controller.model import Job
 from renderq.controller.state_rules import state_word
@@ -25,7 +26,9 @@ def explain_job(farm: Farm, job_id: int, frame: int | None) -> fpb.ExplainJobRes
     if reasons:
         return fpb.ExplainJobResponse(reasons=reasons)
     agents = list(farm.state.agents.values())
-    holding, verdicts = scheduler.explain(job, agents, farm.limit_control.free())
+    task = farm.queue.peek(job)
+    memory = task_memory(job, task) if task is not None else None
+    holding, verdicts = scheduler.explain(job, agents, farm.limit_control.free(), memory)
     return fpb.ExplainJobResponse(
         reasons=[_with_holders(farm, reason) for reason in holding],
         agents=[fpb.AgentVerdict(agent_id=a, reason=why) for a, why in verdicts],

@@ -1,5 +1,6 @@
-"""The work waiting for an agent: each job's queue of pending tasks, the set of jobs that
-have some and may run now, and the one wake-up flag of the dispatcher.
+"""The work waiting for an agent: each job's queue of pending tasks (and those held out of
+it until their frames are ready), the set of jobs that have some queued and may run now,
+and the one wake-up flag of the dispatcher.
 
 Dispatch is event-driven: anything that can make work runnable (a submit, a freed slot,
 an agent joining) sets the flag, and the dispatcher runs the scheduler once for however
@@ -18,10 +19,21 @@ class WorkQueue:
     def __init__(self) -> None:
         self.runnable: set[int] = set()
         """Ids of the jobs with pending tasks that may run now."""
+        self.held: dict[int, set[int]] = {}
+        """Job id -> indexes of its pending tasks kept out of its queue: some of their frames
+        wait for frames of other jobs (frame-by-frame dependencies)."""
+        self.offered: set[str] = set()
+        """Agents that may have room for work since the last pass (joined, enabled, more slots)."""
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
         """Something changed that may let work start: run the dispatcher soon."""
+        self._wake.set()
+
+    def offer(self, agent_id: str) -> None:
+        """``agent_id`` may take work it could not before: look at it at the next pass.
+        (A released hold needs no offer: ``Holdings`` notes those.)"""
+        self.offered.add(agent_id)
         self._wake.set()
 
     async def wait(self) -> None:
@@ -32,9 +44,39 @@ class WorkQueue:
     def queue(self, job: Job, task: Task) -> None:
         """Make ``task`` pending, at the end of its job's queue unless it is there already."""
         task.state = pb.TASK_STATE_PENDING
+        self.unhold(job, task)
         if not task.queued:
             task.queued = True
             job.pending.append(task.index)
+
+    def hold(self, job: Job, task: Task) -> None:
+        """Make ``task`` pending but keep it out of its job's queue until ``release``."""
+        task.state = pb.TASK_STATE_PENDING
+        if task.queued:
+            job.pending.remove(task.index)
+            task.queued = False
+        self.held.setdefault(job.id, set()).add(task.index)
+
+    def release(self, job: Job, task: Task) -> bool:
+        """Queue ``task`` if it was held and is still pending; whether it was queued."""
+        if not self.unhold(job, task) or task.state != pb.TASK_STATE_PENDING:
+            return False
+        self.queue(job, task)
+        return True
+
+    def unhold(self, job: Job, task: Task) -> bool:
+        """``task`` is held no more (queued, or no longer pending); whether it was."""
+        held = self.held.get(job.id)
+        if held is None or task.index not in held:
+            return False
+        held.discard(task.index)
+        if not held:
+            del self.held[job.id]
+        return True
+
+    def held_count(self, job: Job) -> int:
+        """How many pending tasks of ``job`` wait for frames of other jobs."""
+        return len(self.held.get(job.id, ()))
 
     def update_runnable(self, job: Job) -> None:
         """Keep ``job`` in the runnable set exactly while it has pending tasks and may run."""
@@ -69,4 +111,5 @@ class WorkQueue:
     def forget(self, job: Job) -> None:
         """``job`` was deleted or stopped: nothing of it is waiting any more."""
         job.pending.clear()
+        self.held.pop(job.id, None)
         self.runnable.discard(job.id)

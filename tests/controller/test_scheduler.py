@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from renderq.controller.model import Agent, Job
-from renderq.controller.scheduler import plan, unmet_requirement
+from renderq.controller.model import Agent, Hold, Job, Task
+from renderq.controller.placement import GIB, unmet_requirement
+from renderq.controller.scheduler import explain, plan
 from renderq.v1 import resources_pb2 as pb
 
 
@@ -70,3 +71,49 @@ def test_a_limit_caps_the_starts_across_jobs_and_an_unknown_or_used_up_one_start
     assert len(both) == 2, "a task holds every limit its job names"
     free = plan([licensed(1, 2, "maya"), job(2, 3)], farm, {}, {"maya": 0})
     assert [a.job.id for a in free] == [2, 2, 2], "jobs without limits are not held back"
+
+
+def reserving(job_id: int, tasks: int, memory_gib: int = 0, gpus: int = 0, cores: int = 0) -> Job:
+    made = job(job_id, tasks)
+    made.reservation = pb.TaskReservation(cores=cores, memory_bytes=memory_gib * GIB, gpus=gpus)
+    return made
+
+
+def node(agent_id: str, slots: int, ram_gib: int, gpus: int = 0) -> Agent:
+    made = agent(agent_id, slots=slots)
+    made.hardware.ram_bytes = ram_gib * GIB
+    made.hardware.gpus.extend(pb.Gpu(index=i, model="RTX A6000", memory_bytes=48 * GIB) for i in range(gpus))
+    return made
+
+
+def test_memory_is_bin_packed_one_64_and_two_8_gib_tasks_on_a_96_gib_node_never_two_64() -> None:
+    big, small = reserving(1, 3, memory_gib=64), reserving(2, 3, memory_gib=8)
+    result = plan([big, small], [node("n", slots=8, ram_gib=96)], {})
+    assert sorted(a.job.id for a in result) == [1, 2, 2, 2]
+    assert len(plan([big], [node("n", slots=8, ram_gib=96)], {})) == 1
+
+
+def test_gpu_tasks_get_distinct_devices_and_never_one_in_use() -> None:
+    box = node("n", slots=4, ram_gib=64, gpus=4)
+    box.gpus_in_use = {1}
+    result = plan([reserving(1, 5, gpus=1)], [box], {})
+    assert [a.gpus for a in result] == [(0,), (2,), (3,)]
+    pairs = plan([reserving(1, 5, gpus=2)], [node("m", slots=4, ram_gib=64, gpus=4)], {})
+    assert [a.gpus for a in pairs] == [(0, 1), (2, 3)]
+
+
+def test_a_task_whose_memory_was_raised_reserves_its_own() -> None:
+    work = reserving(1, 2, memory_gib=8)
+    work.tasks = [Task(id=1, job_id=1, index=0, frames=[1], memory_reservation_bytes=60 * GIB)]
+    result = plan([work], [node("n", slots=4, ram_gib=64)], {}, next_task=lambda j: j.tasks[0])
+    assert len(result) == 1 and result[0].task is work.tasks[0], "60 GiB fits once in 64"
+
+
+def test_explain_names_the_room_that_is_missing() -> None:
+    box = node("n", slots=4, ram_gib=96)
+    box.memory_reserved = 84 * GIB
+    box.holds = {7: Hold(task_id=7, job_id=9, owner="bo", memory=84 * GIB)}
+    _, verdicts = explain(reserving(1, 1, memory_gib=40), [box], {})
+    assert verdicts == [("n", "12 GiB of 96 GiB free and the task reserves 40 GiB")]
+    _, gpu = explain(reserving(1, 1, gpus=2), [node("g", slots=4, ram_gib=64, gpus=1)], {})
+    assert gpu == [("g", "lacks 2 GPUs (agent g has 1)")]
