@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from renderq.cli.connection import client_verb
@@ -69,8 +69,14 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     tasks.set_defaults(run=client_verb(_tasks))
 
     agents = verbs.add_parser(
-        "agents", parents=[common], help="list agents", description="List the render nodes."
+        "agents",
+        parents=[common],
+        help="list agents, or show one",
+        description="List the render nodes; with AGENT, show everything about one of them: its "
+        "settings (with what the agent announced where an operator overrides them) and what its "
+        "running tasks reserve.",
     )
+    agents.add_argument("agent_id", nargs="?", metavar="AGENT", help="an agent id: show that agent")
     agents.set_defaults(run=client_verb(_agents))
 
     plugins = verbs.add_parser(
@@ -299,6 +305,8 @@ async def list_tasks(stub: FarmServiceAsyncStub, job_id: int) -> list[pb.Task]:
 
 
 async def _agents(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    if args.agent_id is not None:
+        return await _agent(args, stub)
     agents = await collect_pages(
         lambda token: stub.ListAgents(fpb.ListAgentsRequest(page_token=token)), lambda r: r.agents
     )
@@ -326,12 +334,12 @@ async def _agents(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
             label(pb.AgentMode, a.mode),
             a.hardware.hostname or "-",
             a.address or "-",
-            f"{a.slots_used}/{a.slots}",
+            f"{a.slots_used}/{a.slots}{_marked(a, 'slots')}",
             f"{a.load.cpu_percent:.0f}%",
             f"{format_size(a.load.ram_used_bytes)} / {format_size(a.hardware.ram_bytes)}",
             _gpus(a.hardware.gpus),
-            a.pool or "-",
-            ",".join(a.tags) or "-",
+            f"{a.pool or '-'}{_marked(a, 'pool')}",
+            f"{','.join(a.tags) or '-'}{_marked(a, 'tags')}",
             format_time(a.last_seen_time),
         ]
         for a in agents
@@ -340,7 +348,98 @@ async def _agents(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
     for a in agents:
         if a.problem:
             print(f"{a.id} is refused: {a.problem}")
+    for a in agents:
+        overridden = [f"{name} {text}" for name, text in setting_fields(a, only_overridden=True)]
+        if overridden:
+            print(f"{OVERRIDE_MARK} {a.id}: {', '.join(overridden)}")
     return 0
+
+
+async def _agent(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
+    agent = (await stub.GetAgent(fpb.GetAgentRequest(agent_id=args.agent_id))).agent
+    if args.json:
+        print_json(agent)
+    else:
+        print_fields(agent_fields(agent))
+    return 0
+
+
+def agent_fields(agent: pb.Agent) -> list[tuple[str, str]]:
+    """Everything about one agent, as ``renderq agents AGENT`` shows it."""
+    hw, load = agent.hardware, agent.load
+    fields = [
+        ("id", agent.id),
+        ("status", "refused" if agent.problem else label(pb.AgentStatus, agent.status)),
+        ("mode", label(pb.AgentMode, agent.mode)),
+    ]
+    if agent.problem:
+        fields.append(("problem", agent.problem))
+    gpus = [f"{g.index}: {g.model}, {format_size(g.memory_bytes)}" for g in hw.gpus]
+    ram = f"{format_size(load.ram_used_bytes)} / {format_size(hw.ram_bytes)}"
+    fields += [
+        ("host", hw.hostname or "-"),
+        ("address", agent.address or "-"),
+        ("system", f"{hw.os} {hw.arch}".strip() or "-"),
+        ("version", agent.version or "-"),
+        ("hardware", f"{hw.cpu_cores} cores, {format_size(hw.ram_bytes)} RAM"),
+        ("GPUs", "; ".join(gpus) or "none"),
+        ("load", f"CPU {load.cpu_percent:.0f}%, RAM {ram}, load {load.load_average:.2f}"),
+        *setting_fields(agent),
+        ("in use", f"{agent.slots_used} of {agent.slots} slots"),
+        ("reserved", reserved_text(agent)),
+        ("running tasks", ", ".join(str(t) for t in agent.running_task_ids) or "none"),
+        ("plugins", ", ".join(agent.allowed_plugins) or "all"),
+        ("last seen", format_time(agent.last_seen_time)),
+    ]
+    return fields
+
+
+SETTINGS = (("slots", "slots"), ("pool", "pool"), ("tags", "tags"), ("cost_per_hour", "cost per hour"))
+"""The settings an operator may override (``renderq agent-set``): field, then its name in text."""
+OVERRIDE_MARK = "*"
+"""Marks an overridden value in the agents table; a line under it tells the override."""
+
+
+def setting_fields(agent: pb.Agent, only_overridden: bool = False) -> list[tuple[str, str]]:
+    """Slots, pool, tags and cost per hour in force, each overridden one followed by what
+    the agent announced: ``("slots", "8 (override; agent announced 4)")``."""
+    in_force = _setting_texts(agent.slots, agent.pool, agent.tags, agent.cost_per_hour)
+    said = agent.announced
+    announced = _setting_texts(said.slots, said.pool, said.tags.tags, said.cost_per_hour)
+    fields = []
+    for field, name in SETTINGS:
+        text = in_force[field]
+        if agent.overrides.HasField(field):
+            known = said.HasField(field)
+            text += f" (override; agent announced {announced[field]})" if known else " (override)"
+        elif only_overridden:
+            continue
+        fields.append((name, text))
+    return fields
+
+
+def _setting_texts(slots: int, pool: str, tags: Iterable[str], cost_per_hour: float) -> dict[str, str]:
+    tag_text = ",".join(tags) or "none"
+    return {
+        "slots": str(slots),
+        "pool": pool or "none",
+        "tags": tag_text,
+        "cost_per_hour": f"{cost_per_hour:g}",
+    }
+
+
+def _marked(agent: pb.Agent, field: str) -> str:
+    return OVERRIDE_MARK if agent.overrides.HasField(field) else ""
+
+
+def reserved_text(agent: pb.Agent) -> str:
+    """What the tasks running on ``agent`` reserve: ``8 cores, 40 GiB RAM, GPUs 0,1``."""
+    parts = [
+        f"{agent.cores_reserved} cores" if agent.cores_reserved else "",
+        f"{format_size(agent.memory_reserved_bytes)} RAM" if agent.memory_reserved_bytes else "",
+        f"GPUs {','.join(str(g) for g in agent.gpus_in_use)}" if agent.gpus_in_use else "",
+    ]
+    return ", ".join(p for p in parts if p) or "nothing"
 
 
 def _gpus(gpus: Sequence[pb.Gpu]) -> str:

@@ -15,6 +15,7 @@ from renderq import __version__
 from renderq.cli import (
     access,
     actions,
+    agent_set,
     backup,
     certs,
     config_show,
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.register(verbs, common)
     wait.register(verbs, common)
     actions.register(verbs, common)
+    agent_set.register(verbs, common)
     access.register(verbs, common)
     backup.register(verbs, common)
     limits.register(verbs, common)
