@@ -16,6 +16,7 @@ from renderq.agent.config import AgentConfig
 from renderq.agent.leftovers import TaskRecord
 from renderq.agent.outbox import Outbox
 from renderq.agent.policy import refusal
+from renderq.agent.process_tree import oom_watch
 from renderq.agent.run_as import TaskUser
 from renderq.agent.runner import AttemptRunner, ParserFactory
 from renderq.durations import WORK_BUCKETS, Durations
@@ -41,6 +42,8 @@ class Attempts:
         """How long each task ran, from its assignment until it ended (the metrics endpoint reads it)."""
         self._record = TaskRecord(config.data_dir / "task-processes")
         self._record.end_leftovers()
+        self._oom = oom_watch()
+        """One for all attempts: one kill the kernel counts explains one task's death at most."""
 
     def assign(self, request: apb.AssignTask) -> None:
         attempt_id = request.attempt_id
@@ -69,6 +72,7 @@ class Attempts:
             _parser_factory(request.plugin),
             self._task_user,
             self._record,
+            self._oom,
         )
         started = time.monotonic()
         task = asyncio.create_task(runner.run(), name=f"attempt-{attempt_id}")

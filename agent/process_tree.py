@@ -33,6 +33,7 @@ from typing import Any
 
 import psutil
 
+from renderq.agent.out_of_memory import OomWatch, linux_counter
 from renderq.agent.run_as import TaskUser
 
 SAMPLE_INTERVAL = 0.5
@@ -131,6 +132,24 @@ class ChildProcess:
         finally:
             _starting -= 1
         return cls(asyncio.subprocess.Process(transport, protocol, loop), transport, protocol.exited)
+
+
+def oom_watch() -> OomWatch:
+    """How this system tells that the kernel killed a task for lack of memory: on Linux
+    by its count of OOM kills (see ``out_of_memory``); elsewhere it cannot, and no task
+    is ever said to have run out of memory."""
+    if sys.platform == "linux":
+        return OomWatch(linux_counter())
+    return OomWatch(None)
+
+
+def died_of_sigkill(returncode: int) -> bool:
+    """The main process of a command died of SIGKILL, as the kernel's OOM killer ends
+    its victims: killed itself, or a shell telling that its command was (128 + 9, as
+    ``sh -c 'renderer ...'`` exits). Never on Windows, which has no such signal."""
+    if sys.platform == "win32":
+        return False
+    return returncode in (-signal.SIGKILL, 128 + signal.SIGKILL)
 
 
 async def kill_tree(root_pid: int, grace: float, known: Iterable[psutil.Process] = ()) -> None:

@@ -3,7 +3,8 @@
 The controller knows a task only through the events this module puts in the outbox:
 ``started``, output in batched ``log`` chunks, throttled ``progress``, a
 ``frame_completed`` (with hashed outputs) as each frame is done, and last
-``finished`` with the measurements of the whole process tree. Output is read in
+``finished`` with the measurements of the whole process tree (and whether the kernel
+killed it for lack of memory, see ``out_of_memory``). Output is read in
 blocks, never line by line, so a renderer that prints a partial line (a progress bar
 ending in ``\\r``) never stalls the stream; lines are cut from the blocks for the
 plugin's parser.
@@ -26,12 +27,14 @@ from google.protobuf.duration_pb2 import Duration
 
 from renderq.agent.batching import LogBatcher, Throttle
 from renderq.agent.leftovers import TaskRecord
+from renderq.agent.out_of_memory import OomWatch, out_of_memory_message
 from renderq.agent.outbox import EventKind, Outbox
 from renderq.agent.outputs import describe_output
 from renderq.agent.process_tree import (
     ChildProcess,
     TreeSampler,
     adopted_orphans,
+    died_of_sigkill,
     kill_leftovers,
     kill_tree,
     reap_orphans,
@@ -82,10 +85,16 @@ class AttemptRunner:
         parser_factory: ParserFactory,
         user: TaskUser | None = None,
         record: TaskRecord | None = None,
+        oom: OomWatch | None = None,
     ) -> None:
         self.attempt_id = assignment.attempt_id
         self._record = record
         """Where task processes are noted, so a later run of the agent can end them."""
+        self._oom = oom or OomWatch(None)
+        """The kernel's count of out-of-memory kills, shared by the agent's attempts."""
+        self._out_of_memory = False
+        self._gpus = ",".join(str(index) for index in assignment.gpu_indices)
+        """The task's GPUs as ``{gpus}`` and CUDA_VISIBLE_DEVICES say them: ``0,2``, or ""."""
         self._assignment = assignment
         self._workspaces = workspaces
         self._outbox = outbox
@@ -150,11 +159,14 @@ class AttemptRunner:
                 peak_rss_bytes=self._peak_rss,
                 cancelled=self._cancelled,
                 timed_out=self._timed_out,
+                out_of_memory=self._out_of_memory,
             )
         )
         log.info(
-            "task finished %s exit=%d failed_frames=%s cancelled=%s timed_out=%s seconds=%.2f error=%r",
-            self.log_ids, exit_code, format_frames(failed), self._cancelled, self._timed_out, seconds, error,
+            "task finished %s exit=%d failed_frames=%s cancelled=%s timed_out=%s out_of_memory=%s "
+            "seconds=%.2f error=%r",
+            self.log_ids, exit_code, format_frames(failed), self._cancelled, self._timed_out,
+            self._out_of_memory, seconds, error,
         )  # fmt: skip
 
     async def _run_commands(self) -> tuple[int, str]:
@@ -197,13 +209,15 @@ class AttemptRunner:
 
     async def _run_command(self, command: apb.Command, workspace: Workspace) -> tuple[int, str]:
         """Run one command to its end; return its exit code and, if it failed, why."""
-        tokens = {**workspace.tokens(), "{python}": sys.executable}
+        tokens = {**workspace.tokens(), "{python}": sys.executable, "{gpus}": self._gpus}
         argv = [fill_tokens(arg, tokens) for arg in command.argv]
         if not argv:
             return EXIT_CANNOT_RUN, "a command of this task has no program to run"
         expected: dict[int, list[Path]] = {}
         for wanted in command.expected_outputs:
             expected.setdefault(wanted.frame, []).append(workspace.root / fill_tokens(wanted.path, tokens))
+        # Before the start: the kernel counts a kill before it sends the signal.
+        oom_kills = self._oom.read()
         try:
             child = await ChildProcess.start(argv, workspace.root, self._environment(workspace), self._user)
         except OSError as exc:
@@ -242,6 +256,10 @@ class AttemptRunner:
         assert code is not None
         if killed:
             return code, self._stop_message
+        if died_of_sigkill(code) and self._oom.claim(oom_kills):
+            self._out_of_memory = True
+            log.warning("task killed for lack of memory %s peak_rss=%d", self.log_ids, self._peak_rss)
+            return code, out_of_memory_message(self._peak_rss)
         if code == 0:
             return code, await output.finish()
         if code < 0:
@@ -256,6 +274,7 @@ class AttemptRunner:
             # Not root's HOME: the task's programs would look for their settings there.
             **(self._user.environment() if self._user is not None else {}),
             **a.environment,
+            **gpu_environment(self._gpus),
             "RENDERQ_JOB_ID": str(a.job_id),
             "RENDERQ_TASK_ID": str(a.task_id),
             self._tag[0]: self._tag[1],
@@ -446,6 +465,25 @@ def fill_tokens(text: str, tokens: Mapping[str, str]) -> str:
     for token, value in tokens.items():
         text = text.replace(token, value)
     return text
+
+
+def gpu_environment(gpus: str) -> dict[str, str]:
+    """The variables that keep a task to the GPUs it was given (``gpus``: ``0,2``).
+
+    They override the agent's and the job's own: the controller hands each GPU to one
+    task at a time. The indices are those ``nvidia-smi`` lists (see ``hardware``), in PCI
+    bus order, so CUDA is told to count in that order too rather than fastest first.
+
+    A task given no GPUs gets nothing here, and CUDA_VISIBLE_DEVICES stays as the agent's
+    and the job's environment have it. Hiding every GPU from it (an empty value) would
+    keep a CPU task off GPUs that other tasks were given, but it would also break every
+    job that renders on the GPU without reserving any, as every job did before GPUs were
+    reserved; a job (or an agent) that wants its tasks kept off the GPUs sets
+    CUDA_VISIBLE_DEVICES="" in its own environment.
+    """
+    if not gpus:
+        return {}
+    return {"CUDA_VISIBLE_DEVICES": gpus, "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
 
 
 def _start_failure(program: str, exc: OSError) -> tuple[int, str]:

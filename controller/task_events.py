@@ -4,6 +4,10 @@ progress, frame completed, finished.
 Each event is applied once, however often it is replayed, and acked once it is stored.
 Only the task's current attempt may change the task and its frames: a late report of a
 superseded attempt is kept as that attempt's history and nothing more (fencing).
+
+A task the kernel killed for lack of memory was given too little, not broken by its
+agent: the first time, it runs again reserving 1.5 times the peak its agent measured,
+using up no retry and counting against no agent. A second time is an ordinary failure.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from renderq.controller.agent_liveness import AgentLiveness
 from renderq.controller.bad_agents import note_failure, stranded_reason, too_quick
 from renderq.controller.farm_state import FarmState, LinkHandle
+from renderq.controller.holdings import task_memory
 from renderq.controller.link_messages import ack_request
 from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
 from renderq.controller.state_rules import StateRules
@@ -175,11 +180,14 @@ class TaskEvents:
         task.peak_rss_bytes = fin.peak_rss_bytes
         task.cpu_time = attempt.cpu_time
         task.end_time = attempt.end_time
+        more_memory = self._more_memory(job, task, attempt, fin)
         quick = too_quick(job, fin)
-        failed = quick or (fin.error_message and not (fin.cancelled and not fin.timed_out))
+        failed = not more_memory and (
+            quick or (fin.error_message and not (fin.cancelled and not fin.timed_out))
+        )
         if failed and note_failure(job, agent.id, quick or fin.error_message):
             state.rec.changed(job)
-        self._settle_frames(job, attempt, fin, quick)
+        self._settle_frames(job, attempt, fin, quick, requeue=more_memory)
         task.state = pb.TASK_STATE_PENDING
         self.rules.settle_task(job, task)
         if failed and (stranded := stranded_reason(job, state.agents.values())):
@@ -195,6 +203,21 @@ class TaskEvents:
             attempt.state,
         )
 
+    def _more_memory(self, job: Job, task: Task, attempt: Attempt, fin: apb.TaskFinished) -> bool:
+        """The kernel killed the task for lack of memory, for the first time: it will reserve
+        1.5 times the peak its agent measured (never less than before) and its frames wait
+        again without using up a retry. True when so; a second time is an ordinary failure."""
+        if not fin.out_of_memory or task.out_of_memory:
+            return False
+        task.out_of_memory = True
+        task.memory_reservation_bytes = max(task_memory(job, task), int(1.5 * fin.peak_rss_bytes))
+        log.warning(
+            "task killed for lack of memory, requeued reserving more job=%d task=%d attempt=%d "
+            "agent=%s peak_rss=%d reservation=%d",
+            job.id, task.id, attempt.id, attempt.agent_id, fin.peak_rss_bytes, task.memory_reservation_bytes,
+        )  # fmt: skip
+        return True
+
     def _fail_stranded(self, job: Job, why: str) -> None:
         """No agent may run the job any more: its waiting frames fail for good, so the job
         ends (and ``renderq wait`` returns) instead of waiting for an agent that never comes."""
@@ -206,11 +229,15 @@ class TaskEvents:
                 self.rules.settle_task(job, task)
         log.warning("job stranded job=%d why=%r", job.id, why)
 
-    def _settle_frames(self, job: Job, attempt: Attempt, fin: apb.TaskFinished, quick: str = "") -> None:
+    def _settle_frames(
+        self, job: Job, attempt: Attempt, fin: apb.TaskFinished, quick: str = "", *, requeue: bool = False
+    ) -> None:
         """The frames of a current attempt that ended: completed ones keep their result,
         unfinished ones fail a try (or wait again, when the agent stopped them itself).
         ``quick``: the task ended under the job's minimum run time, so what it completed
-        fails a try too."""
+        fails a try too. ``requeue``: unfinished ones wait again without using up a try,
+        keeping the attempt's error to show what happened (the task runs again with more
+        memory)."""
         rec = self.state.rec
         for n in attempt.frames:
             frame = job.frames[n]
@@ -224,10 +251,15 @@ class TaskEvents:
                 frame.peak_rss_bytes = fin.peak_rss_bytes
                 rec.changed(frame)
             elif frame.state in FRAME_ACTIVE:
-                if fin.cancelled and not fin.timed_out:
-                    # The agent stopped it on its own (shutting down): not the frame's fault.
+                if requeue or (fin.cancelled and not fin.timed_out):
+                    # The agent stopped it on its own (shutting down), or the task was given too
+                    # little memory: not the frame's fault.
                     self.rules.set_frame_state(job, frame, pb.FRAME_STATE_PENDING)
                     frame.progress = 0.0
+                    if requeue:
+                        frame.error_message = fin.error_message
+                        frame.exit_code = fin.exit_code
+                        frame.peak_rss_bytes = fin.peak_rss_bytes
                     rec.changed(frame)
                 else:
                     error = fin.error_message or f"the task ended without finishing frame {n}"

@@ -23,7 +23,8 @@ class CommandPlugin(Plugin):
             ParamType.STRING_LIST,
             "the program and its arguments; {frame} runs it once per frame, {start} and {end} are "
             "the first and last frame of the task; {workspace}, {source}, {project}, {renders} and "
-            "{python} are the job's places on the agent",
+            "{python} are the job's places on the agent; {gpus} is the task's GPUs, such as 0,2 "
+            "(also its CUDA_VISIBLE_DEVICES), empty when it has none",
             required=True,
         ),
         Parameter(

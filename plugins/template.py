@@ -2,9 +2,11 @@
 
 Two kinds of ``{token}`` appear in what a plugin builds. Frame tokens (``{frame}``,
 ``{start}``, ``{end}``) are filled per task or per frame, and may carry a Python
-format spec (``{frame:04d}``). Agent tokens (``{workspace}``, ``{source}``,
-``{project}``, ``{renders}``, ``{python}``) name places that exist only on the agent,
-so they pass through untouched and the agent fills them with plain ``str.replace``.
+format spec (``{frame:04d}``). Agent tokens are known only on the agent, so they pass
+through untouched and the agent fills them with plain ``str.replace``: ``{workspace}``,
+``{source}``, ``{project}``, ``{renders}`` and ``{python}`` name places there, and
+``{gpus}`` the GPUs given to the task, comma-joined indices such as ``0,2`` (also its
+``CUDA_VISIBLE_DEVICES``), or nothing when it was given none.
 Shell variables written ``${NAME}`` are not tokens.
 """
 
@@ -15,8 +17,10 @@ from collections.abc import Collection, Mapping
 
 from renderq.plugins.base import ParameterError
 
-AGENT_TOKENS = ("workspace", "source", "project", "renders", "python")
+AGENT_PLACES = ("workspace", "source", "project", "renders", "python")
 """Tokens the agent replaces with its own paths for the job."""
+AGENT_TOKENS = (*AGENT_PLACES, "gpus")
+"""Every token the agent replaces: its places, and ``{gpus}``, the task's GPU indices."""
 
 _TOKEN = re.compile(r"(?<!\$)\{([A-Za-z_]\w*)(?::([^{}]*))?\}")
 _LONG_NUMBER = re.compile(r"\d{4}")
@@ -34,7 +38,7 @@ def uses_token(text: str, name: str) -> bool:
 
 def uses_agent_token(text: str) -> bool:
     """True when ``text`` names a place on the agent, so the controller cannot look at it."""
-    return any(name in AGENT_TOKENS for name in token_names(text))
+    return any(name in AGENT_PLACES for name in token_names(text))
 
 
 def check_template(field: str, text: str, frame_tokens: Collection[str]) -> None:
