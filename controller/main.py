@@ -22,6 +22,7 @@ from renderq.controller.config import ControllerConfig
 from renderq.controller.discovery import Discovery
 from renderq.controller.farm import Farm
 from renderq.controller.links import LinkManager
+from renderq.controller.long_lived import settle_restored
 from renderq.controller.metrics import controller_registry
 from renderq.controller.recorder import Recorder
 from renderq.controller.store import Batch, Store
@@ -83,6 +84,8 @@ def open_parts(config: ControllerConfig) -> Parts:
     book = TokenBook(loaded.tokens, recorder)
     book.ensure_local_admin(config.data_dir)
     audit = AuditLog(recorder, store, loaded.audit_sequence)
+    del loaded
+    settle_restored()
     return Parts(store, bus, recorder, logs, farm, book, audit)
 
 

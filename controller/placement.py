@@ -99,6 +99,25 @@ def unmet_by_task(job: Job, agent: Agent, memory: int | None = None) -> str | No
     return unmet_requirement(job.plugin, job.pool, job.requirements, agent, reservation)
 
 
+Kind = tuple[object, ...]
+"""What decides which jobs an agent could ever run (its hardware but not its name): agents
+of one kind qualify for the same jobs."""
+
+
+def kind_of(agent: Agent) -> Kind:
+    hw = agent.hardware
+    return (
+        agent.pool,
+        tuple(sorted(agent.tags)),
+        tuple(sorted(agent.allowed_plugins)),
+        hw.cpu_cores,
+        hw.ram_bytes,
+        hw.os.lower(),
+        tuple(sorted(g.memory_bytes for g in hw.gpus)),
+        tuple(sorted({r.name for r in hw.renderers})),
+    )
+
+
 @dataclass(eq=False, slots=True)
 class Room:
     """What an agent has left for new tasks during one scheduling pass."""
@@ -109,9 +128,10 @@ class Room:
     memory: int
     gpus: list[int]
     """Free GPU indices, lowest first."""
+    kind: Kind = ()
 
     @classmethod
-    def of(cls, agent: Agent) -> Room:
+    def of(cls, agent: Agent, kind: Kind = ()) -> Room:
         hw = agent.hardware
         return cls(
             agent=agent,
@@ -119,6 +139,7 @@ class Room:
             cores=hw.cpu_cores - agent.cores_reserved,
             memory=hw.ram_bytes - agent.memory_reserved,
             gpus=sorted(g.index for g in hw.gpus if g.index not in agent.gpus_in_use),
+            kind=kind,
         )
 
     def fits(self, cores: int, memory: int, gpus: int) -> bool:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 from renderq.controller.holdings import task_memory
 from renderq.controller.model import Agent, Job, Task
-from renderq.controller.placement import Room, idle_reason, refusal, room_reason, unmet_by_task
+from renderq.controller.placement import Kind, Room, idle_reason, kind_of, refusal, room_reason, unmet_by_task
 
 Needs = tuple[str, str, bytes, int, int, int]
 """What makes two jobs' tasks interchangeable to an agent: plugin, pool, requirements,
@@ -46,22 +46,29 @@ class Assignment:
 
 @dataclass
 class Qualified:
-    """Which agents could ever run tasks of some needs, remembered across passes; an entry
-    holds while the agent's profile (hardware, pool, tags, plugins) is unchanged."""
+    """Which kinds of agent could ever run tasks of which needs, remembered across passes,
+    and each agent's kind while its profile (hardware, pool, tags, plugins) is unchanged."""
 
-    entries: dict[tuple[Needs, str], tuple[int, bool]] = field(default_factory=dict)
-    most: int = 1_000_000
+    kinds: dict[str, tuple[int, Kind]] = field(default_factory=dict)
+    answers: dict[tuple[Needs, Kind], bool] = field(default_factory=dict)
+    most: int = 100_000
 
-    def check(self, needs: Needs, job: Job, memory: int, agent: Agent) -> bool:
-        key = (needs, agent.id)
-        known = self.entries.get(key)
+    def kind(self, agent: Agent) -> Kind:
+        known = self.kinds.get(agent.id)
         if known is not None and known[0] == agent.profile:
             return known[1]
-        if len(self.entries) >= self.most:
-            self.entries.clear()
-        ok = unmet_by_task(job, agent, memory) is None
-        self.entries[key] = (agent.profile, ok)
-        return ok
+        kind = kind_of(agent)
+        self.kinds[agent.id] = (agent.profile, kind)
+        return kind
+
+    def check(self, needs: Needs, job: Job, memory: int, kind: Kind, agent: Agent) -> bool:
+        """Whether agents of ``kind`` (``agent`` is one) could ever run ``job``'s tasks."""
+        known = self.answers.get((needs, kind))
+        if known is None:
+            if len(self.answers) >= self.most:
+                self.answers.clear()
+            known = self.answers[(needs, kind)] = unmet_by_task(job, agent, memory) is None
+        return known
 
 
 def needs_of(job: Job, memory: int) -> Needs:
@@ -109,11 +116,12 @@ def assignments(
     off the queue before asking for the next start. Without it, each start stands for the
     next task of the job's queue, reserving what the job reserves.
     """
-    rooms = [Room.of(a) for a in agents if idle_reason(a) is None and a.free_slots > 0]
+    qualified = qualified or Qualified()
+    rooms = [Room.of(a, qualified.kind(a)) for a in agents if idle_reason(a) is None and a.free_slots > 0]
     if not rooms:
         return
     rooms.sort(key=lambda r: (r.agent.cost_per_hour, -r.slots, r.agent.id))
-    work = _Pass(rooms, dict(free_limits or {}), next_task, qualified or Qualified())
+    work = _Pass(rooms, dict(free_limits or {}), next_task, qualified)
     by_priority: dict[int, dict[str, list[Job]]] = defaultdict(lambda: defaultdict(list))
     for job in jobs:
         by_priority[job.priority][job.owner].append(job)
@@ -150,6 +158,8 @@ class _Pass:
         self.qualified = qualified
         self.left: dict[int, int] = {}
         self.candidates: dict[Needs, _Candidates] = {}
+        self.kinds = {r.kind: r.agent for r in rooms}
+        """Each kind of agent among the rooms, with one agent of it."""
 
     def start(self, job: Job) -> Assignment | None:
         """One start for ``job``, taken from the room; None when it cannot start now."""
@@ -179,7 +189,8 @@ class _Pass:
         found = self.candidates.get(needs)
         if found is None:
             check = self.qualified.check
-            found = _Candidates([r for r in self.rooms if check(needs, job, memory, r.agent)])
+            fit = {kind: check(needs, job, memory, kind, agent) for kind, agent in self.kinds.items()}
+            found = _Candidates([r for r in self.rooms if fit[r.kind]])
             self.candidates[needs] = found
         res = job.reservation
         cores, gpus = res.cores, res.gpus

@@ -182,6 +182,9 @@ TASKS = Table("tasks", Task, (
     Column("cpu_time", "DOUBLE"),
     Column("start_time", "DOUBLE"),
     Column("end_time", "DOUBLE"),
+    Column("memory_reservation_bytes", "BIGINT", decode=_or(0), since=4),
+    _json("gpu_indices", since=4),
+    Column("out_of_memory", "BOOLEAN", decode=_or(False), since=4),
 ), key=("id",), order="job_id, idx")  # fmt: skip
 
 FRAMES = Table("frames", Frame, (

@@ -205,12 +205,15 @@ class TaskEvents:
 
     def _more_memory(self, job: Job, task: Task, attempt: Attempt, fin: apb.TaskFinished) -> bool:
         """The kernel killed the task for lack of memory, for the first time: it will reserve
-        1.5 times the peak its agent measured (never less than before) and its frames wait
+        1.5 times the peak its agent measured (never less than before, never more than the
+        largest agent has) and its frames wait
         again without using up a retry. True when so; a second time is an ordinary failure."""
         if not fin.out_of_memory or task.out_of_memory:
             return False
         task.out_of_memory = True
-        task.memory_reservation_bytes = max(task_memory(job, task), int(1.5 * fin.peak_rss_bytes))
+        largest = max((a.hardware.ram_bytes for a in self.state.agents.values()), default=0)
+        raised = min(int(1.5 * fin.peak_rss_bytes), largest)  # more than any agent has would never run
+        task.memory_reservation_bytes = max(task_memory(job, task), raised)
         log.warning(
             "task killed for lack of memory, requeued reserving more job=%d task=%d attempt=%d "
             "agent=%s peak_rss=%d reservation=%d",

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
@@ -118,10 +116,6 @@ async def test_the_kill_of_a_superseded_attempt_changes_nothing(
     assert task.memory_reservation_bytes == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="controller/schema.py stores no out_of_memory or memory_reservation_bytes column for tasks yet",
-)
 async def test_the_raised_reservation_and_the_used_chance_survive_a_restart(
     tmp_path: Path, scripted_agent: ScriptedAgent
 ) -> None:
