@@ -174,9 +174,11 @@ async def _job(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
             ("priority", str(job.priority)),
             ("pool", job.pool or "any"),
             ("requirements", _requirements(job.requirements)),
+            ("reserves per task", _reservation(job.reservation)),
+            ("limits", ", ".join(job.limits) or "-"),
             ("parameters", json.dumps(typed_parameters(job, types), sort_keys=True)),
             ("environment", json.dumps(dict(job.environment), sort_keys=True) if job.environment else "-"),
-            ("depends on", ", ".join(str(d) for d in job.depends_on) or "-"),
+            ("depends on", _dependencies(job)),
             ("max retries", str(job.max_retries) if job.HasField("max_retries") else "default"),
             ("task timeout", format_duration(job.task_timeout) if job.HasField("task_timeout") else "none"),
             ("created", format_time(job.create_time)),
@@ -184,10 +186,30 @@ async def _job(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
             ("ended", format_time(job.end_time)),
             ("elapsed", elapsed(job.start_time, job.end_time)),
             ("last error", job.last_error or "-"),
-            ("blocked agents", "; ".join(f"{b.agent_id}: {b.reason}" for b in job.blocked_agents) or "-"),
+            (
+                "blocked agents",
+                "; ".join(f"{b.agent_id} ({b.failures} failures): {b.reason}" for b in job.blocked_agents)
+                or "-",
+            ),
         ]
     )
     return 0
+
+
+def _dependencies(job: pb.Job) -> str:
+    if not job.depends_on:
+        return "-"
+    listed = ", ".join(str(d) for d in job.depends_on)
+    return f"{listed} (frame by frame)" if job.frame_by_frame else listed
+
+
+def _reservation(held: pb.TaskReservation) -> str:
+    parts = [
+        f"{held.cores} cores" if held.cores else "",
+        f"{format_size(held.memory_bytes)} RAM" if held.memory_bytes else "",
+        f"{held.gpus} GPUs" if held.gpus else "",
+    ]
+    return ", ".join(p for p in parts if p) or "a slot"
 
 
 def _requirements(needs: pb.Requirements) -> str:
