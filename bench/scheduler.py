@@ -46,10 +46,10 @@ from renderq.controller.task_logs import TaskLogs
 from renderq.controller.validation import check_job
 from renderq.v1 import resources_pb2 as pb
 
-try:
-    from renderq.controller.long_lived import settle_restored
-except ImportError:  # a revision that leaves the garbage collector as it is
-    settle_restored = None
+from renderq.controller import main as controller_main
+
+settle_restored = getattr(controller_main, "settle_restored", None)
+"""What this revision's controller does once it restored its records (None: nothing)."""
 
 GIB = 1 << 30
 RESERVATIONS = "reservation" in pb.Job.DESCRIPTOR.fields_by_name

@@ -47,6 +47,8 @@ class Dispatcher:
         self.delays = Durations(WAIT_BUCKETS)
         """Each assigned task's wait from pending to assigned (the metrics endpoint reads it)."""
         self.qualified = scheduler.Qualified()
+        self._grouped: tuple[int, scheduler.Grouped] = (-1, {})
+        """The runnable jobs in the scheduler's order, and the queue's version they are of."""
         self._open: set[str] | None = None
         """Agents that had room after the last pass (None: look at every agent). Others
         come back when they may have room again: a hold released, or ``queue.offer``."""
@@ -64,12 +66,14 @@ class Dispatcher:
         state = self.state
         agents = self._agents_with_room()
         self._open = {a.id for a in agents}
-        jobs = [state.jobs[i] for i in self.queue.runnable]
-        if not (jobs and agents):
+        if not (self.queue.runnable and agents):
             return
-        free_limits = self.free_limits() if any(job.limits for job in jobs) else {}
+        if self._grouped[0] != self.queue.version:
+            runnable = (state.jobs[i] for i in self.queue.runnable)
+            self._grouped = (self.queue.version, scheduler.group(runnable))
+        free_limits = self.free_limits() if state.limits else {}
         starts = scheduler.assignments(
-            jobs, agents, state.holdings.by_owner, free_limits, self.queue.peek, self.qualified
+            self._grouped[1], agents, state.holdings.by_owner, free_limits, self.queue.peek, self.qualified
         )
         pause = time.monotonic() + SLICE
         for start in starts:

@@ -50,7 +50,10 @@ def update_job(control: JobControl, new: pb.Job, paths: list[str]) -> Job:
             changes.get("requirements", job.requirements),
             changes.get("reservation", job.reservation),
         )
-    return control.update(job.id, changes)
+    job = control.update(job.id, changes)
+    if "priority" in changes:
+        control.queue.reordered()
+    return job
 
 
 def _checked(control: JobControl, job: Job, new: pb.Job, paths: list[str]) -> dict[str, Any]:

@@ -19,9 +19,9 @@ for good. ``explain`` says why in words, from the same predicates (``placement.p
 from __future__ import annotations
 
 import heapq
-from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from renderq.controller.holdings import task_memory
 from renderq.controller.model import Agent, Job, Task
@@ -86,8 +86,21 @@ class _Candidates:
     cursor: int = 0
 
 
+Grouped = dict[int, dict[str, list[Job]]]
+"""Jobs by priority, then by owner, each owner's in id order."""
+
+
+def group(jobs: Iterable[Job]) -> Grouped:
+    """``jobs`` as ``assignments`` takes turns through them (a caller may keep this
+    between passes while the jobs and their priorities stay the same)."""
+    grouped: Grouped = {}
+    for job in sorted(jobs, key=attrgetter("id")):
+        grouped.setdefault(job.priority, {}).setdefault(job.owner, []).append(job)
+    return grouped
+
+
 def plan(
-    jobs: Iterable[Job],
+    jobs: Iterable[Job] | Grouped,
     agents: Sequence[Agent],
     running_by_owner: Mapping[str, int],
     free_limits: Mapping[str, int] | None = None,
@@ -99,7 +112,7 @@ def plan(
 
 
 def assignments(
-    jobs: Iterable[Job],
+    jobs: Iterable[Job] | Grouped,
     agents: Sequence[Agent],
     running_by_owner: Mapping[str, int],
     free_limits: Mapping[str, int] | None = None,
@@ -108,13 +121,14 @@ def assignments(
 ) -> Iterator[Assignment]:
     """Assign pending tasks of ``jobs`` to the room ``agents`` have, one start at a time.
 
-    ``jobs`` have pending tasks and may run now; ``agents`` are those that may have room
-    (others are ignored); ``running_by_owner`` counts the tasks running per owner;
-    ``free_limits`` says how many more tasks may start under each limit (a job naming a
-    used-up or unknown limit starts nothing). ``next_task`` tells which task of a job
-    comes next (its memory reservation may have been raised): the caller takes that task
-    off the queue before asking for the next start. Without it, each start stands for the
-    next task of the job's queue, reserving what the job reserves.
+    ``jobs`` have pending tasks and may run now (or are ``group`` of such); ``agents``
+    are those that may have room (others are ignored); ``running_by_owner`` counts the
+    tasks running per owner; ``free_limits`` says how many more tasks may start under
+    each limit (a job naming a used-up or unknown limit starts nothing). ``next_task``
+    tells which task of a job comes next (its memory reservation may have been raised):
+    the caller takes that task off the queue before asking for the next start. Without
+    it, each start stands for the next task of the job's queue, reserving what the job
+    reserves.
     """
     qualified = qualified or Qualified()
     rooms = [Room.of(a, qualified.kind(a)) for a in agents if idle_reason(a) is None and a.free_slots > 0]
@@ -122,27 +136,25 @@ def assignments(
         return
     rooms.sort(key=lambda r: (r.agent.cost_per_hour, -r.slots, r.agent.id))
     work = _Pass(rooms, dict(free_limits or {}), next_task, qualified)
-    by_priority: dict[int, dict[str, list[Job]]] = defaultdict(lambda: defaultdict(list))
-    for job in jobs:
-        by_priority[job.priority][job.owner].append(job)
+    grouped = jobs if isinstance(jobs, dict) else group(jobs)
     owners = dict(running_by_owner)
-    for priority in sorted(by_priority, reverse=True):
-        turns = []
-        for owner, owned in by_priority[priority].items():
-            queue = deque(sorted(owned, key=lambda j: j.id))
-            turns.append((owners.get(owner, 0), queue[0].id, owner, queue))
+    for priority in sorted(grouped, reverse=True):
+        # (running, the owner's next job id, owner, its jobs, where it is in them)
+        turns = [
+            (owners.get(owner, 0), owned[0].id, owner, owned, 0) for owner, owned in grouped[priority].items()
+        ]
         heapq.heapify(turns)
         while turns and work.slots_left:
-            running, _, owner, queue = heapq.heappop(turns)
-            start = work.start(queue[0])
+            running, _, owner, owned, at = heapq.heappop(turns)
+            start = work.start(owned[at])
             if start is None:
-                queue.popleft()  # nothing of this job fits anywhere now: it leaves the pass
+                at += 1  # nothing of this job fits anywhere now: it leaves the pass
             else:
                 running += 1
                 owners[owner] = running
                 yield start
-            if queue:
-                heapq.heappush(turns, (running, queue[0].id, owner, queue))
+            if at < len(owned):
+                heapq.heappush(turns, (running, owned[at].id, owner, owned, at))
 
 
 class _Pass:

@@ -19,6 +19,9 @@ class WorkQueue:
     def __init__(self) -> None:
         self.runnable: set[int] = set()
         """Ids of the jobs with pending tasks that may run now."""
+        self.version = 0
+        """Changes whenever ``runnable`` does (or the order of its jobs): the dispatcher
+        keeps its grouping of them until then."""
         self.held: dict[int, set[int]] = {}
         """Job id -> indexes of its pending tasks kept out of its queue: some of their frames
         wait for frames of other jobs (frame-by-frame dependencies)."""
@@ -83,9 +86,16 @@ class WorkQueue:
         if job.pending and job.state in (pb.JOB_STATE_QUEUED, pb.JOB_STATE_RUNNING):
             if job.id not in self.runnable:
                 self.runnable.add(job.id)
+                self.version += 1
                 self._wake.set()
-        else:
+        elif job.id in self.runnable:
             self.runnable.discard(job.id)
+            self.version += 1
+
+    def reordered(self) -> None:
+        """A runnable job's priority changed: the scheduler's order of them is stale."""
+        self.version += 1
+        self._wake.set()
 
     def peek(self, job: Job) -> Task | None:
         """The task ``pop_pending`` would take next, left in place (stale entries dropped)."""
@@ -112,4 +122,6 @@ class WorkQueue:
         """``job`` was deleted or stopped: nothing of it is waiting any more."""
         job.pending.clear()
         self.held.pop(job.id, None)
-        self.runnable.discard(job.id)
+        if job.id in self.runnable:
+            self.runnable.discard(job.id)
+            self.version += 1
