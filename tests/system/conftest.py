@@ -62,7 +62,9 @@ class Farm:
         self.agent_ports[name] = free_port()
         return self.agent_ports[name]
 
-    def start_agent(self, name: str, *extra: str) -> Process:
+    def start_agent(self, name: str, *extra: str, env: dict[str, str] | None = None) -> Process:
+        """Start agent ``name`` with flags ``extra``; ``env`` adds to its environment (which
+        its tasks inherit, so it can make one node differ from the others)."""
         proc = Process(
             renderq_argv(
                 "agent",
@@ -79,6 +81,7 @@ class Farm:
             ),
             name,
             self.root,
+            env,
         )
         match = proc.wait_for_line(r"renderq agent (\S+) listening on")
         proc.agent_id = match.group(1)
