@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from renderq.controller import main as controller_main
 from renderq.controller import scheduler
 from renderq.controller.bus import EventBus
 from renderq.controller.farm import Farm
@@ -45,8 +46,6 @@ from renderq.controller.recorder import Recorder
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.validation import check_job
 from renderq.v1 import resources_pb2 as pb
-
-from renderq.controller import main as controller_main
 
 settle_restored = getattr(controller_main, "settle_restored", None)
 """What this revision's controller does once it restored its records (None: nothing)."""
