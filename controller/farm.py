@@ -26,7 +26,7 @@ from renderq.controller.store import Loaded
 from renderq.controller.task_events import TaskEvents
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.work_queue import WorkQueue
-from renderq.states import TASK_ACTIVE
+from renderq.states import JOB_FINAL, TASK_ACTIVE
 from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -82,8 +82,11 @@ class Farm:
         self.queue.wake()
 
     def _restore_job(self, job: Job, now: float) -> None:
-        """Rebuild what is kept in step in memory only: counts, queues, slots."""
+        """Rebuild what is kept in step in memory only: counts, queues, slots, and which
+        frames of a frame-by-frame job are ready (its dependencies, with lower ids, are
+        restored already)."""
         state = self.state
+        self.rules.dependencies.add(job)
         for frame in job.frames.values():
             job.counts[frame.state] = job.counts.get(frame.state, 0) + 1
             if frame.state == pb.FRAME_STATE_RENDERING:
@@ -91,9 +94,11 @@ class Farm:
         for task in job.tasks:
             state.tasks[task.id] = task
             if task.state == pb.TASK_STATE_PENDING:
-                self.queue.queue(job, task)
+                self.rules.queue_task(job, task)
             elif task.state in TASK_ACTIVE:
                 agent = state.agents.setdefault(task.agent_id, Agent(id=task.agent_id, last_seen=now))
                 state.holdings.take(agent, task.attempt_id, hold_of(job, task))
                 job.running_tasks += 1
         self.queue.update_runnable(job)
+        if job.frame_by_frame and job.state not in JOB_FINAL:
+            self.rules.refresh_job(job)  # what its frames wait for is derived, not stored

@@ -53,9 +53,11 @@ class JobControl:
             state.tasks[task.id] = task
             for n in frames:
                 job.frames[n] = Frame(job_id=job.id, number=n, task_id=task.id)
-            self.queue.queue(job, task)
-            state.rec.changed(task, publish=False)
         job.counts[pb.FRAME_STATE_PENDING] = len(job.frames)
+        self.rules.dependencies.add(job)
+        for task in job.tasks:
+            self.rules.queue_task(job, task)
+            state.rec.changed(task, publish=False)
         for frame in job.frames.values():
             state.rec.changed(frame, publish=False)
         state.jobs[job.id] = job
@@ -207,12 +209,14 @@ class JobControl:
         if any(task.state in TASK_ACTIVE for task in job.tasks):
             raise NotPossibleNow(f"job {job_id} still has tasks stopping; try again in a moment")
         dependents = [
-            j.id for j in state.jobs.values() if job_id in j.depends_on and j.state not in JOB_FINAL
+            d
+            for d in self.rules.dependencies.dependents(job_id)
+            if d in state.jobs and state.jobs[d].state not in JOB_FINAL
         ]
         if dependents:
             raise NotPossibleNow(f"job {dependents[0]} depends on job {job_id}; cancel or delete it first")
         del state.jobs[job_id]
-        self.queue.forget(job)
+        self.rules.forget_job(job)
         for task in job.tasks:
             state.tasks.pop(task.id, None)
         for attempt_id in [a.id for a in state.attempts.values() if a.job_id == job_id]:

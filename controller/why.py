@@ -9,6 +9,7 @@ so the answer cannot disagree with what the scheduler does.
 from __future__ import annotations
 
 from renderq.controller import scheduler
+from renderq.controller.dependencies import frame_waits
 from renderq.controller.errors import NoSuchResource
 from renderq.controller.farm import Farm
 from renderq.controller.holdings import task_memory
@@ -21,7 +22,7 @@ from renderq.v1 import resources_pb2 as pb
 
 def explain_job(farm: Farm, job_id: int, frame: int | None) -> fpb.ExplainJobResponse:
     job = farm.state.job(job_id)
-    reasons = _frame_reasons(job, frame) if frame is not None else []
+    reasons = _frame_reasons(farm, job, frame) if frame is not None else []
     reasons = reasons or _state_reasons(job)
     if reasons:
         return fpb.ExplainJobResponse(reasons=reasons)
@@ -35,7 +36,7 @@ def explain_job(farm: Farm, job_id: int, frame: int | None) -> fpb.ExplainJobRes
     )
 
 
-def _frame_reasons(job: Job, number: int) -> list[str]:
+def _frame_reasons(farm: Farm, job: Job, number: int) -> list[str]:
     frame = job.frames.get(number)
     if frame is None:
         raise NoSuchResource(f"job {job.id} has no frame {number}")
@@ -47,6 +48,8 @@ def _frame_reasons(job: Job, number: int) -> list[str]:
         return [f"frame {number} failed for good ({frame.error_message}); `renderq retry {job.id} {number}`"]
     if frame.state == pb.FRAME_STATE_CANCELLED:
         return [f"frame {number} was cancelled; `renderq retry {job.id} {number}`"]
+    if frame.state == pb.FRAME_STATE_PENDING and job.frame_by_frame:
+        return frame_waits(farm.state.jobs, job, number, farm.state.tasks[frame.task_id].frames)
     return []
 
 
@@ -58,7 +61,7 @@ def _state_reasons(job: Job) -> list[str]:
     if job.state in (pb.JOB_STATE_COMPLETED, pb.JOB_STATE_FAILED, pb.JOB_STATE_CANCELLED):
         return [f"job {job.id} is {state_word(job)}"]
     if not job.pending:
-        return [f"every task of job {job.id} is running or done"]
+        return [job.state_reason or f"every task of job {job.id} is running or done"]
     return []
 
 
