@@ -146,16 +146,24 @@ class ScriptedAgent(agrpc.AgentServiceServicer):
         self.outgoing.put_nowait(None)
 
 
-@pytest.fixture
-async def scripted_agent() -> AsyncIterator[ScriptedAgent]:
-    agent = ScriptedAgent()
+@asynccontextmanager
+async def serving(agent: ScriptedAgent) -> AsyncIterator[ScriptedAgent]:
+    """``agent`` answering on a loopback port (its ``address``) until the block ends."""
     server = grpc.aio.server()
     agrpc.add_AgentServiceServicer_to_server(agent, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     agent.address = f"127.0.0.1:{port}"
-    yield agent
-    await server.stop(grace=None)
+    try:
+        yield agent
+    finally:
+        await server.stop(grace=None)
+
+
+@pytest.fixture
+async def scripted_agent() -> AsyncIterator[ScriptedAgent]:
+    async with serving(ScriptedAgent()) as agent:
+        yield agent
 
 
 @dataclass

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
 
-import grpc
 import pytest
 
 from renderq.controller.dependencies import Dependencies, frame_waits
@@ -20,7 +19,6 @@ from renderq.controller.model import Frame, Job, Task
 from renderq.controller.recorder import Recorder
 from renderq.controller.task_logs import TaskLogs
 from renderq.v1 import agent_service_pb2 as apb
-from renderq.v1 import agent_service_pb2_grpc as agrpc
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
@@ -29,6 +27,7 @@ from .conftest import (
     DEADLINE,
     ScriptedAgent,
     farm_client,
+    serving,
     start_controller,
     stop_controller,
     until_agent_online,
@@ -41,14 +40,8 @@ J = pb.JobState
 @pytest.fixture
 async def scripted_agent() -> AsyncIterator[ScriptedAgent]:
     """The scripted agent with room for both jobs' tasks at once."""
-    agent = ScriptedAgent(slots=8)
-    server = grpc.aio.server()
-    agrpc.add_AgentServiceServicer_to_server(agent, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    agent.address = f"127.0.0.1:{port}"
-    yield agent
-    await server.stop(grace=None)
+    async with serving(ScriptedAgent(slots=8)) as agent:
+        yield agent
 
 
 class Inbox:
