@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import grpc
 from google.protobuf import field_mask_pb2
+from rich.text import Text
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -31,6 +32,8 @@ from renderq.tui.log_screen import LogScreen
 from renderq.tui.message_line import plural, say
 from renderq.tui.preview import PreviewScreen
 from renderq.tui.submit_screen import SubmitScreen
+from renderq.tui.text_screen import TextScreen
+from renderq.tui.why import ask_why, why_text
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
@@ -143,7 +146,7 @@ class ActionsApp(App[None]):
         ),
     ]
     JOB_ACTIONS = frozenset(
-        {"logs", "preview", "suspend_resume", "cancel_job", "retry_failed", "priority", "delete_job"}
+        {"logs", "preview", "why", "suspend_resume", "cancel_job", "retry_failed", "priority", "delete_job"}
     )
     AGENT_ACTIONS = frozenset({"agent_mode"})
 
@@ -164,10 +167,13 @@ class ActionsApp(App[None]):
         return self.feed.stub
 
     @work(exclusive=False, group="controller-call")
-    async def call_controller(self, what: str, call: Call) -> None:
+    async def call_controller(
+        self, what: str, call: Call, then: Callable[[Any], object] | None = None
+    ) -> None:
         """Run one call to the controller in the background; say how it went, in words
         (``what`` says what was asked: "cancel job 3: done", or the controller's refusal;
-        a call that returns a sentence has it said instead of "done")."""
+        a call that returns a sentence has it said instead of "done"). With ``then``, a
+        call that went well has its result handed to it instead, and nothing is said."""
         stub = self.stub
         if stub is None:
             say(self, f"{what}: not connected to the controller", "error")
@@ -181,7 +187,10 @@ class ActionsApp(App[None]):
             # The feed closed the channel under the call (the controller went away).
             say(self, f"{what}: the connection to the controller was lost", "error")
             return
-        say(self, result if isinstance(result, str) else f"{what}: done")
+        if then is not None:
+            then(result)
+        else:
+            say(self, result if isinstance(result, str) else f"{what}: done")
 
     @property
     def shown_screen(self) -> Screen[Any]:
@@ -275,6 +284,23 @@ class ActionsApp(App[None]):
             return f"retried {plural(response.frames_retried, 'frame')} of job {job.id}"
 
         self.call_controller(f"retry the failed frames of job {job.id}", retry)
+
+    def action_why(self) -> None:
+        """Why the selected job is not running (on a job's screen, with the frame under the
+        cursor), read in a text screen; a refusal is said on the message line."""
+        job = self.selected_job()
+        if job is None:
+            return
+        shown = self.shown_screen
+        frame = shown.cursor_frame_number if isinstance(shown, JobScreen) else None
+        title = f"why job {job.id} ({job.name or 'unnamed'}) is not running"
+
+        async def ask(stub: FarmServiceAsyncStub) -> Text:
+            return why_text(await ask_why(stub, job.id, frame), frame)
+
+        self.call_controller(
+            f"why job {job.id}", ask, then=lambda text: self.push_screen(TextScreen(title, text))
+        )
 
     def action_priority(self, step: int) -> None:
         job = self.selected_job()

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 import grpc
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -226,7 +227,10 @@ class RenderqApp(ActionsApp):
         job = self.view.jobs.get(job_id) if job_id is not None else None
         reason = job_reason(job) if job is not None else ""
         detail = self.query_one("#job-detail", Static)
-        detail.update(f"job {job_id} {label(pb.JobState, job.state)}: {reason}" if job and reason else "")
+        text = Text(f"job {job_id} {label(pb.JobState, job.state)}: {reason}" if job and reason else "")
+        if job and job.state_reason:
+            text.append("  (w: why)", style="dim")
+        detail.update(text)
         detail.set_class(not reason, "-empty")
 
     @on(Input.Changed, "#filter")

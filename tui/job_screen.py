@@ -1,5 +1,9 @@
 """One job up close: its summary and every frame, live, with keys to retry, read logs and preview.
 
+Under the summary, while there are any, the agents the job stopped using after its tasks
+kept failing there (``u`` gives the one under the cursor back); ``w`` asks the
+controller why the job, and the frame under the cursor, are not running.
+
 The frames come from ListFrames page by page, then from the job's own WatchEvents
 stream, started at the listing's event sequence so nothing falls between the two. A
 Resync or a lost link lists again. Under the frames, the frame under the cursor in
@@ -19,6 +23,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Static
@@ -28,6 +33,7 @@ from renderq.client.paging import pages
 from renderq.client.units import format_duration, format_seconds, format_size, progress_bar
 from renderq.frame_range import format_frames
 from renderq.tui.app_typed import RenderqAppMixin
+from renderq.tui.blocked_table import BlockedTable
 from renderq.tui.following import Following
 from renderq.tui.frames_table import FRAME_STYLES, FramesTable
 from renderq.tui.jobs_table import STATE_STYLES
@@ -100,6 +106,10 @@ class JobScreen(RenderqAppMixin, Screen[None]):
 
     DEFAULT_CSS = f"""
     JobScreen #summary {{ height: auto; max-height: 4; padding: 0 1; background: $panel; }}
+    JobScreen #blocked {{
+        height: auto; border-top: solid $warning; border-title-color: $text-warning; border-title-align: left;
+    }}
+    JobScreen #blocked.-empty {{ display: none; }}
     JobScreen FramesTable {{ height: 1fr; }}
     JobScreen #frame-detail {{
         height: auto; max-height: {DETAIL_LINES + 1}; padding: 0 1; border-top: solid $panel-lighten-2;
@@ -108,6 +118,8 @@ class JobScreen(RenderqAppMixin, Screen[None]):
     JobScreen #status {{ height: auto; max-height: 2; padding: 0 1; color: $text-muted; }}
     JobScreen #status.-empty {{ display: none; }}
     """
+    AUTO_FOCUS = "FramesTable"
+    """The frames take the keys, not the blocked agents above them (tab moves there)."""
     BINDINGS = [
         Binding(
             "space",
@@ -130,8 +142,24 @@ class JobScreen(RenderqAppMixin, Screen[None]):
             "e",
             "error",
             "Error",
-            tooltip="The whole error of the frame under the cursor",
+            show=False,
+            tooltip="The whole error of the frame under the cursor (the pane says when it is cut)",
             id="job-screen.error",
+        ),
+        Binding(
+            "w",
+            "app.why",
+            "Why",
+            tooltip="Why the job, and the frame under the cursor, are not running",
+            id="job-screen.why",
+        ),
+        Binding(
+            "u",
+            "unblock",
+            "Unblock",
+            show=False,
+            tooltip="Let the job use the blocked agent under the cursor again",
+            id="job-screen.unblock",
         ),
         Binding(
             "v",
@@ -154,6 +182,9 @@ class JobScreen(RenderqAppMixin, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(id="summary")
+        with Vertical(id="blocked", classes="-empty") as blocked:
+            blocked.border_title = "blocked agents: u unblocks the one under the cursor"
+            yield BlockedTable(id="blocked-agents")
         yield FramesTable(id="frames")
         yield Static(id="frame-detail", classes="-empty")
         yield Static(id="status", classes="-empty")
@@ -174,10 +205,20 @@ class JobScreen(RenderqAppMixin, Screen[None]):
                 self._show_summary()
 
     def _show_summary(self) -> None:
+        """The summary, and the blocked agents (shown only while there are any)."""
         view = self.renderq_app.view
         job = view.jobs.get(self.job_id)
         eta = view.eta(job) if job is not None else None
         self.query_one("#summary", Static).update(job_summary(self.job_id, job, eta))
+        blocked = list(job.blocked_agents) if job is not None else []
+        self.query_one("#blocked").set_class(not blocked, "-empty")
+        self.query_one(BlockedTable).show(blocked)
+
+    @property
+    def cursor_frame_number(self) -> int | None:
+        """The frame under the cursor; None while the frames are not listed."""
+        frame = self.query_one(FramesTable).cursor_frame
+        return frame.number if frame is not None else None
 
     @on(FramesTable.Highlighted)
     def _show_status(self) -> None:
@@ -326,6 +367,20 @@ class JobScreen(RenderqAppMixin, Screen[None]):
             return
         title = f"job {self.job_id}, frame {frame.number}: error of attempt {frame.attempt_count}"
         self.app.push_screen(TextScreen(title, frame.error_message.strip()))
+
+    def action_unblock(self) -> None:
+        agent_id = self.query_one(BlockedTable).selected_agent_id
+        if agent_id is None:
+            say(self, f"job {self.job_id} blocks no agent", "warning")
+            return
+        request = fpb.UnblockAgentRequest(job_id=self.job_id, agent_id=agent_id)
+
+        async def unblock(stub: FarmServiceAsyncStub) -> str:
+            job = (await stub.UnblockAgent(request)).job
+            done = f"job {self.job_id} may use agent {agent_id} again"
+            return f"{done}; r retries its failed frames" if job.frames_failed else done
+
+        self.renderq_app.call_controller(f"unblock agent {agent_id} for job {self.job_id}", unblock)
 
     def action_preview(self) -> None:
         self.app.push_screen(PreviewScreen(self.job_id))

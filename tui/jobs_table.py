@@ -139,6 +139,14 @@ class JobsTable(FittedTable):
         Binding("j", "cursor_down", "Down", show=False, id="jobs.down"),
         Binding("k", "cursor_up", "Up", show=False, id="jobs.up"),
         Binding("s", "cycle_sort", "Sort", show=False, tooltip="Sort by the next column", id="jobs.sort"),
+        Binding(
+            "w",
+            "app.why",
+            "Why",
+            show=False,
+            tooltip="Why the selected job is not running: what holds it back, and each agent's reason",
+            id="jobs.why",
+        ),
     ]
 
     def __init__(self, view: FarmView, *, id: str | None = None) -> None:

@@ -1,4 +1,4 @@
-"""A long text read in full (a frame's whole error), scrolled with the keys, then closed."""
+"""A long text read in full (a frame's whole error, why a job waits), scrolled with the keys, then closed."""
 
 from __future__ import annotations
 
@@ -22,16 +22,17 @@ class TextScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,q,enter", "close", "Close", id="text.close")]
 
-    def __init__(self, title: str, text: str) -> None:
+    def __init__(self, title: str, text: str | Text) -> None:
+        """``text``: plain (shown as it is, never read as markup) or already styled."""
         super().__init__()
         self.title_text = title
-        self.text = text
+        self.text = text if isinstance(text, Text) else Text(text)
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(f"{self.title_text}  (escape closes)", id="text-title", markup=False)
             with VerticalScroll():
-                yield Static(Text(self.text), id="text-body")
+                yield Static(self.text, id="text-body")
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()

@@ -3,7 +3,8 @@
 The app talks to a fixed in-process FarmService (canned jobs and agents with fixed ids,
 names and times, a watch that stays open and quiet) served on a unix socket named
 relative to the test's own directory, so the address on the status line is the same
-on every run; the clocks the view reads are frozen. Update the pictures with
+on every run; the clocks the view reads are frozen. One test takes no picture: what a
+question the canned farm refuses says. Update the pictures with
 ``pytest tests/tui/test_snapshots.py --snapshot-update`` and look at them before
 committing.
 """
@@ -26,18 +27,21 @@ from renderq.tui import farm_view
 from renderq.tui.agent_screen import AgentScreen
 from renderq.tui.agents_table import AgentsTable
 from renderq.tui.app import RenderqApp
+from renderq.tui.blocked_table import BlockedTable
 from renderq.tui.feed import FeedStatus
 from renderq.tui.frames_table import FramesTable
 from renderq.tui.job_screen import JobScreen
 from renderq.tui.jobs_table import JobsTable
 from renderq.tui.log_screen import ENDED, LogScreen
+from renderq.tui.message_line import MessageLine
 from renderq.tui.messages import FeedStatusChanged
 from renderq.tui.submit_screen import SubmitScreen
+from renderq.tui.text_screen import TextScreen
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc
 from renderq.v1 import resources_pb2 as pb
 
-from .conftest import DEADLINE, app_of, until
+from .conftest import DEADLINE, app_of, running, until
 
 if TYPE_CHECKING:
     from textual.pilot import Pilot
@@ -81,7 +85,8 @@ def canned_jobs() -> list[pb.Job]:
             frames_running=4, pool="comp",
         ),
         job(
-            104, "shot040_layout_preview", "chen", pb.JOB_STATE_RUNNING, 5, 48, priority=50, start_time=at(90)
+            104, "shot040_layout_preview", "chen", pb.JOB_STATE_RUNNING, 5, 48, priority=50,
+            start_time=at(90), blocked_agents=[BLOCKED],
         ),
         job(105, "shot050_hair_sim", "dora", pb.JOB_STATE_SUSPENDED, 12, 100, priority=40),
         job(106, "shot060_final", "bruno", pb.JOB_STATE_QUEUED, 0, 500, priority=90),
@@ -91,6 +96,11 @@ def canned_jobs() -> list[pb.Job]:
     ]  # fmt: skip
 
 
+BLOCKED_REASON = (
+    "blocked after 3 failures: blender exited with code 139 (segmentation fault) while loading "
+    "'/projects/shot040/layout.blend'"
+)
+BLOCKED = pb.BlockedAgent(agent_id="render-03", failures=3, reason=BLOCKED_REASON)
 SMOKE_ERROR = (
     "blender exited with code 1 after 41.2 s: Error: Cannot read file "
     "'/projects/shot020/cache/smoke_0017.vdb': No such file or directory\n"
@@ -103,10 +113,12 @@ LONG_LINE = (
 
 
 def canned_frames() -> list[pb.Frame]:
-    """Frames 15 to 20 of job 102: rendered, failed with a long error, rendering, pending."""
+    """Frames 15 to 20 of job 102: rendered, failed with a long error, rendering, pending;
+    frames 5 to 8 of job 104: rendered, rendering, pending."""
 
-    def frame(number: int, state: pb.FrameState, **fields: Any) -> pb.Frame:
-        return pb.Frame(job_id=102, number=number, state=state, task_id=4000 + number, **fields)
+    def frame(number: int, state: pb.FrameState, job_id: int = 102, **fields: Any) -> pb.Frame:
+        task_id = {102: 4000, 104: 5000}[job_id] + number
+        return pb.Frame(job_id=job_id, number=number, state=state, task_id=task_id, **fields)
 
     return [
         frame(15, pb.FRAME_STATE_COMPLETED, agent_id="render-01", attempt_count=1, peak_rss_bytes=2 * GiB,
@@ -118,6 +130,11 @@ def canned_frames() -> list[pb.Frame]:
         frame(18, pb.FRAME_STATE_RENDERING, agent_id="render-02", attempt_count=1),
         frame(19, pb.FRAME_STATE_PENDING),
         frame(20, pb.FRAME_STATE_PENDING),
+        frame(5, pb.FRAME_STATE_COMPLETED, 104, agent_id="render-02", attempt_count=1,
+              render_time=duration_pb2.Duration(seconds=12)),
+        frame(6, pb.FRAME_STATE_RENDERING, 104, agent_id="render-02", attempt_count=1),
+        frame(7, pb.FRAME_STATE_PENDING, 104),
+        frame(8, pb.FRAME_STATE_PENDING, 104),
     ]  # fmt: skip
 
 
@@ -231,6 +248,22 @@ class CannedFarm(farm_service_pb2_grpc.FarmServiceServicer):
         tasks = [t for t in canned_tasks() if t.job_id == request.job_id]
         return fpb.ListTasksResponse(
             tasks=[t for t in tasks if not request.states or t.state in request.states]
+        )
+
+    def ExplainJob(self, request: fpb.ExplainJobRequest, context: Any) -> fpb.ExplainJobResponse:
+        """Job 106 waits for a limit (gpu-01 could take a task if it were free); any other
+        job was deleted meanwhile."""
+        if request.job_id != 106:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"job {request.job_id} was deleted")
+        verdicts = [
+            ("gpu-01", ""),
+            ("render-01", "no free slot (2 of 2 in use)"),
+            ("render-02", "draining"),
+            ("render-03", "offline since 2026-05-28 18:02"),
+        ]
+        return fpb.ExplainJobResponse(
+            reasons=["limit nuke 4/4 held by jobs 103, 104"],
+            agents=[fpb.AgentVerdict(agent_id=a, reason=why) for a, why in verdicts],
         )
 
     def TailLog(self, request: fpb.TailLogRequest, context: Any) -> Iterator[fpb.TailLogResponse]:
@@ -350,6 +383,51 @@ def test_job_screen_shows_the_whole_error_of_the_frame_under_the_cursor(
         )
 
     assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=frame_17)
+
+
+def test_job_screen_shows_the_agents_the_job_blocked(snap_compare: Compare, canned_farm: str) -> None:
+    """Job 104 at 80x24: render-03, blocked after 3 failures, under the summary, its reason
+    wrapped in its column."""
+
+    async def blocked(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await pilot.app.push_screen(JobScreen(104))
+        screen = pilot.app.screen
+        assert isinstance(screen, JobScreen)
+        table = screen.query_one(FramesTable)
+        await until("the frames of job 104", lambda: len(table.numbers) == 4, pilot)
+        agents = screen.query_one(BlockedTable)
+        await until("render-03 blocked", lambda: agents.row_count == 1, pilot)
+
+    assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=blocked)
+
+
+def test_why_a_job_waits(snap_compare: Compare, canned_farm: str) -> None:
+    """``w`` on job 106 at 80x24: the limit it waits for, then each agent's reason (none for
+    gpu-01: it could take a task now)."""
+
+    async def why(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await pilot.press("j", "j")
+        table = app_of(pilot).query_one(JobsTable)
+        await until("job 106 selected", lambda: table.selected_job_id == 106, pilot)
+        await pilot.press("w")
+        await until("the answer", lambda: isinstance(pilot.app.screen, TextScreen), pilot)
+
+    assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=why)
+
+
+async def test_a_why_the_controller_refuses_is_said_on_the_message_line(canned_farm: str) -> None:
+    """No picture: ``w`` on job 108, which the canned farm says was deleted."""
+    app = make_app(canned_farm)
+    async with running(app) as pilot:
+        await loaded(pilot)
+        assert app.query_one(JobsTable).selected_job_id == 108
+        await pilot.press("w")
+        line = app.query_one(MessageLine)
+        await until("the refusal said", lambda: line.text, pilot)
+        assert (line.text, line.severity) == ("why job 108: job 108 was deleted", "error")
+        assert app.screen is app.screen_stack[0], "no answer to read"
 
 
 def test_agent_screen(snap_compare: Compare, canned_farm: str) -> None:
