@@ -15,11 +15,10 @@ from __future__ import annotations
 import asyncio
 import codecs
 import logging
-import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -40,6 +39,7 @@ from renderq.agent.process_tree import (
     reap_orphans,
 )
 from renderq.agent.run_as import TaskUser
+from renderq.agent.task_setup import fill_tokens, task_environment
 from renderq.agent.workspace import Workspace
 from renderq.frame_range import format_frames
 from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, OutputParser, ParseEvent, Progress
@@ -48,8 +48,6 @@ from renderq.v1 import agent_service_pb2 as apb
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
-_AGENT_ENVIRONMENT = dict(os.environ)
-"""The agent's environment, read once: os.environ decodes every variable on each read."""
 LOG_FLUSH_BYTES = 32 * 1024
 LOG_FLUSH_DELAY = 0.05
 """Seconds after the first unflushed byte: output looks live without a message per line."""
@@ -269,18 +267,18 @@ class AttemptRunner:
 
     def _environment(self, workspace: Workspace) -> dict[str, str]:
         a = self._assignment
-        return {
-            **_AGENT_ENVIRONMENT,
-            # Not root's HOME: the task's programs would look for their settings there.
-            **(self._user.environment() if self._user is not None else {}),
-            **a.environment,
-            **gpu_environment(self._gpus),
-            "RENDERQ_JOB_ID": str(a.job_id),
-            "RENDERQ_TASK_ID": str(a.task_id),
-            self._tag[0]: self._tag[1],
-            "RENDERQ_FRAMES": format_frames(self._frames),
-            "RENDERQ_WORKSPACE": str(workspace.root),
-        }
+        return task_environment(
+            user=self._user.environment() if self._user is not None else {},
+            job=a.environment,
+            gpus=self._gpus,
+            renderq={
+                "RENDERQ_JOB_ID": str(a.job_id),
+                "RENDERQ_TASK_ID": str(a.task_id),
+                self._tag[0]: self._tag[1],
+                "RENDERQ_FRAMES": format_frames(self._frames),
+                "RENDERQ_WORKSPACE": str(workspace.root),
+            },
+        )
 
     async def _wait(self, child: ChildProcess, sampler: TreeSampler) -> bool:
         """Wait for the process to exit, or kill its tree on cancel or timeout.
@@ -457,33 +455,6 @@ async def _read_pipe(stream: asyncio.StreamReader, chunks: asyncio.Queue[bytes |
     finally:
         # Even when cancelled: the consumer reads on until this marker, so there is room.
         await chunks.put(None)
-
-
-def fill_tokens(text: str, tokens: Mapping[str, str]) -> str:
-    """Replace the agent's tokens (keys such as ``{renders}``) with plain ``str.replace``;
-    any other braces (``{frame:04d}``) stay as they are."""
-    for token, value in tokens.items():
-        text = text.replace(token, value)
-    return text
-
-
-def gpu_environment(gpus: str) -> dict[str, str]:
-    """The variables that keep a task to the GPUs it was given (``gpus``: ``0,2``).
-
-    They override the agent's and the job's own: the controller hands each GPU to one
-    task at a time. The indices are those ``nvidia-smi`` lists (see ``hardware``), in PCI
-    bus order, so CUDA is told to count in that order too rather than fastest first.
-
-    A task given no GPUs gets nothing here, and CUDA_VISIBLE_DEVICES stays as the agent's
-    and the job's environment have it. Hiding every GPU from it (an empty value) would
-    keep a CPU task off GPUs that other tasks were given, but it would also break every
-    job that renders on the GPU without reserving any, as every job did before GPUs were
-    reserved; a job (or an agent) that wants its tasks kept off the GPUs sets
-    CUDA_VISIBLE_DEVICES="" in its own environment.
-    """
-    if not gpus:
-        return {}
-    return {"CUDA_VISIBLE_DEVICES": gpus, "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
 
 
 def _start_failure(program: str, exc: OSError) -> tuple[int, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from renderq.agent.runner import fill_tokens, gpu_environment
+from renderq.agent.task_setup import fill_tokens, gpu_environment
 from renderq.plugins.base import ParameterError
 from renderq.plugins.command import CommandPlugin
 from renderq.plugins.template import check_template, uses_agent_token

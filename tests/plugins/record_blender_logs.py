@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from renderq.agent.runner import fill_tokens
+from renderq.agent.task_setup import fill_tokens
 from renderq.demo.scene import ensure_demo_scene
 from renderq.plugins.registry import get_plugin
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from renderq.agent.runner import fill_tokens
+from renderq.agent.task_setup import fill_tokens
 from renderq.plugins.base import ErrorLine, FrameSaved, ParseEvent
 from renderq.plugins.blender import BlenderPlugin
 from tests.scenes import denoising_copy

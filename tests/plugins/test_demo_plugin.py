@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from renderq.agent.runner import fill_tokens
+from renderq.agent.task_setup import fill_tokens
 from renderq.demo.png import SIGNATURE
 from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, ParameterError, ParseEvent
 from renderq.plugins.blender_output import BlenderOutputParser
