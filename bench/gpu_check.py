@@ -18,8 +18,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.system.conftest import Farm  # noqa: E402  (the repository root just joined the path)
-from tests.waiting import eventually  # noqa: E402
+from tests.system.conftest import Farm
+from tests.waiting import eventually
 
 TASK = (
     'echo "CUDA_VISIBLE_DEVICES=$CUDA_VISIBLE_DEVICES gpus={gpus}"; '
@@ -44,7 +44,8 @@ def main() -> int:
             eventually("the agent is online", lambda: _online(farm), timeout=60)
             gpus = farm.cli.json("agents")[0]["hardware"]["gpus"]
             print("probed GPUs:", [(g["index"], g["model"], g["memory_bytes"]) for g in gpus])
-            job = farm.cli.json("submit", "command", "--frames", "1", "--task-gpus", "1", "--", "sh", "-c", TASK)
+            submit = ("command", "--frames", "1", "--task-gpus", "1", "--", "sh", "-c", TASK)
+            job = farm.cli.json("submit", *submit)
             farm.cli.run("wait", str(job["id"]), timeout=120)
             log = farm.cli.run("logs", str(job["id"]), "1").stdout
             print(log)
