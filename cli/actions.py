@@ -113,10 +113,11 @@ def _add(verbs: Verbs, common: argparse.ArgumentParser, verb: str, help_text: st
 async def _unblock(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
     request = fpb.UnblockAgentRequest(job_id=args.job_id, agent_id=args.agent_id)
     job = (await stub.UnblockAgent(request)).job
-    return await _show_job(args, stub, job, f"; agent {args.agent_id} may run it again")
+    return await show_job(args, stub, job, f"; agent {args.agent_id} may run it again")
 
 
-async def _show_job(args: argparse.Namespace, stub: FarmServiceAsyncStub, job: pb.Job, note: str = "") -> int:
+async def show_job(args: argparse.Namespace, stub: FarmServiceAsyncStub, job: pb.Job, note: str = "") -> int:
+    """The job after a change: ``job ID STATE`` and ``note``, or the whole job under --json."""
     if args.json:
         print_json(job, await parameter_types(stub))
     else:
@@ -126,7 +127,7 @@ async def _show_job(args: argparse.Namespace, stub: FarmServiceAsyncStub, job: p
 
 def _job_verb(call: Callable[[FarmServiceAsyncStub, int], Awaitable[_JobAnswer]]) -> ClientVerb:
     async def verb(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
-        return await _show_job(args, stub, (await call(stub, args.job_id)).job)
+        return await show_job(args, stub, (await call(stub, args.job_id)).job)
 
     return verb
 
@@ -145,7 +146,7 @@ def _agent_verb(call: Callable[[FarmServiceAsyncStub, str], Awaitable[_AgentAnsw
 
 async def _retry(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
     answer = await stub.RetryFrames(fpb.RetryFramesRequest(job_id=args.job_id, frames=args.frames))
-    return await _show_job(args, stub, answer.job, f", {answer.frames_retried} frames back in the queue")
+    return await show_job(args, stub, answer.job, f", {answer.frames_retried} frames back in the queue")
 
 
 async def _priority(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
@@ -155,7 +156,7 @@ async def _priority(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int
             update_mask=field_mask_pb2.FieldMask(paths=["priority"]),
         )
     )
-    return await _show_job(args, stub, answer.job, f", priority {answer.job.priority}")
+    return await show_job(args, stub, answer.job, f", priority {answer.job.priority}")
 
 
 async def _delete(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:

@@ -19,6 +19,7 @@ from renderq.cli import (
     backup,
     certs,
     config_show,
+    job_set,
     limits,
     listings,
     logs,
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.register(verbs, common)
     wait.register(verbs, common)
     actions.register(verbs, common)
+    job_set.register(verbs, common)
     agent_set.register(verbs, common)
     access.register(verbs, common)
     backup.register(verbs, common)

@@ -75,10 +75,10 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         "--frames", required=True, metavar="SPEC", help="frame range: 1-100, 1-100x5, 1,5,10-20"
     )
     parser.add_argument("--chunk", type=int, default=None, metavar="N", help="frames per task (default 1)")
-    parser.add_argument("--priority", type=int, default=None, metavar="N", help="0 to 100 (default 50)")
-    parser.add_argument("--name", default="", help="job name")
+    add_priority(parser)
+    add_name(parser)
     parser.add_argument("--owner", default=login_name(), help="who the job belongs to (default $USER)")
-    parser.add_argument("--pool", default="", help="run only on agents of this pool")
+    add_pool(parser)
     _add_parameters(parser)
     parser.add_argument(
         "--env",
@@ -103,36 +103,68 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         help="with --depends-on: frame N starts as soon as frame N of that job completed",
     )
     _add_running(parser)
-    _add_reservation(parser)
-    _add_requirements(parser)
+    add_reservation(parser)
+    add_requirements(parser)
     parser.set_defaults(run=client_verb(_submit), takes_argv=True)
 
 
 def _add_running(parser: argparse.ArgumentParser) -> None:
     """How the job's tasks run: retries, time limits, bad agents, licences."""
-    parser.add_argument(
-        "--max-retries", type=int, metavar="N", help="automatic retries per frame (default 3)"
-    )
+    add_max_retries(parser)
     parser.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="kill a task that runs longer than this"
     )
+    add_max_agent_failures(parser)
+    add_min_runtime(parser)
+    parser.add_argument(
+        "--allow-unmatched",
+        action="store_true",
+        help="submit it even if no known agent could ever run it (one may join later)",
+    )
+    add_limit(parser)
+
+
+# The flags of the job's settings that can change in flight, shared with `renderq job-set`
+# so that both verbs spell and parse them alike.
+
+
+def add_priority(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--priority", type=int, default=None, metavar="N", help="0 to 100 (default 50)")
+
+
+def add_name(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--name", default="", help="job name")
+
+
+def add_pool(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pool", default="", help="run only on agents of this pool")
+
+
+def add_max_retries(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--max-retries", type=int, metavar="N", help="automatic retries per frame (default 3)"
+    )
+
+
+def add_max_agent_failures(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-agent-failures",
         type=int,
         metavar="N",
         help="failed tasks on one agent after which it gets no more of the job (default 3; 0 never)",
     )
+
+
+def add_min_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-runtime",
         type=float,
         metavar="SECONDS",
         help="a task that succeeds faster than this counts as failed (a renderer that exits 0 early)",
     )
-    parser.add_argument(
-        "--allow-unmatched",
-        action="store_true",
-        help="submit it even if no known agent could ever run it (one may join later)",
-    )
+
+
+def add_limit(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limit",
         action="append",
@@ -159,7 +191,8 @@ def _add_parameters(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_reservation(parser: argparse.ArgumentParser) -> None:
+def add_reservation(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The ``--task-*`` flags, in a group of their own (returned, to describe it further)."""
     held = parser.add_argument_group(
         "reservation (what each task holds on its agent; an agent runs several tasks only while they fit)"
     )
@@ -174,9 +207,11 @@ def _add_reservation(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="whole GPUs per task, never shared (CUDA_VISIBLE_DEVICES and the {gpus} token)",
     )
+    return held
 
 
-def _add_requirements(parser: argparse.ArgumentParser) -> None:
+def add_requirements(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The ``--require-*`` flags, in a group of their own (returned, to describe it further)."""
     needs = parser.add_argument_group("requirements (agents that lack them never get the job)")
     needs.add_argument("--require-cores", type=int, default=0, metavar="N")
     needs.add_argument("--require-ram", type=_size, default=0, metavar="SIZE", help="e.g. 8GiB")
@@ -195,6 +230,7 @@ def _add_requirements(parser: argparse.ArgumentParser) -> None:
     needs.add_argument(
         "--require-tag", action="append", default=[], metavar="TAG", help="agent tag (repeatable)"
     )
+    return needs
 
 
 def _parameter(text: str) -> Any:
@@ -214,6 +250,24 @@ def job_parameters(args: argparse.Namespace) -> dict[str, Any]:
     return parameters
 
 
+def reservation(args: argparse.Namespace) -> pb.TaskReservation:
+    """What the ``--task-*`` flags reserve; a flag left out (None) reserves none of it."""
+    return pb.TaskReservation(cores=args.task_cores, memory_bytes=args.task_memory, gpus=args.task_gpus)
+
+
+def requirements(args: argparse.Namespace) -> pb.Requirements:
+    """What the ``--require-*`` flags ask of an agent; a flag left out (None) asks nothing."""
+    return pb.Requirements(
+        min_cpu_cores=args.require_cores,
+        min_ram_bytes=args.require_ram,
+        min_gpu_count=args.require_gpus,
+        min_gpu_memory_bytes=args.require_gpu_memory,
+        os=args.require_os,
+        renderers=args.require_renderer,
+        tags=args.require_tag,
+    )
+
+
 def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> pb.Job:
     """The Job the flags describe, with ``parameters``; the controller validates it."""
     job = pb.Job(
@@ -228,18 +282,8 @@ def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> pb.Job:
         depends_on=args.depends_on,
         frame_by_frame=args.frame_by_frame,
         limits=args.limit,
-        reservation=pb.TaskReservation(
-            cores=args.task_cores, memory_bytes=args.task_memory, gpus=args.task_gpus
-        ),
-        requirements=pb.Requirements(
-            min_cpu_cores=args.require_cores,
-            min_ram_bytes=args.require_ram,
-            min_gpu_count=args.require_gpus,
-            min_gpu_memory_bytes=args.require_gpu_memory,
-            os=args.require_os,
-            renderers=args.require_renderer,
-            tags=args.require_tag,
-        ),
+        reservation=reservation(args),
+        requirements=requirements(args),
     )
     job.parameters.update(parameters)
     if args.max_retries is not None:
