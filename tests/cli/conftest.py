@@ -12,10 +12,10 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 import pytest
@@ -27,9 +27,18 @@ from renderq.controller.config import ControllerConfig
 from renderq.controller.main import serve
 from renderq.plugins.base import ParamType
 from renderq.plugins.registry import all_plugins
+from renderq.v1 import agent_service_pb2_grpc as agrpc
 from renderq.v1 import farm_service_pb2 as fs
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as rs
+
+from ..controller.conftest import (
+    ScriptedAgent,
+    farm_client,
+    start_controller,
+    stop_controller,
+    until_agent_online,
+)
 
 DEADLINE = 20.0
 STAMP = timestamp_pb2.Timestamp(seconds=1_796_159_646)
@@ -417,6 +426,54 @@ def controller(tmp_path: Path) -> Iterator[RealController]:
                 await task
 
         asyncio.run_coroutine_threadsafe(stop(), loop).result(DEADLINE)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(DEADLINE)
+        loop.close()
+
+
+T = TypeVar("T")
+
+
+@dataclass
+class FarmWithAgent:
+    """A real controller and a scripted agent it has met, on an event loop of their own."""
+
+    address: str
+    data_dir: Path
+    agent: ScriptedAgent
+    loop: asyncio.AbstractEventLoop
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(DEADLINE)
+
+
+@pytest.fixture
+def farm_with_agent(tmp_path: Path) -> Iterator[FarmWithAgent]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="farm", daemon=True)
+    thread.start()
+    data_dir = tmp_path / "farm"
+    agent = ScriptedAgent()
+
+    async def start() -> tuple[grpc.aio.Server, asyncio.Task[None], int]:
+        server = grpc.aio.server()  # made on the loop it serves from
+        agrpc.add_AgentServiceServicer_to_server(agent, server)
+        agent.address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
+        await server.start()
+        task, port = await start_controller(data_dir, [agent.address])
+        async with farm_client(data_dir, port) as stub:
+            await until_agent_online(stub)
+        return server, task, port
+
+    async def stop(server: grpc.aio.Server, task: asyncio.Task[None]) -> None:
+        await stop_controller(task)
+        await server.stop(grace=None)
+
+    server, task, port = asyncio.run_coroutine_threadsafe(start(), loop).result(DEADLINE)
+    try:
+        yield FarmWithAgent(f"127.0.0.1:{port}", data_dir, agent, loop)
+    finally:
+        asyncio.run_coroutine_threadsafe(stop(server, task), loop).result(DEADLINE)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(DEADLINE)
         loop.close()

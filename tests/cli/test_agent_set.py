@@ -3,76 +3,18 @@ shows overrides and reservations."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
-from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-import grpc
 import pytest
 
-from renderq.v1 import agent_service_pb2_grpc as agrpc
 from renderq.v1 import resources_pb2 as rs
 
-from ..controller.conftest import (
-    ScriptedAgent,
-    farm_client,
-    start_controller,
-    stop_controller,
-    until_agent_online,
-)
-from .conftest import DEADLINE, CliRunner, FakeFarm, Result, renderq_process
+from .conftest import DEADLINE, CliRunner, FakeFarm, FarmWithAgent, Result, renderq_process
 
 T = TypeVar("T")
 AGENT = "scripted-1"
-
-
-@dataclass
-class FarmWithAgent:
-    """A real controller and a scripted agent it has met, on an event loop of their own."""
-
-    address: str
-    data_dir: Path
-    agent: ScriptedAgent
-    loop: asyncio.AbstractEventLoop
-
-    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(DEADLINE)
-
-
-@pytest.fixture
-def farm_with_agent(tmp_path: Path) -> Iterator[FarmWithAgent]:
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, name="farm", daemon=True)
-    thread.start()
-    data_dir = tmp_path / "farm"
-    agent = ScriptedAgent()
-
-    async def start() -> tuple[grpc.aio.Server, asyncio.Task[None], int]:
-        server = grpc.aio.server()  # made on the loop it serves from
-        agrpc.add_AgentServiceServicer_to_server(agent, server)
-        agent.address = f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}"
-        await server.start()
-        task, port = await start_controller(data_dir, [agent.address])
-        async with farm_client(data_dir, port) as stub:
-            await until_agent_online(stub)
-        return server, task, port
-
-    async def stop(server: grpc.aio.Server, task: asyncio.Task[None]) -> None:
-        await stop_controller(task)
-        await server.stop(grace=None)
-
-    server, task, port = asyncio.run_coroutine_threadsafe(start(), loop).result(DEADLINE)
-    try:
-        yield FarmWithAgent(f"127.0.0.1:{port}", data_dir, agent, loop)
-    finally:
-        asyncio.run_coroutine_threadsafe(stop(server, task), loop).result(DEADLINE)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(DEADLINE)
-        loop.close()
 
 
 @dataclass

@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import CliRunner, FakeFarm, RealController, Result
-from .test_agent_set import FarmWithAgent, farm_with_agent  # noqa: F401  (the fixture)
+from .conftest import CliRunner, FakeFarm, FarmWithAgent, RealController, Result
 
 
 @dataclass
@@ -135,7 +134,7 @@ def test_json_is_the_job_after_the_change(verb: Verb) -> None:
 
 def test_a_change_no_agent_could_run_is_refused(
     cli: CliRunner,
-    farm_with_agent: FarmWithAgent,  # noqa: F811  (the fixture imported above)
+    farm_with_agent: FarmWithAgent,
 ) -> None:
     verb = Verb(cli, RealController(farm_with_agent.address, farm_with_agent.data_dir))
     job_id = verb.submit()
