@@ -9,7 +9,6 @@ checked as at submit.
 from __future__ import annotations
 
 import argparse
-import math
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -110,8 +109,8 @@ def _flag(dest: str) -> str:
 
 def update_request(args: argparse.Namespace) -> fpb.UpdateJobRequest:
     """The request the flags ask for: each setting a flag was given for, in the mask and
-    in the job; a contradiction, a value out of range or no change at all is the user's
-    to fix."""
+    in the job (the flags' types keep each value in its field's range); a contradiction
+    or no change at all is the user's to fix."""
     if args.limit is not None and args.no_limits:
         raise UserError("--limit and --no-limits contradict each other; give one of them")
     job = pb.Job(id=args.job_id)
@@ -120,10 +119,7 @@ def update_request(args: argparse.Namespace) -> fpb.UpdateJobRequest:
         given = [dest for dest in dests if getattr(args, dest) is not None]
         if not given:
             continue
-        try:
-            _set(job, path, args)
-        except (ValueError, OverflowError) as error:  # beyond the field's type: int32, a Duration
-            raise UserError(f"{', '.join(map(_flag, given))}: {error}") from None
+        _set(job, path, args)
         paths.append(path)
     if not paths:
         raise UserError(
@@ -142,8 +138,6 @@ def _set(job: pb.Job, path: str, args: argparse.Namespace) -> None:
         case "limits":
             job.limits.extend(args.limit or [])
         case "min_runtime":
-            if not math.isfinite(args.min_runtime):
-                raise ValueError(f"{args.min_runtime} is not a number of seconds")
             job.min_runtime.FromTimedelta(timedelta(seconds=args.min_runtime))
         case _:
             setattr(job, path, getattr(args, path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,11 +45,50 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+INT32 = (1 << 31) - 1
+INT64 = (1 << 63) - 1
+
+
+def _count(text: str) -> int:
+    """A whole number the API's int32 fields hold (argparse names the flag when it is not)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if abs(value) > INT32:
+        raise argparse.ArgumentTypeError(f"{value} is too large")
+    return value
+
+
+def _job_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a job id") from None
+    if not 0 < value <= INT64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a job id")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A number of seconds: finite, not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value < 0 or value > 10**9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 1e9")
+    return value
+
+
 def _size(text: str) -> int:
     try:
-        return parse_size(text)
+        size = parse_size(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+    if size > INT64:
+        raise argparse.ArgumentTypeError(f"{text!r} is too large")
+    return size
 
 
 def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
@@ -74,7 +114,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--frames", required=True, metavar="SPEC", help="frame range: 1-100, 1-100x5, 1,5,10-20"
     )
-    parser.add_argument("--chunk", type=int, default=None, metavar="N", help="frames per task (default 1)")
+    parser.add_argument("--chunk", type=_count, default=None, metavar="N", help="frames per task (default 1)")
     add_priority(parser)
     add_name(parser)
     parser.add_argument("--owner", default=login_name(), help="who the job belongs to (default $USER)")
@@ -91,7 +131,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--depends-on",
         action="append",
-        type=int,
+        type=_job_id,
         default=[],
         metavar="ID",
         help="start after this job completes (repeatable); if that one failed or was cancelled, "
@@ -112,7 +152,7 @@ def _add_running(parser: argparse.ArgumentParser) -> None:
     """How the job's tasks run: retries, time limits, bad agents, licences."""
     add_max_retries(parser)
     parser.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="kill a task that runs longer than this"
+        "--timeout", type=_seconds, metavar="SECONDS", help="kill a task that runs longer than this"
     )
     add_max_agent_failures(parser)
     add_min_runtime(parser)
@@ -129,7 +169,7 @@ def _add_running(parser: argparse.ArgumentParser) -> None:
 
 
 def add_priority(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--priority", type=int, default=None, metavar="N", help="0 to 100 (default 50)")
+    parser.add_argument("--priority", type=_count, default=None, metavar="N", help="0 to 100 (default 50)")
 
 
 def add_name(parser: argparse.ArgumentParser) -> None:
@@ -142,14 +182,14 @@ def add_pool(parser: argparse.ArgumentParser) -> None:
 
 def add_max_retries(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--max-retries", type=int, metavar="N", help="automatic retries per frame (default 3)"
+        "--max-retries", type=_count, metavar="N", help="automatic retries per frame (default 3)"
     )
 
 
 def add_max_agent_failures(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-agent-failures",
-        type=int,
+        type=_count,
         metavar="N",
         help="failed tasks on one agent after which it gets no more of the job (default 3; 0 never)",
     )
@@ -158,7 +198,7 @@ def add_max_agent_failures(parser: argparse.ArgumentParser) -> None:
 def add_min_runtime(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--min-runtime",
-        type=float,
+        type=_seconds,
         metavar="SECONDS",
         help="a task that succeeds faster than this counts as failed (a renderer that exits 0 early)",
     )
@@ -196,13 +236,13 @@ def add_reservation(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     held = parser.add_argument_group(
         "reservation (what each task holds on its agent; an agent runs several tasks only while they fit)"
     )
-    held.add_argument("--task-cores", type=int, default=0, metavar="N", help="CPU cores per task")
+    held.add_argument("--task-cores", type=_count, default=0, metavar="N", help="CPU cores per task")
     held.add_argument(
         "--task-memory", type=_size, default=0, metavar="SIZE", help="memory per task, e.g. 40GiB"
     )
     held.add_argument(
         "--task-gpus",
-        type=int,
+        type=_count,
         default=0,
         metavar="N",
         help="whole GPUs per task, never shared (CUDA_VISIBLE_DEVICES and the {gpus} token)",
@@ -213,9 +253,9 @@ def add_reservation(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
 def add_requirements(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
     """The ``--require-*`` flags, in a group of their own (returned, to describe it further)."""
     needs = parser.add_argument_group("requirements (agents that lack them never get the job)")
-    needs.add_argument("--require-cores", type=int, default=0, metavar="N")
+    needs.add_argument("--require-cores", type=_count, default=0, metavar="N")
     needs.add_argument("--require-ram", type=_size, default=0, metavar="SIZE", help="e.g. 8GiB")
-    needs.add_argument("--require-gpus", type=int, default=0, metavar="N")
+    needs.add_argument("--require-gpus", type=_count, default=0, metavar="N")
     needs.add_argument(
         "--require-gpu-memory", type=_size, default=0, metavar="SIZE", help="per GPU, e.g. 8GiB"
     )
