@@ -223,10 +223,13 @@ class RenderqApp(ActionsApp):
     def _show_job_detail(self) -> None:
         """Under the table, why the selected job waits, is blocked or failed: its columns
         have no room for that at 80 columns."""
-        job_id = self.query_one(JobsTable).selected_job_id
+        try:
+            job_id = self.query_one(JobsTable).selected_job_id
+            detail = self.query_one("#job-detail", Static)
+        except NoMatches:
+            return  # a highlight that arrives while the app closes, its widgets gone
         job = self.view.jobs.get(job_id) if job_id is not None else None
         reason = job_reason(job) if job is not None else ""
-        detail = self.query_one("#job-detail", Static)
         text = Text(f"job {job_id} {label(pb.JobState, job.state)}: {reason}" if job and reason else "")
         if job and job.state_reason:
             text.append("  (w: why)", style="dim")
