@@ -1,19 +1,16 @@
-"""The submit form's fields: each a label, a control, its help and its error, and how its
-text becomes the value sent.
+"""The submit form's fields: each a label, a control, its help and its error, and the
+parser that turns its text into the value sent (``submit_parse``); the job they describe.
 
-The job's own fields (plugin, frames, scheduling, requirements, environment) are fixed;
-the plugin's parameters come from its schema (``ListPlugins``). An empty field leaves
-the value out, so the controller's default applies: its placeholder says which
+The job's own fields (plugin, frames, scheduling, reservation, requirements, environment)
+are fixed; the plugin's parameters come from its schema (``ListPlugins``). An empty field
+leaves the value out, so the controller's default applies: its placeholder says which
 (``default: 50``), never a bare number that looks typed in.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import re
 import shlex
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -24,89 +21,27 @@ from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from renderq.client.login import login_name
 from renderq.client.units import parse_size
-from renderq.frame_range import parse_frames
+from renderq.tui.submit_parse import (
+    Parse,
+    duration,
+    environment,
+    frame_range,
+    job_ids,
+    names,
+    number,
+    whole,
+    words,
+)
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
-Parse = Callable[[str], Any]
-"""Turns a field's text into the value to send; raises ValueError saying what is wrong."""
 Control = Input | Select[str] | Checkbox
 InputType = Literal["integer", "number", "text"]
 """What an ``Input`` lets be typed (Textual's own alias is private)."""
 PARAMETERS = "parameters."
 """Prefix of the parameter fields' keys, as the controller names them in its errors."""
 REQUIREMENTS = "requirements."
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
-UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def whole(least: int | None = None, most: int | None = None) -> Parse:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise ValueError(f"{text!r} is not a whole number") from None
-        if least is not None and most is not None and not least <= value <= most:
-            raise ValueError(f"must be between {least} and {most}, not {value}")
-        if least is not None and value < least:
-            raise ValueError(f"must be {least} or more, not {value}")
-        return value
-
-    return parse
-
-
-def number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a number") from None
-    if not math.isfinite(value):
-        raise ValueError(f"must be a finite number, not {text}")
-    return value
-
-
-def words(text: str) -> list[str]:
-    """A command line split as a shell would (quotes group, backslashes escape)."""
-    try:
-        return shlex.split(text)
-    except ValueError as e:
-        raise ValueError(f"cannot split this into words as a shell would: {str(e).lower()}") from None
-
-
-def frame_range(text: str) -> str:
-    parse_frames(text)  # FrameRangeError is a ValueError whose message says what is wrong
-    return text
-
-
-def job_ids(text: str) -> list[int]:
-    """``41 42`` or ``41,42``: the jobs this one waits for."""
-    ids = []
-    for word in re.split(r"[,\s]+", text.strip()):
-        if not word.isdigit() or int(word) < 1:
-            raise ValueError(f"{word!r} is not a job id; write job ids such as 41 42")
-        ids.append(int(word))
-    return ids
-
-
-def environment(text: str) -> dict[str, str]:
-    """``KEY=VALUE`` words, quoted as in a shell."""
-    pairs = {}
-    for word in words(text):
-        key, equals, value = word.partition("=")
-        if not equals or not key:
-            raise ValueError(f"{word!r} is not KEY=VALUE")
-        pairs[key] = value
-    return pairs
-
-
-def duration(text: str) -> float:
-    """Seconds in ``90``, ``90s``, ``30m``, ``2h`` or ``1d``."""
-    match = DURATION.match(text.strip().lower())
-    if not match or float(match.group(1)) <= 0:
-        raise ValueError(
-            f"{text!r} is not a duration; write seconds or a number with s, m, h or d, such as 2h"
-        )
-    return float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+RESERVATION = "reservation."
 
 
 class Field(Vertical):
@@ -302,10 +237,24 @@ def scheduling_fields() -> list[Field]:
             parse=whole(0),
         ),
         Field(
+            "max_agent_failures",
+            "agent failures",
+            number_input("3"),
+            help="failed tasks after which an agent is blocked; 0: never",
+            parse=whole(0),
+        ),
+        Field(
             "task_timeout",
             "timeout",
             text_input("default: none"),
             help="kill a task that runs longer: 90s, 30m, 2h",
+            parse=duration,
+        ),
+        Field(
+            "min_runtime",
+            "min run time",
+            text_input("default: none"),
+            help="a task that succeeds sooner counts as failed: 30s, 2m",
             parse=duration,
         ),
         Field(
@@ -315,8 +264,41 @@ def scheduling_fields() -> list[Field]:
             help="job ids this job waits for: 41 42",
             parse=job_ids,
         ),
+        Field(
+            "frame_by_frame",
+            "frame by frame",
+            Checkbox("frame N starts once frame N of those jobs completed", compact=True),
+        ),
         Field("pool", "pool", text_input("default: any pool"), help="run only on agents of this pool"),
+        Field(
+            "limits",
+            "limits",
+            text_input("default: none"),
+            help="licences each task holds: maya, nuke (renderq limit list)",
+            parse=names,
+        ),
         Field("owner", "owner", text_input("", login_name())),
+    ]
+
+
+def reservation_fields() -> list[Field]:
+    """What each task holds on its agent; an agent runs tasks side by side only while they fit."""
+    return [
+        Field(RESERVATION + "cores", "task cores", number_input("none"), parse=whole(0)),
+        Field(
+            RESERVATION + "memory_bytes",
+            "task memory",
+            text_input("default: none"),
+            help="e.g. 40GiB",
+            parse=parse_size,
+        ),
+        Field(
+            RESERVATION + "gpus",
+            "task GPUs",
+            number_input("none"),
+            help="whole GPUs, never shared: {gpus}, CUDA_VISIBLE_DEVICES",
+            parse=whole(0),
+        ),
     ]
 
 
@@ -375,15 +357,24 @@ def environment_fields() -> list[Field]:
 
 def parameters(values: dict[str, Any]) -> dict[str, Any]:
     """The plugin parameters among the form's values, by their own names; empty ones left out."""
-    return {
-        k.removeprefix(PARAMETERS): v for k, v in values.items() if k.startswith(PARAMETERS) and v is not None
-    }
+    return _prefixed(values, PARAMETERS)
+
+
+def conflicts(values: dict[str, Any]) -> dict[str, str]:
+    """What is wrong with fields taken together, by field key, said before the controller would."""
+    if values.get("frame_by_frame") and not values.get("depends_on"):
+        return {"frame_by_frame": "needs depends on: the jobs whose frames it waits for"}
+    return {}
+
+
+def _prefixed(values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The values of the fields named ``prefix`` + name, by name; empty ones left out."""
+    return {k.removeprefix(prefix): v for k, v in values.items() if k.startswith(prefix) and v is not None}
 
 
 def build_job(values: dict[str, Any]) -> pb.Job:
     """The job the form's values (by field key) describe; a None value leaves its field
     unset, so the controller's default applies."""
-    needs = {k.removeprefix(REQUIREMENTS): v for k, v in values.items() if k.startswith(REQUIREMENTS)}
     job = pb.Job(
         plugin=values["plugin"],
         name=values["name"] or "",
@@ -391,13 +382,19 @@ def build_job(values: dict[str, Any]) -> pb.Job:
         chunk_size=values["chunk_size"],
         priority=values["priority"],
         max_retries=values["max_retries"],
+        max_agent_failures=values["max_agent_failures"],
         pool=values["pool"] or "",
         owner=values["owner"] or "",
         depends_on=values["depends_on"] or [],
+        frame_by_frame=values["frame_by_frame"],
+        limits=values["limits"] or [],
         environment=values["environment"] or {},
-        requirements=pb.Requirements(**{k: v for k, v in needs.items() if v is not None}),
+        reservation=pb.TaskReservation(**_prefixed(values, RESERVATION)),
+        requirements=pb.Requirements(**_prefixed(values, REQUIREMENTS)),
     )
     if values["task_timeout"] is not None:
         job.task_timeout.FromTimedelta(timedelta(seconds=values["task_timeout"]))
+    if values["min_runtime"] is not None:
+        job.min_runtime.FromTimedelta(timedelta(seconds=values["min_runtime"]))
     job.parameters.update(parameters(values))
     return job

@@ -2,13 +2,14 @@
 
 The plugins and their parameters come from the controller (``ListPlugins``), so a new
 plugin gets its form without a TUI release. What the form can check (the frame range,
-numbers, sizes, required fields) it checks before sending, under the field concerned.
-Path parameters are made absolute from the TUI's working directory and must exist on
-this machine (``localize_paths``), unless "paths are on the render nodes" is ticked:
-the controller does not look at its own disk. What only the controller knows (a job
-depended on that does not exist) comes back as its ``FIELD: sentence`` and lands under
-that field too, scrolled into view, and is said on the form's top line. Every call
-runs in a worker.
+numbers, sizes, required fields, frame by frame without dependencies) it checks before
+sending, under the field concerned. Path parameters are made absolute from the TUI's
+working directory and must exist on this machine (``localize_paths``), unless "paths
+are on the render nodes" is ticked: the controller does not look at its own disk. What
+only the controller knows (a job depended on that does not exist, a limit never set)
+comes back as its ``FIELD: sentence`` (``reservation.cores: ...``) and lands under that
+field too, scrolled into view, and is said on the form's top line. Every call runs in
+a worker.
 """
 
 from __future__ import annotations
@@ -33,17 +34,20 @@ from renderq.tui.submit_fields import (
     Field,
     PluginSelect,
     build_job,
+    conflicts,
     environment_fields,
     job_fields,
     parameter_field,
     parameters,
     requirement_fields,
+    reservation_fields,
     scheduling_fields,
 )
 from renderq.v1 import farm_service_pb2 as fpb
 
 SECTIONS = [
     ("scheduling", scheduling_fields),
+    ("reservation per task: what each task holds on its agent", reservation_fields),
     ("requirements: agents that lack them never get the job", requirement_fields),
     ("environment", environment_fields),
 ]
@@ -198,6 +202,10 @@ class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
                 wrong.append(field)
             else:
                 field.show_error("")
+        if not wrong:
+            for key, message in conflicts(values).items():
+                self.fields[key].show_error(message)
+                wrong.append(self.fields[key])
         if wrong:
             names = ", ".join(field.label for field in wrong)
             self.show_top_error(f"check {names}: {wrong[0].error}" if len(wrong) == 1 else f"check {names}")

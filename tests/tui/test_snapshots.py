@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
+from textual.containers import VerticalScroll
+from textual.widgets import Input
 
 from renderq.client.credentials import Credentials
-from renderq.tui import farm_view
+from renderq.tui import farm_view, submit_fields
 from renderq.tui.agent_screen import AgentScreen
 from renderq.tui.agents_table import AgentsTable
 from renderq.tui.app import RenderqApp
@@ -487,3 +489,38 @@ def test_submit_form(snap_compare: Compare, canned_farm: str) -> None:
         await until("blender's fields", lambda: screen.query("#paths-on-nodes"), pilot)
 
     assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=form)
+
+
+def test_submit_form_says_frame_by_frame_needs_dependencies(
+    snap_compare: Compare, canned_farm: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ctrl+s with frame by frame ticked and no job to depend on, the form scrolled to its
+    end: the error under the box, scrolled into view and said on the top line; under it
+    the pool, the limits, the owner (the same on every machine) and the reservation per
+    task, empty ones saying their default."""
+    monkeypatch.setattr(submit_fields, "login_name", lambda: "ana")
+
+    async def refused(pilot: Pilot[Any]) -> None:
+        await loaded(pilot)
+        await pilot.press("n")
+        await until("the form", lambda: isinstance(pilot.app.screen, SubmitScreen), pilot)
+        screen = pilot.app.screen
+        assert isinstance(screen, SubmitScreen)
+        await until("the plugins", lambda: screen.plugins, pilot)
+        await pilot.press("c")
+        await until("command's fields", lambda: "parameters.argv" in screen.fields, pilot)
+        for key, text in {"frames": "1-10", "parameters.argv": "comp.sh {frame}"}.items():
+            control = screen.fields[key].control
+            assert isinstance(control, Input)
+            control.value = text
+        box = screen.fields["frame_by_frame"]
+        box.control.value = True
+        form = screen.query_one("#submit-form", VerticalScroll)
+        form.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await until("the error under frame by frame", lambda: box.error, pilot)
+        await until("the form scrolled up to it", lambda: form.scroll_y < form.max_scroll_y, pilot)
+        await pilot.pause()
+
+    assert snap_compare(make_app(canned_farm), terminal_size=(80, 24), run_before=refused)

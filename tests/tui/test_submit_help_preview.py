@@ -36,7 +36,7 @@ from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
 from ..system.conftest import Farm
-from .conftest import until
+from .conftest import running, until
 
 if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
@@ -48,12 +48,13 @@ SIZE = (80, 24)
 
 @pytest.fixture(scope="module")
 def farm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Farm]:
-    """A controller and one agent with two slots, shared by the tests of this module."""
+    """A controller and one agent with two slots and a declared GPU (for a job that
+    reserves one), shared by the tests of this module."""
     farm = Farm(tmp_path_factory.mktemp("farm"))
     try:
         farm.add_agent("a1")
         farm.start_controller()
-        farm.start_agent("a1", "--slots", "2")
+        farm.start_agent("a1", "--slots", "2", "--gpus", "1")
         yield farm
     finally:
         farm.stop()
@@ -102,6 +103,14 @@ async def fill(pilot: Pilot[Any], field: Field, text: str) -> None:
     await pilot.press("ctrl+a", "ctrl+k", *text)
 
 
+def put(form: SubmitScreen, texts: dict[str, str]) -> None:
+    """Fields a test is not about, filled without typing (each key press waits for a repaint)."""
+    for key, text in texts.items():
+        control = form.fields[key].control
+        assert isinstance(control, Input), key
+        control.value = text
+
+
 async def stop(api: FarmServiceAsyncStub, job_id: int) -> None:
     """Cancel a job a test sent, so it leaves the shared agent's slots, unless it ended."""
     try:
@@ -119,7 +128,7 @@ async def test_a_command_job_submitted_from_the_form_has_what_was_typed(
     app: RenderqApp, api: FarmServiceAsyncStub
 ) -> None:
     name = f"form-{uuid.uuid4().hex[:8]}"
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(app, SIZE) as pilot:
         form = await open_form(pilot, app, "command")
         assert form.fields["parameters.argv"].required
         await fill(pilot, form.fields["name"], name)
@@ -141,7 +150,7 @@ async def test_a_bad_frame_range_is_shown_under_frames_and_nothing_is_sent(
     app: RenderqApp, api: FarmServiceAsyncStub
 ) -> None:
     name = f"bad-frames-{uuid.uuid4().hex[:8]}"
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(app, SIZE) as pilot:
         form = await open_form(pilot, app, "command")
         await fill(pilot, form.fields["name"], name)
         await fill(pilot, form.fields["frames"], "9-1")
@@ -168,7 +177,7 @@ async def test_a_scene_missing_here_is_shown_under_its_field_unless_the_paths_ar
     monkeypatch.chdir(tmp_path)
     (tmp_path / "shot010.blend").write_bytes(b"")
     name = f"paths-{uuid.uuid4().hex[:8]}"
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(app, SIZE) as pilot:
         form = await open_form(pilot, app, "blender")
         assert form.fields["parameters.format"].control.value == "PNG"  # its default
         await fill(pilot, form.fields["name"], name)
@@ -197,7 +206,7 @@ async def test_paths_on_the_render_nodes_are_sent_as_typed(
     app: RenderqApp, api: FarmServiceAsyncStub
 ) -> None:
     name = f"on-nodes-{uuid.uuid4().hex[:8]}"
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(app, SIZE) as pilot:
         form = await open_form(pilot, app, "blender")
         await fill(pilot, form.fields["name"], name)
         await fill(pilot, form.fields["frames"], "1")
@@ -224,7 +233,7 @@ async def test_the_controllers_refusal_is_scrolled_into_view_under_its_field_and
     app: RenderqApp, api: FarmServiceAsyncStub
 ) -> None:
     name = f"refused-{uuid.uuid4().hex[:8]}"
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(app, SIZE) as pilot:
         form = await open_form(pilot, app, "command")
         await fill(pilot, form.fields["name"], name)
         await fill(pilot, form.fields["frames"], "1")
@@ -264,7 +273,7 @@ def visible(scroll: VerticalScroll, field: Field) -> bool:
 async def test_a_letter_on_the_closed_plugin_list_picks_the_first_plugin_starting_with_it(
     app: RenderqApp,
 ) -> None:
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(app, SIZE) as pilot:
         await until("the app to connect to the controller", lambda: app.stub, pilot)
         await pilot.press("n")
         form = await until(
@@ -291,7 +300,7 @@ async def test_empty_fields_say_their_default_and_every_option_of_submit_has_a_f
     timeout) end up in the job as typed; placeholders read as defaults, not values."""
     first = await submit(api, pb.Job(plugin="command", frames="1"), {"argv": ["true"]})
     name = f"full-{uuid.uuid4().hex[:8]}"
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(app, SIZE) as pilot:
         form = await open_form(pilot, app, "command")
         for key in ("chunk_size", "priority", "max_retries", "task_timeout", "requirements.min_cpu_cores"):
             control = form.fields[key].control
@@ -350,8 +359,112 @@ async def test_empty_fields_say_their_default_and_every_option_of_submit_has_a_f
     assert (job.requirements.min_cpu_cores, job.requirements.min_ram_bytes) == (1, 1024**3)
 
 
+async def test_a_reservation_limits_and_failure_rules_typed_in_the_form_are_the_jobs(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    """What ``renderq submit`` sets with --task-cores/--task-memory/--task-gpus, --limit,
+    --max-agent-failures, --min-runtime and --frame-by-frame, as the controller keeps it."""
+    first = await submit(api, pb.Job(plugin="command", frames="1-2"), {"argv": ["true"]})
+    licence = f"lic-{uuid.uuid4().hex[:8]}"
+    await api.SetLimit(fpb.SetLimitRequest(limit=pb.Limit(name=licence, capacity=2)))
+    name = f"reserved-{uuid.uuid4().hex[:8]}"
+    async with running(app, SIZE) as pilot:
+        await until("agent a1 with its GPU", lambda: agent_gpus(api), pilot)
+        form = await open_form(pilot, app, "command")
+        for key in ("reservation.cores", "reservation.memory_bytes", "reservation.gpus", "limits"):
+            control = form.fields[key].control
+            assert isinstance(control, Input) and control.placeholder == "default: none", key
+        put(
+            form,
+            {
+                "name": name,
+                "frames": "1-2",
+                "parameters.argv": "true",
+                "limits": f"{licence},",
+                "max_agent_failures": "0",
+                "min_runtime": "2m",
+                "depends_on": str(first),
+            },
+        )
+        typed = {"reservation.cores": "1", "reservation.memory_bytes": "256MiB", "reservation.gpus": "1"}
+        for key, text in typed.items():
+            await fill(pilot, form.fields[key], text)
+        form.fields["frame_by_frame"].control.focus()
+        await pilot.press("space")
+        await pilot.press("ctrl+s")
+        await until(
+            "the form to close", lambda: not isinstance(app.screen, SubmitScreen) or form.top_line, pilot
+        )
+        assert not form.top_line
+        [listed] = await until(f"job {name} to be listed", lambda: jobs_named(api, name), pilot)
+        job = (await api.GetJob(fpb.GetJobRequest(job_id=listed.id))).job
+        await stop(api, job.id)
+    held = job.reservation
+    assert (held.cores, held.memory_bytes, held.gpus) == (1, 256 * 1024**2, 1)
+    assert list(job.limits) == [licence]
+    assert job.HasField("max_agent_failures") and job.max_agent_failures == 0
+    assert job.min_runtime.ToSeconds() == 120
+    assert job.frame_by_frame and list(job.depends_on) == [first]
+
+
+async def agent_gpus(api: FarmServiceAsyncStub) -> int:
+    agents = (await api.ListAgents(fpb.ListAgentsRequest())).agents
+    return sum(len(a.hardware.gpus) for a in agents if a.status == pb.AGENT_STATUS_ONLINE)
+
+
+async def test_frame_by_frame_without_dependencies_is_shown_on_its_field_and_nothing_is_sent(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    name = f"fbf-{uuid.uuid4().hex[:8]}"
+    async with running(app, SIZE) as pilot:
+        form = await open_form(pilot, app, "command")
+        put(form, {"name": name, "frames": "1", "parameters.argv": "true"})
+        box = form.fields["frame_by_frame"]
+        box.control.focus()
+        await pilot.press("space")
+        await fill(pilot, form.fields["environment"], "A=1")  # the form scrolled past the box
+        await pilot.press("ctrl+s")
+        await until("an error under frame by frame", lambda: box.error, pilot)
+        assert box.error == "needs depends on: the jobs whose frames it waits for"
+        assert form.top_line == f"check frame by frame: {box.error}"
+        assert form.focused is box.control
+        scroll = form.query_one("#submit-form", VerticalScroll)
+        await until("frame by frame and its error in view", lambda: visible(scroll, box), pilot)
+    assert await jobs_named(api, name) == []
+
+
+async def test_a_limit_never_set_is_refused_by_the_controller_under_limits(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    name = f"no-limit-{uuid.uuid4().hex[:8]}"
+    async with running(app, SIZE) as pilot:
+        form = await open_form(pilot, app, "command")
+        # The controller names these fields in its refusals; each lands on its own field.
+        for named in (
+            "reservation.cores",
+            "reservation.memory_bytes",
+            "reservation.gpus",
+            "limits",
+            "frame_by_frame",
+            "max_agent_failures",
+            "min_runtime",
+        ):
+            assert form.field_named(named) is form.fields[named], named
+        put(form, {"name": name, "frames": "1", "parameters.argv": "true"})
+        limits = form.fields["limits"]
+        await fill(pilot, limits, "nosuchlicence")
+        await pilot.press("ctrl+s")
+        await until("the controller's refusal under limits", lambda: limits.error, pilot)
+        assert (
+            limits.error == "there is no limit 'nosuchlicence'; `renderq limit set nosuchlicence N` makes one"
+        )
+        assert form.top_line == f"the controller refused the job: limits: {limits.error}"
+        assert form.focused is limits.control
+    assert await jobs_named(api, name) == []
+
+
 async def test_help_lists_every_key_of_the_app_and_of_the_focused_table(app: RenderqApp) -> None:
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(app, SIZE) as pilot:
         await pilot.press("question_mark")
         help_screen = await until(
             "the help screen", lambda: app.screen if isinstance(app.screen, HelpScreen) else None, pilot
@@ -419,7 +532,7 @@ async def test_preview_shows_the_latest_frame_or_says_why_it_cannot(
         pb.Job(plugin="demo", frames="1-2", chunk_size=2),
         {"width": 64, "height": 36, "seconds_per_frame": 0},
     )
-    async with app.run_test(size=SIZE) as pilot:
+    async with running(app, SIZE) as pilot:
         for job_id in (no_output, text_output, demo):
             await until(f"job {job_id} to complete", partial(completed, api, job_id), pilot)
 
