@@ -133,7 +133,7 @@ def parameter_field(parameter: fpb.PluginParameter) -> Field:
     parse: Parse = str
     input_type: InputType
     if kind == fpb.PARAMETER_TYPE_BOOLEAN:
-        control = Checkbox(value=bool(default), compact=True)
+        control = Checkbox("yes", value=bool(default), compact=True)  # a label-less box draws cut off
     elif kind == fpb.PARAMETER_TYPE_CHOICE:
         choices = list(parameter.choices)
         blank = not (parameter.required and choices)
