@@ -38,14 +38,15 @@ READS = {
     "GetAgent": VIEWER, "ListAgents": VIEWER, "ListPlugins": VIEWER, "WatchEvents": VIEWER,
     "WatchEventBatches": VIEWER, "TailLog": VIEWER, "ReadOutput": VIEWER, "GetCaller": VIEWER,
     "ListTokens": ADMIN, "ListAuditRecords": ADMIN, "ExportDatabase": ADMIN, "ListLimits": VIEWER,
-    "ExplainJob": VIEWER,
+    "ExplainJob": VIEWER, "FindMissingBlobs": OPERATOR, "ListPathMappings": VIEWER, "MapPath": VIEWER,
 }  # fmt: skip
 """Methods that change nothing, with the role they need."""
 CHANGES = {
     "CreateJob": OPERATOR, "UpdateJob": OPERATOR, "DeleteJob": OPERATOR, "CancelJob": OPERATOR,
     "SuspendJob": OPERATOR, "ResumeJob": OPERATOR, "RetryFrames": OPERATOR, "UnblockAgent": OPERATOR,
     "EnableAgent": ADMIN, "DisableAgent": ADMIN, "DrainAgent": ADMIN, "ForgetAgent": ADMIN,
-    "SetAgentOverrides": ADMIN,
+    "SetAgentOverrides": ADMIN, "UploadBlob": OPERATOR, "CollectBlobs": ADMIN, "CleanupWorkspaces": OPERATOR,
+    "AddPathMapping": ADMIN, "DeletePathMapping": ADMIN,
     "CreateToken": ADMIN, "RevokeToken": ADMIN, "SetLimit": ADMIN, "DeleteLimit": ADMIN,
 }  # fmt: skip
 """State-changing methods, with the role they need; each call is audited."""

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from renderq.v1 import resources_pb2 as renderq_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erenderq/v1/agent_service.proto\x12\nrenderq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1arenderq/v1/resources.proto\"\x89\x02\n\x0bLinkRequest\x12,\n\x05hello\x18\x01 \x01(\x0b\x32\x1b.renderq.v1.ControllerHelloH\x00\x12(\n\x06\x61ssign\x18\x02 \x01(\x0b\x32\x16.renderq.v1.AssignTaskH\x00\x12(\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x16.renderq.v1.CancelTaskH\x00\x12\x1e\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0f.renderq.v1.AckH\x00\x12\"\n\x05\x64rain\x18\x05 \x01(\x0b\x32\x11.renderq.v1.DrainH\x00\x12,\n\x05proof\x18\x06 \x01(\x0b\x32\x1b.renderq.v1.ControllerProofH\x00\x42\x06\n\x04kind\"\xc3\x01\n\x0cLinkResponse\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.renderq.v1.AgentHelloH\x00\x12)\n\x06\x65vents\x18\x02 \x01(\x0b\x32\x17.renderq.v1.AgentEventsH\x00\x12*\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.renderq.v1.HeartbeatH\x00\x12+\n\x07goodbye\x18\x04 \x01(\x0b\x32\x18.renderq.v1.AgentGoodbyeH\x00\x42\x06\n\x04kind\"\x1e\n\x0c\x41gentGoodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"5\n\x0b\x41gentEvents\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.renderq.v1.AgentEvent\"H\n\x0f\x43ontrollerHello\x12\x15\n\rcontroller_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\" \n\x0f\x43ontrollerProof\x12\r\n\x05proof\x18\x01 \x01(\x0c\"\x8d\x02\n\nAgentHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12&\n\x08hardware\x18\x04 \x01(\x0b\x32\x14.renderq.v1.Hardware\x12\r\n\x05slots\x18\x05 \x01(\x05\x12\x0c\n\x04pool\x18\x06 \x01(\t\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x19\n\x11known_attempt_ids\x18\x08 \x03(\x03\x12\x0c\n\x04port\x18\t \x01(\x05\x12\x15\n\rcost_per_hour\x18\n \x01(\x01\x12\r\n\x05nonce\x18\x0b \x01(\x0c\x12\r\n\x05proof\x18\x0c \x01(\x0c\x12\x17\n\x0f\x61llowed_plugins\x18\r \x03(\t\"]\n\x07\x43ommand\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\x0e\n\x06\x66rames\x18\x02 \x03(\x03\x12\x34\n\x10\x65xpected_outputs\x18\x03 \x03(\x0b\x32\x1a.renderq.v1.ExpectedOutput\"-\n\x0e\x45xpectedOutput\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\"\xab\x02\n\nAssignTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0f\n\x07task_id\x18\x02 \x01(\x03\x12\x0e\n\x06job_id\x18\x03 \x01(\x03\x12\x0e\n\x06plugin\x18\x04 \x01(\t\x12%\n\x08\x63ommands\x18\x05 \x03(\x0b\x32\x13.renderq.v1.Command\x12<\n\x0b\x65nvironment\x18\x06 \x03(\x0b\x32\'.renderq.v1.AssignTask.EnvironmentEntry\x12*\n\x07timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bgpu_indices\x18\x08 \x03(\x05\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"0\n\nCancelTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x17\n\x03\x41\x63k\x12\x10\n\x08sequence\x18\x01 \x01(\x03\"\x07\n\x05\x44rain\"H\n\tHeartbeat\x12\x1e\n\x04load\x18\x01 \x01(\x0b\x32\x10.renderq.v1.Load\x12\x1b\n\x13running_attempt_ids\x18\x02 \x03(\x03\"\xc8\x02\n\nAgentEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nattempt_id\x18\x03 \x01(\x03\x12*\n\x07started\x18\n \x01(\x0b\x32\x17.renderq.v1.TaskStartedH\x00\x12#\n\x03log\x18\x0b \x01(\x0b\x32\x14.renderq.v1.LogChunkH\x00\x12,\n\x08progress\x18\x0c \x01(\x0b\x32\x18.renderq.v1.TaskProgressH\x00\x12\x35\n\x0f\x66rame_completed\x18\r \x01(\x0b\x32\x1a.renderq.v1.FrameCompletedH\x00\x12,\n\x08\x66inished\x18\x0e \x01(\x0b\x32\x18.renderq.v1.TaskFinishedH\x00\x42\x06\n\x04kind\"-\n\x0bTaskStarted\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x11\n\tworkspace\x18\x02 \x01(\t\"(\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"5\n\x0cTaskProgress\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x16\n\x0e\x66rame_progress\x18\x02 \x01(\x01\"x\n\x0e\x46rameCompleted\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\'\n\x07outputs\x18\x02 \x03(\x0b\x32\x16.renderq.v1.OutputFile\x12.\n\x0brender_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xfe\x01\n\x0cTaskFinished\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x15\n\rerror_message\x18\x02 \x01(\t\x12\x15\n\rfailed_frames\x18\x03 \x03(\x03\x12+\n\x08\x64uration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08\x63pu_time\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0epeak_rss_bytes\x18\x06 \x01(\x03\x12\x11\n\tcancelled\x18\x07 \x01(\x08\x12\x11\n\ttimed_out\x18\x08 \x01(\x08\x12\x15\n\rout_of_memory\x18\t \x01(\x08\x32M\n\x0c\x41gentService\x12=\n\x04Link\x12\x17.renderq.v1.LinkRequest\x1a\x18.renderq.v1.LinkResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erenderq/v1/agent_service.proto\x12\nrenderq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1arenderq/v1/resources.proto\"\xe2\x02\n\x0bLinkRequest\x12,\n\x05hello\x18\x01 \x01(\x0b\x32\x1b.renderq.v1.ControllerHelloH\x00\x12(\n\x06\x61ssign\x18\x02 \x01(\x0b\x32\x16.renderq.v1.AssignTaskH\x00\x12(\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x16.renderq.v1.CancelTaskH\x00\x12\x1e\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0f.renderq.v1.AckH\x00\x12\"\n\x05\x64rain\x18\x05 \x01(\x0b\x32\x11.renderq.v1.DrainH\x00\x12,\n\x05proof\x18\x06 \x01(\x0b\x32\x1b.renderq.v1.ControllerProofH\x00\x12\x30\n\x07\x63leanup\x18\x07 \x01(\x0b\x32\x1d.renderq.v1.CleanupWorkspacesH\x00\x12%\n\x04\x62lob\x18\x08 \x01(\x0b\x32\x15.renderq.v1.BlobChunkH\x00\x42\x06\n\x04kind\"\x9c\x02\n\x0cLinkResponse\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.renderq.v1.AgentHelloH\x00\x12)\n\x06\x65vents\x18\x02 \x01(\x0b\x32\x17.renderq.v1.AgentEventsH\x00\x12*\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.renderq.v1.HeartbeatH\x00\x12+\n\x07goodbye\x18\x04 \x01(\x0b\x32\x18.renderq.v1.AgentGoodbyeH\x00\x12*\n\x07\x63leaned\x18\x05 \x01(\x0b\x32\x17.renderq.v1.CleanupDoneH\x00\x12+\n\twant_blob\x18\x06 \x01(\x0b\x32\x16.renderq.v1.BlobWantedH\x00\x42\x06\n\x04kind\"\x1e\n\x0c\x41gentGoodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"5\n\x0b\x41gentEvents\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.renderq.v1.AgentEvent\"H\n\x0f\x43ontrollerHello\x12\x15\n\rcontroller_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\" \n\x0f\x43ontrollerProof\x12\r\n\x05proof\x18\x01 \x01(\x0c\"\x8d\x02\n\nAgentHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12&\n\x08hardware\x18\x04 \x01(\x0b\x32\x14.renderq.v1.Hardware\x12\r\n\x05slots\x18\x05 \x01(\x05\x12\x0c\n\x04pool\x18\x06 \x01(\t\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x19\n\x11known_attempt_ids\x18\x08 \x03(\x03\x12\x0c\n\x04port\x18\t \x01(\x05\x12\x15\n\rcost_per_hour\x18\n \x01(\x01\x12\r\n\x05nonce\x18\x0b \x01(\x0c\x12\r\n\x05proof\x18\x0c \x01(\x0c\x12\x17\n\x0f\x61llowed_plugins\x18\r \x03(\t\"]\n\x07\x43ommand\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\x0e\n\x06\x66rames\x18\x02 \x03(\x03\x12\x34\n\x10\x65xpected_outputs\x18\x03 \x03(\x0b\x32\x1a.renderq.v1.ExpectedOutput\"-\n\x0e\x45xpectedOutput\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\"\xe0\x02\n\nAssignTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0f\n\x07task_id\x18\x02 \x01(\x03\x12\x0e\n\x06job_id\x18\x03 \x01(\x03\x12\x0e\n\x06plugin\x18\x04 \x01(\t\x12%\n\x08\x63ommands\x18\x05 \x03(\x0b\x32\x13.renderq.v1.Command\x12<\n\x0b\x65nvironment\x18\x06 \x03(\x0b\x32\'.renderq.v1.AssignTask.EnvironmentEntry\x12*\n\x07timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bgpu_indices\x18\x08 \x03(\x05\x12\r\n\x05owner\x18\t \x01(\t\x12$\n\x05\x66iles\x18\n \x03(\x0b\x32\x15.renderq.v1.FileEntry\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"8\n\x11\x43leanupWorkspaces\x12\x12\n\nrequest_id\x18\x01 \x01(\x03\x12\x0f\n\x07job_ids\x18\x02 \x03(\x03\"a\n\x0b\x43leanupDone\x12\x12\n\nrequest_id\x18\x01 \x01(\x03\x12\x1a\n\x12workspaces_removed\x18\x02 \x01(\x05\x12\x13\n\x0b\x62ytes_freed\x18\x03 \x01(\x03\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"?\n\nBlobWanted\x12!\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x13.renderq.v1.BlobRef\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"[\n\tBlobChunk\x12!\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x13.renderq.v1.BlobRef\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"0\n\nCancelTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x17\n\x03\x41\x63k\x12\x10\n\x08sequence\x18\x01 \x01(\x03\"\x07\n\x05\x44rain\"H\n\tHeartbeat\x12\x1e\n\x04load\x18\x01 \x01(\x0b\x32\x10.renderq.v1.Load\x12\x1b\n\x13running_attempt_ids\x18\x02 \x03(\x03\"\xc8\x02\n\nAgentEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nattempt_id\x18\x03 \x01(\x03\x12*\n\x07started\x18\n \x01(\x0b\x32\x17.renderq.v1.TaskStartedH\x00\x12#\n\x03log\x18\x0b \x01(\x0b\x32\x14.renderq.v1.LogChunkH\x00\x12,\n\x08progress\x18\x0c \x01(\x0b\x32\x18.renderq.v1.TaskProgressH\x00\x12\x35\n\x0f\x66rame_completed\x18\r \x01(\x0b\x32\x1a.renderq.v1.FrameCompletedH\x00\x12,\n\x08\x66inished\x18\x0e \x01(\x0b\x32\x18.renderq.v1.TaskFinishedH\x00\x42\x06\n\x04kind\"-\n\x0bTaskStarted\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x11\n\tworkspace\x18\x02 \x01(\t\"(\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"5\n\x0cTaskProgress\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x16\n\x0e\x66rame_progress\x18\x02 \x01(\x01\"x\n\x0e\x46rameCompleted\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\'\n\x07outputs\x18\x02 \x03(\x0b\x32\x16.renderq.v1.OutputFile\x12.\n\x0brender_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xfe\x01\n\x0cTaskFinished\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x15\n\rerror_message\x18\x02 \x01(\t\x12\x15\n\rfailed_frames\x18\x03 \x03(\x03\x12+\n\x08\x64uration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08\x63pu_time\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0epeak_rss_bytes\x18\x06 \x01(\x03\x12\x11\n\tcancelled\x18\x07 \x01(\x08\x12\x11\n\ttimed_out\x18\x08 \x01(\x08\x12\x15\n\rout_of_memory\x18\t \x01(\x08\x32M\n\x0c\x41gentService\x12=\n\x04Link\x12\x17.renderq.v1.LinkRequest\x1a\x18.renderq.v1.LinkResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,47 +37,55 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._loaded_options = None
   _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_options = b'8\001'
   _globals['_LINKREQUEST']._serialized_start=140
-  _globals['_LINKREQUEST']._serialized_end=405
-  _globals['_LINKRESPONSE']._serialized_start=408
-  _globals['_LINKRESPONSE']._serialized_end=603
-  _globals['_AGENTGOODBYE']._serialized_start=605
-  _globals['_AGENTGOODBYE']._serialized_end=635
-  _globals['_AGENTEVENTS']._serialized_start=637
-  _globals['_AGENTEVENTS']._serialized_end=690
-  _globals['_CONTROLLERHELLO']._serialized_start=692
-  _globals['_CONTROLLERHELLO']._serialized_end=764
-  _globals['_CONTROLLERPROOF']._serialized_start=766
-  _globals['_CONTROLLERPROOF']._serialized_end=798
-  _globals['_AGENTHELLO']._serialized_start=801
-  _globals['_AGENTHELLO']._serialized_end=1070
-  _globals['_COMMAND']._serialized_start=1072
-  _globals['_COMMAND']._serialized_end=1165
-  _globals['_EXPECTEDOUTPUT']._serialized_start=1167
-  _globals['_EXPECTEDOUTPUT']._serialized_end=1212
-  _globals['_ASSIGNTASK']._serialized_start=1215
-  _globals['_ASSIGNTASK']._serialized_end=1514
-  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_start=1464
-  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_end=1514
-  _globals['_CANCELTASK']._serialized_start=1516
-  _globals['_CANCELTASK']._serialized_end=1564
-  _globals['_ACK']._serialized_start=1566
-  _globals['_ACK']._serialized_end=1589
-  _globals['_DRAIN']._serialized_start=1591
-  _globals['_DRAIN']._serialized_end=1598
-  _globals['_HEARTBEAT']._serialized_start=1600
-  _globals['_HEARTBEAT']._serialized_end=1672
-  _globals['_AGENTEVENT']._serialized_start=1675
-  _globals['_AGENTEVENT']._serialized_end=2003
-  _globals['_TASKSTARTED']._serialized_start=2005
-  _globals['_TASKSTARTED']._serialized_end=2050
-  _globals['_LOGCHUNK']._serialized_start=2052
-  _globals['_LOGCHUNK']._serialized_end=2092
-  _globals['_TASKPROGRESS']._serialized_start=2094
-  _globals['_TASKPROGRESS']._serialized_end=2147
-  _globals['_FRAMECOMPLETED']._serialized_start=2149
-  _globals['_FRAMECOMPLETED']._serialized_end=2269
-  _globals['_TASKFINISHED']._serialized_start=2272
-  _globals['_TASKFINISHED']._serialized_end=2526
-  _globals['_AGENTSERVICE']._serialized_start=2528
-  _globals['_AGENTSERVICE']._serialized_end=2605
+  _globals['_LINKREQUEST']._serialized_end=494
+  _globals['_LINKRESPONSE']._serialized_start=497
+  _globals['_LINKRESPONSE']._serialized_end=781
+  _globals['_AGENTGOODBYE']._serialized_start=783
+  _globals['_AGENTGOODBYE']._serialized_end=813
+  _globals['_AGENTEVENTS']._serialized_start=815
+  _globals['_AGENTEVENTS']._serialized_end=868
+  _globals['_CONTROLLERHELLO']._serialized_start=870
+  _globals['_CONTROLLERHELLO']._serialized_end=942
+  _globals['_CONTROLLERPROOF']._serialized_start=944
+  _globals['_CONTROLLERPROOF']._serialized_end=976
+  _globals['_AGENTHELLO']._serialized_start=979
+  _globals['_AGENTHELLO']._serialized_end=1248
+  _globals['_COMMAND']._serialized_start=1250
+  _globals['_COMMAND']._serialized_end=1343
+  _globals['_EXPECTEDOUTPUT']._serialized_start=1345
+  _globals['_EXPECTEDOUTPUT']._serialized_end=1390
+  _globals['_ASSIGNTASK']._serialized_start=1393
+  _globals['_ASSIGNTASK']._serialized_end=1745
+  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_start=1695
+  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_end=1745
+  _globals['_CLEANUPWORKSPACES']._serialized_start=1747
+  _globals['_CLEANUPWORKSPACES']._serialized_end=1803
+  _globals['_CLEANUPDONE']._serialized_start=1805
+  _globals['_CLEANUPDONE']._serialized_end=1902
+  _globals['_BLOBWANTED']._serialized_start=1904
+  _globals['_BLOBWANTED']._serialized_end=1967
+  _globals['_BLOBCHUNK']._serialized_start=1969
+  _globals['_BLOBCHUNK']._serialized_end=2060
+  _globals['_CANCELTASK']._serialized_start=2062
+  _globals['_CANCELTASK']._serialized_end=2110
+  _globals['_ACK']._serialized_start=2112
+  _globals['_ACK']._serialized_end=2135
+  _globals['_DRAIN']._serialized_start=2137
+  _globals['_DRAIN']._serialized_end=2144
+  _globals['_HEARTBEAT']._serialized_start=2146
+  _globals['_HEARTBEAT']._serialized_end=2218
+  _globals['_AGENTEVENT']._serialized_start=2221
+  _globals['_AGENTEVENT']._serialized_end=2549
+  _globals['_TASKSTARTED']._serialized_start=2551
+  _globals['_TASKSTARTED']._serialized_end=2596
+  _globals['_LOGCHUNK']._serialized_start=2598
+  _globals['_LOGCHUNK']._serialized_end=2638
+  _globals['_TASKPROGRESS']._serialized_start=2640
+  _globals['_TASKPROGRESS']._serialized_end=2693
+  _globals['_FRAMECOMPLETED']._serialized_start=2695
+  _globals['_FRAMECOMPLETED']._serialized_end=2815
+  _globals['_TASKFINISHED']._serialized_start=2818
+  _globals['_TASKFINISHED']._serialized_end=3072
+  _globals['_AGENTSERVICE']._serialized_start=3074
+  _globals['_AGENTSERVICE']._serialized_end=3151
 # @@protoc_insertion_point(module_scope)

@@ -12,32 +12,40 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkRequest(_message.Message):
-    __slots__ = ("hello", "assign", "cancel", "ack", "drain", "proof")
+    __slots__ = ("hello", "assign", "cancel", "ack", "drain", "proof", "cleanup", "blob")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
     ACK_FIELD_NUMBER: _ClassVar[int]
     DRAIN_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
+    CLEANUP_FIELD_NUMBER: _ClassVar[int]
+    BLOB_FIELD_NUMBER: _ClassVar[int]
     hello: ControllerHello
     assign: AssignTask
     cancel: CancelTask
     ack: Ack
     drain: Drain
     proof: ControllerProof
-    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., proof: _Optional[_Union[ControllerProof, _Mapping]] = ...) -> None: ...
+    cleanup: CleanupWorkspaces
+    blob: BlobChunk
+    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., proof: _Optional[_Union[ControllerProof, _Mapping]] = ..., cleanup: _Optional[_Union[CleanupWorkspaces, _Mapping]] = ..., blob: _Optional[_Union[BlobChunk, _Mapping]] = ...) -> None: ...
 
 class LinkResponse(_message.Message):
-    __slots__ = ("hello", "events", "heartbeat", "goodbye")
+    __slots__ = ("hello", "events", "heartbeat", "goodbye", "cleaned", "want_blob")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     GOODBYE_FIELD_NUMBER: _ClassVar[int]
+    CLEANED_FIELD_NUMBER: _ClassVar[int]
+    WANT_BLOB_FIELD_NUMBER: _ClassVar[int]
     hello: AgentHello
     events: AgentEvents
     heartbeat: Heartbeat
     goodbye: AgentGoodbye
-    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., events: _Optional[_Union[AgentEvents, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., goodbye: _Optional[_Union[AgentGoodbye, _Mapping]] = ...) -> None: ...
+    cleaned: CleanupDone
+    want_blob: BlobWanted
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., events: _Optional[_Union[AgentEvents, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., goodbye: _Optional[_Union[AgentGoodbye, _Mapping]] = ..., cleaned: _Optional[_Union[CleanupDone, _Mapping]] = ..., want_blob: _Optional[_Union[BlobWanted, _Mapping]] = ...) -> None: ...
 
 class AgentGoodbye(_message.Message):
     __slots__ = ("reason",)
@@ -116,7 +124,7 @@ class ExpectedOutput(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
 
 class AssignTask(_message.Message):
-    __slots__ = ("attempt_id", "task_id", "job_id", "plugin", "commands", "environment", "timeout", "gpu_indices")
+    __slots__ = ("attempt_id", "task_id", "job_id", "plugin", "commands", "environment", "timeout", "gpu_indices", "owner", "files")
     class EnvironmentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -132,6 +140,8 @@ class AssignTask(_message.Message):
     ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     GPU_INDICES_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
     attempt_id: int
     task_id: int
     job_id: int
@@ -140,7 +150,49 @@ class AssignTask(_message.Message):
     environment: _containers.ScalarMap[str, str]
     timeout: _duration_pb2.Duration
     gpu_indices: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, attempt_id: _Optional[int] = ..., task_id: _Optional[int] = ..., job_id: _Optional[int] = ..., plugin: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., environment: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., gpu_indices: _Optional[_Iterable[int]] = ...) -> None: ...
+    owner: str
+    files: _containers.RepeatedCompositeFieldContainer[_resources_pb2.FileEntry]
+    def __init__(self, attempt_id: _Optional[int] = ..., task_id: _Optional[int] = ..., job_id: _Optional[int] = ..., plugin: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., environment: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., gpu_indices: _Optional[_Iterable[int]] = ..., owner: _Optional[str] = ..., files: _Optional[_Iterable[_Union[_resources_pb2.FileEntry, _Mapping]]] = ...) -> None: ...
+
+class CleanupWorkspaces(_message.Message):
+    __slots__ = ("request_id", "job_ids")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    job_ids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, request_id: _Optional[int] = ..., job_ids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class CleanupDone(_message.Message):
+    __slots__ = ("request_id", "workspaces_removed", "bytes_freed", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FREED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    workspaces_removed: int
+    bytes_freed: int
+    error: str
+    def __init__(self, request_id: _Optional[int] = ..., workspaces_removed: _Optional[int] = ..., bytes_freed: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class BlobWanted(_message.Message):
+    __slots__ = ("blob", "offset")
+    BLOB_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    blob: _resources_pb2.BlobRef
+    offset: int
+    def __init__(self, blob: _Optional[_Union[_resources_pb2.BlobRef, _Mapping]] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class BlobChunk(_message.Message):
+    __slots__ = ("blob", "offset", "data", "error")
+    BLOB_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    blob: _resources_pb2.BlobRef
+    offset: int
+    data: bytes
+    error: str
+    def __init__(self, blob: _Optional[_Union[_resources_pb2.BlobRef, _Mapping]] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
 
 class CancelTask(_message.Message):
     __slots__ = ("attempt_id", "reason")

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from renderq.v1 import resources_pb2 as _resources_pb2
@@ -591,3 +592,139 @@ class AgentVerdict(_message.Message):
     agent_id: str
     reason: str
     def __init__(self, agent_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class FindMissingBlobsRequest(_message.Message):
+    __slots__ = ("blobs",)
+    BLOBS_FIELD_NUMBER: _ClassVar[int]
+    blobs: _containers.RepeatedCompositeFieldContainer[_resources_pb2.BlobRef]
+    def __init__(self, blobs: _Optional[_Iterable[_Union[_resources_pb2.BlobRef, _Mapping]]] = ...) -> None: ...
+
+class MissingBlob(_message.Message):
+    __slots__ = ("blob", "received_bytes")
+    BLOB_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_BYTES_FIELD_NUMBER: _ClassVar[int]
+    blob: _resources_pb2.BlobRef
+    received_bytes: int
+    def __init__(self, blob: _Optional[_Union[_resources_pb2.BlobRef, _Mapping]] = ..., received_bytes: _Optional[int] = ...) -> None: ...
+
+class FindMissingBlobsResponse(_message.Message):
+    __slots__ = ("missing",)
+    MISSING_FIELD_NUMBER: _ClassVar[int]
+    missing: _containers.RepeatedCompositeFieldContainer[MissingBlob]
+    def __init__(self, missing: _Optional[_Iterable[_Union[MissingBlob, _Mapping]]] = ...) -> None: ...
+
+class UploadBlobRequest(_message.Message):
+    __slots__ = ("blob", "offset", "data")
+    BLOB_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    blob: _resources_pb2.BlobRef
+    offset: int
+    data: bytes
+    def __init__(self, blob: _Optional[_Union[_resources_pb2.BlobRef, _Mapping]] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class UploadBlobResponse(_message.Message):
+    __slots__ = ("blob",)
+    BLOB_FIELD_NUMBER: _ClassVar[int]
+    blob: _resources_pb2.BlobRef
+    def __init__(self, blob: _Optional[_Union[_resources_pb2.BlobRef, _Mapping]] = ...) -> None: ...
+
+class CollectBlobsRequest(_message.Message):
+    __slots__ = ("older_than", "dry_run")
+    OLDER_THAN_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    older_than: _duration_pb2.Duration
+    dry_run: bool
+    def __init__(self, older_than: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class CollectBlobsResponse(_message.Message):
+    __slots__ = ("blobs_removed", "bytes_freed", "blobs_kept")
+    BLOBS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FREED_FIELD_NUMBER: _ClassVar[int]
+    BLOBS_KEPT_FIELD_NUMBER: _ClassVar[int]
+    blobs_removed: int
+    bytes_freed: int
+    blobs_kept: int
+    def __init__(self, blobs_removed: _Optional[int] = ..., bytes_freed: _Optional[int] = ..., blobs_kept: _Optional[int] = ...) -> None: ...
+
+class AddPathMappingRequest(_message.Message):
+    __slots__ = ("mapping",)
+    MAPPING_FIELD_NUMBER: _ClassVar[int]
+    mapping: _resources_pb2.PathMapping
+    def __init__(self, mapping: _Optional[_Union[_resources_pb2.PathMapping, _Mapping]] = ...) -> None: ...
+
+class AddPathMappingResponse(_message.Message):
+    __slots__ = ("mapping",)
+    MAPPING_FIELD_NUMBER: _ClassVar[int]
+    mapping: _resources_pb2.PathMapping
+    def __init__(self, mapping: _Optional[_Union[_resources_pb2.PathMapping, _Mapping]] = ...) -> None: ...
+
+class ListPathMappingsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListPathMappingsResponse(_message.Message):
+    __slots__ = ("mappings",)
+    MAPPINGS_FIELD_NUMBER: _ClassVar[int]
+    mappings: _containers.RepeatedCompositeFieldContainer[_resources_pb2.PathMapping]
+    def __init__(self, mappings: _Optional[_Iterable[_Union[_resources_pb2.PathMapping, _Mapping]]] = ...) -> None: ...
+
+class DeletePathMappingRequest(_message.Message):
+    __slots__ = ("from_path", "os")
+    FROM_PATH_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    from_path: str
+    os: str
+    def __init__(self, from_path: _Optional[str] = ..., os: _Optional[str] = ...) -> None: ...
+
+class DeletePathMappingResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class MapPathRequest(_message.Message):
+    __slots__ = ("path", "os")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    OS_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    os: str
+    def __init__(self, path: _Optional[str] = ..., os: _Optional[str] = ...) -> None: ...
+
+class MapPathResponse(_message.Message):
+    __slots__ = ("path", "mapping")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    MAPPING_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    mapping: _resources_pb2.PathMapping
+    def __init__(self, path: _Optional[str] = ..., mapping: _Optional[_Union[_resources_pb2.PathMapping, _Mapping]] = ...) -> None: ...
+
+class CleanupWorkspacesRequest(_message.Message):
+    __slots__ = ("job_ids", "states", "older_than", "owner")
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    STATES_FIELD_NUMBER: _ClassVar[int]
+    OLDER_THAN_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[int]
+    states: _containers.RepeatedScalarFieldContainer[_resources_pb2.JobState]
+    older_than: _duration_pb2.Duration
+    owner: str
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., states: _Optional[_Iterable[_Union[_resources_pb2.JobState, str]]] = ..., older_than: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., owner: _Optional[str] = ...) -> None: ...
+
+class AgentCleanup(_message.Message):
+    __slots__ = ("agent_id", "workspaces_removed", "bytes_freed", "error")
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACES_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FREED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    agent_id: str
+    workspaces_removed: int
+    bytes_freed: int
+    error: str
+    def __init__(self, agent_id: _Optional[str] = ..., workspaces_removed: _Optional[int] = ..., bytes_freed: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
+class CleanupWorkspacesResponse(_message.Message):
+    __slots__ = ("job_ids", "agents")
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[int]
+    agents: _containers.RepeatedCompositeFieldContainer[AgentCleanup]
+    def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., agents: _Optional[_Iterable[_Union[AgentCleanup, _Mapping]]] = ...) -> None: ...

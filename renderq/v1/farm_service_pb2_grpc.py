@@ -206,6 +206,46 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseResponse.FromString,
                 _registered_method=True)
+        self.FindMissingBlobs = channel.unary_unary(
+                '/renderq.v1.FarmService/FindMissingBlobs',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.FindMissingBlobsRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.FindMissingBlobsResponse.FromString,
+                _registered_method=True)
+        self.UploadBlob = channel.stream_unary(
+                '/renderq.v1.FarmService/UploadBlob',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.UploadBlobRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.UploadBlobResponse.FromString,
+                _registered_method=True)
+        self.CollectBlobs = channel.unary_unary(
+                '/renderq.v1.FarmService/CollectBlobs',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.CollectBlobsRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.CollectBlobsResponse.FromString,
+                _registered_method=True)
+        self.AddPathMapping = channel.unary_unary(
+                '/renderq.v1.FarmService/AddPathMapping',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.AddPathMappingRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.AddPathMappingResponse.FromString,
+                _registered_method=True)
+        self.ListPathMappings = channel.unary_unary(
+                '/renderq.v1.FarmService/ListPathMappings',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListPathMappingsRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListPathMappingsResponse.FromString,
+                _registered_method=True)
+        self.DeletePathMapping = channel.unary_unary(
+                '/renderq.v1.FarmService/DeletePathMapping',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.DeletePathMappingRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.DeletePathMappingResponse.FromString,
+                _registered_method=True)
+        self.MapPath = channel.unary_unary(
+                '/renderq.v1.FarmService/MapPath',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.MapPathRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.MapPathResponse.FromString,
+                _registered_method=True)
+        self.CleanupWorkspaces = channel.unary_unary(
+                '/renderq.v1.FarmService/CleanupWorkspaces',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesResponse.FromString,
+                _registered_method=True)
 
 
 class FarmServiceServicer:
@@ -446,6 +486,62 @@ class FarmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def FindMissingBlobs(self, request, context):
+        """Which of these blobs the controller lacks, and how much of each it already
+        received (an upload broken off resumes from there).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UploadBlob(self, request_iterator, context):
+        """One blob in chunks, from the offset it had reached; verified (size and xxh3-128)
+        before it is stored, so a corrupt or truncated upload is never served.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CollectBlobs(self, request, context):
+        """Remove the blobs no job references any more, older than a retention (admin).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddPathMapping(self, request, context):
+        """Path mapping rules for shared storage, applied at dispatch for each agent's OS.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPathMappings(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeletePathMapping(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MapPath(self, request, context):
+        """What a path becomes on agents of an OS, and by which rule.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CleanupWorkspaces(self, request, context):
+        """Remove jobs' workspaces on every online agent, reporting what each freed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FarmServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -618,6 +714,46 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.ExportDatabase,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseResponse.SerializeToString,
+            ),
+            'FindMissingBlobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.FindMissingBlobs,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.FindMissingBlobsRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.FindMissingBlobsResponse.SerializeToString,
+            ),
+            'UploadBlob': grpc.stream_unary_rpc_method_handler(
+                    servicer.UploadBlob,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.UploadBlobRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.UploadBlobResponse.SerializeToString,
+            ),
+            'CollectBlobs': grpc.unary_unary_rpc_method_handler(
+                    servicer.CollectBlobs,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.CollectBlobsRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.CollectBlobsResponse.SerializeToString,
+            ),
+            'AddPathMapping': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddPathMapping,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.AddPathMappingRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.AddPathMappingResponse.SerializeToString,
+            ),
+            'ListPathMappings': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPathMappings,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListPathMappingsRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.ListPathMappingsResponse.SerializeToString,
+            ),
+            'DeletePathMapping': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeletePathMapping,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.DeletePathMappingRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.DeletePathMappingResponse.SerializeToString,
+            ),
+            'MapPath': grpc.unary_unary_rpc_method_handler(
+                    servicer.MapPath,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.MapPathRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.MapPathResponse.SerializeToString,
+            ),
+            'CleanupWorkspaces': grpc.unary_unary_rpc_method_handler(
+                    servicer.CleanupWorkspaces,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1540,6 +1676,222 @@ class FarmService:
             '/renderq.v1.FarmService/ExportDatabase',
             renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.ExportDatabaseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FindMissingBlobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/FindMissingBlobs',
+            renderq_dot_v1_dot_farm__service__pb2.FindMissingBlobsRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.FindMissingBlobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UploadBlob(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/renderq.v1.FarmService/UploadBlob',
+            renderq_dot_v1_dot_farm__service__pb2.UploadBlobRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.UploadBlobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CollectBlobs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/CollectBlobs',
+            renderq_dot_v1_dot_farm__service__pb2.CollectBlobsRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.CollectBlobsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddPathMapping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/AddPathMapping',
+            renderq_dot_v1_dot_farm__service__pb2.AddPathMappingRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.AddPathMappingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPathMappings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/ListPathMappings',
+            renderq_dot_v1_dot_farm__service__pb2.ListPathMappingsRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.ListPathMappingsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeletePathMapping(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/DeletePathMapping',
+            renderq_dot_v1_dot_farm__service__pb2.DeletePathMappingRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.DeletePathMappingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MapPath(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/MapPath',
+            renderq_dot_v1_dot_farm__service__pb2.MapPathRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.MapPathResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CleanupWorkspaces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/CleanupWorkspaces',
+            renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesResponse.FromString,
             options,
             channel_credentials,
             insecure,

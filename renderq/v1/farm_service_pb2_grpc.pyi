@@ -104,6 +104,24 @@ class FarmServiceStub:
     audit), taken while the controller runs, streamed to the caller. A controller
     started with `--db` on the copy has every record it held (admin).
     """
+    FindMissingBlobs: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.FindMissingBlobsRequest, _farm_service_pb2.FindMissingBlobsResponse]
+    """Which of these blobs the controller lacks, and how much of each it already
+    received (an upload broken off resumes from there).
+    """
+    UploadBlob: _grpc.StreamUnaryMultiCallable[_farm_service_pb2.UploadBlobRequest, _farm_service_pb2.UploadBlobResponse]
+    """One blob in chunks, from the offset it had reached; verified (size and xxh3-128)
+    before it is stored, so a corrupt or truncated upload is never served.
+    """
+    CollectBlobs: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.CollectBlobsRequest, _farm_service_pb2.CollectBlobsResponse]
+    """Remove the blobs no job references any more, older than a retention (admin)."""
+    AddPathMapping: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.AddPathMappingRequest, _farm_service_pb2.AddPathMappingResponse]
+    """Path mapping rules for shared storage, applied at dispatch for each agent's OS."""
+    ListPathMappings: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListPathMappingsRequest, _farm_service_pb2.ListPathMappingsResponse]
+    DeletePathMapping: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.DeletePathMappingRequest, _farm_service_pb2.DeletePathMappingResponse]
+    MapPath: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.MapPathRequest, _farm_service_pb2.MapPathResponse]
+    """What a path becomes on agents of an OS, and by which rule."""
+    CleanupWorkspaces: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.CleanupWorkspacesRequest, _farm_service_pb2.CleanupWorkspacesResponse]
+    """Remove jobs' workspaces on every online agent, reporting what each freed."""
 
 @_typing.type_check_only
 class FarmServiceAsyncStub(FarmServiceStub):
@@ -181,6 +199,24 @@ class FarmServiceAsyncStub(FarmServiceStub):
     audit), taken while the controller runs, streamed to the caller. A controller
     started with `--db` on the copy has every record it held (admin).
     """
+    FindMissingBlobs: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.FindMissingBlobsRequest, _farm_service_pb2.FindMissingBlobsResponse]  # type: ignore[assignment]
+    """Which of these blobs the controller lacks, and how much of each it already
+    received (an upload broken off resumes from there).
+    """
+    UploadBlob: _aio.StreamUnaryMultiCallable[_farm_service_pb2.UploadBlobRequest, _farm_service_pb2.UploadBlobResponse]  # type: ignore[assignment]
+    """One blob in chunks, from the offset it had reached; verified (size and xxh3-128)
+    before it is stored, so a corrupt or truncated upload is never served.
+    """
+    CollectBlobs: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.CollectBlobsRequest, _farm_service_pb2.CollectBlobsResponse]  # type: ignore[assignment]
+    """Remove the blobs no job references any more, older than a retention (admin)."""
+    AddPathMapping: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.AddPathMappingRequest, _farm_service_pb2.AddPathMappingResponse]  # type: ignore[assignment]
+    """Path mapping rules for shared storage, applied at dispatch for each agent's OS."""
+    ListPathMappings: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListPathMappingsRequest, _farm_service_pb2.ListPathMappingsResponse]  # type: ignore[assignment]
+    DeletePathMapping: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.DeletePathMappingRequest, _farm_service_pb2.DeletePathMappingResponse]  # type: ignore[assignment]
+    MapPath: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.MapPathRequest, _farm_service_pb2.MapPathResponse]  # type: ignore[assignment]
+    """What a path becomes on agents of an OS, and by which rule."""
+    CleanupWorkspaces: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.CleanupWorkspacesRequest, _farm_service_pb2.CleanupWorkspacesResponse]  # type: ignore[assignment]
+    """Remove jobs' workspaces on every online agent, reporting what each freed."""
 
 class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
     """Everything an operator or a script can do. Served by the controller; the TUI,
@@ -459,5 +495,71 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
         audit), taken while the controller runs, streamed to the caller. A controller
         started with `--db` on the copy has every record it held (admin).
         """
+
+    @_abc_1.abstractmethod
+    def FindMissingBlobs(
+        self,
+        request: _farm_service_pb2.FindMissingBlobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.FindMissingBlobsResponse, _abc.Awaitable[_farm_service_pb2.FindMissingBlobsResponse]]:
+        """Which of these blobs the controller lacks, and how much of each it already
+        received (an upload broken off resumes from there).
+        """
+
+    @_abc_1.abstractmethod
+    def UploadBlob(
+        self,
+        request_iterator: _MaybeAsyncIterator[_farm_service_pb2.UploadBlobRequest],
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.UploadBlobResponse, _abc.Awaitable[_farm_service_pb2.UploadBlobResponse]]:
+        """One blob in chunks, from the offset it had reached; verified (size and xxh3-128)
+        before it is stored, so a corrupt or truncated upload is never served.
+        """
+
+    @_abc_1.abstractmethod
+    def CollectBlobs(
+        self,
+        request: _farm_service_pb2.CollectBlobsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.CollectBlobsResponse, _abc.Awaitable[_farm_service_pb2.CollectBlobsResponse]]:
+        """Remove the blobs no job references any more, older than a retention (admin)."""
+
+    @_abc_1.abstractmethod
+    def AddPathMapping(
+        self,
+        request: _farm_service_pb2.AddPathMappingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.AddPathMappingResponse, _abc.Awaitable[_farm_service_pb2.AddPathMappingResponse]]:
+        """Path mapping rules for shared storage, applied at dispatch for each agent's OS."""
+
+    @_abc_1.abstractmethod
+    def ListPathMappings(
+        self,
+        request: _farm_service_pb2.ListPathMappingsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.ListPathMappingsResponse, _abc.Awaitable[_farm_service_pb2.ListPathMappingsResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def DeletePathMapping(
+        self,
+        request: _farm_service_pb2.DeletePathMappingRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.DeletePathMappingResponse, _abc.Awaitable[_farm_service_pb2.DeletePathMappingResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def MapPath(
+        self,
+        request: _farm_service_pb2.MapPathRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.MapPathResponse, _abc.Awaitable[_farm_service_pb2.MapPathResponse]]:
+        """What a path becomes on agents of an OS, and by which rule."""
+
+    @_abc_1.abstractmethod
+    def CleanupWorkspaces(
+        self,
+        request: _farm_service_pb2.CleanupWorkspacesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.CleanupWorkspacesResponse, _abc.Awaitable[_farm_service_pb2.CleanupWorkspacesResponse]]:
+        """Remove jobs' workspaces on every online agent, reporting what each freed."""
 
 def add_FarmServiceServicer_to_server(servicer: FarmServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
