@@ -23,6 +23,7 @@ from renderq.cli import (
     limits,
     listings,
     logs,
+    pathmap,
     servers,
     services,
     submit,
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     access.register(verbs, common)
     backup.register(verbs, common)
     limits.register(verbs, common)
+    pathmap.register(verbs, common)
     why.register(verbs, common)
     tui.register(verbs, connection)
     return parser

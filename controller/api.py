@@ -249,6 +249,30 @@ class FarmApi(fgrpc.FarmServiceServicer):
         return self.farm.state.limits[name].to_proto(in_use, sorted(holders))
 
     @unary
+    async def AddPathMapping(
+        self, request: fpb.AddPathMappingRequest, context: Context
+    ) -> fpb.AddPathMappingResponse:
+        return fpb.AddPathMappingResponse(mapping=self.farm.path_maps.add(request.mapping).to_proto())
+
+    @unary
+    async def ListPathMappings(
+        self, request: fpb.ListPathMappingsRequest, context: Context
+    ) -> fpb.ListPathMappingsResponse:
+        return fpb.ListPathMappingsResponse(mappings=[r.to_proto() for r in self.farm.path_maps.all()])
+
+    @unary
+    async def DeletePathMapping(
+        self, request: fpb.DeletePathMappingRequest, context: Context
+    ) -> fpb.DeletePathMappingResponse:
+        self.farm.path_maps.delete(request.from_path, request.os)
+        return fpb.DeletePathMappingResponse()
+
+    @unary
+    async def MapPath(self, request: fpb.MapPathRequest, context: Context) -> fpb.MapPathResponse:
+        path, rule = self.farm.path_maps.map(request.path, request.os)
+        return fpb.MapPathResponse(path=path, mapping=rule)
+
+    @unary
     async def ListPlugins(self, request: fpb.ListPluginsRequest, context: Context) -> fpb.ListPluginsResponse:
         return fpb.ListPluginsResponse(
             plugins=[

@@ -18,6 +18,7 @@ from renderq.controller.farm_state import FarmState
 from renderq.controller.holdings import hold_of
 from renderq.controller.link_messages import assign_request
 from renderq.controller.model import Agent, Attempt, Job, Task
+from renderq.controller.path_mapping import NO_RULES, PathMapper
 from renderq.controller.placement import idle_reason
 from renderq.controller.state_rules import StateRules
 from renderq.controller.work_queue import WorkQueue
@@ -44,6 +45,8 @@ class Dispatcher:
         """Scheduler runs so far (benchmarks and tests read it)."""
         self.free_limits: Callable[[], dict[str, int]] = dict
         """How many more tasks may start under each limit (set by the farm)."""
+        self.mapper_for: Callable[[str], PathMapper] = lambda os: NO_RULES
+        """The path mapping rules compiled for an OS (set by the farm)."""
         self.delays = Durations(WAIT_BUCKETS)
         """Each assigned task's wait from pending to assigned (the metrics endpoint reads it)."""
         self.qualified = scheduler.Qualified()
@@ -124,7 +127,7 @@ class Dispatcher:
         if not todo:
             self.rules.settle_task(job, task)
             return
-        commands = self._commands(job, task, todo)
+        commands = self._commands(job, task, todo, self.mapper_for(agent.hardware.os))
         if commands is None:
             return
         attempt = Attempt(
@@ -168,13 +171,20 @@ class Dispatcher:
         )
         self.state.links[agent.id].send(assign_request(job, attempt, commands, gpus))
 
-    def _commands(self, job: Job, task: Task, todo: list[int]) -> list[CommandSpec] | None:
-        """The plugin's commands for ``todo``; None (the frames failed for good) if it cannot build them."""
+    def _commands(self, job: Job, task: Task, todo: list[int], paths: PathMapper) -> list[CommandSpec] | None:
+        """The plugin's commands for ``todo`` with the paths in them as the agent's OS mounts
+        them (``paths``); None (the frames failed for good) if it cannot build them.
+
+        Path parameters are mapped before the plugin sees them (it may derive other paths
+        from them), then every argument and expected output (paths in other parameters)."""
         plugin = get_plugin(job.plugin)
         try:
             if plugin is None:
                 raise ValueError(f"plugin {job.plugin!r} is not known to this controller")
-            return plugin.build_commands(job.parameters, todo)
+            if not paths:
+                return plugin.build_commands(job.parameters, todo)
+            parameters = paths.map_parameters(job.parameters, plugin.parameters)
+            return paths.map_commands(plugin.build_commands(parameters, todo))
         except Exception as e:
             log.exception("cannot build commands job=%d task=%d", job.id, task.id)
             for n in todo:

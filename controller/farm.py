@@ -20,6 +20,7 @@ from renderq.controller.holdings import hold_of
 from renderq.controller.job_control import NEXT_JOB_ID, NEXT_TASK_ID, JobControl
 from renderq.controller.limit_control import LimitControl
 from renderq.controller.model import Agent, Job
+from renderq.controller.path_map_control import PathMapControl
 from renderq.controller.recorder import Recorder
 from renderq.controller.state_rules import StateRules
 from renderq.controller.store import Loaded
@@ -44,6 +45,8 @@ class Farm:
         self.agent_control = AgentControl(self.state, self.queue)
         self.limit_control = LimitControl(self.state, self.queue)
         self.dispatcher.free_limits = self.limit_control.free
+        self.path_maps = PathMapControl(recorder)
+        self.dispatcher.mapper_for = self.path_maps.mapper_for
 
     def restore(self, loaded: Loaded) -> None:
         """Rebuild memory from the database at start. Agents start offline; tasks
@@ -57,6 +60,7 @@ class Farm:
         for attempt in loaded.attempts:
             state.attempts[attempt.id] = attempt
         state.limits = {limit.name: limit for limit in loaded.limits}
+        self.path_maps.restore(loaded.path_mappings)
         for job in loaded.jobs:
             state.jobs[job.id] = job
             self._restore_job(job, now)

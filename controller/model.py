@@ -454,3 +454,18 @@ class Limit:
 
     def to_proto(self, in_use: int = 0, holders: list[int] | None = None) -> pb.Limit:
         return pb.Limit(name=self.name, capacity=self.capacity, in_use=in_use, holder_job_ids=holders or [])
+
+
+@dataclass(eq=False)
+class PathMapping:
+    """A path mapping rule: ``from_path`` becomes ``to_path`` on agents of ``os``."""
+
+    id: str
+    """The OS and the prefix as it matches (``path_mapping.rule_key``): the key a rule for
+    the same place replaces."""
+    from_path: str
+    to_path: str
+    os: str
+
+    def to_proto(self) -> pb.PathMapping:
+        return pb.PathMapping(from_path=self.from_path, to_path=self.to_path, os=self.os)

@@ -18,7 +18,18 @@ from collections.abc import Callable
 from typing import Any
 
 from renderq.controller.bus import EventBus
-from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Limit, Task, timestamp
+from renderq.controller.model import (
+    Agent,
+    ApiToken,
+    Attempt,
+    AuditRecord,
+    Frame,
+    Job,
+    Limit,
+    PathMapping,
+    Task,
+    timestamp,
+)
 from renderq.controller.schema import rows_of
 from renderq.controller.store import Batch, Store
 from renderq.durations import QUICK_BUCKETS, Durations
@@ -37,7 +48,9 @@ The price is the delay of acks and WatchEvents, at most this long; API calls tha
 for their change to be stored (``flush``) are not held back.
 """
 
-Record = Job | Task | Frame | Attempt | Agent | ApiToken | AuditRecord | Limit
+Record = Job | Task | Frame | Attempt | Agent | ApiToken | AuditRecord | Limit | PathMapping
+Gone = Job | Agent | Limit | PathMapping
+"""What may be deleted for good (with a job, its tasks, frames and attempts)."""
 
 _KIND: dict[type, str] = {
     Job: "jobs",
@@ -48,6 +61,7 @@ _KIND: dict[type, str] = {
     ApiToken: "tokens",
     AuditRecord: "audit",
     Limit: "limits",
+    PathMapping: "path_mappings",
 }
 _FIELD = {"jobs": "job", "tasks": "task", "frames": "frame", "agents": "agent"}
 
@@ -72,7 +86,7 @@ class Recorder:
         self.bus = bus
         self.interval = interval
         self._dirty: dict[tuple[str, Any], tuple[Record, bool, bool]] = {}
-        self._deleted: list[Job | Agent | Limit] = []
+        self._deleted: list[Gone] = []
         self._meta: dict[str, str] = {}
         self._after_commit: dict[Any, Callable[[], None]] = {}
         self._wake = asyncio.Event()
@@ -96,8 +110,9 @@ class Recorder:
         self._dirty[key] = (record, persist, publish)
         self._wake.set()
 
-    def deleted(self, record: Job | Agent | Limit) -> None:
-        """A job (with its tasks, frames and attempts), an agent or a limit is gone for good."""
+    def deleted(self, record: Gone) -> None:
+        """A job (with its tasks, frames and attempts), an agent, a limit or a path mapping rule
+        is gone for good."""
         self._deleted.append(record)
         self._wake.set()
 

@@ -25,6 +25,7 @@ from renderq.controller.model import (
     Job,
     Limit,
     Output,
+    PathMapping,
     Task,
 )
 from renderq.v1 import resources_pb2 as pb
@@ -269,7 +270,16 @@ LIMITS = Table("limits", Limit, (
     Column("capacity", "INTEGER"),
 ), key=("name",), order="name", since=3)  # fmt: skip
 
-TABLES: dict[str, Table] = {t.name: t for t in (JOBS, TASKS, FRAMES, ATTEMPTS, AGENTS, TOKENS, AUDIT, LIMITS)}
+PATH_MAPPINGS = Table("path_mappings", PathMapping, (
+    Column("id", "VARCHAR"),
+    Column("from_path", "VARCHAR"),
+    Column("to_path", "VARCHAR"),
+    Column("os", "VARCHAR"),
+), key=("id",), order="id", since=4)  # fmt: skip
+
+TABLES: dict[str, Table] = {
+    t.name: t for t in (JOBS, TASKS, FRAMES, ATTEMPTS, AGENTS, TOKENS, AUDIT, LIMITS, PATH_MAPPINGS)
+}
 SCHEMA_VERSION = max(max(t.since, *(c.since for c in t.columns)) for t in TABLES.values())
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Limit
+from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Limit, PathMapping
 from renderq.controller.schema import (
     AGENTS,
     ATTEMPTS,
@@ -26,6 +26,7 @@ from renderq.controller.schema import (
     FRAMES,
     JOBS,
     LIMITS,
+    PATH_MAPPINGS,
     SCHEMA_VERSION,
     TABLES,
     TASKS,
@@ -64,6 +65,7 @@ class Loaded:
     audit_sequence: int = 0
     """The last audit record's sequence."""
     limits: list[Limit] = field(default_factory=list)
+    path_mappings: list[PathMapping] = field(default_factory=list)
 
 
 class Store:
@@ -158,7 +160,16 @@ class Store:
         row = con.execute("SELECT max(sequence) FROM audit").fetchone()
         audit_sequence = row[0] if row and row[0] is not None else 0
         limits: list[Limit] = _select(con, LIMITS)
-        return Loaded(list(jobs.values()), attempts, agents, meta, tokens, audit_sequence, limits)
+        return Loaded(
+            list(jobs.values()),
+            attempts,
+            agents,
+            meta,
+            tokens,
+            audit_sequence,
+            limits,
+            path_mappings=_select(con, PATH_MAPPINGS),
+        )
 
     def snapshot(self, path: Path) -> int:
         """Copy the whole database into a new DuckDB file at ``path``; its schema version.
