@@ -5,16 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from renderq.cli.connection import client_verb
 from renderq.cli.failures import UserError, warn
-from renderq.cli.output import print_json
+from renderq.cli.output import print_document, to_dict
 from renderq.cli.plugin_help import PluginHelpAction, plugin_names
 from renderq.cli.progress import blocked_sentence
 from renderq.cli.schema import parameter_types, path_parameters
+from renderq.cli.upload_flow import add_upload, carry_project
 from renderq.client.login import login_name
 from renderq.client.paths import MissingPath, localize_paths
 from renderq.client.units import parse_size
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 EPILOG = """\
 Path parameters (a blender scene) are made absolute from this directory and must exist
 here; --paths-on-nodes sends paths that only the render nodes have as they are typed.
+--upload sends files to render nodes that share no disk with this machine; a path
+parameter inside an uploaded folder then names the node's copy ({project}/...).
 `renderq submit PLUGIN --help` lists a plugin's parameters.
 
 examples:
@@ -35,6 +39,7 @@ examples:
   renderq submit blender --frames 1-24 --param scene=shot010.blend   # in the scene's folder
   renderq submit command --frames 1-3 --require-ram 8GiB -- python render.py --frame {frame}
   renderq submit command --frames 1 --depends-on 41 -- ffmpeg -i /renders/shot010_%04d.png shot010.mp4
+  renderq submit blender --frames 1-24 --upload shot010 --param scene=shot010/shot010.blend
 """
 
 
@@ -120,6 +125,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--owner", default=login_name(), help="who the job belongs to (default $USER)")
     add_pool(parser)
     _add_parameters(parser)
+    add_upload(parser)
     parser.add_argument(
         "--env",
         action="append",
@@ -340,19 +346,26 @@ def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> pb.Job:
 async def _submit(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
     types = await parameter_types(stub)
     parameters = job_parameters(args)
+    paths = path_parameters(types, args.plugin)
     try:
         # Judged here, where the user typed them: the controller may not even see these disks.
-        localize_paths(
-            parameters, path_parameters(types, args.plugin), Path.cwd(), check=not args.paths_on_nodes
-        )
+        localize_paths(parameters, paths, Path.cwd(), check=not args.paths_on_nodes)
     except MissingPath as missing:
         raise UserError(str(missing)) from None
-    request = fpb.CreateJobRequest(job=build_job(args, parameters), allow_unmatched=args.allow_unmatched)
-    job = (await stub.CreateJob(request)).job
+    carried = await carry_project(args, stub, parameters, paths)
+    job = build_job(args, parameters)
+    if carried is not None:
+        job.files.extend(carried.project.manifest())
+    job = (await stub.CreateJob(fpb.CreateJobRequest(job=job, allow_unmatched=args.allow_unmatched))).job
     if job.state == pb.JOB_STATE_BLOCKED:
         warn(blocked_sentence(job), args.json)
     if args.json:
-        print_json(job, types)
+        document = to_dict(job, types)
+        if carried is not None:
+            document["upload"] = carried.summary()
+        print_document(document)
     else:
+        if carried is not None:
+            print(carried.sentence(), file=sys.stderr)
         print(job.id)
     return 0

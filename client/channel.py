@@ -64,6 +64,16 @@ class _StreamToken(grpc.aio.UnaryStreamClientInterceptor):
         return await continuation(_with_token(details, self._header), request)
 
 
+class _ClientStreamToken(grpc.aio.StreamUnaryClientInterceptor):
+    """The same for the client streams (UploadBlob)."""
+
+    def __init__(self, header: tuple[str, str]) -> None:
+        self._header = header
+
+    async def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
+        return await continuation(_with_token(details, self._header), request_iterator)
+
+
 def open_channel(address: str, credentials: Credentials) -> grpc.aio.Channel:
     """A channel to the controller at ``address`` that carries ``credentials``.
 
@@ -72,7 +82,7 @@ def open_channel(address: str, credentials: Credentials) -> grpc.aio.Channel:
     interceptors: list[grpc.aio.ClientInterceptor] | None = None
     if credentials.token:
         header = (tokens.METADATA_KEY, f"Bearer {credentials.token}")
-        interceptors = [_UnaryToken(header), _StreamToken(header)]
+        interceptors = [_UnaryToken(header), _StreamToken(header), _ClientStreamToken(header)]
     if credentials.tls_dir is None:
         return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
     try:

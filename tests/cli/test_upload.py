@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import random
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
+import grpc
 import pytest
 import xxhash
 
+from renderq import tokens
+from renderq.client import upload
+from renderq.client.channel import connect
+from renderq.client.credentials import Credentials
 from renderq.client.project_files import ProjectError, read_project
+from renderq.client.upload import CHUNK, find_missing
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
 
-from .conftest import CliRunner
+from ..waiting import until
+from .conftest import CliRunner, RealController
+from .test_against_controller import Verb
+
+if TYPE_CHECKING:
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 
 def hex128(data: bytes) -> str:
@@ -108,6 +125,159 @@ def test_two_files_on_one_path_are_refused_and_one_file_named_twice_is_one_entry
 
 
 def test_an_upload_that_does_not_exist_is_refused_where_typed(cli: CliRunner, tmp_path: Path) -> None:
-    result = cli("submit", "command", "--frames", "1", "--upload", str(tmp_path / "nope"), "--", "true")
+    result = cli("submit", "command", "--frames", "1", "--upload", str(tmp_path / "nope"), *TRUE)
     assert result.code == 2
     assert f"'{tmp_path / 'nope'}' does not exist on this machine" in result.err
+
+
+# Against a real controller (in this process, no agent): what reaches it and what it already has.
+
+
+@pytest.fixture
+def verb(cli: CliRunner, controller: RealController) -> Verb:
+    return Verb(cli, controller)
+
+
+TRUE = ("--param", 'argv=["true"]')
+"""A command job's argv as a flag (Verb puts its own flags last, where ``--`` would take them)."""
+
+
+def submitted(verb: Verb, *argv: str) -> dict[str, Any]:
+    result = verb("submit", *argv, "--json")
+    assert result.code == 0, result.err
+    document: dict[str, Any] = json.loads(result.out)
+    return document
+
+
+def test_a_project_is_uploaded_once_and_submitted_again_sends_nothing(verb: Verb, shot: Path) -> None:
+    size = sum(p.stat().st_size for p in shot.rglob("*") if p.is_file())
+    first = submitted(verb, "command", "--frames", "1", "--upload", str(shot), *TRUE)
+    assert first["upload"] == {"bytes_sent": size, "bytes_skipped": 0, "files": 4, "files_sent": 4}
+    assert [f["path"] for f in first["files"]] == [e.path for e in read_project([shot]).manifest()]
+    again = submitted(verb, "command", "--frames", "1", "--upload", str(shot), *TRUE)
+    assert again["upload"] == {"bytes_sent": 0, "bytes_skipped": size, "files": 4, "files_sent": 0}
+    said = verb("submit", "command", "--frames", "1", "--upload", str(shot), *TRUE)
+    assert said.code == 0 and said.out.strip().isdigit()
+    assert said.err == f"uploaded 0 of 4 files (0 B sent, {size} B already on the controller)\n"
+
+
+def test_a_path_parameter_inside_an_upload_names_the_agents_copy(
+    verb: Verb, shot: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(shot.parent)
+    typed = ["blender", "--frames", "1", "--upload", "shot010"]
+    relative = submitted(verb, *typed, "--param", "scene=shot010/shot010.blend")
+    assert relative["parameters"]["scene"] == "{project}/shot010/shot010.blend"
+    absolute = submitted(verb, *typed, "--param", f"scene={shot / 'tex' / '..' / 'shot010.blend'}")
+    assert absolute["parameters"]["scene"] == "{project}/shot010/shot010.blend"
+    alone = submitted(verb, "blender", "--frames", "1", "--upload", str(shot / "shot010.blend"),
+                      "--param", f"scene={shot / 'shot010.blend'}")  # fmt: skip
+    assert alone["parameters"]["scene"] == "{project}/shot010.blend"
+    on_nodes = submitted(verb, *typed, "--param", "scene=/mnt/shots/a.blend", "--paths-on-nodes")
+    assert on_nodes["parameters"]["scene"] == "/mnt/shots/a.blend"
+
+
+def test_an_upload_broken_off_is_resumed_from_what_the_controller_received(
+    verb: Verb, controller: RealController, tmp_path: Path
+) -> None:
+    plate = tmp_path / "plate.exr"
+    plate.write_bytes(random.Random(7).randbytes(3 * CHUNK + 5))
+    blob = read_project([plate]).files[0].entry.blob
+
+    async def send_part() -> None:
+        async with connect(controller.address, admin(controller)) as stub:
+            call = stub.UploadBlob()
+            await call.write(fpb.UploadBlobRequest(blob=blob, offset=0))
+            await call.write(fpb.UploadBlobRequest(data=plate.read_bytes()[:CHUNK]))
+            await until("the controller has the first chunk", lambda: received(stub, blob, CHUNK))
+            call.cancel()  # the connection breaks off
+
+    asyncio.run(send_part())
+    document = submitted(verb, "command", "--frames", "1", "--upload", str(plate), *TRUE)
+    assert document["upload"] == {
+        "bytes_sent": 2 * CHUNK + 5,
+        "bytes_skipped": CHUNK,
+        "files": 1,
+        "files_sent": 1,
+    }
+
+
+async def received(stub: FarmServiceAsyncStub, blob: pb.BlobRef, count: int) -> bool:
+    missing = await find_missing(stub, [blob])
+    return bool(missing) and missing[0].received_bytes == count
+
+
+def admin(controller: RealController) -> Credentials:
+    return Credentials(token=tokens.read_local(controller.data_dir))
+
+
+class _BreakingCall:
+    """An UploadBlob call the network breaks after ``chunks`` data messages."""
+
+    def __init__(self, call: Any, chunks: int) -> None:
+        self._call = call
+        self._left = chunks
+
+    async def write(self, request: fpb.UploadBlobRequest) -> None:
+        if request.data:
+            if self._left == 0:
+                self._call.cancel()
+                raise grpc.aio.AioRpcError(
+                    grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), "connection reset"
+                )
+            self._left -= 1
+        await self._call.write(request)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._call, name)
+
+    def __await__(self) -> Any:
+        return self._call.__await__()
+
+
+class _FlakyStub:
+    """A stub whose first UploadBlob breaks after two chunks; the rest go through."""
+
+    def __init__(self, stub: FarmServiceAsyncStub) -> None:
+        self._stub = stub
+        self.uploads = 0
+
+    def UploadBlob(self) -> Any:
+        self.uploads += 1
+        call = self._stub.UploadBlob()
+        return _BreakingCall(call, 2) if self.uploads == 1 else call
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stub, name)
+
+
+def test_a_broken_stream_is_resumed_and_a_changed_file_is_refused_by_name(
+    controller: RealController, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(upload, "PAUSES", (0.0, 0.0))
+    plate = tmp_path / "plate.exr"
+    plate.write_bytes(random.Random(8).randbytes(4 * CHUNK))
+    project = read_project([plate])
+
+    async def go() -> tuple[upload.UploadReport, int]:
+        async with connect(controller.address, admin(controller)) as stub:
+            flaky = _FlakyStub(stub)
+            report = await upload.upload_project(cast("FarmServiceAsyncStub", flaky), project)
+            return report, flaky.uploads
+
+    report, uploads = asyncio.run(go())
+    assert uploads == 2
+    assert report.bytes_to_send == 4 * CHUNK
+    assert 4 * CHUNK <= report.bytes_sent <= 6 * CHUNK, "the second stream resumed, not restarted"
+
+    later = tmp_path / "later.exr"
+    later.write_bytes(b"a" * 100)
+    changing = read_project([later])
+    later.write_bytes(b"b" * 100)
+
+    async def refused() -> None:
+        async with connect(controller.address, admin(controller)) as stub:
+            await upload.upload_project(stub, changing)
+
+    with pytest.raises(upload.FileChanged, match=f"{later} changed while it was being submitted"):
+        asyncio.run(refused())
