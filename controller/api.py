@@ -17,6 +17,7 @@ from renderq.controller.api_calls import Context, streaming, unary
 from renderq.controller.audit import AuditLog
 from renderq.controller.auth import current_caller
 from renderq.controller.backup import DatabaseExport
+from renderq.controller.blob_serving import RETENTION, collect, uploaded
 from renderq.controller.bus import EventBus
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm import Farm
@@ -108,7 +109,8 @@ class FarmApi(fgrpc.FarmServiceServicer):
         if not request.HasField("job"):
             raise InvalidField("job", "the request has no job")
         job = self.farm.job_control.submit(
-            check_job(request.job, self.farm.state.jobs, self.farm.state.limits), request.allow_unmatched
+            check_job(request.job, self.farm.state.jobs, self.farm.state.limits, self.farm.blobs.has),
+            request.allow_unmatched,
         )
         return fpb.CreateJobResponse(job=job.to_proto())
 
@@ -271,6 +273,33 @@ class FarmApi(fgrpc.FarmServiceServicer):
     async def MapPath(self, request: fpb.MapPathRequest, context: Context) -> fpb.MapPathResponse:
         path, rule = self.farm.path_maps.map(request.path, request.os)
         return fpb.MapPathResponse(path=path, mapping=rule)
+
+    @unary
+    async def FindMissingBlobs(
+        self, request: fpb.FindMissingBlobsRequest, context: Context
+    ) -> fpb.FindMissingBlobsResponse:
+        missing = await asyncio.to_thread(self.farm.blobs.missing, request.blobs)
+        return fpb.FindMissingBlobsResponse(
+            missing=[fpb.MissingBlob(blob=b, received_bytes=n) for b, n in missing]
+        )
+
+    @unary
+    async def UploadBlob(
+        self, request_iterator: AsyncIterator[fpb.UploadBlobRequest], context: Context
+    ) -> fpb.UploadBlobResponse:
+        first, data = await uploaded(request_iterator)
+        await self.farm.blobs.receive(first.blob, first.offset, data)
+        return fpb.UploadBlobResponse(blob=first.blob)
+
+    @unary
+    async def CollectBlobs(
+        self, request: fpb.CollectBlobsRequest, context: Context
+    ) -> fpb.CollectBlobsResponse:
+        older = request.older_than.ToNanoseconds() / 1e9 if request.HasField("older_than") else RETENTION
+        if older < 0:
+            raise InvalidField("older_than", "must not be negative")
+        removed, freed, kept = await collect(self.farm.state, self.farm.blobs, older, request.dry_run)
+        return fpb.CollectBlobsResponse(blobs_removed=removed, bytes_freed=freed, blobs_kept=kept)
 
     @unary
     async def ListPlugins(self, request: fpb.ListPluginsRequest, context: Context) -> fpb.ListPluginsResponse:

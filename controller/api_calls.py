@@ -18,7 +18,8 @@ from renderq.controller.errors import RequestRefused, clip
 log = logging.getLogger("renderq.controller.api")
 
 Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
-Req = TypeVar("Req", bound=Message)
+Req = TypeVar("Req")
+"""A request message, or the stream of them of a method that reads one (UploadBlob)."""
 Resp = TypeVar("Resp", bound=Message)
 Unary: TypeAlias = "Callable[[Any, Req, Context], Awaitable[Resp]]"
 Streaming: TypeAlias = "Callable[[Any, Req, Context], AsyncIterator[Resp]]"

@@ -47,6 +47,11 @@ class ControllerConfig(ServerSettings):
         return self.data_dir / "logs"
 
     @property
+    def blob_dir(self) -> Path:
+        """Project files uploaded by content (see controller/blob_store.py)."""
+        return self.data_dir / "blobs"
+
+    @property
     def key_file(self) -> Path:
         """The farm key, created at the first start (see renderq/farm_key.py)."""
         return self.data_dir / farm_key.FILE_NAME

@@ -14,6 +14,7 @@ import time
 
 from renderq.controller.agent_control import AgentControl
 from renderq.controller.agent_liveness import AgentLiveness
+from renderq.controller.blob_store import BlobStore
 from renderq.controller.dispatcher import Dispatcher
 from renderq.controller.farm_state import FarmState
 from renderq.controller.holdings import hold_of
@@ -34,8 +35,17 @@ log = logging.getLogger(__name__)
 
 
 class Farm:
-    def __init__(self, recorder: Recorder, logs: TaskLogs, epoch: int, agent_timeout: float) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        logs: TaskLogs,
+        epoch: int,
+        agent_timeout: float,
+        blobs: BlobStore | None = None,
+    ) -> None:
         self.state = FarmState(recorder, logs, agent_timeout)
+        self.blobs = blobs if blobs is not None else BlobStore(logs.root.parent / "blobs")
+        """Project files by content (by default beside the task logs, as in the data dir)."""
         self.queue = WorkQueue()
         self.rules = StateRules(self.state, self.queue)
         self.dispatcher = Dispatcher(self.state, self.queue, self.rules, epoch)

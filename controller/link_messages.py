@@ -42,7 +42,14 @@ def assign_request(
         ],
         environment=job.environment,
         gpu_indices=gpus,
+        files=job.files,
     )
     if job.task_timeout:
         assign.timeout.CopyFrom(duration(job.task_timeout))
     return apb.LinkRequest(assign=assign)
+
+
+def blob_chunk_request(wanted: apb.BlobWanted, data: bytes = b"", error: str = "") -> apb.LinkRequest:
+    """The chunk of a blob an agent asked for (``BlobWanted``), or why it gets none."""
+    chunk = apb.BlobChunk(blob=wanted.blob, offset=wanted.offset, data=data, error=error)
+    return apb.LinkRequest(blob=chunk)

@@ -19,6 +19,7 @@ import grpc
 
 import renderq
 from renderq import farm_key, tls
+from renderq.controller.blob_serving import BlobServing
 from renderq.controller.farm import Farm
 from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
 from renderq.v1 import agent_service_pb2 as apb
@@ -200,6 +201,7 @@ class AgentLink:
         session = LinkSession()
         farm.liveness.connected(session, address, hello)
         writer = asyncio.create_task(session.write_loop(call))
+        blobs = BlobServing(farm.state, farm.blobs, hello.agent_id, session)
         try:
             while (message := await call.read()) is not grpc.aio.EOF:
                 kind = message.WhichOneof("kind")
@@ -208,6 +210,8 @@ class AgentLink:
                         farm.task_events.apply(hello.agent_id, session, event)
                 elif kind == "heartbeat":
                     farm.liveness.heartbeat(hello.agent_id, message.heartbeat)
+                elif kind == "want_blob":
+                    blobs.want(message.want_blob)
                 elif kind == "goodbye":
                     farm.liveness.left(hello.agent_id, session, message.goodbye.reason)
                     break
@@ -216,6 +220,7 @@ class AgentLink:
         finally:
             session.open = False
             writer.cancel()
+            blobs.close()
             farm.liveness.disconnected(hello.agent_id, session)
 
 

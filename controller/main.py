@@ -13,10 +13,12 @@ import grpc
 from grpc_reflection.v1alpha import reflection
 
 from renderq import farm_key, mdns, tls
+from renderq.controller import blob_serving
 from renderq.controller.api import FarmApi
 from renderq.controller.audit import AuditLog
 from renderq.controller.auth import SERVICE, AuthInterceptor
 from renderq.controller.backup import DatabaseExport
+from renderq.controller.blob_store import BlobStore
 from renderq.controller.bus import EventBus
 from renderq.controller.config import ControllerConfig
 from renderq.controller.discovery import Discovery
@@ -45,6 +47,7 @@ SERVER_OPTIONS = [
     ("grpc.so_reuseport", 0),
 ]
 TIMEOUT_CHECK_INTERVAL = 1.0
+BLOB_COLLECT_INTERVAL = 24 * 3600.0
 
 
 class ListenError(RuntimeError):
@@ -55,6 +58,20 @@ async def check_timeouts(farm: Farm) -> None:
     while True:
         await asyncio.sleep(TIMEOUT_CHECK_INTERVAL)
         farm.liveness.check_timeouts(time.time())
+
+
+async def collect_blobs(farm: Farm) -> None:
+    """At start, then daily: remove the blobs no job references, unused for the retention
+    (CollectBlobs' default), so deleted jobs' projects do not fill the disk."""
+    while True:
+        try:
+            removed, freed, kept = await blob_serving.collect(
+                farm.state, farm.blobs, blob_serving.RETENTION, False
+            )
+            log.info("collected blobs removed=%d bytes_freed=%d kept=%d", removed, freed, kept)
+        except OSError as e:
+            log.warning("cannot collect blobs in %s: %s", farm.blobs.root, e)
+        await asyncio.sleep(BLOB_COLLECT_INTERVAL)
 
 
 @dataclass
@@ -79,7 +96,7 @@ def open_parts(config: ControllerConfig) -> Parts:
     bus = EventBus(int(loaded.meta.get("event_sequence", "0")))
     recorder = Recorder(store, bus)
     logs = TaskLogs(config.log_dir)
-    farm = Farm(recorder, logs, epoch, config.agent_timeout)
+    farm = Farm(recorder, logs, epoch, config.agent_timeout, BlobStore(config.blob_dir))
     farm.restore(loaded)
     book = TokenBook(loaded.tokens, recorder)
     book.ensure_local_admin(config.data_dir)
@@ -153,6 +170,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     background = [
         asyncio.create_task(farm.dispatcher.run(), name="dispatcher"),
         asyncio.create_task(check_timeouts(farm), name="timeouts"),
+        asyncio.create_task(collect_blobs(farm), name="blob collection"),
     ]
     try:
         await server.start()

@@ -7,6 +7,7 @@ proto; the farm owns every state change.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections import deque
@@ -176,6 +177,8 @@ class Job:
     """What each task holds on its agent (cores, memory, whole GPUs)."""
     frame_by_frame: bool = False
     """Frame N waits only for frame N of each dependency."""
+    files: list[pb.FileEntry] = field(default_factory=list)
+    """The project's files, by content: each agent fetches the blobs it lacks before a task."""
     state: pb.JobState = pb.JOB_STATE_QUEUED
     create_time: float = field(default_factory=time.time)
     start_time: float | None = None
@@ -205,6 +208,12 @@ class Job:
         done = self.count(pb.FRAME_STATE_COMPLETED)
         partial = sum(self.frames[n].progress for n in self.rendering)
         return min(1.0, (done + partial) / total)
+
+    @functools.cached_property
+    def blobs(self) -> frozenset[tuple[str, int]]:
+        """The (xxh3-128, size) of each project file: what this job keeps from collection and
+        lets the agents running it read (a job's files never change after submit)."""
+        return frozenset((f.blob.xxh3_128, f.blob.size_bytes) for f in self.files)
 
     def to_proto(self) -> pb.Job:
         params = struct_pb2.Struct()
@@ -243,6 +252,7 @@ class Job:
             ],
             reservation=self.reservation,
             frame_by_frame=self.frame_by_frame,
+            files=self.files,
         )
         if self.min_runtime:
             job.min_runtime.CopyFrom(duration(self.min_runtime))

@@ -138,6 +138,15 @@ def _decode_outputs(text: str) -> list[Output]:
     return [Output(*o) for o in json.loads(text)]
 
 
+def _encode_files(files: list[pb.FileEntry]) -> bytes:
+    """A job's files as one message: a Job that carries only them."""
+    return _serialize(pb.Job(files=files))
+
+
+def _decode_files(data: bytes | None) -> list[pb.FileEntry]:
+    return list(pb.Job.FromString(data).files) if data else []
+
+
 JOBS = Table("jobs", Job, (
     Column("id", "BIGINT"),
     Column("name", "VARCHAR"),
@@ -165,6 +174,7 @@ JOBS = Table("jobs", Job, (
     _json("blocked_agents", since=3, attr="blocked", empty=dict),
     Column("reservation", "BLOB", encode=_serialize, decode=_proto(pb.TaskReservation), since=4),
     Column("frame_by_frame", "BOOLEAN", decode=_or(False), since=4),
+    Column("files", "BLOB", encode=_encode_files, decode=_decode_files, since=4),
 ), key=("id",), order="id")  # fmt: skip
 
 TASKS = Table("tasks", Task, (

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import duration_pb2, struct_pb2
 
-from renderq.controller.errors import InvalidField
+from renderq.controller.blob_store import check_ref
+from renderq.controller.errors import InvalidField, NotPossibleNow
 from renderq.controller.model import DEFAULT_MAX_AGENT_FAILURES, DEFAULT_MAX_RETRIES, DEFAULT_PRIORITY
 from renderq.frame_range import FrameRangeError, chunk, parse_frames
 from renderq.plugins.base import ParameterError
@@ -29,6 +30,13 @@ MAX_NAME = 1000
 """Most characters of a job's name (it is shown in every listing)."""
 MAX_DURATION_SECONDS = 315_576_000_000
 """The range of google.protobuf.Duration (10,000 years); beyond it no clock can count."""
+MAX_FILES = 100_000
+MAX_PATH = 4096
+"""Most characters of a project file's path (most file systems stop near here)."""
+ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".gz")
+"""The names a file marked ``unpack`` may have: the archives the agent unpacks."""
+
+HasBlob = Callable[[pb.BlobRef], bool]
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,7 @@ class CheckedJob:
     min_runtime: float
     reservation: pb.TaskReservation
     frame_by_frame: bool
+    files: list[pb.FileEntry]
 
     def job_settings(self) -> dict[str, Any]:
         """The settings a new ``Job`` takes from this check, by the names they share."""
@@ -113,12 +122,25 @@ def _seconds(duration: duration_pb2.Duration, field: str) -> float:
     return duration.seconds + duration.nanos / 1e9
 
 
-def check_job(job: pb.Job, existing_jobs: Container[int], known_limits: Container[str] = ()) -> CheckedJob:
+def _stores_no_blobs(ref: pb.BlobRef) -> bool:
+    """A farm without a blob store: every project file is missing."""
+    return False
+
+
+def check_job(
+    job: pb.Job,
+    existing_jobs: Container[int],
+    known_limits: Container[str] = (),
+    has_blob: HasBlob = _stores_no_blobs,
+) -> CheckedJob:
     size = job.ByteSize()
     if size > MAX_JOB_BYTES:
-        raise InvalidField(
-            "job", f"takes {size:,} bytes; at most {MAX_JOB_BYTES:,} (put large data in files)"
+        hint = (
+            f"{len(job.files):,} files: pack them in an archive to unpack"
+            if job.files
+            else "put large data in files"
         )
+        raise InvalidField("job", f"takes {size:,} bytes; at most {MAX_JOB_BYTES:,} ({hint})")
     plugin = get_plugin(job.plugin)
     if plugin is None:
         known = ", ".join(p.name for p in all_plugins())
@@ -165,6 +187,7 @@ def check_job(job: pb.Job, existing_jobs: Container[int], known_limits: Containe
         task_timeout=timeout,
         reservation=check_reservation(job.reservation),
         frame_by_frame=check_frame_by_frame(job),
+        files=check_files(job.files, has_blob),
     )
 
 
@@ -222,3 +245,77 @@ def check_limits(names: Iterable[str], known_limits: Container[str]) -> list[str
                 "limits", f"there is no limit {name!r}; `renderq limit set {name} N` makes one"
             )
     return list(dict.fromkeys(names))
+
+
+def check_files(files: Sequence[pb.FileEntry], has_blob: HasBlob) -> list[pb.FileEntry]:
+    """The project's files: each path safe to write below the job's project folder on an
+    agent of any OS (Windows and macOS ones ignore case), each blob already uploaded."""
+    if len(files) > MAX_FILES:
+        raise InvalidField("files", f"{len(files):,} files; at most {MAX_FILES:,} (pack them in an archive)")
+    files_at: dict[str, int] = {}
+    """Each path as a case-insensitive agent sees it -> the index of its file."""
+    folders_at: dict[str, int] = {}
+    """Each folder the paths name, the same way -> the index of a file inside it."""
+    for i, entry in enumerate(files):
+        path = check_project_path(entry.path, f"files[{i}].path")
+        _check_no_clash(path, i, files_at, folders_at)
+        check_ref(entry.blob, f"files[{i}].blob")
+        if entry.mode > 0o777:
+            raise InvalidField(f"files[{i}].mode", f"{entry.mode:#o} has bits beyond 0o777 (rwx for all)")
+        if entry.unpack and not path.lower().endswith(ARCHIVES):
+            raise InvalidField(
+                f"files[{i}].unpack", f"{path!r} is not an archive the agent unpacks ({', '.join(ARCHIVES)})"
+            )
+    for entry in files:
+        if not has_blob(entry.blob):
+            raise NotPossibleNow(
+                f"upload blob {entry.blob.xxh3_128} ({entry.path}) first: FindMissingBlobs/UploadBlob"
+            )
+    return list(files)
+
+
+def check_project_path(path: str, field: str) -> str:
+    """A relative, '/'-separated path that stays inside the folder it is joined to on
+    Linux, macOS and Windows alike, or InvalidField naming it and what is wrong."""
+    if not path:
+        raise InvalidField(field, "is empty")
+    if len(path) > MAX_PATH:
+        raise InvalidField(field, f"{path[:80]!r}… is {len(path):,} characters; at most {MAX_PATH:,}")
+    parts = path.split("/")
+    for why, wrong in (
+        ("contains a NUL or another control character", any(c < " " for c in path)),
+        ("contains a backslash: separate folders with '/'", "\\" in path),
+        ("is absolute: give it relative to the project folder", path.startswith("/")),
+        ("starts with a drive letter: give it relative to the project folder", path[1:2] == ":"),
+        ("contains ':', which Windows agents read as a drive or a stream", ":" in path),
+        ("climbs out of the project folder ('..')", ".." in parts),
+        ("has an empty or '.' folder ('//', './' or a '/' at an end)", bool({"", "."} & set(parts))),
+        (
+            "has a name ending in '.' or ' ', which Windows agents drop",
+            any(p.endswith((".", " ")) for p in parts),
+        ),
+    ):
+        if wrong:
+            raise InvalidField(field, f"{path!r} {why}")
+    return path
+
+
+def _check_no_clash(path: str, index: int, files_at: dict[str, int], folders_at: dict[str, int]) -> None:
+    """``path`` is not a file already named (ignoring case), nor a folder of one, nor inside
+    a folder that is a file already named: on the agent one would overwrite the other."""
+    folded = path.casefold()
+    parts = folded.split("/")
+    folders = ["/".join(parts[:n]) for n in range(1, len(parts))]
+    field = f"files[{index}].path"
+    if folded in files_at:
+        why = "is the same file on agents that ignore case (Windows, macOS) as"
+        raise InvalidField(field, f"{path!r} {why} files[{files_at[folded]}]")
+    if folded in folders_at:
+        raise InvalidField(field, f"{path!r} is a folder of files[{folders_at[folded]}], not a file")
+    for folder in folders:
+        if folder in files_at:
+            raise InvalidField(
+                field, f"{path!r} needs {folder!r} as a folder: files[{files_at[folder]}] is a file"
+            )
+        folders_at.setdefault(folder, index)
+    files_at[folded] = index

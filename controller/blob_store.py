@@ -1,0 +1,276 @@
+"""The controller's content-addressed blob store: project files named by what they hold.
+
+A blob is a file's bytes named by its xxh3-128 and size (``pb.BlobRef``). A project is
+uploaded once and each of its files is stored once, however many jobs use it; an agent
+fetches only what its cache lacks. Stored blobs live at ``<root>/<first 2 hex>/<hash>-<size>``
+(read-only); an upload grows ``<root>/incoming/<hash>-<size>.part`` until it holds the
+whole size, is hashed, and only then is renamed into place, so a truncated or corrupt
+upload is never served and a broken-off one resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import re
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import xxhash
+
+from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
+from renderq.v1 import resources_pb2 as pb
+
+MAX_BLOB_BYTES = 64 << 30
+"""Largest blob stored: a project file beyond 64 GiB is a mistake (a cache, a disk image)
+more often than a scene, and would fill the controller's disk for every farm user."""
+MAX_REFS = 100_000
+"""Most blobs one FindMissingBlobs may ask about (a project of that many files)."""
+HASH_BLOCK = 1 << 20
+INCOMING = "incoming"
+PART = ".part"
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+_NAME = re.compile(r"([0-9a-f]{32})-([0-9]+)")
+_FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+Key = tuple[str, int]
+"""A blob as a set member: (xxh3-128, size)."""
+
+
+def key_of(ref: pb.BlobRef) -> Key:
+    return ref.xxh3_128, ref.size_bytes
+
+
+def check_ref(ref: pb.BlobRef, field: str = "blob") -> None:
+    """A well-formed ref, or InvalidField naming ``field``: its name becomes a path on the
+    controller's disk, so only 32 lowercase hex digits and a sane size get that far."""
+    if not _HEX32.fullmatch(ref.xxh3_128):
+        raise InvalidField(f"{field}.xxh3_128", f"{ref.xxh3_128!r} is not 32 lowercase hex digits")
+    if ref.size_bytes < 0:
+        raise InvalidField(f"{field}.size_bytes", f"must not be negative, not {ref.size_bytes}")
+    if ref.size_bytes > MAX_BLOB_BYTES:
+        raise InvalidField(
+            f"{field}.size_bytes", f"{ref.size_bytes:,} bytes; a blob holds at most {MAX_BLOB_BYTES:,}"
+        )
+
+
+class BlobStore:
+    """Blobs on the controller's disk. The blocking methods (all but ``receive``) are meant
+    for ``asyncio.to_thread`` when they may touch many files."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.incoming = root / INCOMING
+        self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
+        """The upload lock of each blob being received, with how many uploads hold or wait for it."""
+
+    check_ref = staticmethod(check_ref)
+
+    def path(self, ref: pb.BlobRef) -> Path:
+        return self.root / ref.xxh3_128[:2] / f"{ref.xxh3_128}-{ref.size_bytes}"
+
+    def part_path(self, ref: pb.BlobRef) -> Path:
+        return self.incoming / f"{ref.xxh3_128}-{ref.size_bytes}{PART}"
+
+    def has(self, ref: pb.BlobRef) -> bool:
+        """Whether the blob is stored; if so it counts as used now, so a collection that
+        runs before the job naming it is stored keeps it (``collect`` goes by age)."""
+        try:
+            os.utime(self.path(ref))
+        except FileNotFoundError:
+            return False
+        return True
+
+    def missing(self, refs: Iterable[pb.BlobRef]) -> list[tuple[pb.BlobRef, int]]:
+        """The blobs of ``refs`` not stored, each once, with the bytes of it already received."""
+        refs = list(refs)
+        if len(refs) > MAX_REFS:
+            raise InvalidField("blobs", f"{len(refs):,} blobs asked about; at most {MAX_REFS:,} per call")
+        found: dict[Key, tuple[pb.BlobRef, int]] = {}
+        for i, ref in enumerate(refs):
+            check_ref(ref, f"blobs[{i}]")
+            if key_of(ref) not in found and not self.has(ref):
+                found[key_of(ref)] = (ref, _size(self.part_path(ref)))
+        return list(found.values())
+
+    async def receive(self, ref: pb.BlobRef, offset: int, chunks: AsyncIterator[bytes]) -> None:
+        """Append ``chunks`` to the blob's partial upload from ``offset`` and store the blob
+        once it is whole and its hash checks out. Uploads of one blob take turns: a second
+        one waits, then finds it stored (and succeeds) or resumes what the first left."""
+        check_ref(ref)
+        if offset < 0:
+            raise InvalidField("offset", f"must not be negative, not {offset}")
+        async with self._turn(key_of(ref)):
+            if await asyncio.to_thread(self.has, ref):
+                return
+            await asyncio.to_thread(self.incoming.mkdir, parents=True, exist_ok=True)
+            handle = await asyncio.to_thread(open, self.part_path(ref), "ab", buffering=0)
+            try:
+                received = await self._append(ref, offset, handle, chunks)
+                if received < ref.size_bytes:
+                    raise NotPossibleNow(
+                        f"the upload of blob {ref.xxh3_128} ended at byte {received:,} of "
+                        f"{ref.size_bytes:,}; resume from byte {received}"
+                    )
+                await asyncio.to_thread(self._store, ref, handle)
+            finally:
+                handle.close()
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, key: Key) -> AsyncIterator[None]:
+        """The blob's upload lock, dropped from ``_locks`` once no upload holds or waits for it."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+    async def _append(
+        self, ref: pb.BlobRef, offset: int, handle: BinaryIO, chunks: AsyncIterator[bytes]
+    ) -> int:
+        """Write ``chunks`` at the end of the partial upload, which must be ``offset``; the size reached."""
+        received = os.fstat(handle.fileno()).st_size
+        if offset != received:
+            raise NotPossibleNow(
+                f"the controller holds {received:,} bytes of blob {ref.xxh3_128}: resume from byte {received}"
+            )
+        async for data in chunks:
+            if received + len(data) > ref.size_bytes:
+                raise InvalidField(
+                    "data", f"the upload runs past the blob's {ref.size_bytes:,} bytes (at byte {received:,})"
+                )
+            await asyncio.to_thread(self._write, ref, handle, data, received)
+            received += len(data)
+        return received
+
+    def _write(self, ref: pb.BlobRef, handle: BinaryIO, data: bytes, received: int) -> None:
+        """Append ``data`` whole or not at all: a failed write is cut back off, so the
+        partial upload always ends where the next one resumes."""
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[handle.write(view) or 0 :]
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                handle.truncate(received)
+            self._refuse_if_full(ref, e, received)
+            raise
+
+    def _store(self, ref: pb.BlobRef, handle: BinaryIO) -> None:
+        """Check the whole partial upload against its name; then make it the stored blob,
+        durably and in one rename (a crash leaves the partial upload or the blob, never half)."""
+        part, final = self.part_path(ref), self.path(ref)
+        try:
+            os.fsync(handle.fileno())
+            handle.close()  # Windows renames and deletes only closed files
+            actual = _hash(part)
+            if actual != ref.xxh3_128:
+                part.unlink(missing_ok=True)
+                raise InvalidField(
+                    "data",
+                    f"the {ref.size_bytes:,} bytes uploaded hash to {actual}, not {ref.xxh3_128} as "
+                    "named: the file changed while it was read or was damaged on the way; upload it again",
+                )
+            part.chmod(0o444)
+            final.parent.mkdir(exist_ok=True)
+            os.replace(part, final)
+            _sync_dir(final.parent)
+        except OSError as e:
+            self._refuse_if_full(ref, e, ref.size_bytes)
+            raise
+
+    def _refuse_if_full(self, ref: pb.BlobRef, e: OSError, received: int) -> None:
+        """A full disk is the farm's to fix, said in words; any other failure is a bug or a
+        broken disk, left to propagate."""
+        if e.errno in _FULL_DISK:
+            raise NotPossibleNow(
+                f"the controller's disk is full (blob store {self.root}): blob {ref.xxh3_128} stopped "
+                f"at byte {received:,} of {ref.size_bytes:,}; free space (CollectBlobs removes the blobs "
+                "no job uses), then resume"
+            ) from e
+
+    def read(self, ref: pb.BlobRef, offset: int, size: int) -> bytes:
+        """Up to ``size`` bytes of the stored blob from ``offset`` (fewer at its end)."""
+        if not 0 <= offset <= ref.size_bytes:
+            raise InvalidField(
+                "offset", f"{offset:,} is outside blob {ref.xxh3_128} of {ref.size_bytes:,} bytes"
+            )
+        try:
+            with open(self.path(ref), "rb") as f:
+                f.seek(offset)
+                return f.read(min(size, ref.size_bytes - offset))
+        except FileNotFoundError:
+            raise NoSuchResource(
+                f"the controller has no blob {ref.xxh3_128}: upload the project again"
+            ) from None
+
+    def collect(self, referenced: set[Key], older_than: float, dry_run: bool) -> tuple[int, int, int]:
+        """Remove stored blobs no job references, and partial uploads no upload is adding
+        to, each only when older than ``older_than`` seconds (by modification: stored,
+        written, or last found by ``has``); with ``dry_run`` remove nothing.
+        (removed, bytes freed, stored blobs kept)."""
+        cutoff = time.time() - older_than
+        removed = freed = kept = 0
+        for path, key, stored in self._files():
+            try:
+                stat = path.stat()
+                if key in (referenced if stored else self._locks) or stat.st_mtime > cutoff:
+                    kept += stored
+                    continue
+                if not dry_run:
+                    path.unlink()
+            except FileNotFoundError:
+                continue
+            removed += 1
+            freed += stat.st_size
+        return removed, freed, kept
+
+    def _files(self) -> Iterator[tuple[Path, Key, bool]]:
+        """Every stored blob (True), then every partial upload (False), with its key;
+        files of any other name are left alone."""
+        for folder in sorted(self.root.glob("[0-9a-f][0-9a-f]")):
+            for path in folder.iterdir():
+                match = _NAME.fullmatch(path.name)
+                if match and match[1].startswith(folder.name):
+                    yield path, (match[1], int(match[2])), True
+        for path in sorted(self.incoming.glob(f"*{PART}")):
+            match = _NAME.fullmatch(path.name.removesuffix(PART))
+            if match:
+                yield path, (match[1], int(match[2])), False
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _hash(path: Path) -> str:
+    digest = xxhash.xxh3_128()
+    with open(path, "rb") as f:
+        while block := f.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` survive a power cut (POSIX: fsync the folder; Windows
+    cannot open one and its renames are journaled)."""
+    if os.name == "nt":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
