@@ -51,7 +51,7 @@ async def uploaded(
 
 def referenced(state: FarmState) -> set[Key]:
     """Every blob some existing job names."""
-    return set().union(*(job.blobs for job in state.jobs.values()))
+    return set().union(*(job.blobs for job in state.jobs.values() if job.files))
 
 
 async def collect(

@@ -16,9 +16,9 @@ import errno
 import os
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import xxhash
 
@@ -37,6 +37,7 @@ _HEX32 = re.compile(r"[0-9a-f]{32}")
 _NAME = re.compile(r"([0-9a-f]{32})-([0-9]+)")
 _FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
+T = TypeVar("T")
 Key = tuple[str, int]
 """A blob as a set member: (xxh3-128, size)."""
 
@@ -79,10 +80,13 @@ class BlobStore:
     def has(self, ref: pb.BlobRef) -> bool:
         """Whether the blob is stored; if so it counts as used now, so a collection that
         runs before the job naming it is stored keeps it (``collect`` goes by age)."""
+        path = self.path(ref)
         try:
-            os.utime(self.path(ref))
+            os.utime(path)
         except FileNotFoundError:
             return False
+        except OSError:
+            return path.exists()  # stored, but not this process's to touch (a copied data dir)
         return True
 
     def missing(self, refs: Iterable[pb.BlobRef]) -> list[tuple[pb.BlobRef, int]]:
@@ -107,8 +111,7 @@ class BlobStore:
         async with self._turn(key_of(ref)):
             if await asyncio.to_thread(self.has, ref):
                 return
-            await asyncio.to_thread(self.incoming.mkdir, parents=True, exist_ok=True)
-            handle = await asyncio.to_thread(open, self.part_path(ref), "ab", buffering=0)
+            handle = await _settled(self._open_part, ref)
             try:
                 received = await self._append(ref, offset, handle, chunks)
                 if received < ref.size_bytes:
@@ -116,7 +119,7 @@ class BlobStore:
                         f"the upload of blob {ref.xxh3_128} ended at byte {received:,} of "
                         f"{ref.size_bytes:,}; resume from byte {received}"
                     )
-                await asyncio.to_thread(self._store, ref, handle)
+                await _settled(self._store, ref, handle)
             finally:
                 handle.close()
 
@@ -149,9 +152,13 @@ class BlobStore:
                 raise InvalidField(
                     "data", f"the upload runs past the blob's {ref.size_bytes:,} bytes (at byte {received:,})"
                 )
-            await asyncio.to_thread(self._write, ref, handle, data, received)
+            await _settled(self._write, ref, handle, data, received)
             received += len(data)
         return received
+
+    def _open_part(self, ref: pb.BlobRef) -> BinaryIO:
+        self.incoming.mkdir(parents=True, exist_ok=True)
+        return open(self.part_path(ref), "ab", buffering=0)  # closed by receive
 
     def _write(self, ref: pb.BlobRef, handle: BinaryIO, data: bytes, received: int) -> None:
         """Append ``data`` whole or not at all: a failed write is cut back off, so the
@@ -228,7 +235,7 @@ class BlobStore:
                     kept += stored
                     continue
                 if not dry_run:
-                    path.unlink()
+                    _remove(path)
             except FileNotFoundError:
                 continue
             removed += 1
@@ -247,6 +254,25 @@ class BlobStore:
             match = _NAME.fullmatch(path.name.removesuffix(PART))
             if match:
                 yield path, (match[1], int(match[2])), False
+
+
+async def _settled(work: Callable[..., T], *args: Any) -> T:
+    """``work(*args)`` in a worker thread. Cancelled (the client went away), it still waits
+    for the thread to return: the partial upload is never closed under a write, nor handed
+    to the next upload of the blob while this one still writes it."""
+    future = asyncio.ensure_future(asyncio.to_thread(work, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        await asyncio.wait([future])
+        raise
+
+
+def _remove(path: Path) -> None:
+    """Delete a stored blob: Windows refuses to delete a read-only file."""
+    if os.name == "nt":
+        path.chmod(0o644)
+    path.unlink()
 
 
 def _size(path: Path) -> int:

@@ -68,9 +68,13 @@ async def collect_blobs(farm: Farm) -> None:
             removed, freed, kept = await blob_serving.collect(
                 farm.state, farm.blobs, blob_serving.RETENTION, False
             )
-            log.info("collected blobs removed=%d bytes_freed=%d kept=%d", removed, freed, kept)
         except OSError as e:
             log.warning("cannot collect blobs in %s: %s", farm.blobs.root, e)
+        else:
+            if removed:
+                log.info(
+                    "blobs no job uses collected removed=%d bytes_freed=%d kept=%d", removed, freed, kept
+                )
         await asyncio.sleep(BLOB_COLLECT_INTERVAL)
 
 

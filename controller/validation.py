@@ -122,6 +122,15 @@ def _seconds(duration: duration_pb2.Duration, field: str) -> float:
     return duration.seconds + duration.nanos / 1e9
 
 
+def check_size(job: pb.Job) -> None:
+    size = job.ByteSize()
+    if size > MAX_JOB_BYTES:
+        hint = (
+            f"{len(job.files):,} files: pack them in an archive" if job.files else "put large data in files"
+        )
+        raise InvalidField("job", f"takes {size:,} bytes; at most {MAX_JOB_BYTES:,} ({hint})")
+
+
 def _stores_no_blobs(ref: pb.BlobRef) -> bool:
     """A farm without a blob store: every project file is missing."""
     return False
@@ -133,14 +142,7 @@ def check_job(
     known_limits: Container[str] = (),
     has_blob: HasBlob = _stores_no_blobs,
 ) -> CheckedJob:
-    size = job.ByteSize()
-    if size > MAX_JOB_BYTES:
-        hint = (
-            f"{len(job.files):,} files: pack them in an archive to unpack"
-            if job.files
-            else "put large data in files"
-        )
-        raise InvalidField("job", f"takes {size:,} bytes; at most {MAX_JOB_BYTES:,} ({hint})")
+    check_size(job)
     plugin = get_plugin(job.plugin)
     if plugin is None:
         known = ", ".join(p.name for p in all_plugins())
