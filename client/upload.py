@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 CHUNK = 1 << 20
-"""Bytes per UploadBlob message: well under the message limit, few messages per second."""
+"""Bytes per UploadBlob message: far under the message limit, and little lost to a broken stream."""
+STREAMS = 3
+"""Blobs sent at once: while the controller checks and stores one, the others flow."""
 PAUSES = (0.5, 1.0, 2.0, 4.0)
 """Seconds to wait before each new try of a broken stream; one try more than pauses."""
 DEADLINE = 60.0
@@ -90,9 +92,18 @@ async def upload_project(
     to_send = sum(m.blob.size_bytes - m.received_bytes for m in missing)
     heard = progress or _Quiet()
     heard.begin(to_send)
-    sent = 0
-    for wanted in missing:
-        sent += await _upload_resuming(stub, blobs[blob_key(wanted.blob)], wanted.received_bytes, heard)
+    streams = asyncio.Semaphore(STREAMS)
+
+    async def one(wanted: fpb.MissingBlob) -> int:
+        async with streams:
+            return await _upload_resuming(stub, blobs[blob_key(wanted.blob)], wanted.received_bytes, heard)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(one(wanted)) for wanted in missing]
+    except ExceptionGroup as failed:
+        raise failed.exceptions[0] from None  # the first failure, as a caller expects it
+    sent = sum(task.result() for task in tasks)
     keys = {blob_key(m.blob) for m in missing}
     total = sum(key[1] for key in blobs)
     return UploadReport(
@@ -116,8 +127,7 @@ async def _upload_resuming(
     a broken stream the controller says again where to resume."""
     blob = project_file.entry.blob
     sent = 0
-    reached = offset
-    """Where the progress bar believes this blob is."""
+    reached = offset  # where the progress bar believes this blob is
     resume_at: int | None = offset
     pauses = iter(PAUSES)
     while True:
@@ -136,7 +146,7 @@ async def _upload_resuming(
             sent += counter.bytes
             reached += counter.bytes
             pause = next(pauses, None)
-            if pause is None or not _broken(error):
+            if pause is None or not (_broken(error) or await _moved_on(stub, blob, resume_at, error)):
                 raise
         await asyncio.sleep(pause)
         resume_at = None
@@ -148,6 +158,18 @@ def _broken(error: Exception) -> bool:
         return True
     assert isinstance(error, grpc.aio.AioRpcError)
     return error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+
+
+async def _moved_on(
+    stub: FarmServiceAsyncStub, blob: pb.BlobRef, tried: int | None, error: Exception
+) -> bool:
+    """Whether the controller refused the offset because it holds more of the blob than it
+    said: the broken stream before this one was still being written. Another try then
+    resumes from there; a refusal for any other reason (a full disk) stands."""
+    if not isinstance(error, grpc.aio.AioRpcError) or error.code() != grpc.StatusCode.FAILED_PRECONDITION:
+        return False
+    still = await find_missing(stub, [blob])
+    return not still or still[0].received_bytes != tried
 
 
 class _Counter:

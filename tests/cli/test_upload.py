@@ -270,14 +270,17 @@ def test_a_broken_stream_is_resumed_and_a_changed_file_is_refused_by_name(
     assert report.bytes_to_send == 4 * CHUNK
     assert 4 * CHUNK <= report.bytes_sent <= 6 * CHUNK, "the second stream resumed, not restarted"
 
-    later = tmp_path / "later.exr"
-    later.write_bytes(b"a" * 100)
+    later = tmp_path / "later"
+    later.mkdir()
+    (later / "kept.exr").write_bytes(b"kept")
+    (later / "edited.exr").write_bytes(b"a" * 100)
     changing = read_project([later])
-    later.write_bytes(b"b" * 100)
+    (later / "edited.exr").write_bytes(b"b" * 100)
 
     async def refused() -> None:
         async with connect(controller.address, admin(controller)) as stub:
             await upload.upload_project(stub, changing)
 
-    with pytest.raises(upload.FileChanged, match=f"{later} changed while it was being submitted"):
+    edited = later / "edited.exr"
+    with pytest.raises(upload.FileChanged, match=f"{edited} changed while it was being submitted"):
         asyncio.run(refused())

@@ -1,0 +1,135 @@
+"""Project files benchmark: hashing, uploading, and submitting an unchanged project again.
+
+Makes a project of random bytes (one file of half the size, the rest spread over many
+files, as a scene with its textures), starts a real controller (its own process, no
+agents, mDNS off) and measures:
+
+1. hashing: ``client/project_files.py`` (walk + hash, the files in the page cache)
+   against ``xxhash.xxh3_128`` over the same bytes already in memory, on one thread;
+2. upload: ``client/upload.py`` sending the whole project to the controller on loopback;
+3. resubmit: ``renderq submit command --upload PROJECT`` as a process, the project
+   unchanged: the bytes it sent (0 expected) and the seconds from command to job id.
+
+Usage: python bench/files.py [--size-mib 1024] [--files 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import xxhash
+
+from renderq import tokens
+from renderq.cli.children import Child
+from renderq.client.channel import connect
+from renderq.client.credentials import Credentials
+from renderq.client.project_files import hash_listing, walk
+from renderq.client.upload import upload_project
+
+READY = re.compile(r"listening on (\S+)")
+MB = 1_000_000
+
+
+def make_project(root: Path, size: int, files: int) -> Path:
+    """``root/shot/``: one file of half ``size``, the rest in ``files - 1`` files under tex/."""
+    project = root / "shot"
+    (project / "tex").mkdir(parents=True)
+    rng = random.Random(1)
+    write_random(project / "scene.blend", size // 2, rng)
+    each = (size - size // 2) // max(1, files - 1)
+    for index in range(files - 1):
+        write_random(project / "tex" / f"tex{index:04d}.png", each, rng)
+    return project
+
+
+def write_random(path: Path, size: int, rng: random.Random) -> None:
+    """``size`` random bytes (incompressible, like rendered images), 16 MiB at a time."""
+    with path.open("wb") as out:
+        for start in range(0, size, 16 << 20):
+            out.write(rng.randbytes(min(16 << 20, size - start)))
+
+
+def raw_rate(project: Path) -> tuple[float, int]:
+    """Bytes per second of xxh3-128 over the project's bytes, already in memory."""
+    contents = [p.read_bytes() for p in sorted(project.rglob("*")) if p.is_file()]
+    started = time.perf_counter()
+    for data in contents:
+        xxhash.xxh3_128(data).hexdigest()
+    return sum(map(len, contents)) / (time.perf_counter() - started), sum(map(len, contents))
+
+
+def hashing_rate(project: Path) -> float:
+    """Bytes per second of walk + hash over the project (its files in the page cache)."""
+    hash_listing(walk([project]))  # warm the cache
+    started = time.perf_counter()
+    listing = walk([project])
+    hash_listing(listing)
+    return listing.size / (time.perf_counter() - started)
+
+
+async def upload_rate(address: str, data_dir: Path, project: Path) -> tuple[float, int]:
+    """Bytes per second of a first upload of the whole project, and the bytes sent."""
+    built = hash_listing(walk([project]))
+    async with connect(address, Credentials(token=tokens.read_local(data_dir))) as stub:
+        started = time.perf_counter()
+        report = await upload_project(stub, built)
+        elapsed = time.perf_counter() - started
+    return report.bytes_sent / elapsed, report.bytes_sent
+
+
+def resubmit(address: str, data_dir: Path, project: Path) -> tuple[float, dict[str, int]]:
+    """Seconds from ``renderq submit --upload`` to its job id, and its upload summary."""
+    argv = [sys.executable, "-m", "renderq", "submit", "command", "--frames", "1", "--json"]
+    argv += ["--controller", address, "--data-dir", str(data_dir), "--upload", str(project), "--", "true"]
+    started = time.perf_counter()
+    done = subprocess.run(argv, capture_output=True, text=True, check=True)
+    elapsed = time.perf_counter() - started
+    return elapsed, json.loads(done.stdout)["upload"]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--files", type=int, default=200)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="renderq-bench-files-"))
+    project = make_project(root, args.size_mib << 20, args.files)
+    raw, size = raw_rate(project)
+    ours = hashing_rate(project)
+    data_dir = root / "controller"
+    argv = [sys.executable, "-m", "renderq", "controller", "--listen", "127.0.0.1:0"]
+    controller = Child(
+        "controller", [*argv, "--data-dir", str(data_dir), "--no-mdns"], root / "controller.log", READY
+    )
+    await controller.start()
+    try:
+        address = await controller.ready()
+        upload, sent = await upload_rate(address, data_dir, project)
+        seconds, second = await asyncio.to_thread(resubmit, address, data_dir, project)
+    finally:
+        await controller.stop(10)
+    load = os.getloadavg()
+    print(f"files: a project of {size / MB:.0f} MB in {args.files} files, loopback, {os.cpu_count()} cores")
+    print(f"  hashing   {ours / MB:8.0f} MB/s  (xxh3-128 over the same bytes in memory: {raw / MB:.0f} MB/s)")
+    print(f"  upload    {upload / MB:8.0f} MB/s  ({sent / MB:.0f} MB to a real controller)")
+    print(
+        f"  resubmit  {seconds:8.2f} s     from command to job id, {second['bytes_sent']} bytes sent, "
+        f"{second['bytes_skipped'] / MB:.0f} MB already on the controller"
+    )
+    print(f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    shutil.rmtree(root)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
