@@ -90,6 +90,11 @@ class AgentConfig(ServerSettings):
     def workspaces(self) -> Path:
         return self.data_dir / "workspaces"
 
+    @property
+    def blob_cache(self) -> Path:
+        """The blobs (project files by content) that every job's workspace is filled from."""
+        return self.data_dir / "blobs"
+
 
 def _size(key: str, text: str | None) -> int | None:
     """Bytes in a declared size; SettingsError, naming the key, for anything else."""
