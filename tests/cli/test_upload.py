@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import pytest
 import xxhash
 
 from renderq import tokens
+from renderq.cli.upload_flow import TransferProgress
 from renderq.client import upload
 from renderq.client.channel import connect
 from renderq.client.credentials import Credentials
@@ -161,6 +163,23 @@ def test_a_project_is_uploaded_once_and_submitted_again_sends_nothing(verb: Verb
     assert said.err == f"uploaded 0 of 4 files (0 B sent, {size} B already on the controller)\n"
 
 
+def test_a_refused_upload_is_a_sentence_and_exit_2_and_what_is_skipped_a_warning(
+    verb: Verb, shot: Path, tmp_path: Path
+) -> None:
+    os.mkfifo(shot / "pipe")
+    warned = verb("submit", "command", "--frames", "1", "--upload", str(shot), *TRUE)
+    assert warned.code == 0 and warned.err.startswith(
+        f"renderq: not uploaded: {shot / 'pipe'}: a named pipe\n"
+    )
+    (shot / "leak").symlink_to(tmp_path)
+    refused = verb("submit", "command", "--frames", "1", "--upload", str(shot), *TRUE)
+    assert refused.code == 2
+    assert refused.err.startswith(f"renderq: {shot / 'leak'} is a symbolic link to {tmp_path}, outside"), (
+        refused.err
+    )
+    assert "Traceback" not in refused.err
+
+
 def test_a_path_parameter_inside_an_upload_names_the_agents_copy(
     verb: Verb, shot: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -284,3 +303,26 @@ def test_a_broken_stream_is_resumed_and_a_changed_file_is_refused_by_name(
     edited = later / "edited.exr"
     with pytest.raises(upload.FileChanged, match=f"{edited} changed while it was being submitted"):
         asyncio.run(refused())
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_line_shows_bytes_rate_and_time_left_on_a_terminal_only() -> None:
+    terminal = _Terminal()
+    progress = TransferProgress("uploading", terminal)
+    progress.begin(4 << 20)
+    progress.advance(1 << 20)
+    line = terminal.getvalue()
+    assert line.startswith("\ruploading [##--------]  25%  1.0 MiB of 4.0 MiB  "), line
+    assert line.endswith(" left\x1b[K") and "/s  " in line, line
+    progress.close()
+    assert terminal.getvalue().endswith("\r\x1b[K"), "the line is cleared for what follows"
+    log = io.StringIO()
+    quiet = TransferProgress("uploading", log)
+    quiet.begin(10)
+    quiet.advance(10)
+    quiet.close()
+    assert log.getvalue() == ""
