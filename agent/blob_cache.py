@@ -15,6 +15,7 @@ blob being fetched wait for that one fetch.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import os
@@ -251,10 +252,12 @@ class _Download:
         if self._written > self._size:
             self._file.truncate(0)
             self._written = 0
-        with self._part.open("rb") as earlier:
-            while block := earlier.read(CHUNK):
-                self._digest.update(block)
         if self._written:
+            with self._part.open("rb") as earlier:
+                left = self._written
+                while left and (block := earlier.read(min(CHUNK, left))):
+                    self._digest.update(block)
+                    left -= len(block)
             log.info("blob fetch resumed blob=%s offset=%d", self._ref.xxh3_128, self._written)
 
     def _append(self, data: bytes) -> None:
@@ -277,12 +280,14 @@ class _Download:
         return False
 
     def _close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
 
     def _discard(self) -> None:
-        self._close()
+        # Closing flushes what is buffered, which fails again on a full disk; the file closes anyway.
+        with contextlib.suppress(OSError):
+            self._close()
         self._part.unlink(missing_ok=True)
         self._written = 0
 

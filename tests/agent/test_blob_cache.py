@@ -4,14 +4,12 @@ resumed where it stopped, fetched once for many tasks, and failing in words."""
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from renderq.agent import blob_cache
 from renderq.agent.blob_cache import CHUNK, WINDOW, BlobCache, BlobError
 from tests.agent.blob_server import BlobServer, ref_of
 from tests.waiting import until
@@ -133,20 +131,22 @@ async def test_a_blob_the_controller_lost_fails_naming_the_file(tmp_path: Path) 
     assert f"textures/wood.png (blob {ref.xxh3_128}): the controller cannot send it" in str(failed.value)
 
 
-async def test_a_full_disk_fails_and_leaves_no_partial_blob(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    def disk_full(self: object, data: bytes) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(blob_cache._Download, "_append", disk_full)
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
+@pytest.mark.parametrize(("size", "shown"), [(100, "100 B"), (len(CONTENT), "2.5 MiB")])
+async def test_a_full_disk_fails_and_leaves_no_partial_blob(tmp_path: Path, size: int, shown: str) -> None:
+    data = CONTENT[:size]
+    ref = ref_of(data)
+    part = tmp_path / "blobs" / ref.xxh3_128[:2] / f"{ref.xxh3_128}-{size}.part"
+    part.parent.mkdir(parents=True)
+    part.symlink_to("/dev/full")  # every write to the .part fails as on a full disk, its flush too
     cache = BlobCache(tmp_path / "blobs")
-    BlobServer(cache, CONTENT)
+    BlobServer(cache, data)
 
-    with pytest.raises(BlobError, match=r"^no space left on this agent for scene/big.exr \(2.5 MiB\)$"):
-        await cache.fetch(ref_of(CONTENT), "scene/big.exr")
+    with pytest.raises(BlobError) as failed:
+        await cache.fetch(ref, "scene/big.exr")
 
-    assert [p for p in (tmp_path / "blobs").rglob("*") if p.is_file()] == []
+    assert str(failed.value) == f"no space left on this agent for scene/big.exr ({shown})"
+    assert list(part.parent.iterdir()) == []
 
 
 async def test_a_fetch_nobody_waits_for_stops_and_keeps_its_part(tmp_path: Path) -> None:
