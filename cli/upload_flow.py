@@ -12,7 +12,6 @@ nodes' own.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
@@ -135,7 +134,8 @@ async def carry_project(
     """
     if not args.upload:
         return None
-    project = await asyncio.to_thread(read_with_progress, args.upload)
+    # On this thread, so that Ctrl-C stops the hashing (a worker thread would finish it first).
+    project = read_with_progress(args.upload)
     for note in project.skipped:
         warn(f"not uploaded: {note}", args.json)
     progress = TransferProgress("uploading")

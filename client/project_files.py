@@ -285,11 +285,15 @@ def hash_listing(listing: Listing, on_bytes: Callable[[int], None] | None = None
 
     unique = {f.path: f for f in listing.files}.values()
     files: list[ProjectFile] = []
-    with ThreadPoolExecutor(HASHERS) as pool:
+    pool = ThreadPoolExecutor(HASHERS)
+    try:
         for done in as_completed([pool.submit(one, f) for f in unique]):
             files.append(done.result())
             if on_bytes is not None:
                 on_bytes(files[-1].entry.blob.size_bytes)
+    finally:
+        # A refusal or Ctrl-C waits for the files being hashed, not for all the others.
+        pool.shutdown(cancel_futures=True)
     return Project(sorted(files, key=lambda f: f.entry.path), listing.roots, listing.skipped)
 
 
