@@ -26,8 +26,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import xxhash
 
 from renderq import tokens
@@ -78,14 +80,30 @@ def hashing_rate(project: Path) -> float:
     return listing.size / (time.perf_counter() - started)
 
 
-async def upload_rate(address: str, data_dir: Path, project: Path) -> tuple[float, int]:
-    """Bytes per second of a first upload of the whole project, and the bytes sent."""
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system)
+
+
+async def upload_rate(address: str, data_dir: Path, project: Path, controller_pid: int) -> Upload:
+    """A first upload of the whole project: its rate, and the CPU each side spent."""
     built = hash_listing(walk([project]))
+    controller, client = psutil.Process(controller_pid), psutil.Process()
     async with connect(address, Credentials(token=tokens.read_local(data_dir))) as stub:
+        before = cpu_seconds(controller), cpu_seconds(client)
         started = time.perf_counter()
         report = await upload_project(stub, built)
         elapsed = time.perf_counter() - started
-    return report.bytes_sent / elapsed, report.bytes_sent
+        after = cpu_seconds(controller), cpu_seconds(client)
+    return Upload(report.bytes_sent / elapsed, report.bytes_sent, after[0] - before[0], after[1] - before[1])
+
+
+@dataclass(frozen=True)
+class Upload:
+    rate: float
+    sent: int
+    controller_cpu: float
+    client_cpu: float
 
 
 def resubmit(address: str, data_dir: Path, project: Path) -> tuple[float, dict[str, int]]:
@@ -115,14 +133,19 @@ async def main() -> None:
     await controller.start()
     try:
         address = await controller.ready()
-        upload, sent = await upload_rate(address, data_dir, project)
+        upload = await upload_rate(address, data_dir, project, controller.pid)
         seconds, second = await asyncio.to_thread(resubmit, address, data_dir, project)
     finally:
         await controller.stop(10)
     load = os.getloadavg()
     print(f"files: a project of {size / MB:.0f} MB in {args.files} files, loopback, {os.cpu_count()} cores")
     print(f"  hashing   {ours / MB:8.0f} MB/s  (xxh3-128 over the same bytes in memory: {raw / MB:.0f} MB/s)")
-    print(f"  upload    {upload / MB:8.0f} MB/s  ({sent / MB:.0f} MB to a real controller)")
+    print(f"  upload    {upload.rate / MB:8.0f} MB/s  ({upload.sent / MB:.0f} MB to a real controller)")
+    mib = upload.sent / (1 << 20)
+    print(
+        f"            CPU per MiB: controller {upload.controller_cpu / mib * 1000:.2f} ms, "
+        f"this client {upload.client_cpu / mib * 1000:.2f} ms"
+    )
     print(
         f"  resubmit  {seconds:8.2f} s     from command to job id, {second['bytes_sent']} bytes sent, "
         f"{second['bytes_skipped'] / MB:.0f} MB already on the controller"
