@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
+from renderq.agent.blob_cache import BlobCache
 from renderq.agent.config import AgentConfig
 from renderq.agent.leftovers import TaskRecord
+from renderq.agent.materialise import Materialiser
 from renderq.agent.outbox import Outbox
 from renderq.agent.policy import refusal
 from renderq.agent.process_tree import oom_watch
@@ -44,6 +47,9 @@ class Attempts:
         self._record.end_leftovers()
         self._oom = oom_watch()
         """One for all attempts: one kill the kernel counts explains one task's death at most."""
+        self.blobs = BlobCache(config.blob_cache)
+        """The project files of every job, by content; the link fills it."""
+        self._files = Materialiser(self.blobs, task_user)
 
     def assign(self, request: apb.AssignTask) -> None:
         attempt_id = request.attempt_id
@@ -73,6 +79,7 @@ class Attempts:
             self._task_user,
             self._record,
             self._oom,
+            self._files,
         )
         started = time.monotonic()
         task = asyncio.create_task(runner.run(), name=f"attempt-{attempt_id}")
@@ -88,6 +95,15 @@ class Attempts:
 
     def running_ids(self) -> list[int]:
         return sorted(self._running)
+
+    def running_job_ids(self) -> set[int]:
+        """Jobs with an attempt running here: their workspaces are in use."""
+        return {runner.job_id for runner, _ in self._running.values()}
+
+    @property
+    def workspaces(self) -> Path:
+        """Where the jobs' workspaces are (see workspace.py)."""
+        return self._config.workspaces
 
     def known_ids(self) -> list[int]:
         """Running attempts plus those whose events are not acked yet."""

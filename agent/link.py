@@ -1,11 +1,13 @@
 """The agent's side of ``AgentService.Link``: one controller link at a time.
 
 The controller dials; the agent answers its hello, replays the outbox, then streams
-new events and a heartbeat. Requests (assign, cancel, ack, drain) are read by one
-task and responses written by another, the only one that writes. A link that goes
-away takes nothing with it: tasks keep running and their events wait in the outbox
+new events and a heartbeat. Requests (assign, cancel, ack, drain, cleanup) are read by
+one task and events written by another; an answer to a request (a cleanup's) takes its
+turn on the same ``LinkWriter``, since a stream allows one write at a time. A link that
+goes away takes nothing with it: tasks keep running and their events wait in the outbox
 for the next link, which replaces the previous one (a controller that reconnects
-must not find its old stream still holding the agent).
+must not find its old stream still holding the agent). The blob cache asks each new
+link for the chunks its fetches still lack (``want_blob``, answered by ``blob``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import grpc
 
 from renderq import farm_key
 from renderq.agent.attempts import Attempts
+from renderq.agent.cleanup import clean
 from renderq.agent.hardware import current_load
 from renderq.agent.outbox import Outbox, batches
 from renderq.v1 import agent_service_pb2 as apb
@@ -34,6 +37,19 @@ NO_KEY = (
 )
 PROOF_TIMEOUT = 10.0
 """Seconds a controller has to prove the farm key after the agent's hello."""
+
+
+class LinkWriter:
+    """The one way onto a link's response stream: the events writer and the answers to
+    requests take turns, since gRPC allows one write in flight per stream."""
+
+    def __init__(self, context: grpc.aio.ServicerContext[apb.LinkRequest, apb.LinkResponse]) -> None:
+        self._context = context
+        self._turn = asyncio.Lock()
+
+    async def write(self, response: apb.LinkResponse) -> None:
+        async with self._turn:
+            await self._context.write(response)
 
 
 class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
@@ -57,8 +73,10 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         self._link_ended = asyncio.Event()
         self.links = 0
         """Links opened by a controller that proved the farm key (the metrics endpoint reads it)."""
+        self._cleanups: set[asyncio.Task[None]] = set()
+        """Cleanups under way (held here: the loop keeps only weak references to tasks)."""
 
-    # Responses go through context.write() from one writer task, so Link returns None
+    # Responses go through context.write() (by a LinkWriter), so Link returns None
     # where the generated stub expects an iterator.
     async def Link(  # type: ignore[override]
         self,
@@ -83,9 +101,13 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         replaced = self._replaced = asyncio.Event()
         self.links += 1
         log.info("controller linked controller=%s version=%s", controller, first.hello.version)
+        writer = LinkWriter(context)
+        wants: asyncio.Queue[apb.BlobWanted] = asyncio.Queue()
+        self._attempts.blobs.attach(wants.put_nowait)
         tasks = [
-            asyncio.create_task(self._read(requests), name="link-read"),
-            asyncio.create_task(self._write(context), name="link-write"),
+            asyncio.create_task(self._read(requests, writer), name="link-read"),
+            asyncio.create_task(self._write(writer), name="link-write"),
+            asyncio.create_task(self._ask_for_blobs(wants, writer), name="link-blobs"),
             asyncio.create_task(replaced.wait(), name="link-replaced"),
         ]
         try:
@@ -106,10 +128,11 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             await asyncio.gather(*tasks, return_exceptions=True)
             if self._replaced is replaced:
                 self._replaced = None
+                self._attempts.blobs.detach()
                 if self._goodbye is not None:
                     reason = f"the agent is stopping: {self._goodbye}"
                     with contextlib.suppress(Exception):
-                        await context.write(apb.LinkResponse(goodbye=apb.AgentGoodbye(reason=self._goodbye)))
+                        await writer.write(apb.LinkResponse(goodbye=apb.AgentGoodbye(reason=self._goodbye)))
                 self._link_ended.set()
         log.info("controller link closed controller=%s reason=%s", controller, reason)
 
@@ -175,7 +198,7 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             async with asyncio.timeout(grace):
                 await self._link_ended.wait()
 
-    async def _read(self, requests: AsyncIterator[apb.LinkRequest]) -> None:
+    async def _read(self, requests: AsyncIterator[apb.LinkRequest], writer: LinkWriter) -> None:
         async for request in requests:
             kind = request.WhichOneof("kind")
             if kind == "assign":
@@ -189,10 +212,36 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
                 )
             elif kind == "drain":
                 log.info("drain requested: running tasks finish, the controller sends no new work")
+            elif kind == "blob":
+                self._attempts.blobs.receive(request.blob)
+            elif kind == "cleanup":
+                cleanup = asyncio.create_task(self._clean(request.cleanup, writer), name="cleanup")
+                self._cleanups.add(cleanup)
+                cleanup.add_done_callback(self._cleanups.discard)
             else:
                 log.warning("link request ignored kind=%s", kind)
 
-    async def _write(self, context: grpc.aio.ServicerContext[apb.LinkRequest, apb.LinkResponse]) -> None:
+    async def _clean(self, request: apb.CleanupWorkspaces, writer: LinkWriter) -> None:
+        """Remove the workspaces the controller names (never those of jobs running here), then
+        answer on the link it asked on; it runs beside the reads, which must not wait for it."""
+        attempts = self._attempts
+        try:
+            done = await clean(attempts.workspaces, request, attempts.running_job_ids())
+        except Exception as exc:
+            log.exception("cleanup failed request=%d", request.request_id)
+            done = apb.CleanupDone(request_id=request.request_id, error=f"the agent failed to clean: {exc}")
+        try:
+            await writer.write(apb.LinkResponse(cleaned=done))
+        except Exception as exc:
+            log.info("cleanup answer not sent request=%d: the link ended (%r)", request.request_id, exc)
+
+    async def _ask_for_blobs(self, wants: asyncio.Queue[apb.BlobWanted], writer: LinkWriter) -> None:
+        """The blob cache's requests for chunks (``want_blob``), as it makes them; the
+        controller answers each with a ``blob`` request."""
+        while True:
+            await writer.write(apb.LinkResponse(want_blob=await wants.get()))
+
+    async def _write(self, writer: LinkWriter) -> None:
         """The outbox from its oldest unacked event, then new events, with a
         heartbeat right after the replay and every interval from then on."""
         loop = asyncio.get_running_loop()
@@ -202,10 +251,10 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             # Everything up to `through` is now sent or already acked.
             through = self._outbox.last_sequence
             for batch in batches(self._outbox.after(sent)):
-                await context.write(apb.LinkResponse(events=apb.AgentEvents(events=batch)))
+                await writer.write(apb.LinkResponse(events=apb.AgentEvents(events=batch)))
             sent = through
             if loop.time() >= next_heartbeat:
-                await context.write(apb.LinkResponse(heartbeat=self._heartbeat()))
+                await writer.write(apb.LinkResponse(heartbeat=self._heartbeat()))
                 next_heartbeat = loop.time() + self._heartbeat_interval
                 continue
             with contextlib.suppress(TimeoutError):

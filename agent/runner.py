@@ -26,6 +26,7 @@ from google.protobuf.duration_pb2 import Duration
 
 from renderq.agent.batching import LogBatcher, Throttle
 from renderq.agent.leftovers import TaskRecord
+from renderq.agent.materialise import MaterialiseError, Materialiser
 from renderq.agent.out_of_memory import OomWatch, out_of_memory_message
 from renderq.agent.outbox import EventKind, Outbox
 from renderq.agent.outputs import describe_output
@@ -84,12 +85,16 @@ class AttemptRunner:
         user: TaskUser | None = None,
         record: TaskRecord | None = None,
         oom: OomWatch | None = None,
+        files: Materialiser | None = None,
     ) -> None:
         self.attempt_id = assignment.attempt_id
+        self.job_id = assignment.job_id
         self._record = record
         """Where task processes are noted, so a later run of the agent can end them."""
         self._oom = oom or OomWatch(None)
         """The kernel's count of out-of-memory kills, shared by the agent's attempts."""
+        self._files = files
+        """Places the job's files in its workspace; None: the assignment's files are ignored."""
         self._out_of_memory = False
         self._gpus = ",".join(str(index) for index in assignment.gpu_indices)
         """The task's GPUs as ``{gpus}`` and CUDA_VISIBLE_DEVICES say them: ``0,2``, or ""."""
@@ -171,10 +176,17 @@ class AttemptRunner:
         """Run the commands in order up to the first that fails; return its exit code and error."""
         try:
             # A few mkdirs (and chowns) on the agent's own disk: cheaper than a hop to a worker thread.
-            workspace = Workspace.for_job(self._workspaces, self._assignment.job_id, self._user)
+            workspace = Workspace.for_job(self._workspaces, self._assignment, self._user)
         except OSError as exc:
             reason = exc.strerror or exc
             return EXIT_CANNOT_RUN, f"cannot create the job's workspace in {self._workspaces}: {reason}"
+        try:
+            if self._files is not None and not await self._files.materialise(
+                self._assignment.files, workspace, self._stop, self._deadline
+            ):
+                self._expire()  # or cancelled: the loop below ends the attempt
+        except MaterialiseError as exc:
+            return EXIT_CANNOT_RUN, str(exc)
         exit_code = 0
         for command in self._assignment.commands:
             if self._deadline is not None and asyncio.get_running_loop().time() >= self._deadline:

@@ -1,17 +1,57 @@
-"""Per-job workspaces on the agent.
+"""Per-job workspaces on the agent: ``<workspaces>/<owner>/<job>/``.
 
 Every job gets its own folder so tasks of different jobs never see each other's
 files, and the folder stays after the job: a failed frame retried later on this node
-finds its project files and earlier renders where they were.
+finds its project files and earlier renders where they were. Jobs are grouped by
+owner, so a person on the node finds theirs at a glance (and ``renderq cleanup`` has
+one folder per job to remove).
+
+The owner's name and the job's folder come from the controller, and tasks may plant
+symbolic links in what they own: the name becomes one safe folder name
+(``owner_folder``), and no folder on the way is ever followed through a link.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import hashlib
 import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from renderq.agent.run_as import TaskUser
+from renderq.v1 import agent_service_pb2 as apb
+
+MAX_OWNER_FOLDER = 64
+"""Characters of an owner's folder name: far below every file system's limit on a name."""
+_SAFE_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*")
+"""Names every OS takes as one plain folder name: no separator, colon (a drive), NUL,
+space or leading dot, and no leading ``_``, which only the hashed names below start with."""
+_WINDOWS_DEVICES = frozenset(
+    {"con", "prn", "aux", "nul", *(f"com{n}" for n in range(10)), *(f"lpt{n}" for n in range(10))}
+)
+"""Names Windows opens as devices instead of folders, whatever the extension (``nul.txt``)."""
+_HASHED_LENGTH = 12
+"""Hex digits of SHA-256 in a hashed owner folder: enough that two names never meet by chance."""
+
+
+def owner_folder(owner: str) -> str:
+    """The folder name of ``owner``'s jobs: the name itself when it is one safe folder name
+    on every OS, else ``_`` and the start of its SHA-256 (``_3f2a9c01b7de``), so that an
+    empty, hostile or merely exotic name (``../etc``, ``C:``, ``José``) still gets a folder
+    of its own that no safe name can take."""
+    if (
+        len(owner) <= MAX_OWNER_FOLDER
+        and _SAFE_OWNER.fullmatch(owner)
+        and ".." not in owner
+        and not owner.endswith(".")
+        and owner.split(".", 1)[0].lower() not in _WINDOWS_DEVICES
+    ):
+        return owner
+    return "_" + hashlib.sha256(owner.encode()).hexdigest()[:_HASHED_LENGTH]
 
 
 @dataclass(frozen=True)
@@ -19,19 +59,24 @@ class Workspace:
     root: Path
 
     @classmethod
-    def for_job(cls, workspaces: Path, job_id: int, owner: TaskUser | None) -> Workspace:
-        """The job's workspace under ``workspaces``, created on first use and given to
-        ``owner``, the user its tasks run as (None: the agent's own), so they can write
-        there. Its path is absolute: output paths reported to the controller are built on it."""
-        workspace = cls((workspaces / f"job-{job_id}").absolute())
+    def for_job(cls, workspaces: Path, assignment: apb.AssignTask, user: TaskUser | None) -> Workspace:
+        """The workspace of the assignment's job, in its owner's folder under ``workspaces``,
+        created on first use and given to ``user``, the user its tasks run as (None: the
+        agent's own), so they can write there. Its path is absolute: output paths reported
+        to the controller are built on it. Raises OSError, with a sentence, where a link or
+        a file stands in the place of one of its folders."""
+        root = workspaces / owner_folder(assignment.owner) / str(assignment.job_id)
+        workspace = cls(root.absolute())
         places = (workspace.source, workspace.project, workspace.renders)
-        for folder in places:
-            folder.mkdir(parents=True, exist_ok=True)
-        if owner is not None:
+        workspaces.mkdir(parents=True, exist_ok=True)
+        # The owner's folder stays the agent's: a task cannot swap its job's folder for a link.
+        for folder in (workspace.root.parent, workspace.root, *places):
+            _make_folder(folder)
+        if user is not None:
             # Also on every later use (a workspace may predate --run-as), and never through a
-            # link: the owner may have replaced a folder with one pointing anywhere, say /etc.
+            # link: the user may have replaced a folder with one pointing anywhere, say /etc.
             for folder in (workspace.root, *places):
-                os.chown(folder, owner.uid, owner.gid, follow_symlinks=False)
+                os.chown(folder, user.uid, user.gid, follow_symlinks=False)
         return workspace
 
     @property
@@ -57,3 +102,16 @@ class Workspace:
             "{project}": str(self.project),
             "{renders}": str(self.renders),
         }
+
+
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` (its parent is a checked folder) unless it exists, and make sure it
+    is a real folder: whatever was created below a link would land where the link points."""
+    with contextlib.suppress(FileExistsError):
+        folder.mkdir()
+    if not stat.S_ISDIR(os.lstat(folder).st_mode):
+        raise OSError(
+            errno.ENOTDIR,
+            f"{folder} is a symbolic link or a file, not a folder (the agent never follows a link "
+            "in a workspace); remove it, or run `renderq cleanup` on the job",
+        )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -140,6 +141,14 @@ class FarmApi(fgrpc.FarmServiceServicer):
     async def DeleteJob(self, request: fpb.DeleteJobRequest, context: Context) -> fpb.DeleteJobResponse:
         self.farm.job_control.delete(request.job_id)
         return fpb.DeleteJobResponse()
+
+    @unary
+    async def CleanupWorkspaces(
+        self, request: fpb.CleanupWorkspacesRequest, context: Context
+    ) -> fpb.CleanupWorkspacesResponse:
+        job_ids = self.farm.cleanups.select(request, time.time())
+        agents = await self.farm.cleanups.clean(job_ids)
+        return fpb.CleanupWorkspacesResponse(job_ids=job_ids, agents=agents)
 
     @unary
     async def CancelJob(self, request: fpb.CancelJobRequest, context: Context) -> fpb.CancelJobResponse:
@@ -364,8 +373,12 @@ class FarmApi(fgrpc.FarmServiceServicer):
         queue = self.logs.follow(attempt.id) if request.follow and attempt.end_time is None else None
         try:
             path = self.logs.path(attempt.job_id, attempt.task_id, attempt.id)
-            size = path.stat().st_size if path.exists() else 0
-            stored = await asyncio.to_thread(lambda: list(_read_blocks(path, size))) if size else []
+            try:
+                size = path.stat().st_size
+                stored = await asyncio.to_thread(lambda: list(_read_blocks(path, size))) if size else []
+            except FileNotFoundError:
+                self.logs.check_kept(attempt, time.time())  # no output yet, or pruned (say so)
+                size, stored = 0, []
             for offset, data in stored:
                 yield fpb.TailLogResponse(task_id=task.id, attempt_id=attempt.id, offset=offset, data=data)
             while queue is not None:

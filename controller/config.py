@@ -34,6 +34,8 @@ class ControllerConfig(ServerSettings):
     """Browse for agents and advertise the controller over mDNS."""
     agent_timeout: float = field(default=10.0, metadata=meta(metavar="SECONDS", minimum=0))
     """Seconds of silence before an agent is offline and its tasks requeued."""
+    log_retention: float = field(default=30.0, metadata=meta(metavar="DAYS", minimum=0))
+    """Days the task logs of a job are kept after it ended (checked hourly); 0 keeps them forever."""
     tls_dir: Path | None = field(default=None, metadata=meta(name="tls", metavar="DIR", env=(TLS_ENV,)))
     """Serve the API and dial the agents over TLS with DIR/node.pem and DIR/node.key,
     trusting only the farm CA in DIR/ca.pem; `renderq certs` makes them."""

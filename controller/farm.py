@@ -15,6 +15,7 @@ import time
 from renderq.controller.agent_control import AgentControl
 from renderq.controller.agent_liveness import AgentLiveness
 from renderq.controller.blob_store import BlobStore
+from renderq.controller.cleanup import Cleanups
 from renderq.controller.dispatcher import Dispatcher
 from renderq.controller.farm_state import FarmState
 from renderq.controller.holdings import hold_of
@@ -54,6 +55,7 @@ class Farm:
         self.job_control = JobControl(self.state, self.queue, self.rules)
         self.agent_control = AgentControl(self.state, self.queue)
         self.limit_control = LimitControl(self.state, self.queue)
+        self.cleanups = Cleanups(self.state)
         self.dispatcher.free_limits = self.limit_control.free
         self.path_maps = PathMapControl(recorder)
         self.dispatcher.mapper_for = self.path_maps.mapper_for

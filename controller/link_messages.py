@@ -22,6 +22,11 @@ def drain_request() -> apb.LinkRequest:
     return apb.LinkRequest(drain=apb.Drain())
 
 
+def cleanup_request(request_id: int, job_ids: Sequence[int]) -> apb.LinkRequest:
+    """Remove the workspaces of ``job_ids``; the agent answers ``cleaned`` with ``request_id``."""
+    return apb.LinkRequest(cleanup=apb.CleanupWorkspaces(request_id=request_id, job_ids=job_ids))
+
+
 def assign_request(
     job: Job, attempt: Attempt, commands: list[CommandSpec], gpus: Sequence[int] = ()
 ) -> apb.LinkRequest:
@@ -42,6 +47,7 @@ def assign_request(
         ],
         environment=job.environment,
         gpu_indices=gpus,
+        owner=job.owner,
         files=job.files,
     )
     if job.task_timeout:

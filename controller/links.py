@@ -210,6 +210,8 @@ class AgentLink:
                         farm.task_events.apply(hello.agent_id, session, event)
                 elif kind == "heartbeat":
                     farm.liveness.heartbeat(hello.agent_id, message.heartbeat)
+                elif kind == "cleaned":
+                    farm.cleanups.answered(hello.agent_id, message.cleaned)
                 elif kind == "want_blob":
                     blobs.want(message.want_blob)
                 elif kind == "goodbye":

@@ -47,6 +47,8 @@ SERVER_OPTIONS = [
     ("grpc.so_reuseport", 0),
 ]
 TIMEOUT_CHECK_INTERVAL = 1.0
+LOG_PRUNE_INTERVAL = 3600.0
+"""Seconds between two looks for task logs past their retention."""
 BLOB_COLLECT_INTERVAL = 24 * 3600.0
 
 
@@ -58,6 +60,24 @@ async def check_timeouts(farm: Farm) -> None:
     while True:
         await asyncio.sleep(TIMEOUT_CHECK_INTERVAL)
         farm.liveness.check_timeouts(time.time())
+
+
+async def prune_logs(farm: Farm, logs: TaskLogs) -> None:
+    """At start, then hourly: remove the task logs of jobs that ended longer ago than the
+    retention, so a farm's logs do not fill its disk over the years."""
+    while True:
+        try:
+            removed = await logs.prune(farm.state.jobs, time.time())
+        except OSError as e:
+            log.warning("cannot remove old task logs in %s: %s", logs.root, e)
+        else:
+            if removed:
+                shown = ",".join(map(str, removed[:50])) + (",..." if len(removed) > 50 else "")
+                log.info(
+                    "task logs removed after %g days (log retention) jobs=%d ids=%s",
+                    logs.retention_days, len(removed), shown,
+                )  # fmt: skip
+        await asyncio.sleep(LOG_PRUNE_INTERVAL)
 
 
 async def collect_blobs(farm: Farm) -> None:
@@ -99,7 +119,7 @@ def open_parts(config: ControllerConfig) -> Parts:
     store.write(Batch(meta={"epoch": str(epoch)}))
     bus = EventBus(int(loaded.meta.get("event_sequence", "0")))
     recorder = Recorder(store, bus)
-    logs = TaskLogs(config.log_dir)
+    logs = TaskLogs(config.log_dir, config.log_retention)
     farm = Farm(recorder, logs, epoch, config.agent_timeout, BlobStore(config.blob_dir))
     farm.restore(loaded)
     book = TokenBook(loaded.tokens, recorder)
@@ -174,6 +194,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     background = [
         asyncio.create_task(farm.dispatcher.run(), name="dispatcher"),
         asyncio.create_task(check_timeouts(farm), name="timeouts"),
+        asyncio.create_task(prune_logs(farm, parts.logs), name="log retention"),
         asyncio.create_task(collect_blobs(farm), name="blob collection"),
     ]
     try:

@@ -9,6 +9,7 @@ import xxhash
 
 from renderq.agent.outbox import Outbox
 from renderq.agent.runner import AttemptRunner
+from renderq.agent.workspace import owner_folder
 from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, OutputParser, ParseEvent, Progress
 from renderq.v1 import agent_service_pb2 as apb
 from tests.agent.conftest import FakeController, shell, task
@@ -59,7 +60,7 @@ async def test_saved_frames_complete_in_order_with_hashed_files(tmp_path: Path) 
     completed = [e.frame_completed for e in of(events, "frame_completed")]
     assert [c.frame for c in completed] == [5, 6]
     assert [c.outputs[0].path for c in completed] == [
-        str(tmp_path / "job-3" / "renders" / name) for name in ("a.png", "b.png")
+        str(tmp_path / owner_folder("") / "3" / "renders" / name) for name in ("a.png", "b.png")
     ]
     assert [c.outputs[0].xxh3_128 for c in completed] == [
         xxhash.xxh3_128_hexdigest(b) for b in (b"one", b"two")

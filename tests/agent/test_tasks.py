@@ -109,11 +109,12 @@ async def test_tokens_and_environment_reach_the_command(controller: FakeControll
         job_id=42,
     )
     assignment.environment["CUSTOM_SETTING"] = "on"
+    assignment.owner = "ana"
     await controller.assign(assignment)
     await controller.finished(1008)
 
     workspace = controller.of(1008, "started")[0].started.workspace
-    assert workspace.endswith("job-42")
+    assert workspace.endswith("/workspaces/ana/42")
     log = controller.log(1008)
     assert f"ws={workspace} renders={workspace}/renders py={sys.executable} keep={{frame:04d}}" in log
     assert f"env job=42 task=8 attempt=1008 frames=1-3,9 workspace={workspace} custom=on" in log

@@ -85,7 +85,7 @@ def test_show_json_is_one_object_with_value_source_and_where(
     assert shown["agent_timeout"] == {"source": "default", "value": 10.0, "where": None}
     assert shown["db"]["value"] is None and shown["tls"]["value"] is None
     assert set(shown) == {
-        "listen", "data_dir", "db", "agent", "mdns", "agent_timeout", "tls",
+        "listen", "data_dir", "db", "agent", "mdns", "agent_timeout", "log_retention", "tls",
         "log_level", "log_format", "metrics_listen",
     }  # fmt: skip
 
