@@ -362,7 +362,7 @@ async def _submit(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
     if args.json:
         document = to_dict(job, types)
         if carried is not None:
-            document["upload"] = carried.summary()
+            document.update(carried.summary())
         print_document(document)
     else:
         if carried is not None:

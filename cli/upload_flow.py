@@ -105,9 +105,8 @@ class Carried:
     report: UploadReport
 
     def summary(self) -> dict[str, int]:
-        """For ``submit --json``: under the job's document as ``upload``."""
+        """For ``submit --json``, beside the job's own keys (its ``files`` are the manifest)."""
         return {
-            "files": self.report.files,
             "files_sent": self.report.files_sent,
             "bytes_sent": self.report.bytes_sent,
             "bytes_skipped": self.report.bytes_skipped,
