@@ -18,6 +18,7 @@ from renderq.cli import (
     agent_set,
     backup,
     certs,
+    cleanup,
     config_show,
     job_set,
     limits,
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     logs.register(verbs, common)
     wait.register(verbs, common)
     actions.register(verbs, common)
+    cleanup.register(verbs, common)
     job_set.register(verbs, common)
     agent_set.register(verbs, common)
     access.register(verbs, common)

@@ -24,6 +24,8 @@ _UNIT_BYTES = {
     "tb": 1000**4,
 }
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdSMHD]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_size(text: str) -> int:
@@ -35,6 +37,16 @@ def parse_size(text: str) -> int:
             f"{text!r} is not a size; write bytes or a number with a unit, such as 512MiB or 8GiB"
         )
     return round(float(match.group(1)) * _UNIT_BYTES[unit])
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``90``, ``90s``, ``30m``, ``12h`` or ``7d``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(
+            f"{text!r} is not a duration; write seconds or a number with s, m, h or d, such as 2h"
+        )
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2).lower()]
 
 
 def format_size(size: int) -> str:

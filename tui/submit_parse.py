@@ -1,8 +1,8 @@
 """How the submit form's text becomes the values sent: each parser returns the value or
 raises ValueError with the sentence shown under the field.
 
-Sizes (``8GiB``) are read by ``renderq.client.units.parse_size``, as ``renderq submit``
-reads them.
+Sizes (``8GiB``) and durations (``2h``) are read by ``renderq.client.units``, as the
+command line reads them.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ import shlex
 from collections.abc import Callable
 from typing import Any
 
+from renderq.client.units import parse_duration
 from renderq.frame_range import parse_frames
 
 Parse = Callable[[str], Any]
 """Turns a field's text into the value to send; raises ValueError saying what is wrong."""
-DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*([smhd]?)$")
-UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 SEPARATORS = re.compile(r"[,\s]+")
 """Between ids or names: ``41 42``, ``41,42`` and ``41, 42`` are the same."""
 
@@ -90,12 +89,7 @@ def environment(text: str) -> dict[str, str]:
 def duration(text: str) -> float:
     """Seconds in ``90``, ``90s``, ``30m``, ``2h`` or ``1d``; more than none (an empty
     field is none)."""
-    match = DURATION.match(text.strip().lower())
-    if not match:
-        raise ValueError(
-            f"{text!r} is not a duration; write seconds or a number with s, m, h or d, such as 2h"
-        )
-    seconds = float(match.group(1)) * UNIT_SECONDS[match.group(2)]
+    seconds = parse_duration(text)
     if seconds <= 0:
         raise ValueError("must be more than 0 seconds; leave it empty for none")
     return seconds
