@@ -111,7 +111,7 @@ class Folder:
     ) -> os.stat_result:
         """Make file ``name`` with ``fill(fd)``: written whole under a temporary name, then
         renamed over whatever ``name`` was (a link is replaced, not followed). Returns its stat."""
-        temp = self._temp(name)
+        temp = self._temp()
         try:
             fd = os.open(self._name(temp), _NEW_FILE, 0o600, dir_fd=self._fd)
             try:
@@ -131,7 +131,7 @@ class Folder:
 
     def link(self, name: str, source: Path) -> os.stat_result:
         """Make ``name`` a hard link to ``source`` (the agent's own file), replacing what was there."""
-        temp = self._temp(name)
+        temp = self._temp()
         try:
             os.link(source, self._name(temp), dst_dir_fd=self._fd, follow_symlinks=False)
             self._replace(temp, name)
@@ -163,8 +163,9 @@ class Folder:
         return str(self.path / name)
 
     @staticmethod
-    def _temp(name: str) -> str:
-        return f".{name[:100]}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    def _temp() -> str:
+        """A name of its own beside the file (not derived from it: a long name has no room to grow)."""
+        return f".renderq-{secrets.token_hex(8)}{TEMP_SUFFIX}"
 
     def _replace(self, temp: str, name: str) -> None:
         os.replace(self._name(temp), self._name(name), src_dir_fd=self._fd, dst_dir_fd=self._fd)
