@@ -73,6 +73,9 @@ class Workspace:
         for folder in (workspace.root.parent, workspace.root, *places):
             _make_folder(folder)
         if user is not None:
+            # The user must pass through the owner's folder, whatever the agent's umask made it
+            # (only the agent can change it, and it was checked to be a folder just now).
+            workspace.root.parent.chmod(0o755)
             # Also on every later use (a workspace may predate --run-as), and never through a
             # link: the user may have replaced a folder with one pointing anywhere, say /etc.
             for folder in (workspace.root, *places):

@@ -4,13 +4,16 @@ and no folder on the way to a workspace is followed through a link a task plante
 from __future__ import annotations
 
 import os
+import pwd
 import re
+import stat
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from renderq.agent.run_as import TaskUser
 from renderq.agent.workspace import MAX_OWNER_FOLDER, Workspace, owner_folder
 from renderq.v1 import agent_service_pb2 as apb
 
@@ -71,3 +74,16 @@ def test_a_link_planted_on_the_way_is_never_followed(tmp_path: Path, planted: st
 
     assert str(refused.value.strerror).startswith(str(link))
     assert os.listdir(elsewhere) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a workspace to another user needs root")
+def test_the_task_user_owns_its_workspace_and_may_pass_the_owners_folder(tmp_path: Path) -> None:
+    nobody = pwd.getpwnam("nobody")
+    user = TaskUser(nobody.pw_name, nobody.pw_uid, nobody.pw_gid, nobody.pw_dir, "setpriv")
+    (tmp_path / "ana").mkdir(mode=0o700)  # as an agent with umask 077 makes it
+
+    workspace = Workspace.for_job(tmp_path, apb.AssignTask(owner="ana", job_id=3), user)
+
+    assert stat.S_IMODE((tmp_path / "ana").stat().st_mode) == 0o755
+    assert (tmp_path / "ana").stat().st_uid == os.geteuid()
+    assert {p.stat().st_uid for p in (workspace.root, workspace.source, workspace.renders)} == {nobody.pw_uid}
