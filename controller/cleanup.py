@@ -30,8 +30,6 @@ log = logging.getLogger(__name__)
 REPLY_TIMEOUT = 30.0
 """Seconds an agent has to answer a cleanup (removing a large workspace takes a while)."""
 
-_Waiting = dict[tuple[int, str], "asyncio.Future[apb.CleanupDone]"]
-
 
 class Cleanups:
     """The cleanups under way: each agent's answer is routed here by request id."""
@@ -39,7 +37,7 @@ class Cleanups:
     def __init__(self, state: FarmState) -> None:
         self._state = state
         self._request_ids = itertools.count(1)
-        self._waiting: _Waiting = {}
+        self._waiting: dict[tuple[int, str], asyncio.Future[apb.CleanupDone]] = {}
         """(request id, agent id) -> the answer that agent owes."""
 
     def select(self, request: fpb.CleanupWorkspacesRequest, now: float) -> list[int]:
