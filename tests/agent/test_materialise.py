@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import logging
 import os
 import pwd
 import shutil
@@ -105,6 +106,19 @@ async def test_a_retry_fetches_and_copies_nothing_but_replaces_what_a_task_chang
     assert len(place.server.wants) == fetched, "nothing fetched again"
     assert (place.workspace.project / "run.sh").read_bytes() == SCRIPT
     assert (place.workspace.source / MANIFEST).is_file()
+
+
+async def test_two_tasks_of_a_job_starting_together_place_its_files_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    place = Place(tmp_path, SCENE)
+    caplog.set_level(logging.INFO, logger="renderq.agent.materialise")
+
+    both = [place.materialise(entry("shots/a.blend", SCENE)) for _ in range(2)]
+    assert await asyncio.gather(*both) == [True, True]
+
+    assert [r.getMessage().split()[:3] for r in caplog.records] == [["job", "files", "placed"]]
+    assert len(place.server.wants) == 1
 
 
 @pytest.mark.parametrize(
