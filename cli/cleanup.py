@@ -42,7 +42,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         "named, or every ended job that matches --state, --older-than and --owner (--all: every "
         "ended job). Prints what each agent removed and freed.",
     )
-    parser.add_argument("job_ids", type=int, nargs="*", metavar="JOB")
+    parser.add_argument("job_ids", type=int, nargs="*", metavar="JOB", help="the id of a job that ended")
     parser.add_argument(
         "--state", action="append", default=[], choices=ENDED, help="only jobs that ended so (repeatable)"
     )
