@@ -25,6 +25,8 @@ everything the fuzz got accepted).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import grpc
 import pytest
 from google.protobuf.descriptor import MethodDescriptor
@@ -61,8 +63,10 @@ OVERSIZE = (64 << 20) + (1 << 20)
 
 
 def call_unary(farm: Farm, method: MethodDescriptor, request: Message) -> tuple[grpc.StatusCode, str]:
+    """One answer; a client-streaming method (UploadBlob) is sent ``request`` as its only message."""
+    sent: Message | Iterator[Message] = iter([request]) if method.client_streaming else request
     try:
-        getattr(farm.stub, method.name)(request, timeout=CALL_DEADLINE)
+        getattr(farm.stub, method.name)(sent, timeout=CALL_DEADLINE)
     except grpc.RpcError as e:
         return e.code(), e.details() or ""
     return grpc.StatusCode.OK, ""
