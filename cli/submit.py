@@ -56,23 +56,24 @@ INT64 = (1 << 63) - 1
 
 def _count(text: str) -> int:
     """A whole number the API's int32 fields hold (argparse names the flag when it is not)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole(text, "a whole number")
     if abs(value) > INT32:
         raise argparse.ArgumentTypeError(f"{value} is too large")
     return value
 
 
 def _job_id(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a job id") from None
+    value = _whole(text, "a job id")
     if not 0 < value <= INT64:
         raise argparse.ArgumentTypeError(f"{text!r} is not a job id")
     return value
+
+
+def _whole(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
 
 
 def _seconds(text: str) -> float:
