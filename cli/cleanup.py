@@ -48,7 +48,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--older-than",
-        type=_duration,
+        type=duration_flag,
         metavar="DURATION",
         help="only jobs that ended at least this long ago: 90s, 30m, 12h, 7d",
     )
@@ -57,7 +57,8 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(run=client_verb(_cleanup))
 
 
-def _duration(text: str) -> float:
+def duration_flag(text: str) -> float:
+    """An argparse type: ``12h``, ``7d`` as seconds."""
     try:
         return parse_duration(text)
     except ValueError as e:

@@ -17,6 +17,7 @@ from renderq.cli import (
     actions,
     agent_set,
     backup,
+    blobs,
     certs,
     cleanup,
     config_show,
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     access.register(verbs, common)
     backup.register(verbs, common)
     limits.register(verbs, common)
+    blobs.register(verbs, common)
     pathmap.register(verbs, common)
     why.register(verbs, common)
     tui.register(verbs, connection)

@@ -326,3 +326,17 @@ def test_the_progress_line_shows_bytes_rate_and_time_left_on_a_terminal_only() -
     quiet.advance(10)
     quiet.close()
     assert log.getvalue() == ""
+
+
+def test_blobs_gc_removes_the_files_no_job_names(verb: Verb, shot: Path) -> None:
+    job = submitted(verb, "command", "--frames", "1", "--upload", str(shot), *TRUE)
+    kept = json.loads(verb("blobs", "gc", "--older-than", "0s", "--json").out)
+    assert (kept["blobs_removed"], kept["blobs_kept"]) == (0, 4), "a job still names them"
+    assert verb("cancel", str(job["id"])).code == 0
+    assert verb("delete", str(job["id"])).code == 0
+    dry = verb("blobs", "gc", "--older-than", "0s", "--dry-run")
+    assert dry.code == 0 and dry.out.startswith("would remove 4 files"), dry.err
+    gone = json.loads(verb("blobs", "gc", "--older-than", "0s", "--json").out)
+    assert gone["blobs_removed"] == 4 and int(gone["bytes_freed"]) > 0
+    again = submitted(verb, "command", "--frames", "1", "--upload", str(shot), *TRUE)
+    assert again["files_sent"] == 4, "collected files are sent again"
