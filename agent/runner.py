@@ -100,6 +100,8 @@ class AttemptRunner:
         """The task's GPUs as ``{gpus}`` and CUDA_VISIBLE_DEVICES say them: ``0,2``, or ""."""
         self._assignment = assignment
         self._workspaces = workspaces
+        self._workspace: Path | None = None
+        """The job's workspace root, once made: outputs below it are read without links."""
         self._outbox = outbox
         self._kill_grace = kill_grace
         self._parser_factory = parser_factory
@@ -177,6 +179,7 @@ class AttemptRunner:
         try:
             # A few mkdirs (and chowns) on the agent's own disk: cheaper than a hop to a worker thread.
             workspace = Workspace.for_job(self._workspaces, self._assignment, self._user)
+            self._workspace = workspace.root
         except OSError as exc:
             reason = exc.strerror or exc
             return EXIT_CANNOT_RUN, f"cannot create the job's workspace in {self._workspaces}: {reason}"
@@ -347,7 +350,7 @@ class AttemptRunner:
         outputs = []
         for path in dict.fromkeys(paths):
             try:
-                outputs.append(await asyncio.to_thread(describe_output, path))
+                outputs.append(await asyncio.to_thread(describe_output, path, self._workspace))
             except FileNotFoundError:
                 return f"frame {frame}: output {path} was not written"
             except OSError as exc:

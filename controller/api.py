@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -20,11 +19,12 @@ from renderq.controller.auth import current_caller
 from renderq.controller.backup import DatabaseExport
 from renderq.controller.blob_serving import RETENTION, collect, uploaded
 from renderq.controller.bus import EventBus
-from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
+from renderq.controller.errors import InvalidField, NoSuchResource
 from renderq.controller.farm import Farm
 from renderq.controller.job_updates import update_job
 from renderq.controller.limit_control import held, usage
-from renderq.controller.model import Output, Task
+from renderq.controller.model import Task
+from renderq.controller.output_reading import recorded_output, stream_output
 from renderq.controller.paging import page, page_request
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.tokens import TokenBook
@@ -39,9 +39,6 @@ from renderq.v1 import resources_pb2 as pb
 log = logging.getLogger(__name__)
 
 READ_BLOCK = 64 << 10
-MAX_OUTPUT_BYTES = 256 << 20
-"""Largest output ReadOutput streams: it is for previews, and a file this big would tie up a
-controller thread and the caller's memory for no picture anyone can see in a terminal."""
 
 PARAM_TYPES = {
     ParamType.STRING: fpb.PARAMETER_TYPE_STRING,
@@ -407,49 +404,10 @@ class FarmApi(fgrpc.FarmServiceServicer):
     async def ReadOutput(
         self, request: fpb.ReadOutputRequest, context: Context
     ) -> AsyncIterator[fpb.ReadOutputResponse]:
-        output = self._recorded_output(request)
-        try:
-            handle = await asyncio.to_thread(open, output.path, "rb")
-        except FileNotFoundError:
-            raise NotPossibleNow(
-                f"the output {output.path} of frame {request.frame} is no longer on the controller's "
-                "storage (moved or deleted since it was rendered)"
-            ) from None
-        except OSError as e:
-            raise NotPossibleNow(
-                f"the controller cannot read the output {output.path}: {e.strerror or e}"
-            ) from None
-        try:
-            size = os.fstat(handle.fileno()).st_size
-            if size > MAX_OUTPUT_BYTES:
-                raise NotPossibleNow(
-                    f"the output {output.path} is {size:,} bytes; at most {MAX_OUTPUT_BYTES:,} can be read"
-                )
-            offset = 0
-            while offset < size:
-                data = await asyncio.to_thread(handle.read, min(READ_BLOCK, size - offset))
-                if not data:
-                    raise NotPossibleNow(f"the output {output.path} shrank while it was read; try again")
-                yield fpb.ReadOutputResponse(offset=offset, data=data, size_bytes=size if offset == 0 else 0)
-                offset += len(data)
-        finally:
-            handle.close()
-
-    def _recorded_output(self, request: fpb.ReadOutputRequest) -> Output:
-        """The output of the frame that ``request.path`` names: only files the farm recorded
-        are read, so this call cannot be used to read any other file on the controller."""
-        job = self.farm.state.job(request.job_id)
-        frame = job.frames.get(request.frame)
-        if frame is None:
-            raise NoSuchResource(f"job {job.id} has no frame {request.frame}")
-        if not request.path:
-            if not frame.outputs:
-                raise NotPossibleNow(f"frame {frame.number} of job {job.id} has recorded no output yet")
-            return frame.outputs[0]
-        for output in frame.outputs:
-            if output.path == request.path:
-                return output
-        raise InvalidField("path", f"{request.path} is not an output of frame {frame.number}")
+        output, workspace = recorded_output(self.farm.state, request)
+        shares = [m.to_path for m in self.farm.path_maps.all()]
+        async for answer in stream_output(output, [workspace, *shares], request.frame):
+            yield answer
 
     def _log_task(self, request: fpb.TailLogRequest) -> Task:
         job = self.farm.state.job(request.job_id)

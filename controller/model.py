@@ -293,6 +293,8 @@ class Attempt:
     cpu_time: float = 0.0
     log_size: int = 0
     completed_frames: list[int] = field(default_factory=list)
+    workspace: str = ""
+    """The job's workspace on the agent, as it reported it at the start (outputs are read only below it)."""
     """Frames this attempt reported done, current or not (history of late results)."""
 
 

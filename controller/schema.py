@@ -232,6 +232,7 @@ ATTEMPTS = Table("attempts", Attempt, (
     Column("cpu_time", "DOUBLE"),
     Column("log_size", "BIGINT"),
     _json("completed_frames"),
+    Column("workspace", "VARCHAR", decode=_or(""), since=4),
 ), key=("id",), order="id")  # fmt: skip
 
 AGENTS = Table("agents", Agent, (

@@ -82,6 +82,7 @@ class TaskEvents:
             return
         job = state.jobs[task.job_id]
         if kind == "started":
+            attempt.workspace = event.started.workspace
             self._started(job, task, attempt, when)
         elif kind == "progress":
             self._progress(job, task, attempt, event.progress)

@@ -17,13 +17,18 @@ from .conftest import ScriptedAgent, until_agent_online
 from .test_link_protocol import command_job, job_reaches
 
 
-async def frame_with_outputs(stub: fgrpc.FarmServiceStub, agent: ScriptedAgent, outputs: list[Path]) -> int:
-    """A one-frame job whose frame 1 completed recording ``outputs``; its id."""
+async def frame_with_outputs(
+    stub: fgrpc.FarmServiceStub, agent: ScriptedAgent, outputs: list[Path], workspace: Path | None = None
+) -> int:
+    """A one-frame job whose frame 1 completed recording ``outputs``, its attempt's workspace
+    ``workspace`` (by default the folder of the first output); its id."""
+    workspace = workspace or outputs[0].parent
     await until_agent_online(stub)
     job = (await stub.CreateJob(fpb.CreateJobRequest(job=command_job("1", 1)))).job
     assign = (await agent.next_request("assign")).assign
-    files = [pb.OutputFile(path=str(p), size_bytes=p.stat().st_size, xxh3_128="ab" * 16) for p in outputs]
-    await agent.send(agent.event(assign.attempt_id, started=apb.TaskStarted(pid=1)))
+    files = [pb.OutputFile(path=str(p), size_bytes=p.lstat().st_size, xxh3_128="ab" * 16) for p in outputs]
+    started = apb.TaskStarted(pid=1, workspace=str(workspace))
+    await agent.send(agent.event(assign.attempt_id, started=started))
     await agent.send(
         agent.event(assign.attempt_id, frame_completed=apb.FrameCompleted(frame=1, outputs=files))
     )
@@ -107,3 +112,45 @@ async def test_a_file_over_the_limit_is_refused(
         await read_output(farm_stub, job_id)
     assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "268,435,457 bytes" in (refused.value.details() or "")
+
+
+async def refusal(stub: fgrpc.FarmServiceStub, job_id: int) -> str:
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await read_output(stub, job_id)
+    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    return refused.value.details() or ""
+
+
+async def test_only_regular_files_below_the_workspace_or_a_share_are_read(
+    farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent, tmp_path: Path
+) -> None:
+    workspace, share = tmp_path / "ws", tmp_path / "share"
+    (workspace / "renders").mkdir(parents=True)
+    share.mkdir()
+    secret = tmp_path / "shadow"
+    secret.write_bytes(b"root:secret")
+    outside = await frame_with_outputs(farm_stub, scripted_agent, [secret], workspace)
+    assert "not inside its job's workspace nor a mapped share" in await refusal(farm_stub, outside)
+
+    linked = workspace / "renders" / "f1.png"
+    linked.symlink_to(secret)
+    via_link = await frame_with_outputs(farm_stub, scripted_agent, [linked], workspace)
+    assert "not inside its job's workspace" in await refusal(farm_stub, via_link)
+
+    (workspace / "renders" / "real.png").write_bytes(b"png")
+    inner_link = workspace / "renders" / "f2.png"
+    inner_link.symlink_to(workspace / "renders" / "real.png")
+    link_inside = await frame_with_outputs(farm_stub, scripted_agent, [inner_link], workspace)
+    assert "it is a symbolic link" in await refusal(farm_stub, link_inside)
+
+    pipe = workspace / "renders" / "f3.png"
+    os.mkfifo(pipe)
+    fifo = await frame_with_outputs(farm_stub, scripted_agent, [pipe], workspace)
+    assert "not a regular file" in await refusal(farm_stub, fifo)
+
+    on_share = share / "f4.png"
+    on_share.write_bytes(b"shared frame")
+    mapping = pb.PathMapping(from_path="Z:\\projects", to_path=str(share), os="Linux")
+    await farm_stub.AddPathMapping(fpb.AddPathMappingRequest(mapping=mapping))
+    shared = await frame_with_outputs(farm_stub, scripted_agent, [on_share], workspace)
+    assert b"".join(m.data for m in await read_output(farm_stub, shared)) == b"shared frame"
