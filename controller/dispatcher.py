@@ -127,7 +127,8 @@ class Dispatcher:
         if not todo:
             self.rules.settle_task(job, task)
             return
-        commands = self._commands(job, task, todo, self.mapper_for(agent.hardware.os))
+        paths = self.mapper_for(agent.hardware.os)
+        commands = self._commands(job, task, todo, paths)
         if commands is None:
             return
         attempt = Attempt(
@@ -169,7 +170,8 @@ class Dispatcher:
             agent.id,
             len(todo),
         )
-        self.state.links[agent.id].send(assign_request(job, attempt, commands, gpus))
+        environment = {k: paths.map_text(v) for k, v in job.environment.items()} if paths else None
+        self.state.links[agent.id].send(assign_request(job, attempt, commands, gpus, environment))
 
     def _commands(self, job: Job, task: Task, todo: list[int], paths: PathMapper) -> list[CommandSpec] | None:
         """The plugin's commands for ``todo`` with the paths in them as the agent's OS mounts

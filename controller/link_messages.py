@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from renderq.controller.model import Attempt, Job, duration
 from renderq.plugins.base import CommandSpec
@@ -28,10 +28,14 @@ def cleanup_request(request_id: int, job_ids: Sequence[int]) -> apb.LinkRequest:
 
 
 def assign_request(
-    job: Job, attempt: Attempt, commands: list[CommandSpec], gpus: Sequence[int] = ()
+    job: Job,
+    attempt: Attempt,
+    commands: list[CommandSpec],
+    gpus: Sequence[int] = (),
+    environment: Mapping[str, str] | None = None,
 ) -> apb.LinkRequest:
     """Run ``commands`` (the plugin built them for the attempt's frames) as ``attempt``,
-    on the GPUs ``gpus``."""
+    on the GPUs ``gpus``, with ``environment`` (the job's, its paths as the agent mounts them)."""
     assign = apb.AssignTask(
         attempt_id=attempt.id,
         task_id=attempt.task_id,
@@ -45,7 +49,7 @@ def assign_request(
             )
             for c in commands
         ],
-        environment=job.environment,
+        environment=job.environment if environment is None else environment,
         gpu_indices=gpus,
         owner=job.owner,
         files=job.files,

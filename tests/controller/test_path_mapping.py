@@ -258,8 +258,11 @@ async def test_a_task_is_sent_with_its_paths_as_the_agents_os_mounts_them(
     argv = ["cat", "Z:\\projects\\shot\\in.txt", "--log=z:/projects/log.txt", "/mnt/projects/x"]
     params.update({"argv": argv, "outputs": "Z:\\projects\\out_{frame}.png"})
     job = pb.Job(name="t", owner="ana", plugin="command", parameters=params, frames="4")
+    job.environment.update({"OCIO": "Z:\\projects\\aces\\config.ocio", "SHOT": "sh010"})
     job = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=job))).job
-    (command,) = (await scripted_agent.next_request("assign")).assign.commands
+    assign = (await scripted_agent.next_request("assign")).assign
+    assert dict(assign.environment) == {"OCIO": "/mnt/projects/aces/config.ocio", "SHOT": "sh010"}
+    (command,) = assign.commands
     assert list(command.argv) == [
         "cat",
         "/mnt/projects/shot/in.txt",
