@@ -137,6 +137,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
     @unary
     async def DeleteJob(self, request: fpb.DeleteJobRequest, context: Context) -> fpb.DeleteJobResponse:
         self.farm.job_control.delete(request.job_id)
+        self.farm.cleanups.clean_deleted([request.job_id])
         return fpb.DeleteJobResponse()
 
     @unary

@@ -6,7 +6,8 @@ until someone cleans them: job by job, or in bulk by state, age and owner. Only 
 controller knows which jobs ended, so it picks them; every online agent gets the list
 on its link (any of them may have run a task of those jobs) and answers with what it
 removed. An agent that is offline, or silent past the deadline, is reported as such:
-a cleanup is never held up by one node.
+a cleanup is never held up by one node. Deleting a job asks the same of every online
+agent in the background, as the job can no longer be named once it is gone.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Cleanups:
         self._request_ids = itertools.count(1)
         self._waiting: dict[tuple[int, str], asyncio.Future[apb.CleanupDone]] = {}
         """(request id, agent id) -> the answer that agent owes."""
+        self._background: set[asyncio.Task[None]] = set()
+        """Cleanups nobody awaits (after DeleteJob), held here so they are not collected mid-way."""
 
     def select(self, request: fpb.CleanupWorkspacesRequest, now: float) -> list[int]:
         """The jobs ``request`` names, each of them ended, or else every ended job that
@@ -100,6 +103,32 @@ class Cleanups:
                 self._waiting.pop((request_id, agent_id), None)
         answers.extend(_answer(agent_id, future) for agent_id, future in asked.items())
         return sorted(answers, key=lambda answer: answer.agent_id)
+
+    def clean_deleted(self, job_ids: list[int]) -> None:
+        """Ask every online agent to remove the workspaces of ``job_ids``, which were just
+        deleted, without waiting for the answers. Once a job is gone CleanupWorkspaces can
+        no longer name it, so this is the only moment its workspaces can be reached; the
+        deletion is not held up for a slow agent, and what each one freed is logged."""
+        task = asyncio.create_task(self._clean_and_log(job_ids))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _clean_and_log(self, job_ids: list[int]) -> None:
+        try:
+            answers = await self.clean(job_ids)
+        except Exception:
+            log.exception("cleanup after delete failed jobs=%s", job_ids)
+            return
+        for answer in answers:
+            log.log(
+                logging.WARNING if answer.error else logging.INFO,
+                "cleanup after delete jobs=%s agent=%s workspaces_removed=%d bytes_freed=%d error=%s",
+                job_ids,
+                answer.agent_id,
+                answer.workspaces_removed,
+                answer.bytes_freed,
+                answer.error or "-",
+            )
 
     def answered(self, agent_id: str, done: apb.CleanupDone) -> None:
         """An agent's answer (its link read it): to the cleanup that waits for it, if any still does."""

@@ -5,6 +5,7 @@ offline agent reported; and task logs removed after the retention."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 import grpc
@@ -75,6 +76,25 @@ async def test_every_agent_is_asked_and_its_answer_comes_back(
     assert list(answer.agents) == [
         fpb.AgentCleanup(agent_id="scripted-1", workspaces_removed=1, bytes_freed=4096)
     ]
+
+
+async def test_deleting_a_job_asks_the_agents_to_remove_its_workspaces(
+    farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_id = await completed_job(farm_stub, scripted_agent)
+
+    with caplog.at_level(logging.INFO, logger="renderq.controller.cleanup"):
+        # DeleteJob answers while the agent has not answered the cleanup yet.
+        await farm_stub.DeleteJob(fpb.DeleteJobRequest(job_id=job_id))
+        asked = (await scripted_agent.next_request("cleanup")).cleanup
+        assert list(asked.job_ids) == [job_id]
+        await scripted_agent.send(
+            apb.LinkResponse(
+                cleaned=apb.CleanupDone(request_id=asked.request_id, workspaces_removed=1, bytes_freed=4096)
+            )
+        )
+        logged = f"jobs=[{job_id}] agent=scripted-1 workspaces_removed=1 bytes_freed=4096"
+        await until("the agent's answer is logged", lambda: logged in caplog.text)
 
 
 async def test_a_silent_agent_is_reported_after_the_deadline(
