@@ -10,6 +10,11 @@ with latency stays busy while the memory held for chunks that arrive out of orde
 stays bounded, and a few blobs are fetched at once. A broken link or an agent restart
 loses nothing: the next link asks again from the ``.part``'s size. Tasks that need a
 blob being fetched wait for that one fetch.
+
+Every job's files land here and nothing else removes them, so blobs no task has used
+for the retention (``--blob-retention``) are removed at start and daily (``collect``).
+A blob's modification time is its last use: set when it is fetched, and again when a
+task finds it here.
 """
 
 from __future__ import annotations
@@ -20,6 +25,9 @@ import errno
 import logging
 import os
 import re
+import stat
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -42,6 +50,16 @@ TRIES = 2
 """Fetches of a blob whose content does not match its hash before the task fails."""
 READ_ONLY = 0o444
 _HASH = re.compile(r"[0-9a-f]{32}")
+_FILE = re.compile(r"([0-9a-f]{32}-[0-9]+)(\.part)?")
+_FOLDER = re.compile(r"[0-9a-f]{2}")
+DAY = 24 * 3600.0
+USE_STEP = 3600.0
+"""Seconds a blob's time of last use may lag: a blob is touched at most this often, as
+a touch also changes the files hard-linked from it (``--run-as``), which their
+workspaces' manifests then take for changed and place again."""
+KEPT = 2 * USE_STEP
+"""Seconds since its last use within which a blob is never removed, whatever the
+retention: one found a moment ago is still being placed."""
 _NO_SPACE = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
 
 Send = Callable[[apb.BlobWanted], None]
@@ -71,6 +89,9 @@ class BlobCache:
         """The current link's way to ask for chunks; None while no controller is linked."""
         self._downloads: dict[str, _Download] = {}
         self._slots = asyncio.Semaphore(PARALLEL)
+        self.guard = threading.Lock()
+        """Held in worker threads to find a blob (and touch it), to open a .part and to
+        remove either: nothing is removed between being found and being used."""
 
     def path(self, ref: pb.BlobRef) -> Path:
         """Where the blob lies once whole (``ref`` passed ``check_ref``)."""
@@ -127,6 +148,64 @@ class BlobCache:
     @property
     def slots(self) -> asyncio.Semaphore:
         return self._slots
+
+    async def collect_daily(self, retention_days: float) -> None:
+        """At start, then daily: remove the blobs no task used for ``retention_days``, so
+        the projects of jobs long gone do not fill the node's disk; 0 keeps them all."""
+        if not retention_days:
+            return
+        while True:
+            try:
+                removed, freed = await self.collect(retention_days * DAY)
+            except OSError as exc:
+                log.warning("cannot look for unused blobs in %s: %s", self.root, exc.strerror or exc)
+            else:
+                if removed:
+                    log.info(
+                        "cached blobs unused for %g days removed files=%d bytes_freed=%d (%s)",
+                        retention_days, removed, freed, format_size(freed),
+                    )  # fmt: skip
+            await asyncio.sleep(DAY)
+
+    async def collect(self, older_than: float) -> tuple[int, int]:
+        """Remove the blobs not used for ``older_than`` seconds (never fewer than KEPT) and
+        the .part files no fetch added to for as long, except those being fetched; no link
+        is followed or removed. (Files removed, bytes freed.)"""
+        return await asyncio.to_thread(self._collect, time.time() - max(older_than, KEPT))
+
+    def _collect(self, cutoff: float) -> tuple[int, int]:
+        removed = freed = 0
+        for folder in _entries(self.root):
+            if _FOLDER.fullmatch(folder.name) and folder.is_dir(follow_symlinks=False):
+                for entry in _entries(Path(folder.path)):
+                    size = self._remove_if_unused(entry, folder.name, cutoff)
+                    if size is not None:
+                        removed += 1
+                        freed += size
+        return removed, freed
+
+    def _remove_if_unused(self, entry: os.DirEntry[str], folder: str, cutoff: float) -> int | None:
+        """Blocking. The bytes freed by removing ``entry``; None when it stays: not a regular
+        file named as a blob of this folder, used since ``cutoff``, or being fetched."""
+        match = _FILE.fullmatch(entry.name)
+        if match is None or not entry.name.startswith(folder):
+            return None
+        with self.guard:
+            if match[1] in self._downloads:
+                return None
+            try:
+                found = os.lstat(entry.path)
+                if not stat.S_ISREG(found.st_mode) or found.st_mtime >= cutoff:
+                    return None
+                if os.name == "nt":
+                    os.chmod(entry.path, 0o644)  # Windows refuses to delete a read-only file
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                return None
+            except OSError as exc:
+                log.warning("cannot remove unused blob path=%s error=%s", entry.path, exc.strerror or exc)
+                return None
+        return found.st_size
 
 
 class _Download:
@@ -238,15 +317,25 @@ class _Download:
         )
 
     def _present(self) -> bool:
-        try:
-            return self._final.stat().st_size == self._size
-        except FileNotFoundError:
-            return False
+        """Whether the blob is cached already; if so, it counts as used now."""
+        with self._cache.guard:
+            try:
+                found = self._final.stat()
+            except FileNotFoundError:
+                return False
+            if found.st_size != self._size:
+                return False
+            if found.st_mtime < time.time() - USE_STEP:
+                # A blob the agent cannot touch only looks older: collected, it is fetched again.
+                with contextlib.suppress(OSError):
+                    os.utime(self._final)
+            return True
 
     def _open(self) -> None:
         """Open the .part to append to, and hash what an earlier fetch left in it."""
-        self._part.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self._part.open("ab")
+        with self._cache.guard:
+            self._part.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self._part.open("ab")
         self._digest = xxhash.xxh3_128()
         self._written = self._file.tell()
         if self._written > self._size:
@@ -299,3 +388,12 @@ class _Download:
 
 def _key(ref: pb.BlobRef) -> str:
     return f"{ref.xxh3_128}-{ref.size_bytes}"
+
+
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    """The entries of ``folder``; none when it is not there (nothing cached yet)."""
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except FileNotFoundError:
+        return []

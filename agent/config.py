@@ -40,6 +40,9 @@ class AgentConfig(ServerSettings):
     """Seconds between the heartbeats sent to the controller."""
     kill_grace: float = field(default=10.0, metadata=meta(metavar="SECONDS", minimum=0))
     """Seconds between SIGTERM and SIGKILL when a task is cancelled or times out."""
+    blob_retention: float = field(default=7.0, metadata=meta(metavar="DAYS", minimum=0))
+    """Days a cached project file no task has used is kept (checked at start and daily);
+    0 keeps them forever."""
     allowed_plugins: tuple[str, ...] = field(default=(), metadata=meta(name="allow_plugin", metavar="NAME"))
     """Run only tasks of these plugins; none named: every plugin."""
     allowed_executables: tuple[str, ...] = field(

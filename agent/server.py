@@ -72,6 +72,7 @@ class AgentServer:
         self._hardware: asyncio.Task[resources_pb2.Hardware] | None = None
         self._advertiser: Advertiser | None = None
         self._advertising: asyncio.Task[None] | None = None
+        self._blob_collection: asyncio.Task[None] | None = None
         self._health = Health([AGENT_SERVICE])
         self._metrics: MetricsEndpoint | None = None
         self.metrics_port = 0
@@ -114,6 +115,9 @@ class AgentServer:
         await self._health.add_to(self._server)
         await self._listen()
         await self._server.start()
+        self._blob_collection = asyncio.create_task(
+            self._attempts.blobs.collect_daily(config.blob_retention), name="blob retention"
+        )
         if self.farm_key is not None:
             # Ready for a link; without the key it refuses every controller, so it is not.
             await self._health.serving()
@@ -163,10 +167,11 @@ class AgentServer:
             await self._server.stop(grace=STOP_GRACE)
         if self._attempts is not None:
             await self._attempts.shutdown()
-        if self._hardware is not None:
-            self._hardware.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._hardware
+        for task in (self._hardware, self._blob_collection):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._metrics is not None:
             await self._metrics.close()
 
