@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
+from google.protobuf.empty_pb2 import Empty
+from google.protobuf.message import Message
 
 from renderq import health, tokens
 from renderq.controller.audit import AuditLog
@@ -107,7 +109,12 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 f"{method} needs the {ROLE_NAMES[needed]} role; token {caller.name!r} "
                 f"({caller.token_id}) has the {ROLE_NAMES.get(caller.role, 'unknown')} role",
             )
-            return _replace(handler, self._audited(caller, method, refuse) if method in CHANGES else refuse)
+            if method not in CHANGES:
+                return _replace(handler, refuse)
+            audited = self._audited_upload if handler.stream_unary is not None else self._audited
+            return _replace(handler, audited(caller, method, refuse))
+        if handler.stream_unary is not None:  # an upload: a stream of requests, one answer
+            return _replace(handler, _as(caller, self._audited_upload(caller, method, handler.stream_unary)))
         if handler.unary_unary is None:
             return handler  # the streams (WatchEvents, TailLog) read and need no caller
         behavior = handler.unary_unary
@@ -125,17 +132,56 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 response = await behavior(request, context)
                 return response
             finally:
-                code = context.code() if response is None else grpc.StatusCode.OK
-                self._audit.record(
-                    caller, method, request, response, context.peer(),
-                    getattr(code, "name", "UNKNOWN"), context.details() or "",
-                )  # fmt: skip
-                await self._audit.stored()
+                await self._record(caller, method, request, response, context)
 
         return call
 
+    def _audited_upload(self, caller: Caller, method: str, behavior: Behavior) -> Behavior:
+        """``behavior`` (a stream of requests, one answer) recorded in the audit log by its
+        first message without the data."""
+
+        async def call(requests: AsyncIterator[Message], context: grpc.aio.ServicerContext) -> Any:
+            upload = _Upload(requests)
+            response = None
+            try:
+                response = await behavior(upload.__aiter__(), context)
+                return response
+            finally:
+                await self._record(caller, method, upload.first or Empty(), response, context)
+
+        return call
+
+    async def _record(
+        self, caller: Caller, method: str, request: Message, response: Any, context: grpc.aio.ServicerContext
+    ) -> None:
+        """The call in the audit log; returns once the record is stored."""
+        code = context.code() if response is None else grpc.StatusCode.OK
+        self._audit.record(
+            caller, method, request, response, context.peer(),
+            getattr(code, "name", "UNKNOWN"), context.details() or "",
+        )  # fmt: skip
+        await self._audit.stored()
+
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Any]
+
+
+class _Upload:
+    """A stream of requests whose first message (without its data) stands for the call in
+    the audit log: the record names the blob, not its bytes."""
+
+    def __init__(self, requests: AsyncIterator[Message]) -> None:
+        self.requests = requests
+        self.first: Message | None = None
+
+    async def __aiter__(self) -> AsyncIterator[Message]:
+        async for request in self.requests:
+            if self.first is None:
+                self.first = type(request)()
+                self.first.CopyFrom(request)
+                if "data" in request.DESCRIPTOR.fields_by_name:
+                    self.first.ClearField("data")
+            yield request
 
 
 def _as(caller: Caller, behavior: Behavior) -> Behavior:

@@ -66,6 +66,8 @@ async def test_each_role_may_do_its_own_calls_and_no_more(tmp_path: Path, contro
         )
         assert details == "CreateJob needs the operator role; token 'wall-display' (" + details.split("(")[1]
         assert "has the viewer role" in details
+        upload = await refused(stub.UploadBlob(_one_upload()), grpc.StatusCode.PERMISSION_DENIED)
+        assert "UploadBlob needs the operator role" in upload
     async with farm_client(tmp_path, controller, token=operator) as stub:
         job = (await stub.CreateJob(fpb.CreateJobRequest(job=job_with()))).job
         await stub.CancelJob(fpb.CancelJobRequest(job_id=job.id))
@@ -157,3 +159,7 @@ async def test_the_local_admin_token_is_private_kept_and_replaced_when_lost(
         stored = db.execute("SELECT digest FROM tokens").fetchall()
     assert {tokens.digest(first), tokens.digest(second)} <= {d for (d,) in stored}
     assert not any(first in d or second in d for (d,) in stored), "tokens are stored hashed"
+
+
+async def _one_upload() -> AsyncIterator[fpb.UploadBlobRequest]:
+    yield fpb.UploadBlobRequest(blob=pb.BlobRef(xxh3_128="0" * 32, size_bytes=1), data=b"x")

@@ -177,3 +177,16 @@ async def test_an_agent_gets_the_chunks_of_its_tasks_files_it_asks_for_and_no_ot
         b"",
         f"the controller has no blob {entry.blob.xxh3_128}: upload the project again",
     )
+
+
+async def test_an_upload_is_audited_by_its_blob_without_its_bytes(farm_stub: fgrpc.FarmServiceStub) -> None:
+    data = b"the scene, in full" * 1000
+    ref = ref_of(data)
+    await farm_stub.UploadBlob(messages(ref, data))
+    nameless = farm_stub.UploadBlob(_one(fpb.UploadBlobRequest(data=b"who am I")))
+    await refused(nameless, grpc.StatusCode.INVALID_ARGUMENT)
+    records = (await farm_stub.ListAuditRecords(fpb.ListAuditRecordsRequest())).records
+    uploads = [r for r in records if r.method == "UploadBlob"]
+    assert [r.outcome for r in uploads] == ["INVALID_ARGUMENT", "OK"], "newest first"
+    assert ref.xxh3_128 in uploads[1].request and "the scene" not in uploads[1].request
+    assert "who am I" not in uploads[0].request
