@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkRequest(_message.Message):
-    __slots__ = ("hello", "assign", "cancel", "ack", "drain", "proof", "cleanup", "blob")
+    __slots__ = ("hello", "assign", "cancel", "ack", "drain", "proof", "cleanup", "blob", "want_output")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class LinkRequest(_message.Message):
     PROOF_FIELD_NUMBER: _ClassVar[int]
     CLEANUP_FIELD_NUMBER: _ClassVar[int]
     BLOB_FIELD_NUMBER: _ClassVar[int]
+    WANT_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     hello: ControllerHello
     assign: AssignTask
     cancel: CancelTask
@@ -29,23 +30,26 @@ class LinkRequest(_message.Message):
     proof: ControllerProof
     cleanup: CleanupWorkspaces
     blob: BlobChunk
-    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., proof: _Optional[_Union[ControllerProof, _Mapping]] = ..., cleanup: _Optional[_Union[CleanupWorkspaces, _Mapping]] = ..., blob: _Optional[_Union[BlobChunk, _Mapping]] = ...) -> None: ...
+    want_output: OutputWanted
+    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., proof: _Optional[_Union[ControllerProof, _Mapping]] = ..., cleanup: _Optional[_Union[CleanupWorkspaces, _Mapping]] = ..., blob: _Optional[_Union[BlobChunk, _Mapping]] = ..., want_output: _Optional[_Union[OutputWanted, _Mapping]] = ...) -> None: ...
 
 class LinkResponse(_message.Message):
-    __slots__ = ("hello", "events", "heartbeat", "goodbye", "cleaned", "want_blob")
+    __slots__ = ("hello", "events", "heartbeat", "goodbye", "cleaned", "want_blob", "output")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
     GOODBYE_FIELD_NUMBER: _ClassVar[int]
     CLEANED_FIELD_NUMBER: _ClassVar[int]
     WANT_BLOB_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
     hello: AgentHello
     events: AgentEvents
     heartbeat: Heartbeat
     goodbye: AgentGoodbye
     cleaned: CleanupDone
     want_blob: BlobWanted
-    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., events: _Optional[_Union[AgentEvents, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., goodbye: _Optional[_Union[AgentGoodbye, _Mapping]] = ..., cleaned: _Optional[_Union[CleanupDone, _Mapping]] = ..., want_blob: _Optional[_Union[BlobWanted, _Mapping]] = ...) -> None: ...
+    output: BlobChunk
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., events: _Optional[_Union[AgentEvents, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., goodbye: _Optional[_Union[AgentGoodbye, _Mapping]] = ..., cleaned: _Optional[_Union[CleanupDone, _Mapping]] = ..., want_blob: _Optional[_Union[BlobWanted, _Mapping]] = ..., output: _Optional[_Union[BlobChunk, _Mapping]] = ...) -> None: ...
 
 class AgentGoodbye(_message.Message):
     __slots__ = ("reason",)
@@ -193,6 +197,20 @@ class BlobChunk(_message.Message):
     data: bytes
     error: str
     def __init__(self, blob: _Optional[_Union[_resources_pb2.BlobRef, _Mapping]] = ..., offset: _Optional[int] = ..., data: _Optional[bytes] = ..., error: _Optional[str] = ...) -> None: ...
+
+class OutputWanted(_message.Message):
+    __slots__ = ("job_id", "owner", "path", "blob", "offset")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    BLOB_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    owner: str
+    path: str
+    blob: _resources_pb2.BlobRef
+    offset: int
+    def __init__(self, job_id: _Optional[int] = ..., owner: _Optional[str] = ..., path: _Optional[str] = ..., blob: _Optional[_Union[_resources_pb2.BlobRef, _Mapping]] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class CancelTask(_message.Message):
     __slots__ = ("attempt_id", "reason")

@@ -488,14 +488,44 @@ class ListAuditRecordsResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[_resources_pb2.AuditRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ReadOutputRequest(_message.Message):
-    __slots__ = ("job_id", "frame", "path")
+    __slots__ = ("job_id", "frame", "path", "offset")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     frame: int
     path: str
-    def __init__(self, job_id: _Optional[int] = ..., frame: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
+    offset: int
+    def __init__(self, job_id: _Optional[int] = ..., frame: _Optional[int] = ..., path: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+
+class ListOutputsRequest(_message.Message):
+    __slots__ = ("job_id", "frames", "urls", "url_ttl")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    URLS_FIELD_NUMBER: _ClassVar[int]
+    URL_TTL_FIELD_NUMBER: _ClassVar[int]
+    job_id: int
+    frames: str
+    urls: bool
+    url_ttl: _duration_pb2.Duration
+    def __init__(self, job_id: _Optional[int] = ..., frames: _Optional[str] = ..., urls: _Optional[bool] = ..., url_ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+
+class ListOutputsResponse(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: _containers.RepeatedCompositeFieldContainer[FrameOutputs]
+    def __init__(self, frames: _Optional[_Iterable[_Union[FrameOutputs, _Mapping]]] = ...) -> None: ...
+
+class FrameOutputs(_message.Message):
+    __slots__ = ("frame", "agent_id", "outputs")
+    FRAME_FIELD_NUMBER: _ClassVar[int]
+    AGENT_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    frame: int
+    agent_id: str
+    outputs: _containers.RepeatedCompositeFieldContainer[_resources_pb2.OutputFile]
+    def __init__(self, frame: _Optional[int] = ..., agent_id: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[_resources_pb2.OutputFile, _Mapping]]] = ...) -> None: ...
 
 class ReadOutputResponse(_message.Message):
     __slots__ = ("offset", "data", "size_bytes")

@@ -176,6 +176,11 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.ReadOutputRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ReadOutputResponse.FromString,
                 _registered_method=True)
+        self.ListOutputs = channel.unary_unary(
+                '/renderq.v1.FarmService/ListOutputs',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.ListOutputsRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListOutputsResponse.FromString,
+                _registered_method=True)
         self.GetCaller = channel.unary_unary(
                 '/renderq.v1.FarmService/GetCaller',
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.GetCallerRequest.SerializeToString,
@@ -443,6 +448,14 @@ class FarmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListOutputs(self, request, context):
+        """A job's output files per frame: where each is stored, and with `urls` a presigned
+        download URL for those pushed to object storage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetCaller(self, request, context):
         """Who the caller's token says it is, and its role.
         """
@@ -684,6 +697,11 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.ReadOutput,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ReadOutputRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.ReadOutputResponse.SerializeToString,
+            ),
+            'ListOutputs': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOutputs,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.ListOutputsRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.ListOutputsResponse.SerializeToString,
             ),
             'GetCaller': grpc.unary_unary_rpc_method_handler(
                     servicer.GetCaller,
@@ -1514,6 +1532,33 @@ class FarmService:
             '/renderq.v1.FarmService/ReadOutput',
             renderq_dot_v1_dot_farm__service__pb2.ReadOutputRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.ReadOutputResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOutputs(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/ListOutputs',
+            renderq_dot_v1_dot_farm__service__pb2.ListOutputsRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.ListOutputsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -90,6 +90,10 @@ class FarmServiceStub:
     """Streams a file a frame recorded as its output (for previews), as the controller
     reads it from the farm's shared storage. Only recorded outputs can be read.
     """
+    ListOutputs: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.ListOutputsRequest, _farm_service_pb2.ListOutputsResponse]
+    """A job's output files per frame: where each is stored, and with `urls` a presigned
+    download URL for those pushed to object storage.
+    """
     GetCaller: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.GetCallerRequest, _farm_service_pb2.GetCallerResponse]
     """Who the caller's token says it is, and its role."""
     CreateToken: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.CreateTokenRequest, _farm_service_pb2.CreateTokenResponse]
@@ -184,6 +188,10 @@ class FarmServiceAsyncStub(FarmServiceStub):
     ReadOutput: _aio.UnaryStreamMultiCallable[_farm_service_pb2.ReadOutputRequest, _farm_service_pb2.ReadOutputResponse]  # type: ignore[assignment]
     """Streams a file a frame recorded as its output (for previews), as the controller
     reads it from the farm's shared storage. Only recorded outputs can be read.
+    """
+    ListOutputs: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.ListOutputsRequest, _farm_service_pb2.ListOutputsResponse]  # type: ignore[assignment]
+    """A job's output files per frame: where each is stored, and with `urls` a presigned
+    download URL for those pushed to object storage.
     """
     GetCaller: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.GetCallerRequest, _farm_service_pb2.GetCallerResponse]  # type: ignore[assignment]
     """Who the caller's token says it is, and its role."""
@@ -444,6 +452,16 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_farm_service_pb2.ReadOutputResponse], _abc.AsyncIterator[_farm_service_pb2.ReadOutputResponse]]:
         """Streams a file a frame recorded as its output (for previews), as the controller
         reads it from the farm's shared storage. Only recorded outputs can be read.
+        """
+
+    @_abc_1.abstractmethod
+    def ListOutputs(
+        self,
+        request: _farm_service_pb2.ListOutputsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.ListOutputsResponse, _abc.Awaitable[_farm_service_pb2.ListOutputsResponse]]:
+        """A job's output files per frame: where each is stored, and with `urls` a presigned
+        download URL for those pushed to object storage.
         """
 
     @_abc_1.abstractmethod

@@ -59,6 +59,14 @@ class AgentMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     AGENT_MODE_DISABLED: _ClassVar[AgentMode]
     AGENT_MODE_DRAINING: _ClassVar[AgentMode]
 
+class OutputStorage(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    OUTPUT_STORAGE_UNSPECIFIED: _ClassVar[OutputStorage]
+    OUTPUT_STORAGE_PENDING: _ClassVar[OutputStorage]
+    OUTPUT_STORAGE_CONTROLLER: _ClassVar[OutputStorage]
+    OUTPUT_STORAGE_KEPT: _ClassVar[OutputStorage]
+    OUTPUT_STORAGE_FAILED: _ClassVar[OutputStorage]
+
 class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     ROLE_UNSPECIFIED: _ClassVar[Role]
@@ -97,6 +105,11 @@ AGENT_MODE_UNSPECIFIED: AgentMode
 AGENT_MODE_ENABLED: AgentMode
 AGENT_MODE_DISABLED: AgentMode
 AGENT_MODE_DRAINING: AgentMode
+OUTPUT_STORAGE_UNSPECIFIED: OutputStorage
+OUTPUT_STORAGE_PENDING: OutputStorage
+OUTPUT_STORAGE_CONTROLLER: OutputStorage
+OUTPUT_STORAGE_KEPT: OutputStorage
+OUTPUT_STORAGE_FAILED: OutputStorage
 ROLE_UNSPECIFIED: Role
 ROLE_VIEWER: Role
 ROLE_OPERATOR: Role
@@ -131,17 +144,25 @@ class TaskReservation(_message.Message):
     def __init__(self, cores: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., gpus: _Optional[int] = ...) -> None: ...
 
 class OutputFile(_message.Message):
-    __slots__ = ("path", "size_bytes", "xxh3_128")
+    __slots__ = ("path", "size_bytes", "xxh3_128", "storage", "object_url", "storage_error", "download_url")
     PATH_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     XXH3_128_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_FIELD_NUMBER: _ClassVar[int]
+    OBJECT_URL_FIELD_NUMBER: _ClassVar[int]
+    STORAGE_ERROR_FIELD_NUMBER: _ClassVar[int]
+    DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
     path: str
     size_bytes: int
     xxh3_128: str
-    def __init__(self, path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., xxh3_128: _Optional[str] = ...) -> None: ...
+    storage: OutputStorage
+    object_url: str
+    storage_error: str
+    download_url: str
+    def __init__(self, path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., xxh3_128: _Optional[str] = ..., storage: _Optional[_Union[OutputStorage, str]] = ..., object_url: _Optional[str] = ..., storage_error: _Optional[str] = ..., download_url: _Optional[str] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "name", "owner", "plugin", "parameters", "frames", "chunk_size", "priority", "pool", "requirements", "environment", "depends_on", "max_retries", "task_timeout", "state", "create_time", "start_time", "end_time", "frame_count", "frames_completed", "frames_failed", "frames_running", "task_count", "progress", "last_error", "state_reason", "limits", "max_agent_failures", "min_runtime", "blocked_agents", "reservation", "frame_by_frame", "files")
+    __slots__ = ("id", "name", "owner", "plugin", "parameters", "frames", "chunk_size", "priority", "pool", "requirements", "environment", "depends_on", "max_retries", "task_timeout", "state", "create_time", "start_time", "end_time", "frame_count", "frames_completed", "frames_failed", "frames_running", "task_count", "progress", "last_error", "state_reason", "limits", "max_agent_failures", "min_runtime", "blocked_agents", "reservation", "frame_by_frame", "files", "output_destination")
     class EnvironmentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +203,7 @@ class Job(_message.Message):
     RESERVATION_FIELD_NUMBER: _ClassVar[int]
     FRAME_BY_FRAME_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_DESTINATION_FIELD_NUMBER: _ClassVar[int]
     id: int
     name: str
     owner: str
@@ -215,7 +237,8 @@ class Job(_message.Message):
     reservation: TaskReservation
     frame_by_frame: bool
     files: _containers.RepeatedCompositeFieldContainer[FileEntry]
-    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., plugin: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., frames: _Optional[str] = ..., chunk_size: _Optional[int] = ..., priority: _Optional[int] = ..., pool: _Optional[str] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., environment: _Optional[_Mapping[str, str]] = ..., depends_on: _Optional[_Iterable[int]] = ..., max_retries: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_count: _Optional[int] = ..., frames_completed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., frames_running: _Optional[int] = ..., task_count: _Optional[int] = ..., progress: _Optional[float] = ..., last_error: _Optional[str] = ..., state_reason: _Optional[str] = ..., limits: _Optional[_Iterable[str]] = ..., max_agent_failures: _Optional[int] = ..., min_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., blocked_agents: _Optional[_Iterable[_Union[BlockedAgent, _Mapping]]] = ..., reservation: _Optional[_Union[TaskReservation, _Mapping]] = ..., frame_by_frame: _Optional[bool] = ..., files: _Optional[_Iterable[_Union[FileEntry, _Mapping]]] = ...) -> None: ...
+    output_destination: str
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., plugin: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., frames: _Optional[str] = ..., chunk_size: _Optional[int] = ..., priority: _Optional[int] = ..., pool: _Optional[str] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., environment: _Optional[_Mapping[str, str]] = ..., depends_on: _Optional[_Iterable[int]] = ..., max_retries: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_count: _Optional[int] = ..., frames_completed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., frames_running: _Optional[int] = ..., task_count: _Optional[int] = ..., progress: _Optional[float] = ..., last_error: _Optional[str] = ..., state_reason: _Optional[str] = ..., limits: _Optional[_Iterable[str]] = ..., max_agent_failures: _Optional[int] = ..., min_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., blocked_agents: _Optional[_Iterable[_Union[BlockedAgent, _Mapping]]] = ..., reservation: _Optional[_Union[TaskReservation, _Mapping]] = ..., frame_by_frame: _Optional[bool] = ..., files: _Optional[_Iterable[_Union[FileEntry, _Mapping]]] = ..., output_destination: _Optional[str] = ...) -> None: ...
 
 class BlobRef(_message.Message):
     __slots__ = ("xxh3_128", "size_bytes")
