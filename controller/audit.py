@@ -13,8 +13,8 @@ import time
 from google.protobuf import text_format
 from google.protobuf.message import Message
 
+from renderq.controller.access_records import AuditRecord
 from renderq.controller.errors import clip
-from renderq.controller.model import AuditRecord
 from renderq.controller.recorder import Recorder
 from renderq.controller.store import Store
 from renderq.controller.tokens import Caller

@@ -38,7 +38,8 @@ ROLE_NAMES = {VIEWER: "viewer", OPERATOR: "operator", ADMIN: "admin"}
 READS = {
     "GetJob": VIEWER, "ListJobs": VIEWER, "ListTasks": VIEWER, "ListFrames": VIEWER,
     "GetAgent": VIEWER, "ListAgents": VIEWER, "ListPlugins": VIEWER, "WatchEvents": VIEWER,
-    "WatchEventBatches": VIEWER, "TailLog": VIEWER, "ReadOutput": VIEWER, "ListOutputs": VIEWER, "GetCaller": VIEWER,
+    "WatchEventBatches": VIEWER, "TailLog": VIEWER, "ReadOutput": VIEWER, "GetCaller": VIEWER,
+    "ListOutputs": VIEWER,
     "ListTokens": ADMIN, "ListAuditRecords": ADMIN, "ExportDatabase": ADMIN, "ListLimits": VIEWER,
     "ExplainJob": VIEWER, "FindMissingBlobs": OPERATOR, "ListPathMappings": VIEWER, "MapPath": VIEWER,
 }  # fmt: skip

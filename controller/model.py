@@ -43,9 +43,24 @@ class Output:
     path: str
     size_bytes: int
     xxh3_128: str
+    storage: pb.OutputStorage = pb.OUTPUT_STORAGE_UNSPECIFIED
+    object_url: str = ""
+    """s3://bucket/key once pushed to object storage."""
+    storage_error: str = ""
+
+    @property
+    def blob(self) -> pb.BlobRef:
+        return pb.BlobRef(xxh3_128=self.xxh3_128, size_bytes=self.size_bytes)
 
     def to_proto(self) -> pb.OutputFile:
-        return pb.OutputFile(path=self.path, size_bytes=self.size_bytes, xxh3_128=self.xxh3_128)
+        return pb.OutputFile(
+            path=self.path,
+            size_bytes=self.size_bytes,
+            xxh3_128=self.xxh3_128,
+            storage=self.storage,
+            object_url=self.object_url,
+            storage_error=self.storage_error,
+        )
 
 
 @dataclass(eq=False)
@@ -179,6 +194,8 @@ class Job:
     """Frame N waits only for frame N of each dependency."""
     files: list[pb.FileEntry] = field(default_factory=list)
     """The project's files, by content: each agent fetches the blobs it lacks before a task."""
+    output_destination: str = ""
+    """"" (the controller's store), "keep", or "s3://bucket/prefix" (store, then push)."""
     state: pb.JobState = pb.JOB_STATE_QUEUED
     create_time: float = field(default_factory=time.time)
     start_time: float | None = None
@@ -253,6 +270,7 @@ class Job:
             reservation=self.reservation,
             frame_by_frame=self.frame_by_frame,
             files=self.files,
+            output_destination=self.output_destination,
         )
         if self.min_runtime:
             job.min_runtime.CopyFrom(duration(self.min_runtime))
@@ -391,65 +409,6 @@ class Agent:
             if source is not None:
                 value = getattr(source, name)
                 setattr(self, name, list(value.tags) if name == "tags" else value)
-
-
-@dataclass(eq=False)
-class ApiToken:
-    """A FarmService token; only the SHA-256 of its secret is ever kept."""
-
-    id: str
-    name: str
-    role: pb.Role
-    digest: str
-    created_by: str
-    create_time: float = field(default_factory=time.time)
-    revoke_time: float | None = None
-
-    def to_proto(self) -> pb.Token:
-        return pb.Token(
-            id=self.id,
-            name=self.name,
-            role=self.role,
-            create_time=timestamp(self.create_time),
-            created_by=self.created_by,
-            revoke_time=timestamp(self.revoke_time),
-        )
-
-
-@dataclass(eq=False)
-class AuditRecord:
-    """One state-changing call: who, what, when, and how it ended."""
-
-    sequence: int
-    time: float
-    caller: str
-    token_id: str
-    role: pb.Role
-    method: str
-    target: str
-    request: str
-    peer: str
-    outcome: str
-    error: str = ""
-
-    @property
-    def id(self) -> int:
-        return self.sequence
-
-    def to_proto(self) -> pb.AuditRecord:
-        return pb.AuditRecord(
-            sequence=self.sequence,
-            time=timestamp(self.time),
-            caller=self.caller,
-            token_id=self.token_id,
-            role=self.role,
-            method=self.method,
-            target=self.target,
-            request=self.request,
-            peer=self.peer,
-            outcome=self.outcome,
-            error=self.error,
-        )
 
 
 @dataclass(eq=False)

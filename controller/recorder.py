@@ -17,12 +17,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from renderq.controller.access_records import ApiToken, AuditRecord
 from renderq.controller.bus import EventBus
 from renderq.controller.model import (
     Agent,
-    ApiToken,
     Attempt,
-    AuditRecord,
     Frame,
     Job,
     Limit,

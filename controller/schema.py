@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
+from renderq.controller.access_records import ApiToken, AuditRecord
 from renderq.controller.model import (
     DEFAULT_MAX_AGENT_FAILURES,
     Agent,
-    ApiToken,
     Attempt,
-    AuditRecord,
     Frame,
     Job,
     Limit,
@@ -131,7 +130,12 @@ def _or(default: Any) -> Codec:
 
 
 def _encode_outputs(outputs: list[Output]) -> str:
-    return json.dumps([[o.path, o.size_bytes, o.xxh3_128] for o in outputs])
+    """Each output as a list; where it is stored only once it is (older rows have three items)."""
+    return json.dumps([
+        [o.path, o.size_bytes, o.xxh3_128, o.storage, o.object_url, o.storage_error]
+        if o.storage else [o.path, o.size_bytes, o.xxh3_128]
+        for o in outputs
+    ])  # fmt: skip
 
 
 def _decode_outputs(text: str) -> list[Output]:
@@ -175,6 +179,7 @@ JOBS = Table("jobs", Job, (
     Column("reservation", "BLOB", encode=_serialize, decode=_proto(pb.TaskReservation), since=4),
     Column("frame_by_frame", "BOOLEAN", decode=_or(False), since=4),
     Column("files", "BLOB", encode=_encode_files, decode=_decode_files, since=4),
+    Column("output_destination", "VARCHAR", decode=_or(""), since=5),
 ), key=("id",), order="id")  # fmt: skip
 
 TASKS = Table("tasks", Task, (

@@ -18,7 +18,8 @@ from typing import Any
 
 import duckdb
 
-from renderq.controller.model import Agent, ApiToken, Attempt, AuditRecord, Frame, Job, Limit, PathMapping
+from renderq.controller.access_records import ApiToken, AuditRecord
+from renderq.controller.model import Agent, Attempt, Frame, Job, Limit, PathMapping
 from renderq.controller.schema import (
     AGENTS,
     ATTEMPTS,

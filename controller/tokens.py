@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from renderq import tokens
+from renderq.controller.access_records import ApiToken
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
-from renderq.controller.model import ApiToken
 from renderq.controller.recorder import Recorder
 from renderq.controller.validation import check_name
 from renderq.private_files import write_private
