@@ -7,7 +7,8 @@ turn on the same ``LinkWriter``, since a stream allows one write at a time. A li
 goes away takes nothing with it: tasks keep running and their events wait in the outbox
 for the next link, which replaces the previous one (a controller that reconnects
 must not find its old stream still holding the agent). The blob cache asks each new
-link for the chunks its fetches still lack (``want_blob``, answered by ``blob``).
+link for the chunks its fetches still lack (``want_blob``, answered by ``blob``), and the
+controller asks for outputs a chunk at a time (``want_output``, answered by ``output``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from renderq.agent.attempts import Attempts
 from renderq.agent.cleanup import clean
 from renderq.agent.hardware import current_load
 from renderq.agent.outbox import Outbox, batches
+from renderq.agent.output_serving import HashedOutputs, OutputServing
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc
 
@@ -60,8 +62,11 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         outbox: Outbox,
         heartbeat_interval: float,
         key: bytes | None,
+        outputs: HashedOutputs,
     ) -> None:
         self._key = key
+        self._outputs = outputs
+        """The outputs this process hashed, which each link serves (``OutputServing``)."""
         self._hello = hello
         self._attempts = attempts
         self._outbox = outbox
@@ -104,8 +109,10 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         writer = LinkWriter(context)
         wants: asyncio.Queue[apb.BlobWanted] = asyncio.Queue()
         self._attempts.blobs.attach(wants.put_nowait)
+        outputs = OutputServing(self._outputs, self._attempts.workspaces, writer.write)
         tasks = [
-            asyncio.create_task(self._read(requests, writer), name="link-read"),
+            asyncio.create_task(self._read(requests, writer, outputs), name="link-read"),
+            asyncio.create_task(outputs.serve(), name="link-outputs"),
             asyncio.create_task(self._write(writer), name="link-write"),
             asyncio.create_task(self._ask_for_blobs(wants, writer), name="link-blobs"),
             asyncio.create_task(replaced.wait(), name="link-replaced"),
@@ -198,7 +205,9 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             async with asyncio.timeout(grace):
                 await self._link_ended.wait()
 
-    async def _read(self, requests: AsyncIterator[apb.LinkRequest], writer: LinkWriter) -> None:
+    async def _read(
+        self, requests: AsyncIterator[apb.LinkRequest], writer: LinkWriter, outputs: OutputServing
+    ) -> None:
         async for request in requests:
             kind = request.WhichOneof("kind")
             if kind == "assign":
@@ -214,6 +223,8 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
                 log.info("drain requested: running tasks finish, the controller sends no new work")
             elif kind == "blob":
                 self._attempts.blobs.receive(request.blob)
+            elif kind == "want_output":
+                outputs.want(request.want_output)
             elif kind == "cleanup":
                 cleanup = asyncio.create_task(self._clean(request.cleanup, writer), name="cleanup")
                 self._cleanups.add(cleanup)

@@ -26,7 +26,7 @@ def describe_output(path: Path, workspace: Path | None = None) -> resources_pb2.
     made: not when the file is a link, nor when a folder on its way below ``workspace``
     leads out of it. Otherwise a task could have the agent (often root) read, say,
     /etc/shadow and report it as a frame."""
-    if workspace is not None and _leaves(path, workspace):
+    if workspace is not None and leaves(path, workspace):
         raise OSError(errno.ELOOP, "a folder on its way is a link out of the job's workspace")
     digest = xxhash.xxh3_128()
     size = 0
@@ -37,8 +37,9 @@ def describe_output(path: Path, workspace: Path | None = None) -> resources_pb2.
     return resources_pb2.OutputFile(path=str(path), size_bytes=size, xxh3_128=digest.hexdigest())
 
 
-def _leaves(path: Path, workspace: Path) -> bool:
-    """Whether ``path`` lies below ``workspace`` by name but a link on its way leads out."""
+def leaves(path: Path, workspace: Path) -> bool:
+    """Whether ``path`` lies below ``workspace`` by name but a link on its way leads out
+    (the agent hashes, and serves to the controller, no file reached that way)."""
     if not path.is_relative_to(workspace):
         return False
     return not Path(os.path.realpath(path.parent)).is_relative_to(os.path.realpath(workspace))

@@ -29,6 +29,7 @@ from renderq.agent.leftovers import TaskRecord
 from renderq.agent.materialise import MaterialiseError, Materialiser
 from renderq.agent.out_of_memory import OomWatch, out_of_memory_message
 from renderq.agent.outbox import EventKind, Outbox
+from renderq.agent.output_serving import HASHED_HERE
 from renderq.agent.outputs import describe_output
 from renderq.agent.process_tree import (
     ChildProcess,
@@ -351,6 +352,7 @@ class AttemptRunner:
         for path in dict.fromkeys(paths):
             try:
                 outputs.append(await asyncio.to_thread(describe_output, path, self._workspace))
+                HASHED_HERE.remember(self.job_id, outputs[-1], self._workspace)  # the controller may want it
             except FileNotFoundError:
                 return f"frame {frame}: output {path} was not written"
             except OSError as exc:
