@@ -18,6 +18,7 @@ from renderq.agent.config import AgentConfig
 from renderq.agent.leftovers import TaskRecord
 from renderq.agent.materialise import Materialiser
 from renderq.agent.outbox import Outbox
+from renderq.agent.output_serving import HashedOutputs
 from renderq.agent.policy import refusal
 from renderq.agent.process_tree import oom_watch
 from renderq.agent.run_as import TaskUser
@@ -50,6 +51,8 @@ class Attempts:
         self.blobs = BlobCache(config.blob_cache)
         """The project files of every job, by content; the link fills it."""
         self._files = Materialiser(self.blobs, task_user)
+        self.hashed = HashedOutputs()
+        """The outputs its attempts hashed, which the link serves to the controller."""
 
     def assign(self, request: apb.AssignTask) -> None:
         attempt_id = request.attempt_id
@@ -80,6 +83,7 @@ class Attempts:
             self._record,
             self._oom,
             self._files,
+            self.hashed,
         )
         started = time.monotonic()
         task = asyncio.create_task(runner.run(), name=f"attempt-{attempt_id}")

@@ -25,7 +25,7 @@ from renderq.agent.attempts import Attempts
 from renderq.agent.cleanup import clean
 from renderq.agent.hardware import current_load
 from renderq.agent.outbox import Outbox, batches
-from renderq.agent.output_serving import HashedOutputs, OutputServing
+from renderq.agent.output_serving import OutputServing
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc
 
@@ -62,11 +62,8 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         outbox: Outbox,
         heartbeat_interval: float,
         key: bytes | None,
-        outputs: HashedOutputs,
     ) -> None:
         self._key = key
-        self._outputs = outputs
-        """The outputs this process hashed, which each link serves (``OutputServing``)."""
         self._hello = hello
         self._attempts = attempts
         self._outbox = outbox
@@ -109,7 +106,7 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         writer = LinkWriter(context)
         wants: asyncio.Queue[apb.BlobWanted] = asyncio.Queue()
         self._attempts.blobs.attach(wants.put_nowait)
-        outputs = OutputServing(self._outputs, self._attempts.workspaces, writer.write)
+        outputs = OutputServing(self._attempts.hashed, self._attempts.workspaces, writer.write)
         tasks = [
             asyncio.create_task(self._read(requests, writer, outputs), name="link-read"),
             asyncio.create_task(outputs.serve(), name="link-outputs"),

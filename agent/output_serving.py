@@ -8,7 +8,7 @@ asked, so the controller's asking is the flow control (as for blobs the other wa
 
 The agent often runs as root and the paths come from the network, so it reads only
 what a task may have it read: an output this process hashed itself as a frame
-completed (``HASHED_HERE``), or a file below the job's workspace
+completed (``HashedOutputs``, one per agent process), or a file below the job's workspace
 (``<workspaces>/<owner>/<job>``) reached through no link, which serves outputs after an
 agent restart. The file is opened as the regular file it is, never through a link,
 and must still have the size it was hashed with. Anything else is answered with a
@@ -74,10 +74,6 @@ class HashedOutputs:
 
     def find(self, job_id: int, path: str) -> Hashed | None:
         return self._outputs.get((job_id, path))
-
-
-HASHED_HERE = HashedOutputs()
-"""This agent process's: the attempts' runners feed it and every link serves from it."""
 
 
 class OutputServing:

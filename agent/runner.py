@@ -29,7 +29,7 @@ from renderq.agent.leftovers import TaskRecord
 from renderq.agent.materialise import MaterialiseError, Materialiser
 from renderq.agent.out_of_memory import OomWatch, out_of_memory_message
 from renderq.agent.outbox import EventKind, Outbox
-from renderq.agent.output_serving import HASHED_HERE
+from renderq.agent.output_serving import HashedOutputs
 from renderq.agent.outputs import describe_output
 from renderq.agent.process_tree import (
     ChildProcess,
@@ -87,6 +87,7 @@ class AttemptRunner:
         record: TaskRecord | None = None,
         oom: OomWatch | None = None,
         files: Materialiser | None = None,
+        hashed: HashedOutputs | None = None,
     ) -> None:
         self.attempt_id = assignment.attempt_id
         self.job_id = assignment.job_id
@@ -96,6 +97,8 @@ class AttemptRunner:
         """The kernel's count of out-of-memory kills, shared by the agent's attempts."""
         self._files = files
         """Places the job's files in its workspace; None: the assignment's files are ignored."""
+        self._hashed = hashed or HashedOutputs()
+        """The outputs the agent hashed: the controller may ask for them (output_serving.py)."""
         self._out_of_memory = False
         self._gpus = ",".join(str(index) for index in assignment.gpu_indices)
         """The task's GPUs as ``{gpus}`` and CUDA_VISIBLE_DEVICES say them: ``0,2``, or ""."""
@@ -352,7 +355,7 @@ class AttemptRunner:
         for path in dict.fromkeys(paths):
             try:
                 outputs.append(await asyncio.to_thread(describe_output, path, self._workspace))
-                HASHED_HERE.remember(self.job_id, outputs[-1], self._workspace)  # the controller may want it
+                self._hashed.remember(self.job_id, outputs[-1], self._workspace)  # the controller may want it
             except FileNotFoundError:
                 return f"frame {frame}: output {path} was not written"
             except OSError as exc:

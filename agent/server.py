@@ -19,7 +19,6 @@ from renderq.agent.identity import load_or_create_agent_id
 from renderq.agent.link import NO_KEY, LinkService
 from renderq.agent.metrics import agent_registry
 from renderq.agent.outbox import Outbox
-from renderq.agent.output_serving import HASHED_HERE
 from renderq.agent.run_as import check_can_enter, resolve_task_user
 from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
 from renderq.health import Health
@@ -110,7 +109,11 @@ class AgentServer:
         self._hardware = asyncio.create_task(probe_hardware(config), name="probe-hardware")
         self._server = grpc.aio.server(options=GRPC_OPTIONS)
         self._links = LinkService(
-            self._hello, self._attempts, self._outbox, config.heartbeat_interval, self.farm_key, HASHED_HERE
+            self._hello,
+            self._attempts,
+            self._outbox,
+            config.heartbeat_interval,
+            self.farm_key,
         )
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(self._links, self._server)
         await self._health.add_to(self._server)
