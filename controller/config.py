@@ -39,6 +39,17 @@ class ControllerConfig(ServerSettings):
     tls_dir: Path | None = field(default=None, metadata=meta(name="tls", metavar="DIR", env=(TLS_ENV,)))
     """Serve the API and dial the agents over TLS with DIR/node.pem and DIR/node.key,
     trusting only the farm CA in DIR/ca.pem; `renderq certs` makes them."""
+    s3_endpoint: str | None = field(default=None, metadata=meta(metavar="URL"))
+    """The S3-compatible service jobs with `--outputs s3://BUCKET/PREFIX` push their output
+    files to, such as http://minio.local:9000 (default: Amazon S3)."""
+    s3_region: str = field(default="us-east-1", metadata=meta(metavar="REGION"))
+    """The region requests to S3 are signed for."""
+    s3_access_key_id: str | None = field(default=None, metadata=meta(metavar="KEY_ID"))
+    """The access key id for S3 (default: boto3's own, from AWS_* variables or ~/.aws)."""
+    s3_secret_access_key: str | None = field(
+        default=None, repr=False, metadata=meta(metavar="SECRET", secret=True)
+    )
+    """The secret of that access key; never shown or logged (`renderq config show` prints ***)."""
 
     @property
     def db_path(self) -> Path:
