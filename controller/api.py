@@ -24,7 +24,7 @@ from renderq.controller.farm import Farm
 from renderq.controller.job_updates import update_job
 from renderq.controller.limit_control import held, usage
 from renderq.controller.model import Task
-from renderq.controller.output_reading import recorded_output, stream_output
+from renderq.controller.output_reading import list_outputs, recorded_output, stream_output
 from renderq.controller.paging import page, page_request
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.tokens import TokenBook
@@ -106,10 +106,9 @@ class FarmApi(fgrpc.FarmServiceServicer):
     async def CreateJob(self, request: fpb.CreateJobRequest, context: Context) -> fpb.CreateJobResponse:
         if not request.HasField("job"):
             raise InvalidField("job", "the request has no job")
-        job = self.farm.job_control.submit(
-            check_job(request.job, self.farm.state.jobs, self.farm.state.limits, self.farm.blobs.has),
-            request.allow_unmatched,
-        )
+        checked = check_job(request.job, self.farm.state.jobs, self.farm.state.limits, self.farm.blobs.has)
+        await self.farm.pushing.check_ready(checked.output_destination)
+        job = self.farm.job_control.submit(checked, request.allow_unmatched)
         return fpb.CreateJobResponse(job=job.to_proto())
 
     @unary
@@ -407,8 +406,15 @@ class FarmApi(fgrpc.FarmServiceServicer):
     ) -> AsyncIterator[fpb.ReadOutputResponse]:
         output, workspace = recorded_output(self.farm.state, request)
         shares = [m.to_path for m in self.farm.path_maps.all()]
-        async for answer in stream_output(output, [workspace, *shares], request.frame):
+        roots = [workspace, *shares]
+        async for answer in stream_output(output, roots, request.frame, request.offset, self.farm.blobs):
             yield answer
+
+    @unary
+    async def ListOutputs(self, request: fpb.ListOutputsRequest, context: Context) -> fpb.ListOutputsResponse:
+        if request.urls:  # the first use makes the S3 client (imports boto3): off the event loop
+            await asyncio.to_thread(lambda: self.farm.pushing.storage.available)
+        return list_outputs(self.farm.state, request, self.farm.pushing.presign)
 
     def _log_task(self, request: fpb.TailLogRequest) -> Task:
         job = self.farm.state.job(request.job_id)

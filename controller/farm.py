@@ -16,12 +16,16 @@ from renderq.controller.agent_control import AgentControl
 from renderq.controller.agent_liveness import AgentLiveness
 from renderq.controller.blob_store import BlobStore
 from renderq.controller.cleanup import Cleanups
+from renderq.controller.config import ControllerConfig
 from renderq.controller.dispatcher import Dispatcher
 from renderq.controller.farm_state import FarmState
 from renderq.controller.holdings import hold_of
 from renderq.controller.job_control import NEXT_JOB_ID, NEXT_TASK_ID, JobControl
 from renderq.controller.limit_control import LimitControl
 from renderq.controller.model import Agent, Job
+from renderq.controller.object_storage import ObjectStorage
+from renderq.controller.output_collection import OutputCollector
+from renderq.controller.output_pushing import OutputPushing
 from renderq.controller.path_map_control import PathMapControl
 from renderq.controller.recorder import Recorder
 from renderq.controller.state_rules import StateRules
@@ -43,6 +47,7 @@ class Farm:
         epoch: int,
         agent_timeout: float,
         blobs: BlobStore | None = None,
+        storage: ObjectStorage | None = None,
     ) -> None:
         self.state = FarmState(recorder, logs, agent_timeout)
         self.blobs = blobs if blobs is not None else BlobStore(logs.root.parent / "blobs")
@@ -51,7 +56,10 @@ class Farm:
         self.rules = StateRules(self.state, self.queue)
         self.dispatcher = Dispatcher(self.state, self.queue, self.rules, epoch)
         self.liveness = AgentLiveness(self.state, self.queue, self.rules)
-        self.task_events = TaskEvents(self.state, self.queue, self.rules, self.liveness)
+        self.pushing = OutputPushing(self.state, self.blobs, storage or ObjectStorage(ControllerConfig()))
+        """Outputs of ``s3://`` jobs to object storage (none configured: AWS's defaults)."""
+        self.outputs = OutputCollector(self.state, self.blobs, self.pushing)
+        self.task_events = TaskEvents(self.state, self.queue, self.rules, self.liveness, self.outputs)
         self.job_control = JobControl(self.state, self.queue, self.rules)
         self.agent_control = AgentControl(self.state, self.queue)
         self.limit_control = LimitControl(self.state, self.queue)
@@ -107,6 +115,8 @@ class Farm:
             job.counts[frame.state] = job.counts.get(frame.state, 0) + 1
             if frame.state == pb.FRAME_STATE_RENDERING:
                 job.rendering.add(frame.number)
+            elif frame.outputs:
+                self.outputs.restore(job, frame)
         for task in job.tasks:
             state.tasks[task.id] = task
             if task.state == pb.TASK_STATE_PENDING:

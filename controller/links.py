@@ -200,6 +200,7 @@ class AgentLink:
         farm = self.manager.farm
         session = LinkSession()
         farm.liveness.connected(session, address, hello)
+        farm.outputs.linked(hello.agent_id)
         writer = asyncio.create_task(session.write_loop(call))
         blobs = BlobServing(farm.state, farm.blobs, hello.agent_id, session)
         try:
@@ -214,6 +215,8 @@ class AgentLink:
                     farm.cleanups.answered(hello.agent_id, message.cleaned)
                 elif kind == "want_blob":
                     blobs.want(message.want_blob)
+                elif kind == "output":
+                    farm.outputs.received(hello.agent_id, message.output)
                 elif kind == "goodbye":
                     farm.liveness.left(hello.agent_id, session, message.goodbye.reason)
                     break
@@ -224,6 +227,7 @@ class AgentLink:
             writer.cancel()
             blobs.close()
             farm.liveness.disconnected(hello.agent_id, session)
+            farm.outputs.unlinked(hello.agent_id)
 
 
 class LinkManager:

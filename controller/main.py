@@ -26,6 +26,7 @@ from renderq.controller.farm import Farm
 from renderq.controller.links import LinkManager
 from renderq.controller.long_lived import settle_restored
 from renderq.controller.metrics import controller_registry
+from renderq.controller.object_storage import ObjectStorage
 from renderq.controller.recorder import Recorder
 from renderq.controller.store import Batch, Store
 from renderq.controller.task_logs import TaskLogs
@@ -120,7 +121,9 @@ def open_parts(config: ControllerConfig) -> Parts:
     bus = EventBus(int(loaded.meta.get("event_sequence", "0")))
     recorder = Recorder(store, bus)
     logs = TaskLogs(config.log_dir, config.log_retention)
-    farm = Farm(recorder, logs, epoch, config.agent_timeout, BlobStore(config.blob_dir))
+    farm = Farm(
+        recorder, logs, epoch, config.agent_timeout, BlobStore(config.blob_dir), ObjectStorage(config)
+    )
     farm.restore(loaded)
     book = TokenBook(loaded.tokens, recorder)
     book.ensure_local_admin(config.data_dir)
@@ -211,6 +214,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
         if discovery is not None:
             await discovery.start()
         await health.serving()
+        farm.outputs.push_restored()
         if started is not None:
             started.set_result(port)
         done, _ = await asyncio.wait([writer, *background], return_when=asyncio.FIRST_EXCEPTION)

@@ -1,5 +1,6 @@
-"""``ReadOutput``: a frame's recorded output, streamed from the controller's disk (a farm
-on one machine, or outputs on shared storage).
+"""``ReadOutput``: a frame's recorded output, streamed from the controller's store once
+collected from its agent (controller/output_collection.py), else from the controller's disk
+(a farm on one machine, or outputs on shared storage).
 
 Only what the farm recorded is read, and only where a job may write: below the workspace
 the agent reported for the attempt that rendered the frame, or below a path mapping's
@@ -11,17 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import BinaryIO
 
+from renderq.controller.blob_store import BlobStore
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm_state import FarmState
 from renderq.controller.model import Output
+from renderq.controller.object_storage import MAX_URL_TTL
+from renderq.controller.validation import check_frames
 from renderq.regular_files import open_regular
 from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
 
 READ_BLOCK = 64 << 10
+STORED_BLOCK = 1 << 20
+"""Bytes per answer read from the controller's store (fetching whole renders)."""
 MAX_OUTPUT_BYTES = 256 << 20
 """Largest output ReadOutput streams: it is for previews, and a file this big would tie up a
 controller thread and the caller's memory for no picture anyone can see in a terminal."""
@@ -67,22 +74,79 @@ def open_output(path: str, roots: Iterable[str]) -> BinaryIO:
 
 
 async def stream_output(
-    output: Output, roots: list[str], frame: int
+    output: Output, roots: list[str], frame: int, offset: int, blobs: BlobStore
 ) -> AsyncIterator[fpb.ReadOutputResponse]:
-    """The file in blocks, its size in the first answer."""
+    """The file from ``offset`` in blocks, its size in the first answer: from the
+    controller's store once it arrived there (verified, any size), else from where the
+    renderer wrote it (a share, or this machine)."""
+    if not 0 <= offset <= output.size_bytes:
+        raise InvalidField("offset", f"{offset:,} is outside the output's {output.size_bytes:,} bytes")
+    if output.storage == pb.OUTPUT_STORAGE_CONTROLLER:
+        blocks = _stored_blocks(output, offset, blobs)
+    else:
+        blocks = _disk_blocks(output, roots, frame, offset)
+    first = True
+    async for at, data in blocks:
+        yield fpb.ReadOutputResponse(offset=at, data=data, size_bytes=output.size_bytes if first else 0)
+        first = False
+    if first:
+        yield fpb.ReadOutputResponse(offset=offset, size_bytes=output.size_bytes)
+
+
+async def _stored_blocks(output: Output, offset: int, blobs: BlobStore) -> AsyncIterator[tuple[int, bytes]]:
+    while offset < output.size_bytes:
+        data = await asyncio.to_thread(blobs.read, output.blob, offset, STORED_BLOCK)
+        if not data:
+            raise NotPossibleNow(f"the stored copy of {output.path} ends early: fetch it again later")
+        yield offset, data
+        offset += len(data)
+
+
+async def _disk_blocks(
+    output: Output, roots: list[str], frame: int, offset: int
+) -> AsyncIterator[tuple[int, bytes]]:
     handle = await asyncio.to_thread(open_output, output.path, roots)
     try:
         size = os.fstat(handle.fileno()).st_size
         if size > MAX_OUTPUT_BYTES:
             raise NotPossibleNow(
-                f"the output {output.path} is {size:,} bytes; at most {MAX_OUTPUT_BYTES:,} can be read"
+                f"the output {output.path} is {size:,} bytes; at most {MAX_OUTPUT_BYTES:,} can be read "
+                "where it was written (outputs sent to the controller can be read at any size)"
             )
-        offset = 0
+        await asyncio.to_thread(handle.seek, offset)
         while offset < size:
             data = await asyncio.to_thread(handle.read, min(READ_BLOCK, size - offset))
             if not data:
                 raise NotPossibleNow(f"the output {output.path} of frame {frame} shrank while it was read")
-            yield fpb.ReadOutputResponse(offset=offset, data=data, size_bytes=size if offset == 0 else 0)
+            yield offset, data
             offset += len(data)
     finally:
         handle.close()
+
+
+Presign = Callable[[str, float], str]
+"""An ``s3://bucket/key`` and seconds -> a download URL (controller/output_pushing.py)."""
+DEFAULT_URL_TTL = 3600.0
+
+
+def list_outputs(
+    state: FarmState, request: fpb.ListOutputsRequest, presign: Presign
+) -> fpb.ListOutputsResponse:
+    """The outputs of the job's frames (those ``request.frames`` names), with download URLs
+    for those in object storage when asked."""
+    job = state.job(request.job_id)
+    wanted = set(check_frames(request.frames)) if request.frames else None
+    ttl = request.url_ttl.ToTimedelta().total_seconds() if request.HasField("url_ttl") else DEFAULT_URL_TTL
+    if request.urls and not 0 < ttl <= MAX_URL_TTL:
+        raise InvalidField("url_ttl", f"must be more than 0 s and at most 7 days, not {ttl:g} s")
+    answer = fpb.ListOutputsResponse()
+    for frame in job.frames.values():
+        if not frame.outputs or (wanted is not None and frame.number not in wanted):
+            continue
+        listed = answer.frames.add(frame=frame.number, agent_id=frame.agent_id)
+        for output in frame.outputs:
+            file = listed.outputs.add()
+            file.CopyFrom(output.to_proto())
+            if request.urls and output.object_url:
+                file.download_url = presign(output.object_url, ttl)
+    return answer

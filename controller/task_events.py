@@ -21,6 +21,7 @@ from renderq.controller.farm_state import FarmState, LinkHandle
 from renderq.controller.holdings import task_memory
 from renderq.controller.link_messages import ack_request
 from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
+from renderq.controller.output_collection import OutputCollector
 from renderq.controller.state_rules import StateRules
 from renderq.controller.work_queue import WorkQueue
 from renderq.durations import WORK_BUCKETS, Durations
@@ -33,12 +34,18 @@ log = logging.getLogger(__name__)
 
 class TaskEvents:
     def __init__(
-        self, state: FarmState, queue: WorkQueue, rules: StateRules, liveness: AgentLiveness
+        self,
+        state: FarmState,
+        queue: WorkQueue,
+        rules: StateRules,
+        liveness: AgentLiveness,
+        outputs: OutputCollector,
     ) -> None:
         self.state = state
         self.queue = queue
         self.rules = rules
         self.liveness = liveness
+        self.outputs = outputs
         self.render_seconds = Durations(WORK_BUCKETS)
         """The render time agents report for each completed frame (the metrics endpoint reads it)."""
 
@@ -137,6 +144,7 @@ class TaskEvents:
             return
         self.rules.set_frame_state(job, frame, pb.FRAME_STATE_COMPLETED)
         frame.outputs = [Output(o.path, o.size_bytes, o.xxh3_128) for o in done.outputs]
+        self.outputs.frame_completed(job, frame)
         frame.render_time = done.render_time.ToTimedelta().total_seconds()
         self.render_seconds.observe(frame.render_time)
         frame.progress = 1.0

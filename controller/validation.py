@@ -16,7 +16,12 @@ from google.protobuf import duration_pb2, struct_pb2
 
 from renderq.controller.blob_store import check_ref
 from renderq.controller.errors import InvalidField, NotPossibleNow
-from renderq.controller.model import DEFAULT_MAX_AGENT_FAILURES, DEFAULT_MAX_RETRIES, DEFAULT_PRIORITY
+from renderq.controller.model import (
+    DEFAULT_MAX_AGENT_FAILURES,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_PRIORITY,
+)
+from renderq.controller.object_storage import KEEP, parse_destination
 from renderq.frame_range import FrameRangeError, chunk, parse_frames
 from renderq.plugins.base import ParameterError
 from renderq.plugins.registry import all_plugins, get_plugin
@@ -62,6 +67,7 @@ class CheckedJob:
     reservation: pb.TaskReservation
     frame_by_frame: bool
     files: list[pb.FileEntry]
+    output_destination: str
 
     def job_settings(self) -> dict[str, Any]:
         """The settings a new ``Job`` takes from this check, by the names they share."""
@@ -190,7 +196,18 @@ def check_job(
         reservation=check_reservation(job.reservation),
         frame_by_frame=check_frame_by_frame(job),
         files=check_files(job.files, has_blob),
+        output_destination=check_output_destination(job.output_destination),
     )
+
+
+def check_output_destination(text: str) -> str:
+    """Where the frames' outputs go, in one spelling: "" (the controller's store), "keep"
+    (where the renderer wrote them), or "s3://bucket/prefix" (the store, then pushed)."""
+    text = text.strip()
+    if text == KEEP:
+        return KEEP
+    parsed = parse_destination(text)
+    return "" if parsed is None else f"s3://{parsed[0]}/{parsed[1]}".rstrip("/")
 
 
 def check_max_agent_failures(job: pb.Job) -> int:

@@ -86,7 +86,8 @@ def test_show_json_is_one_object_with_value_source_and_where(
     assert shown["db"]["value"] is None and shown["tls"]["value"] is None
     assert set(shown) == {
         "listen", "data_dir", "db", "agent", "mdns", "agent_timeout", "log_retention", "tls",
-        "log_level", "log_format", "metrics_listen",
+        "log_level", "log_format", "metrics_listen", "s3_endpoint", "s3_region", "s3_access_key_id",
+        "s3_secret_access_key",
     }  # fmt: skip
 
 
