@@ -21,10 +21,12 @@ from renderq.cli import (
     certs,
     cleanup,
     config_show,
+    fetch,
     job_set,
     limits,
     listings,
     logs,
+    outputs,
     pathmap,
     servers,
     services,
@@ -93,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     submit.register(verbs, common)
     listings.register(verbs, common)
     logs.register(verbs, common)
+    outputs.register(verbs, common)
+    fetch.register(verbs, common)
     wait.register(verbs, common)
     actions.register(verbs, common)
     cleanup.register(verbs, common)

@@ -128,6 +128,14 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     _add_parameters(parser)
     add_upload(parser)
     parser.add_argument(
+        "--outputs",
+        default="",
+        metavar="DEST",
+        help="where each frame's output files go as it completes: controller (the default: to the "
+        "controller's store, checked by hash, for `renderq fetch`), keep (left where the renderer "
+        "wrote them, e.g. a share), or s3://bucket/prefix (the controller's store, then pushed there)",
+    )
+    parser.add_argument(
         "--env",
         action="append",
         type=_key_value,
@@ -329,6 +337,7 @@ def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> pb.Job:
         depends_on=args.depends_on,
         frame_by_frame=args.frame_by_frame,
         limits=args.limit,
+        output_destination=args.outputs,
         reservation=reservation(args),
         requirements=requirements(args),
     )
