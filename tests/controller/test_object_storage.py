@@ -30,14 +30,6 @@ from ..s3_server import ACCESS_KEY, require_s3_server, s3_server
 from ..system.conftest import free_port
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """One moto server for the module; each test makes buckets of its own."""
-    require_s3_server()
-    with s3_server() as url:
-        yield url
-
-
 def storage_at(endpoint: str, tmp_path: Path, secret: str = ACCESS_KEY) -> ObjectStorage:
     config = ControllerConfig(
         data_dir=tmp_path,
@@ -168,20 +160,20 @@ def test_a_key_over_s3s_limit_is_refused() -> None:
 
 
 async def test_a_push_stores_the_bytes_and_the_hash_and_a_url_fetches_them(
-    endpoint: str, tmp_path: Path
+    s3_endpoint: str, tmp_path: Path
 ) -> None:
-    bucket = new_bucket(endpoint)
+    bucket = new_bucket(s3_endpoint)
     file, digest = output_file(tmp_path)
-    storage = storage_at(endpoint, tmp_path)
+    storage = storage_at(s3_endpoint, tmp_path)
     key = object_key("shots/sh010", 7, 12, "/work/out/frame_0012.exr")
 
     assert await storage.push(file, bucket, key, digest) == f"s3://{bucket}/shots/sh010/job-7/frame_0012.exr"
 
-    stored = s3_client(endpoint).get_object(Bucket=bucket, Key=key)
+    stored = s3_client(s3_endpoint).get_object(Bucket=bucket, Key=key)
     assert stored["Body"].read() == file.read_bytes()
     assert stored["Metadata"] == {"xxh3-128": digest}
     url = storage.presign(bucket, key, 600)
-    assert url.startswith(f"{endpoint}/{bucket}/shots/sh010/job-7/frame_0012.exr?")
+    assert url.startswith(f"{s3_endpoint}/{bucket}/shots/sh010/job-7/frame_0012.exr?")
     assert await asyncio.to_thread(fetch, url) == file.read_bytes()
 
 
@@ -190,11 +182,11 @@ def fetch(url: str) -> bytes:
         return bytes(answer.read())
 
 
-async def test_a_push_to_a_missing_bucket_says_so(endpoint: str, tmp_path: Path) -> None:
+async def test_a_push_to_a_missing_bucket_says_so(s3_endpoint: str, tmp_path: Path) -> None:
     file, digest = output_file(tmp_path)
     with pytest.raises(ObjectStorageError) as failed:
-        await storage_at(endpoint, tmp_path).push(file, "no-such-bucket", "job-7/f.exr", digest)
-    assert failed.value.message == f"the bucket 'no-such-bucket' does not exist at {endpoint}"
+        await storage_at(s3_endpoint, tmp_path).push(file, "no-such-bucket", "job-7/f.exr", digest)
+    assert failed.value.message == f"the bucket 'no-such-bucket' does not exist at {s3_endpoint}"
 
 
 async def test_a_push_to_an_endpoint_that_is_down_says_so(tmp_path: Path) -> None:
@@ -224,11 +216,11 @@ async def test_a_push_with_unknown_credentials_is_denied(checking: str, tmp_path
     )
 
 
-async def test_a_missing_file_says_which(endpoint: str, tmp_path: Path) -> None:
-    bucket = new_bucket(endpoint)
+async def test_a_missing_file_says_which(s3_endpoint: str, tmp_path: Path) -> None:
+    bucket = new_bucket(s3_endpoint)
     gone = tmp_path / "gone.exr"
     with pytest.raises(ObjectStorageError) as failed:
-        await storage_at(endpoint, tmp_path).push(gone, bucket, "job-7/gone.exr", "0" * 32)
+        await storage_at(s3_endpoint, tmp_path).push(gone, bucket, "job-7/gone.exr", "0" * 32)
     assert failed.value.message.startswith(f"{gone} cannot be read (")
 
 

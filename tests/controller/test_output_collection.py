@@ -4,18 +4,25 @@ link, failed with the agent's words, left alone when the job keeps them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import duration_pb2
 
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
 
+from ..s3_server import ACCESS_KEY
 from ..waiting import until
-from .conftest import ScriptedAgent, until_agent_online
+from .conftest import ScriptedAgent, farm_client, start_controller, stop_controller, until_agent_online
 from .test_blob_api import MIB, ref_of
 from .test_link_protocol import command_job, job_reaches
+from .test_object_storage import fetch, new_bucket
 
 RENDER = os.urandom(2 * MIB + 1000)
 """A frame of three chunks, the last one short."""
@@ -153,3 +160,59 @@ async def test_an_output_already_in_the_store_is_not_sent_again(
     second = await completed_frame(farm_stub, scripted_agent)  # the same picture again
     await stored_output(farm_stub, second, pb.OUTPUT_STORAGE_CONTROLLER)
     assert await read(farm_stub, second) == RENDER
+
+
+async def test_a_controller_restarted_mid_transfer_asks_for_the_rest(
+    tmp_path: Path, scripted_agent: ScriptedAgent
+) -> None:
+    task, port = await start_controller(tmp_path, [scripted_agent.address])
+    async with farm_client(tmp_path, port) as stub:
+        job_id = await completed_frame(stub, scripted_agent)
+        assert await answer(scripted_agent, RENDER, count=1) == [0]
+        await until_received(stub, MIB)
+    await stop_controller(task)
+    while not scripted_agent.received.empty():  # asked ahead by the controller that stopped
+        scripted_agent.received.get_nowait()
+
+    task, port = await start_controller(tmp_path, [scripted_agent.address])
+    async with farm_client(tmp_path, port) as stub:
+        assert (await answer(scripted_agent, RENDER))[0] == MIB
+        await stored_output(stub, job_id, pb.OUTPUT_STORAGE_CONTROLLER)
+        assert await read(stub, job_id) == RENDER
+    await stop_controller(task)
+
+
+async def test_outputs_for_s3_are_pushed_once_stored_and_get_download_urls(
+    tmp_path: Path, scripted_agent: ScriptedAgent, s3_endpoint: str
+) -> None:
+    bucket = new_bucket(s3_endpoint)
+    settings = {
+        "s3_endpoint": s3_endpoint,
+        "s3_access_key_id": ACCESS_KEY,
+        "s3_secret_access_key": ACCESS_KEY,
+    }
+    task, port = await start_controller(tmp_path, [scripted_agent.address], **settings)
+    async with farm_client(tmp_path, port) as stub:
+        job_id = await completed_frame(stub, scripted_agent, destination=f"s3://{bucket}/shots/sh010/")
+        await answer(scripted_agent, RENDER)
+
+        async def pushed() -> bool:
+            frames = (await stub.ListOutputs(fpb.ListOutputsRequest(job_id=job_id))).frames
+            return bool(frames[0].outputs[0].object_url or frames[0].outputs[0].storage_error)
+
+        await until("the output pushed to the bucket", pushed)
+        request = fpb.ListOutputsRequest(job_id=job_id, urls=True, url_ttl=duration_pb2.Duration(seconds=600))
+        output = (await stub.ListOutputs(request)).frames[0].outputs[0]
+        assert (output.storage_error, output.object_url) == (
+            "",
+            f"s3://{bucket}/shots/sh010/job-{job_id}/frame_0001.exr",
+        )
+        assert await asyncio.to_thread(fetch, output.download_url) == RENDER
+
+        wrong = command_job("1", 1)
+        wrong.output_destination = "s3://Not_A_Bucket/x"
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.CreateJob(fpb.CreateJobRequest(job=wrong))
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "Not_A_Bucket" in refused.value.details()
+    await stop_controller(task)
