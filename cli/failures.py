@@ -10,6 +10,8 @@ Exit codes, the same for every verb:
 - 4: not allowed: no valid API token, or a role too low for the call;
 - 5: ``wait``: the job is blocked because a job it depends on failed or was cancelled
   (it runs by itself once that job is retried and completes);
+- 6: ``fetch``: what the controller holds was fetched, but some outputs are not there
+  (still on their way, failed, kept on a node) or the job still renders;
 - 124: ``wait --timeout`` ran out before the job ended;
 - 130: interrupted (Ctrl-C).
 
@@ -28,6 +30,7 @@ FIXABLE = 2
 UNREACHABLE = 3
 NOT_ALLOWED = 4
 BLOCKED = 5
+INCOMPLETE = 6
 TIMED_OUT = 124
 INTERRUPTED = 130
 
@@ -39,6 +42,7 @@ exit codes:
   {UNREACHABLE}    the controller cannot be reached
   {NOT_ALLOWED}    not allowed: no valid API token, or a role too low for the call
   {BLOCKED}    wait: the job is blocked by a dependency that failed or was cancelled
+  {INCOMPLETE}    fetch: some outputs are not on the controller (yet), or the job still renders
   {TIMED_OUT}  wait --timeout ran out
   {INTERRUPTED}  interrupted (Ctrl-C)
 """

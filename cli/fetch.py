@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from renderq.cli.connection import client_verb
-from renderq.cli.failures import FIXABLE, INTERRUPTED, NOT_ALLOWED, UNREACHABLE, UserError, warn
+from renderq.cli.failures import FIXABLE, INCOMPLETE, INTERRUPTED, NOT_ALLOWED, UNREACHABLE, UserError, warn
 from renderq.cli.output import print_document
 from renderq.cli.outputs import frames_flag, list_outputs
 from renderq.cli.upload_flow import TransferProgress
@@ -30,10 +30,6 @@ from renderq.v1 import resources_pb2 as pb
 if TYPE_CHECKING:
     from renderq.cli.connection import Verbs
     from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
-
-INCOMPLETE = 6
-"""Exit code: what the controller holds was fetched, but some outputs are not there yet
-(or will never be: failed, kept on a node) or the job is still rendering."""
 
 EPILOG = f"""\
 Each file is named by its base name; two outputs that would share one are refused before

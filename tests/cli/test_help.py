@@ -65,7 +65,7 @@ def test_tui_does_not_offer_json(cli: CliRunner) -> None:
 def test_renderq_help_lists_every_exit_code(cli: CliRunner) -> None:
     result = cli("--help", controller=False)
     codes = re.findall(r"^  (\d+)\s", result.out.split("exit codes:")[1], re.MULTILINE)
-    assert codes == ["0", "1", "2", "3", "4", "5", "124", "130"]
+    assert codes == ["0", "1", "2", "3", "4", "5", "6", "124", "130"]
 
 
 def test_no_help_offers_to_send_files_with_a_job(cli: CliRunner) -> None:

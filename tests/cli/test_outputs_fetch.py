@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 import xxhash
 
-from renderq.cli.fetch import INCOMPLETE, fetch_document, missing_notes
+from renderq.cli.failures import INCOMPLETE
+from renderq.cli.fetch import fetch_document, missing_notes
 from renderq.cli.outputs import outputs_document, where_stored
 from renderq.client import download
 from renderq.client.download import DownloadRefused, FetchReport, Missing, Wanted, local_name, plan_fetch
