@@ -15,16 +15,17 @@ import pytest
 from renderq.demo.png import encode_png
 from renderq.tui.png import decode_png
 
+from ..waiting import eventually
 from .conftest import Farm
 
 pytestmark = pytest.mark.system
 
 RENDER = """\
 #!/bin/sh
-# Run as {project}/shot010/render.sh FRAME: its data by paths relative to itself.
+# Run as {project}/shot010/render.sh FRAME OUTPUT: its data by paths relative to itself.
 cd "$(dirname "$0")"
 sleep 0.3
-echo "frame $1: $(cat data/notes.txt) with $(cat ../refs/colour.txt)"
+echo "frame $1: $(cat data/notes.txt) with $(cat ../refs/colour.txt)" | tee "$2"
 """
 
 
@@ -60,7 +61,8 @@ def test_a_project_uploaded_runs_on_agents_that_share_no_disk_and_is_sent_once(
     farm = two_agent_farm
     artist = tmp_path / "artist"
     shot, refs = make_project(artist)
-    argv = ["--", "{project}/shot010/render.sh", "{frame}"]
+    argv = ["--param", "outputs={renders}/frame_{frame}.txt", "--", "{project}/shot010/render.sh", "{frame}"]
+    argv += ["{renders}/frame_{frame}.txt"]
     uploads = ["--upload", str(shot), "--upload", str(refs)]
     job = farm.cli.json("submit", "command", "--frames", "1-4", *uploads, *argv)
     shutil.rmtree(artist)  # the agents have only what the controller carries
@@ -77,10 +79,28 @@ def test_a_project_uploaded_runs_on_agents_that_share_no_disk_and_is_sent_once(
         assert f"frame {frame}: notes of shot010 with ACES colour" in log, log
     frames = farm.cli.json("frames", str(job["id"]))
     assert {f["agent_id"] for f in frames} == {a.agent_id for a in farm.agents.values()}
+    fetched = fetch_all(farm, job["id"], tmp_path / "frames")
+    assert {p.name: p.read_text() for p in fetched} == {
+        f"frame_{n}.txt": f"frame {n}: notes of shot010 with ACES colour\n" for n in range(1, 5)
+    }
 
     shot, refs = make_project(artist)
     again = farm.cli.json("submit", "command", "--frames", "1", *uploads, *argv)
     assert (again["bytes_sent"], again["bytes_skipped"], again["files_sent"]) == (0, job["bytes_sent"], 0)
+
+
+def fetch_all(farm: Farm, job_id: int, folder: Path) -> list[Path]:
+    """Every output of the job, once all reached the controller, fetched into ``folder``
+    (verified by ``renderq fetch``); the files there."""
+
+    def stored() -> bool:
+        listed = farm.cli.json("outputs", str(job_id))
+        return all(o["storage"] == "controller" for f in listed["frames"] for o in f["outputs"])
+
+    eventually(f"every output of job {job_id} on the controller", stored)
+    summary = farm.cli.json("fetch", str(job_id), "-o", str(folder))
+    assert summary["missing"] == [] and summary["files_skipped"] == 0, summary
+    return sorted(folder.iterdir())
 
 
 TEXTURED_SCENE = r"""
@@ -142,7 +162,7 @@ def test_a_blender_scene_and_its_texture_by_relative_path_render_from_the_upload
     shutil.rmtree(shot)
     assert job["parameters"]["scene"] == "{project}/shot020/shot020.blend"
     two_agent_farm.cli.run("wait", str(job["id"]), "--timeout", "120")
-    (frame,) = two_agent_farm.cli.json("frames", str(job["id"]))
-    image = decode_png(Path(frame["outputs"][0]["path"]).read_bytes())
+    (fetched,) = fetch_all(two_agent_farm, job["id"], tmp_path / "frames")
+    image = decode_png(fetched.read_bytes())
     red, green, blue = image.rows[8][24:27]
     assert green > 200 and red < 40 and blue < 40, f"pixel {(red, green, blue)}: the texture was not found"
