@@ -8,7 +8,12 @@ agents, mDNS off) and measures:
    against ``xxhash.xxh3_128`` over the same bytes already in memory, on one thread;
 2. upload: ``client/upload.py`` sending the whole project to the controller on loopback;
 3. resubmit: ``renderq submit command --upload PROJECT`` as a process, the project
-   unchanged: the bytes it sent (0 expected) and the seconds from command to job id.
+   unchanged: the bytes it sent (0 expected) and the seconds from command to job id;
+4. to the node: a job naming the project on a real agent (its own process and data
+   folder): from submit to the task's start, the agent fetching every file over its link;
+5. outputs back: the task copies the project's largest file to ``{renders}`` as its
+   output; from the frame's end to the copy verified in the controller's store;
+6. fetch: ``client/download.py`` bringing that output into a folder, verified.
 
 Usage: python bench/files.py [--size-mib 1024] [--files 200]
 """
@@ -31,13 +36,18 @@ from pathlib import Path
 
 import psutil
 import xxhash
+from google.protobuf import struct_pb2
 
-from renderq import tokens
+from renderq import farm_key, tokens
 from renderq.cli.children import Child
 from renderq.client.channel import connect
 from renderq.client.credentials import Credentials
-from renderq.client.project_files import hash_listing, walk
+from renderq.client.download import fetch_outputs, plan_fetch
+from renderq.client.project_files import Project, hash_listing, walk
 from renderq.client.upload import upload_project
+from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
+from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 READY = re.compile(r"listening on (\S+)")
 MB = 1_000_000
@@ -85,17 +95,72 @@ def cpu_seconds(process: psutil.Process) -> float:
     return float(times.user + times.system)
 
 
-async def upload_rate(address: str, data_dir: Path, project: Path, controller_pid: int) -> Upload:
+async def upload_rate(stub: FarmServiceAsyncStub, built: Project, controller_pid: int) -> Upload:
     """A first upload of the whole project: its rate, and the CPU each side spent."""
-    built = hash_listing(walk([project]))
     controller, client = psutil.Process(controller_pid), psutil.Process()
-    async with connect(address, Credentials(token=tokens.read_local(data_dir))) as stub:
-        before = cpu_seconds(controller), cpu_seconds(client)
-        started = time.perf_counter()
-        report = await upload_project(stub, built)
-        elapsed = time.perf_counter() - started
-        after = cpu_seconds(controller), cpu_seconds(client)
+    before = cpu_seconds(controller), cpu_seconds(client)
+    started = time.perf_counter()
+    report = await upload_project(stub, built)
+    elapsed = time.perf_counter() - started
+    after = cpu_seconds(controller), cpu_seconds(client)
     return Upload(report.bytes_sent / elapsed, report.bytes_sent, after[0] - before[0], after[1] - before[1])
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    to_node: float
+    """Bytes per second from submit to the task's start (the agent fetched the project)."""
+    back: float
+    """Bytes per second of the output from the frame's end to verified in the store."""
+    output_bytes: int
+    fetch: float
+    """Bytes per second of ``fetch_outputs`` into a folder."""
+
+
+async def round_trip(stub: FarmServiceAsyncStub, built: Project, size: int, folder: Path) -> RoundTrip:
+    """A job on the project whose one frame copies the largest file out as its output: the
+    project to the node, the output back, and the output fetched here."""
+    largest = max(built.manifest, key=lambda f: f.blob.size_bytes)
+    params = struct_pb2.Struct()
+    params.update({
+        "argv": ["cp", "{project}/" + largest.path, "{renders}/out.bin"],
+        "outputs": "{renders}/out.bin",
+    })  # fmt: skip
+    job = pb.Job(name="bench", plugin="command", parameters=params, frames="1", files=built.manifest)
+    started = time.time()
+    job_id = (await stub.CreateJob(fpb.CreateJobRequest(job=job))).job.id
+    output = await until_stored(stub, job_id)
+    frame = (await stub.ListFrames(fpb.ListFramesRequest(job_id=job_id))).frames[0]
+    stored_at = time.time()
+    fetched = time.perf_counter()
+    await fetch_outputs(
+        stub,
+        job_id,
+        plan_fetch((await stub.ListOutputs(fpb.ListOutputsRequest(job_id=job_id))).frames).wanted,
+        folder,
+    )
+    fetch_seconds = time.perf_counter() - fetched
+    task_start = frame.start_time.ToNanoseconds() / 1e9
+    frame_end = frame.end_time.ToNanoseconds() / 1e9
+    return RoundTrip(
+        size / (task_start - started),
+        output.size_bytes / (stored_at - frame_end),
+        output.size_bytes,
+        output.size_bytes / fetch_seconds,
+    )
+
+
+async def until_stored(stub: FarmServiceAsyncStub, job_id: int) -> pb.OutputFile:
+    """The job's one output, once verified in the controller's store (looked at every 10 ms)."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        frames = (await stub.ListOutputs(fpb.ListOutputsRequest(job_id=job_id))).frames
+        if frames and frames[0].outputs[0].storage == pb.OUTPUT_STORAGE_CONTROLLER:
+            return frames[0].outputs[0]
+        if frames and frames[0].outputs[0].storage == pb.OUTPUT_STORAGE_FAILED:
+            raise SystemExit(f"the output failed: {frames[0].outputs[0].storage_error}")
+        await asyncio.sleep(0.01)
+    raise SystemExit("the output did not reach the controller's store in 600 s")
 
 
 @dataclass(frozen=True)
@@ -127,17 +192,34 @@ async def main() -> None:
     raw, size = raw_rate(project)
     ours = hashing_rate(project)
     data_dir = root / "controller"
-    argv = [sys.executable, "-m", "renderq", "controller", "--listen", "127.0.0.1:0"]
+    renderq = [sys.executable, "-m", "renderq"]
+    join = {"RENDERQ_JOIN_TOKEN": farm_key.to_token(farm_key.load_or_create(data_dir / farm_key.FILE_NAME))}
+    agent_argv = [
+        *renderq,
+        "agent",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        str(root / "agent"),
+        "--no-mdns",
+    ]
+    agent = Child("agent", agent_argv, root / "agent.log", READY, join)
+    await agent.start()
+    argv = [*renderq, "controller", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir), "--no-mdns"]
     controller = Child(
-        "controller", [*argv, "--data-dir", str(data_dir), "--no-mdns"], root / "controller.log", READY
+        "controller", [*argv, f"--agent={await agent.ready()}"], root / "controller.log", READY
     )
     await controller.start()
     try:
         address = await controller.ready()
-        upload = await upload_rate(address, data_dir, project, controller.pid)
-        seconds, second = await asyncio.to_thread(resubmit, address, data_dir, project)
+        built = hash_listing(walk([project]))
+        async with connect(address, Credentials(token=tokens.read_local(data_dir))) as stub:
+            upload = await upload_rate(stub, built, controller.pid)
+            seconds, second = await asyncio.to_thread(resubmit, address, data_dir, project)
+            trip = await round_trip(stub, built, size, root / "fetched")
     finally:
         await controller.stop(10)
+        await agent.stop(10)
     load = os.getloadavg()
     print(f"files: a project of {size / MB:.0f} MB in {args.files} files, loopback, {os.cpu_count()} cores")
     print(f"  hashing   {ours / MB:8.0f} MB/s  (xxh3-128 over the same bytes in memory: {raw / MB:.0f} MB/s)")
@@ -151,6 +233,14 @@ async def main() -> None:
         f"  resubmit  {seconds:8.2f} s     from command to job id, {second['bytes_sent']} bytes sent, "
         f"{second['bytes_skipped'] / MB:.0f} MB already on the controller"
     )
+    print(
+        f"  to a node {trip.to_node / MB:8.0f} MB/s  (submit to the task's start: fetched, verified, placed)"
+    )
+    print(
+        f"  back      {trip.back / MB:8.0f} MB/s  ({trip.output_bytes / MB:.0f} MB output: frame end to "
+        "verified in the store)"
+    )
+    print(f"  fetch     {trip.fetch / MB:8.0f} MB/s  (that output into a folder here, verified)")
     print(f"  load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     shutil.rmtree(root)
 
