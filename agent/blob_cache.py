@@ -30,11 +30,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import xxhash
 
 from renderq.client.units import format_size
+from renderq.direct_files import Appender
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import resources_pb2 as pb
 
@@ -220,7 +220,7 @@ class _Download:
         self.arrived: asyncio.Queue[apb.BlobChunk | None] = asyncio.Queue()
         """Chunks as the link reads them; None: a new link, ask again."""
         self.waiters = 0
-        self._file: BinaryIO | None = None
+        self._file: Appender | None = None
         self._digest = xxhash.xxh3_128()
         self._written = 0
         self._asked: set[int] = set()
@@ -335,11 +335,11 @@ class _Download:
         """Open the .part to append to, and hash what an earlier fetch left in it."""
         with self._cache.guard:
             self._part.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self._part.open("ab")
+            self._file = Appender(self._part)
         self._digest = xxhash.xxh3_128()
-        self._written = self._file.tell()
+        self._written = self._file.size
         if self._written > self._size:
-            self._file.truncate(0)
+            self._file.cut(0)
             self._written = 0
         if self._written:
             with self._part.open("rb") as earlier:
@@ -351,15 +351,14 @@ class _Download:
 
     def _append(self, data: bytes) -> None:
         assert self._file is not None
-        self._file.write(data)
+        self._file.append(data)
         self._digest.update(data)
         self._written += len(data)
 
     def _seal(self) -> bool:
         """Verify the whole .part; rename it into place read-only, or delete it. True if it was good."""
         assert self._file is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
+        self._file.sync()
         self._close()
         if self._written == self._size and self._digest.hexdigest() == self._ref.xxh3_128:
             os.chmod(self._part, READ_ONLY)
@@ -369,9 +368,13 @@ class _Download:
         return False
 
     def _close(self) -> None:
+        """Keep what arrived, for a later fetch to resume from; then close."""
         file, self._file = self._file, None
         if file is not None:
-            file.close()
+            try:
+                file.flush()
+            finally:
+                file.close()
 
     def _discard(self) -> None:
         # Closing flushes what is buffered, which fails again on a full disk; the file closes anyway.

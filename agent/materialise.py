@@ -22,7 +22,6 @@ import errno
 import json
 import logging
 import os
-import shutil
 import stat
 import sys
 import threading
@@ -39,6 +38,7 @@ from renderq.agent.run_as import TaskUser
 from renderq.agent.safe_tree import Folder, InTheWay, relative_parts
 from renderq.agent.workspace import Workspace
 from renderq.client.units import format_size
+from renderq.direct_files import copy_into
 from renderq.v1 import resources_pb2 as pb
 
 if sys.platform == "linux":
@@ -133,12 +133,16 @@ class Materialiser:
             todo = await asyncio.to_thread(manifest.stale, wanted, workspace)
             if not todo:
                 return
-            blobs = await self._fetch_all(todo)
+            fetches = self._fetch_all(todo)
             try:
-                for item in todo:
-                    made = await self._in_thread(self._place, item, blobs[item.blob_key], workspace)
+                for item in todo:  # each placed once fetched, while the later ones still arrive
+                    blob = await _fetched(fetches, item.blob_key)
+                    made = await self._in_thread(self._place, item, blob, workspace)
                     manifest.placed(item, made)
             finally:
+                for fetch in fetches.values():
+                    fetch.cancel()
+                await asyncio.gather(*fetches.values(), return_exceptions=True)
                 await asyncio.to_thread(manifest.save, workspace)
             log.info(
                 "job files placed workspace=%s placed=%d kept=%d",
@@ -147,25 +151,16 @@ class Materialiser:
                 len(wanted) - len(todo),
             )
 
-    async def _fetch_all(self, todo: list[_Wanted]) -> dict[str, Path]:
-        """Every blob ``todo`` needs, fetched at once (the cache bounds how many really are)."""
+    def _fetch_all(self, todo: list[_Wanted]) -> dict[str, asyncio.Future[Path]]:
+        """Every blob ``todo`` needs, asked for at once (the cache bounds how many are fetched
+        at a time, in this order)."""
         firsts: dict[str, _Wanted] = {}
         for item in todo:
             firsts.setdefault(item.blob_key, item)
-        fetches = {
+        return {
             key: asyncio.ensure_future(self.blobs.fetch(item.entry.blob, item.entry.path))
             for key, item in firsts.items()
         }
-        try:
-            await asyncio.wait(fetches.values(), return_when=asyncio.FIRST_EXCEPTION)
-            for fetch in fetches.values():
-                if fetch.done() and isinstance(fetch.exception(), BlobError):
-                    raise MaterialiseError(str(fetch.exception()))
-            return {key: fetch.result() for key, fetch in fetches.items()}
-        finally:
-            for fetch in fetches.values():
-                fetch.cancel()
-            await asyncio.gather(*fetches.values(), return_exceptions=True)
 
     async def _in_thread(self, work: Callable[..., _T], *args: Any) -> _T:
         """``work(*args, halt)`` in a thread. Cancelled, it sets ``halt`` (an unpacking stops
@@ -217,6 +212,20 @@ class Materialiser:
         return folder.write(name, partial(_clone, blob), mode, self._user)
 
 
+async def _fetched(fetches: dict[str, asyncio.Future[Path]], key: str) -> Path:
+    """The blob ``key`` once fetched; the first fetch of them all that fails, as soon as it
+    does, fails the placing (no waiting for the others to end)."""
+    wanted = fetches[key]
+    while True:
+        for fetch in fetches.values():
+            if fetch.done() and not fetch.cancelled() and isinstance(fetch.exception(), BlobError):
+                raise MaterialiseError(str(fetch.exception()))
+        if wanted.done():
+            return wanted.result()
+        running = [fetch for fetch in fetches.values() if not fetch.done()]
+        await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+
+
 def _checked(entry: pb.FileEntry) -> _Wanted:
     """The entry, checked again on the agent (it came from the network)."""
     try:
@@ -242,8 +251,7 @@ def _clone(source: Path, fd: int) -> None:
                 return
             except OSError:
                 pass  # no clones on this file system, or across two: copy
-        with open(fd, "wb", closefd=False) as copy:
-            shutil.copyfileobj(original, copy, 1 << 20)
+        copy_into(original, fd)
 
 
 class _Manifest:

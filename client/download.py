@@ -22,11 +22,12 @@ import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING
 
 import xxhash
 
 from renderq.client.upload import Progress
+from renderq.direct_files import Appender
 from renderq.regular_files import open_regular
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
@@ -41,9 +42,6 @@ BLOCK = 4 << 20
 TRIES = 2
 """A file whose content does not match is fetched once more from its first byte."""
 _DRIVE = re.compile(r"^[A-Za-z]:")
-_PART_FLAGS = os.O_RDWR | os.O_CREAT
-for _name in ("O_NOFOLLOW", "O_CLOEXEC", "O_BINARY"):  # O_NOFOLLOW is POSIX; Windows has O_BINARY
-    _PART_FLAGS |= getattr(os, _name, 0)
 
 
 class DownloadRefused(Exception):
@@ -217,15 +215,17 @@ class _Target:
         """Bytes the controller sent for this file; the verified file renamed into place."""
         sent = 0
         for attempt in range(TRIES):
-            handle, digest = await asyncio.to_thread(self._open_part, attempt == 0)
-            with handle:
-                start = handle.tell()
-                written = await self._receive(stub, job_id, handle, digest, progress)
+            part, digest = await asyncio.to_thread(self._open_part, attempt == 0)
+            try:
+                start = part.size
+                written = await self._receive(stub, job_id, part, digest, progress)
                 sent += written - start
                 if written == self.size and digest.hexdigest() == self.hash:
-                    self._seal(handle)
+                    self._seal(part)
                     return sent
                 progress.advance(start - written)  # this try's bytes: the next starts over
+            finally:
+                _close(self.part, part)
         self._discard()
         raise DownloadRefused(
             f"{self.item.name} (frame {self.item.frame}): the controller sent, twice, {written:,} bytes "
@@ -237,13 +237,13 @@ class _Target:
         self,
         stub: FarmServiceAsyncStub,
         job_id: int,
-        handle: IO[bytes],
+        part: Appender,
         digest: xxhash.xxh3_128,
         progress: Progress,
     ) -> int:
         """Append what ReadOutput streams from the ``.part``'s end; the bytes now in it.
         Written on the event loop's thread, so a Ctrl-C never closes the file under a write."""
-        written = handle.tell()
+        written = part.size
         item = self.item
         call = stub.ReadOutput(
             fpb.ReadOutputRequest(job_id=job_id, frame=item.frame, path=item.output.path, offset=written)
@@ -256,7 +256,7 @@ class _Target:
                         f"{message.offset:,}, expected {written:,}); fetch again to resume"
                     )
                 data = message.data[: max(0, self.size - written)]
-                _write(self.part, handle, data)
+                _write(self.part, part, data)
                 digest.update(data)
                 written += len(data)
                 progress.advance(len(data))
@@ -266,34 +266,32 @@ class _Target:
             call.cancel()
         return written
 
-    def _open_part(self, keep: bool) -> tuple[IO[bytes], xxhash.xxh3_128]:
-        """The ``.part`` opened without following a link, positioned at its end, with the
-        hash of what it holds (emptied unless ``keep``, or when longer than the file).
-        Blocking (it hashes): call it in a thread."""
+    def _open_part(self, keep: bool) -> tuple[Appender, xxhash.xxh3_128]:
+        """The ``.part`` opened without following a link, to append to, with the hash of
+        what it holds (emptied unless ``keep``, or when longer than the file). Blocking (it
+        hashes): call it in a thread."""
         try:
-            fd = os.open(self.part, _PART_FLAGS, 0o644)
+            part = Appender(self.part)
         except OSError as e:
             raise _disk_error(self.part, e) from None
-        handle = os.fdopen(fd, "r+b")
         try:
-            _refuse_unless_file(self.part, os.fstat(fd))
-            if not keep or os.fstat(fd).st_size > self.size:
-                handle.truncate(0)
-            digest = _digest(handle)
+            _refuse_unless_file(self.part, part.stat())
+            if not keep or part.size > self.size:
+                part.cut(0)
+            digest = _digest_of(self.part)
         except BaseException:
-            handle.close()
+            part.close()
             raise
-        return handle, digest
+        return part, digest
 
-    def _seal(self, handle: IO[bytes]) -> None:
+    def _seal(self, part: Appender) -> None:
         """Make the verified ``.part`` durable and give it its name (replacing an older file)."""
         try:
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
+            part.sync()
             again = _lstat(self.final)
             if again is not None:
                 _refuse_unless_file(self.final, again)
+            part.close()  # Windows renames only closed files
             os.replace(self.part, self.final)
         except OSError as e:
             raise _disk_error(self.final, e) from None
@@ -305,11 +303,23 @@ class _Target:
             raise _disk_error(self.part, e) from None
 
 
-def _write(path: Path, handle: IO[bytes], data: bytes) -> None:
+def _write(path: Path, part: Appender, data: bytes) -> None:
     try:
-        handle.write(data)
+        part.append(data)
     except OSError as e:
         raise _disk_error(path, e) from None
+
+
+def _close(path: Path, part: Appender) -> None:
+    """Keep what arrived for the next fetch to resume from (an interrupted one included)."""
+    if part.closed:
+        return
+    try:
+        part.flush()
+    except OSError as e:
+        raise _disk_error(path, e) from None
+    finally:
+        part.close()
 
 
 def _lstat(path: Path) -> os.stat_result | None:
@@ -330,18 +340,14 @@ def _refuse_unless_file(path: Path, found: os.stat_result) -> None:
 
 
 def _digest_of(path: Path) -> xxhash.xxh3_128:
+    """The hash of the regular file at ``path`` (never read through a link)."""
+    digest = xxhash.xxh3_128()
     try:
         with open_regular(path) as handle:
-            return _digest(handle)
+            while block := handle.read(BLOCK):
+                digest.update(block)
     except OSError as e:
         raise _disk_error(path, e) from None
-
-
-def _digest(handle: IO[bytes]) -> xxhash.xxh3_128:
-    """The hash of everything in ``handle`` from where it is; it is left at the end."""
-    digest = xxhash.xxh3_128()
-    while block := handle.read(BLOCK):
-        digest.update(block)
     return digest
 
 

@@ -13,16 +13,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import logging
 import os
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, TypeVar
 
 import xxhash
 
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
+from renderq.direct_files import Appender, read_ahead
 from renderq.v1 import resources_pb2 as pb
 
 MAX_BLOB_BYTES = 64 << 30
@@ -31,12 +33,16 @@ more often than a scene, and would fill the controller's disk for every farm use
 MAX_REFS = 100_000
 """Most blobs one FindMissingBlobs may ask about (a project of that many files)."""
 HASH_BLOCK = 1 << 20
+READ_AHEAD = 8 << 20
+"""Bytes past each read the disk is asked to bring in meanwhile: a blob is read in order
+(to an agent, by a fetch), and, written past the page cache, is not in memory."""
 INCOMING = "incoming"
 PART = ".part"
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 _NAME = re.compile(r"([0-9a-f]{32})-([0-9]+)")
 _FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 Key = tuple[str, int]
 """A blob as a set member: (xxh3-128, size)."""
@@ -68,6 +74,8 @@ class BlobStore:
         self.incoming = root / INCOMING
         self._locks: dict[Key, tuple[asyncio.Lock, int]] = {}
         """The upload lock of each blob being received, with how many uploads hold or wait for it."""
+        self._receiving: dict[Key, _Part] = {}
+        """The partial uploads being added to now: their bytes so far, some still in memory."""
 
     check_ref = staticmethod(check_ref)
 
@@ -90,7 +98,8 @@ class BlobStore:
         return True
 
     def missing(self, refs: Iterable[pb.BlobRef]) -> list[tuple[pb.BlobRef, int]]:
-        """The blobs of ``refs`` not stored, each once, with the bytes of it already received."""
+        """The blobs of ``refs`` not stored, each once, with the bytes of it already received
+        (by an upload running now too: where it will end if it breaks off now)."""
         refs = list(refs)
         if len(refs) > MAX_REFS:
             raise InvalidField("blobs", f"{len(refs):,} blobs asked about; at most {MAX_REFS:,} per call")
@@ -98,7 +107,9 @@ class BlobStore:
         for i, ref in enumerate(refs):
             check_ref(ref, f"blobs[{i}]")
             if key_of(ref) not in found and not self.has(ref):
-                found[key_of(ref)] = (ref, _size(self.part_path(ref)))
+                receiving = self._receiving.get(key_of(ref))
+                held = receiving.file.size if receiving else _size(self.part_path(ref))
+                found[key_of(ref)] = (ref, held)
         return list(found.values())
 
     async def receive(self, ref: pb.BlobRef, offset: int, chunks: AsyncIterator[bytes]) -> None:
@@ -111,17 +122,20 @@ class BlobStore:
         async with self._turn(key_of(ref)):
             if await asyncio.to_thread(self.has, ref):
                 return
-            handle = await _settled(self._open_part, ref)
+            part = self._receiving[key_of(ref)] = await _settled(_Part, self.part_path(ref))
             try:
-                received = await self._append(ref, offset, handle, chunks)
+                received = await self._append(ref, offset, part, chunks)
                 if received < ref.size_bytes:
                     raise NotPossibleNow(
                         f"the upload of blob {ref.xxh3_128} ended at byte {received:,} of "
                         f"{ref.size_bytes:,}; resume from byte {received}"
                     )
-                await _settled(self._store, ref, handle)
+                await _settled(self._store, ref, part)
             finally:
-                handle.close()
+                try:
+                    await _settled(part.close)
+                finally:
+                    del self._receiving[key_of(ref)]
 
     @contextlib.asynccontextmanager
     async def _turn(self, key: Key) -> AsyncIterator[None]:
@@ -138,11 +152,9 @@ class BlobStore:
             else:
                 self._locks[key] = (lock, users - 1)
 
-    async def _append(
-        self, ref: pb.BlobRef, offset: int, handle: BinaryIO, chunks: AsyncIterator[bytes]
-    ) -> int:
-        """Write ``chunks`` at the end of the partial upload, which must be ``offset``; the size reached."""
-        received = os.fstat(handle.fileno()).st_size
+    async def _append(self, ref: pb.BlobRef, offset: int, part: _Part, chunks: AsyncIterator[bytes]) -> int:
+        """Add ``chunks`` at the end of the partial upload, which must be ``offset``; the size reached."""
+        received = part.file.size
         if offset != received:
             raise NotPossibleNow(
                 f"the controller holds {received:,} bytes of blob {ref.xxh3_128}: resume from byte {received}"
@@ -152,48 +164,40 @@ class BlobStore:
                 raise InvalidField(
                     "data", f"the upload runs past the blob's {ref.size_bytes:,} bytes (at byte {received:,})"
                 )
-            await _settled(self._write, ref, handle, data, received)
+            await _settled(self._write, ref, part, data, received)
             received += len(data)
         return received
 
-    def _open_part(self, ref: pb.BlobRef) -> BinaryIO:
-        self.incoming.mkdir(parents=True, exist_ok=True)
-        return open(self.part_path(ref), "ab", buffering=0)  # closed by receive
-
-    def _write(self, ref: pb.BlobRef, handle: BinaryIO, data: bytes, received: int) -> None:
+    def _write(self, ref: pb.BlobRef, part: _Part, data: bytes, received: int) -> None:
         """Append ``data`` whole or not at all: a failed write is cut back off, so the
         partial upload always ends where the next one resumes."""
         try:
-            view = memoryview(data)
-            while view:
-                view = view[handle.write(view) or 0 :]
+            part.add(data)
         except OSError as e:
             with contextlib.suppress(OSError):
-                handle.truncate(received)
-            self._refuse_if_full(ref, e, received)
+                part.cut(received)
+            self._refuse_if_full(ref, e, part.file.size)
             raise
 
-    def _store(self, ref: pb.BlobRef, handle: BinaryIO) -> None:
+    def _store(self, ref: pb.BlobRef, part: _Part) -> None:
         """Check the whole partial upload against its name; then make it the stored blob,
         durably and in one rename (a crash leaves the partial upload or the blob, never half)."""
-        part, final = self.part_path(ref), self.path(ref)
+        path, final = self.part_path(ref), self.path(ref)
         try:
-            os.fsync(handle.fileno())
-            handle.close()  # Windows renames and deletes only closed files
-            actual = _hash(part)
+            actual = part.seal()  # Windows renames and deletes only closed files
             if actual != ref.xxh3_128:
-                part.unlink(missing_ok=True)
+                path.unlink(missing_ok=True)
                 raise InvalidField(
                     "data",
                     f"the {ref.size_bytes:,} bytes uploaded hash to {actual}, not {ref.xxh3_128} as "
                     "named: the file changed while it was read or was damaged on the way; upload it again",
                 )
-            part.chmod(0o444)
+            path.chmod(0o444)
             final.parent.mkdir(exist_ok=True)
-            os.replace(part, final)
+            os.replace(path, final)
             _sync_dir(final.parent)
         except OSError as e:
-            self._refuse_if_full(ref, e, ref.size_bytes)
+            self._refuse_if_full(ref, e, _size(path))
             raise
 
     def _refuse_if_full(self, ref: pb.BlobRef, e: OSError, received: int) -> None:
@@ -214,6 +218,7 @@ class BlobStore:
             )
         try:
             with open(self.path(ref), "rb") as f:
+                read_ahead(f.fileno(), offset + size, READ_AHEAD)
                 f.seek(offset)
                 return f.read(min(size, ref.size_bytes - offset))
         except FileNotFoundError:
@@ -282,12 +287,60 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _hash(path: Path) -> str:
+class _Part:
+    """A partial upload being added to: its file, appended past the page cache (see
+    renderq/direct_files.py), and the hash of every byte in it, kept as they are added (the
+    bytes an earlier upload left are read once, at the start), so a whole blob is checked
+    without reading it again."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = Appender(path)
+        self._closed = False
+        try:
+            self._digest = _digest_of(path)
+        except BaseException:
+            self.file.close()
+            raise
+
+    def add(self, data: bytes) -> None:
+        self.file.append(data)
+        self._digest.update(data)
+
+    def cut(self, size: int) -> None:
+        """Back to ``size`` bytes, or fewer if the disk took fewer (a failed write); hashed
+        again from the start."""
+        with contextlib.suppress(OSError):
+            self.file.flush()
+        self.file.cut(min(size, self.file.path.stat().st_size))
+        self._digest = _digest_of(self.file.path)
+
+    def seal(self) -> str:
+        """Durable and closed; the hash of its content."""
+        self.file.sync()
+        self.close()
+        return str(self._digest.hexdigest())
+
+    def close(self) -> None:
+        """Keep what was received for the next upload to resume from, as much as the disk
+        takes (the next upload resumes from what is there); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.file.flush()
+        except OSError as e:
+            log.warning("partial upload %s kept short: %s", self.file.path, e)
+        finally:
+            self.file.close()
+
+
+def _digest_of(path: Path) -> xxhash.xxh3_128:
     digest = xxhash.xxh3_128()
     with open(path, "rb") as f:
         while block := f.read(HASH_BLOCK):
             digest.update(block)
-    return digest.hexdigest()
+    return digest
 
 
 def _sync_dir(folder: Path) -> None:

@@ -5,17 +5,14 @@ kept in the database."""
 from __future__ import annotations
 
 import asyncio
-import errno
 import os
 import time
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import xxhash
 
-from renderq.controller import blob_store
 from renderq.controller.blob_store import BlobStore, key_of
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.model import Job
@@ -23,6 +20,7 @@ from renderq.controller.schema import TABLES
 from renderq.controller.store import Batch, Store
 from renderq.v1 import resources_pb2 as pb
 
+from ..full_disk import fill_disk
 from ..waiting import until
 
 DAY = 24 * 3600.0
@@ -140,36 +138,17 @@ async def test_a_full_disk_refuses_in_words_and_the_upload_resumes_once_there_is
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = BlobStore(tmp_path)
-    data = os.urandom(3000)
+    data = os.urandom(3 * 4096 + 100)
     ref = ref_of(data)
 
-    class NearlyFullDisk:
-        """A partial upload on a disk with 1,500 bytes left: the write that passes them
-        writes what fits, then fails as a full disk does."""
+    fill_disk(monkeypatch, 4096 + 1000)
+    with pytest.raises(NotPossibleNow, match=r"disk is full .* stopped at byte 4,096 of 12,388"):
+        await store.receive(ref, 0, chunks(data[:4000], data[4000:9000], data[9000:]))
 
-        room = 1500
-
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            self.file = open(*args, **kwargs)  # noqa: SIM115  # closed by the store
-
-        def write(self, data: memoryview) -> int:
-            if len(data) > self.room:
-                self.file.write(data[: self.room])
-                raise OSError(errno.ENOSPC, "No space left on device")
-            self.room -= len(data)
-            return int(self.file.write(data))
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self.file, name)
-
-    monkeypatch.setattr(blob_store, "open", NearlyFullDisk, raising=False)
-    with pytest.raises(NotPossibleNow, match=r"disk is full .* stopped at byte 1,000 of 3,000"):
-        await store.receive(ref, 0, chunks(data[:1000], data[1000:2000], data[2000:]))
-
-    assert store.missing([ref]) == [(ref, 1000)]  # the chunk that did not fit is cut back off
+    assert store.missing([ref]) == [(ref, 4096)]  # what the disk took, to resume from
     monkeypatch.undo()  # space freed
-    await store.receive(ref, 1000, chunks(data[1000:]))
-    assert store.read(ref, 0, 10_000) == data
+    await store.receive(ref, 4096, chunks(data[4096:]))
+    assert store.read(ref, 0, 20_000) == data
 
 
 async def stored(store: BlobStore, *contents: bytes) -> list[pb.BlobRef]:
