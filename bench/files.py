@@ -11,8 +11,9 @@ agents, mDNS off) and measures:
    unchanged: the bytes it sent (0 expected) and the seconds from command to job id;
 4. to the node: a job naming the project on a real agent (its own process and data
    folder): from submit to the task's start, the agent fetching every file over its link;
-5. outputs back: the task copies the project's largest file to ``{renders}`` as its
-   output; from the frame's end to the copy verified in the controller's store;
+5. outputs back: the task writes the project's largest file less its first byte (new
+   content) to ``{renders}`` as its output; from the frame's end to that file verified in
+   the controller's store;
 6. fetch: ``client/download.py`` bringing that output into a folder, verified.
 
 Usage: python bench/files.py [--size-mib 1024] [--files 200]
@@ -33,6 +34,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 import xxhash
@@ -47,7 +49,9 @@ from renderq.client.project_files import Project, hash_listing, walk
 from renderq.client.upload import upload_project
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
-from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
+
+if TYPE_CHECKING:
+    from renderq.v1.farm_service_pb2_grpc import FarmServiceAsyncStub
 
 READY = re.compile(r"listening on (\S+)")
 MB = 1_000_000
@@ -120,13 +124,13 @@ class RoundTrip:
 async def round_trip(stub: FarmServiceAsyncStub, built: Project, size: int, folder: Path) -> RoundTrip:
     """A job on the project whose one frame copies the largest file out as its output: the
     project to the node, the output back, and the output fetched here."""
-    largest = max(built.manifest, key=lambda f: f.blob.size_bytes)
+    largest = max(built.manifest(), key=lambda f: f.blob.size_bytes)
     params = struct_pb2.Struct()
     params.update({
-        "argv": ["cp", "{project}/" + largest.path, "{renders}/out.bin"],
+        "argv": ["sh", "-c", 'tail -c +2 "$0" > "$1"', "{project}/" + largest.path, "{renders}/out.bin"],
         "outputs": "{renders}/out.bin",
     })  # fmt: skip
-    job = pb.Job(name="bench", plugin="command", parameters=params, frames="1", files=built.manifest)
+    job = pb.Job(name="bench", plugin="command", parameters=params, frames="1", files=built.manifest())
     started = time.time()
     job_id = (await stub.CreateJob(fpb.CreateJobRequest(job=job))).job.id
     output = await until_stored(stub, job_id)
