@@ -30,7 +30,7 @@ from renderq.agent.materialise import MaterialiseError, Materialiser
 from renderq.agent.out_of_memory import OomWatch, out_of_memory_message
 from renderq.agent.outbox import EventKind, Outbox
 from renderq.agent.output_serving import HashedOutputs
-from renderq.agent.outputs import describe_output
+from renderq.agent.outputs import OutputProblem, describe_frame_outputs
 from renderq.agent.process_tree import (
     ChildProcess,
     TreeSampler,
@@ -106,6 +106,7 @@ class AttemptRunner:
         self._workspaces = workspaces
         self._workspace: Path | None = None
         """The job's workspace root, once made: outputs below it are read without links."""
+        self._shares = [Path(share) for share in assignment.shares]  # outputs: there or the workspace
         self._outbox = outbox
         self._kill_grace = kill_grace
         self._parser_factory = parser_factory
@@ -351,15 +352,14 @@ class AttemptRunner:
 
     async def complete_frame(self, frame: int, paths: list[Path], render_time: float) -> str:
         """Hash the frame's outputs and report it done; return why not if an output is missing."""
-        outputs = []
-        for path in dict.fromkeys(paths):
-            try:
-                outputs.append(await asyncio.to_thread(describe_output, path, self._workspace))
-                self._hashed.remember(self.job_id, outputs[-1], self._workspace)  # the controller may want it
-            except FileNotFoundError:
-                return f"frame {frame}: output {path} was not written"
-            except OSError as exc:
-                return f"frame {frame}: output {path} cannot be read: {exc.strerror or exc}"
+        try:
+            outputs = await asyncio.to_thread(
+                describe_frame_outputs, frame, paths, self._workspace, self._shares
+            )
+        except OutputProblem as problem:
+            return str(problem)
+        for output in outputs:  # the controller may ask for them
+            self._hashed.remember(self.job_id, output, self._workspace)
         # The log that led to this frame goes out before the frame itself.
         self._log.flush()
         self._emit(apb.FrameCompleted(frame=frame, outputs=outputs, render_time=_duration(render_time)))

@@ -171,7 +171,8 @@ class Dispatcher:
             len(todo),
         )
         environment = {k: paths.map_text(v) for k, v in job.environment.items()} if paths else None
-        self.state.links[agent.id].send(assign_request(job, attempt, commands, gpus, environment))
+        shares = [rule.to_path for rule in paths.rules]
+        self.state.links[agent.id].send(assign_request(job, attempt, commands, gpus, environment, shares))
 
     def _commands(self, job: Job, task: Task, todo: list[int], paths: PathMapper) -> list[CommandSpec] | None:
         """The plugin's commands for ``todo`` with the paths in them as the agent's OS mounts

@@ -33,9 +33,11 @@ def assign_request(
     commands: list[CommandSpec],
     gpus: Sequence[int] = (),
     environment: Mapping[str, str] | None = None,
+    shares: Sequence[str] = (),
 ) -> apb.LinkRequest:
     """Run ``commands`` (the plugin built them for the attempt's frames) as ``attempt``,
-    on the GPUs ``gpus``, with ``environment`` (the job's, its paths as the agent mounts them)."""
+    on the GPUs ``gpus``, with ``environment`` (the job's, its paths as the agent mounts them);
+    outputs are read only in the job's workspace or below ``shares`` (the mapped shares)."""
     assign = apb.AssignTask(
         attempt_id=attempt.id,
         task_id=attempt.task_id,
@@ -53,6 +55,7 @@ def assign_request(
         gpu_indices=gpus,
         owner=job.owner,
         files=job.files,
+        shares=shares,
     )
     if job.task_timeout:
         assign.timeout.CopyFrom(duration(job.task_timeout))

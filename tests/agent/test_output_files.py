@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import xxhash
 
-from renderq.agent.outputs import describe_output
+from renderq.agent.outputs import OutputProblem, describe_frame_outputs, describe_output
 
 
 @pytest.fixture
@@ -48,3 +48,28 @@ def test_a_pipe_is_refused_without_waiting(workspace: Path) -> None:
     os.mkfifo(pipe)
     with pytest.raises(OSError, match="not a regular file"):
         describe_output(pipe, workspace)
+
+
+def test_an_output_outside_the_workspace_and_every_share_is_not_read(workspace: Path, tmp_path: Path) -> None:
+    secret = tmp_path / "shadow"
+    secret.write_bytes(b"root:secret")
+    with pytest.raises(OSError, match="outside the job's workspace and every mapped share"):
+        describe_output(secret, workspace)
+    with pytest.raises(OutputProblem, match=rf"frame 3: output {secret} cannot be read: it is outside"):
+        describe_frame_outputs(3, [secret], workspace, [tmp_path / "share"])
+
+
+def test_an_output_on_a_mapped_share_is_read_but_not_through_a_link_out_of_it(
+    workspace: Path, tmp_path: Path
+) -> None:
+    share = tmp_path / "projects"
+    (share / "sh010").mkdir(parents=True)
+    (share / "sh010" / "f1.exr").write_bytes(b"exr")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "shadow").write_bytes(b"root:secret")
+    (share / "etc").symlink_to(tmp_path / "etc")
+
+    (described,) = describe_frame_outputs(1, [share / "sh010" / "f1.exr"], workspace, [share])
+    assert described.size_bytes == 3
+    with pytest.raises(OSError, match="a link out of the job's workspace or share"):
+        describe_output(share / "etc" / "shadow", workspace, [share])

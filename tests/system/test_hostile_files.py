@@ -1,6 +1,7 @@
 """Files a job cannot turn against a node, with real processes: an uploaded archive whose
 member would land outside the workspace fails its task naming the member, and a task that
-makes its output a link to a file it may not read gets an error, never the file."""
+makes its output a link to a file it may not read, or names a file outside its workspace and
+every mapped share as its output, gets an error, never the file."""
 
 from __future__ import annotations
 
@@ -54,3 +55,16 @@ def test_an_output_that_is_a_link_is_an_error_not_the_file(farm: Farm, tmp_path:
     frame = failed_frame(farm, job["id"])
     assert "symbolic link" in str(frame["error_message"]), frame
     assert not frame["outputs"], "nothing of the linked file was recorded"
+
+
+def test_a_job_naming_a_file_outside_its_workspace_as_output_gets_an_error_not_the_file(
+    farm: Farm, tmp_path: Path
+) -> None:
+    secret = tmp_path / "shadow"
+    secret.write_text("root:secret-hash")
+    outputs = ["--param", f"outputs={secret}"]
+    job = farm.cli.json("submit", "command", "--frames", "1", "--max-retries", "0", *outputs, "--", "true")
+    frame = failed_frame(farm, job["id"])
+    assert "outside the job's workspace and every mapped share" in str(frame["error_message"]), frame
+    assert not frame["outputs"], "nothing of the file was recorded"
+    assert farm.cli.json("outputs", str(job["id"]))["frames"] == []
