@@ -99,8 +99,9 @@ class PathMapControl:
         self._mappers[os] = PathMapper(rules)
 
     def _refuse_overlaps(self, rule: pb.PathMapping, key: str) -> None:
-        """A path mapped by one rule of an OS must never match a rule of that OS again."""
-        if path_mapping.overlaps(rule.from_path, rule.to_path):
+        """A path mapped by one rule of an OS must never match a rule of that OS again (a
+        rule onto itself, a share mounted at the same path everywhere, changes nothing)."""
+        if rule.from_path != rule.to_path and path_mapping.overlaps(rule.from_path, rule.to_path):
             raise InvalidField(
                 "mapping.to_path",
                 f"{_q(rule.to_path)} and {_q(rule.from_path)} lie one under the other: "

@@ -230,6 +230,7 @@ async def test_rules_that_make_no_sense_are_refused_in_words(tmp_path: Path) -> 
         await add(stub, "Z:\\a", "/mnt", "Linux")
         await add(stub, "/Volumes/p", "/mnt/vp", "Linux")  # the same target is no overlap
         await add(stub, "/mnt/x", "Z:\\p", "Windows")  # another OS: never in the way
+        await add(stub, "/Volumes/same", "/Volumes/same", "Darwin")  # a share at one path: onto itself
         for mapping, code, words in REFUSED:
             call = stub.AddPathMapping(fpb.AddPathMappingRequest(mapping=mapping))
             details = await refused(call, getattr(grpc.StatusCode, code))
