@@ -245,7 +245,7 @@ async def test_rules_that_make_no_sense_are_refused_in_words(tmp_path: Path) -> 
             stub.MapPath(fpb.MapPathRequest(path="", os="Linux")), grpc.StatusCode.INVALID_ARGUMENT
         )
         assert details == "path: give the path to map"
-        assert len(await listed(stub)) == 3
+        assert len(await listed(stub)) == 4
     await stop_controller(task)
 
 
