@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,8 +30,6 @@ from renderq.v1 import agent_service_pb2_grpc as agrpc
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
-
-from ..s3_server import require_s3_server, s3_server
 
 DEADLINE = 30.0
 FARM_KEY = bytes(range(32))
@@ -215,11 +213,3 @@ async def farm_stub(tmp_path: Path, scripted_agent: ScriptedAgent) -> AsyncItera
     async with farm_client(tmp_path, port) as stub:
         yield stub
     await stop_controller(task)
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    """One moto S3 server for a test module (each test makes buckets of its own); its URL."""
-    require_s3_server()
-    with s3_server() as url:
-        yield url

@@ -6,39 +6,32 @@ exactly the rendered bytes."""
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from ..s3_server import ACCESS_KEY, require_s3_server, s3_server
+from ..s3_server import ACCESS_KEY
 from ..waiting import eventually
 from .conftest import Farm
 
 pytestmark = pytest.mark.system
 
 
-@pytest.fixture
-def endpoint() -> Iterator[str]:
-    require_s3_server()
-    with s3_server() as url:
-        yield url
-
-
 def test_outputs_pushed_to_a_bucket_download_through_presigned_urls(
-    farm_factory: Callable[[], Farm], endpoint: str
+    farm_factory: Callable[[], Farm], s3_endpoint: str
 ) -> None:
     import boto3
 
     s3 = boto3.client(
-        "s3", endpoint_url=endpoint, region_name="us-east-1",
+        "s3", endpoint_url=s3_endpoint, region_name="us-east-1",
         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=ACCESS_KEY,
     )  # fmt: skip
     s3.create_bucket(Bucket="renders")
     farm = farm_factory()
     farm.add_agent("a1")
     farm.start_agent("a1")
-    settings = ["--s3-endpoint", endpoint, "--s3-access-key-id", ACCESS_KEY]
+    settings = ["--s3-endpoint", s3_endpoint, "--s3-access-key-id", ACCESS_KEY]
     farm.start_controller(*settings, "--s3-secret-access-key", ACCESS_KEY).wait_for_line(r"agent online")
 
     write = "printf 'frame %s of sh010' {frame} > {renders}/f{frame}.txt"
