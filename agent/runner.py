@@ -13,9 +13,7 @@ plugin's parser.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import logging
-import re
 import signal
 import sys
 from collections.abc import Callable
@@ -25,6 +23,7 @@ import psutil
 from google.protobuf.duration_pb2 import Duration
 
 from renderq.agent.batching import LogBatcher, Throttle
+from renderq.agent.command_output import CommandOutput
 from renderq.agent.leftovers import TaskRecord
 from renderq.agent.materialise import MaterialiseError, Materialiser
 from renderq.agent.out_of_memory import OomWatch, out_of_memory_message
@@ -44,7 +43,7 @@ from renderq.agent.run_as import TaskUser
 from renderq.agent.task_setup import fill_tokens, task_environment
 from renderq.agent.workspace import Workspace
 from renderq.frame_range import format_frames
-from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, OutputParser, ParseEvent, Progress
+from renderq.plugins.base import OutputParser
 from renderq.v1 import agent_service_pb2 as apb
 
 log = logging.getLogger(__name__)
@@ -62,13 +61,9 @@ PROGRESS_INTERVAL = 0.25
 DRAIN_TIMEOUT = 2.0
 """Seconds to read what is left in the pipe once the tree is gone: a process that
 escaped the tree may hold it open forever."""
-MAX_LINE = 64 * 1024
-"""Longer output without a line break is cut into lines of this size for the parser."""
 EXIT_NOT_FOUND = 127
 EXIT_CANNOT_RUN = 126
 """Exit codes reported when a command cannot start, as POSIX shells do."""
-
-_LINE_BREAK = re.compile(r"[\r\n]")
 
 ParserFactory = Callable[[], OutputParser]
 
@@ -246,7 +241,7 @@ class AttemptRunner:
             self._record.started(pid)
         self._announce(pid, str(workspace.root))
         log.debug("command started %s pid=%d argv=%s", self.log_ids, pid, argv)
-        output = _CommandOutput(self, workspace.root, list(command.frames), expected, self._parser_factory())
+        output = CommandOutput(self, workspace.root, list(command.frames), expected, self._parser_factory())
         sampler = TreeSampler(pid)
         sampler.start()
         chunks: asyncio.Queue[bytes | None] = asyncio.Queue(READ_AHEAD)
@@ -338,7 +333,7 @@ class AttemptRunner:
             reader.cancel()
             child.transport.close()
 
-    async def _consume(self, chunks: asyncio.Queue[bytes | None], output: _CommandOutput) -> None:
+    async def _consume(self, chunks: asyncio.Queue[bytes | None], output: CommandOutput) -> None:
         while (data := await chunks.get()) is not None:
             self._log.add(data)
             await output.feed(data)
@@ -366,105 +361,6 @@ class AttemptRunner:
         self._completed.add(frame)
         log.info("frame completed %s frame=%d outputs=%d", self.log_ids, frame, len(outputs))
         return ""
-
-
-class _CommandOutput:
-    """One command's output, cut into lines for its parser, whose events move frames along."""
-
-    def __init__(
-        self,
-        runner: AttemptRunner,
-        cwd: Path,
-        frames: list[int],
-        expected: dict[int, list[Path]],
-        parser: OutputParser,
-    ) -> None:
-        self._runner = runner
-        self._cwd = cwd
-        self._frames = frames
-        self._expected = expected
-        self._parser = parser
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._partial = ""
-        self._loop = asyncio.get_running_loop()
-        self._current = self._next_frame()
-        self._frame_start = self._loop.time()
-        self._parser_failed = False
-        self.last_error = ""
-        self.last_line = ""
-
-    async def feed(self, data: bytes) -> None:
-        *lines, self._partial = _LINE_BREAK.split(self._partial + self._decoder.decode(data))
-        if len(self._partial) >= MAX_LINE:
-            lines.append(self._partial)
-            self._partial = ""
-        for line in lines:
-            await self._line(line)
-
-    async def close(self) -> None:
-        """The output ended: its last line needs no line break."""
-        for line in _LINE_BREAK.split(self._partial + self._decoder.decode(b"", final=True)):
-            await self._line(line)
-        self._partial = ""
-
-    async def finish(self) -> str:
-        """The command exited 0: settle its frames; return why one failed, or ""."""
-        todo = [frame for frame in self._frames if not self._runner.is_completed(frame)]
-        if not todo:
-            return ""
-        if not self._parser.completes_on_exit:
-            return self.last_error or f"renderer exited without saving frame {todo[0]}"
-        share = (self._loop.time() - self._frame_start) / len(todo)
-        problems = [
-            await self._runner.complete_frame(frame, self._expected.get(frame, []), share) for frame in todo
-        ]
-        return next((problem for problem in problems if problem), "")
-
-    def _next_frame(self) -> int | None:
-        return next((frame for frame in self._frames if not self._runner.is_completed(frame)), None)
-
-    async def _line(self, line: str) -> None:
-        if not line.strip():
-            return
-        self.last_line = line.strip()
-        for event in self._parse(line):
-            await self._apply(event)
-
-    def _parse(self, line: str) -> list[ParseEvent]:
-        try:
-            return self._parser.feed(line)
-        except Exception:
-            # A parser bug must not cost the render; say it once per command.
-            if not self._parser_failed:
-                self._parser_failed = True
-                log.exception("output parser failed on a line %s line=%r", self._runner.log_ids, line)
-            return []
-
-    async def _apply(self, event: ParseEvent) -> None:
-        if isinstance(event, FrameStarted):
-            self._current = event.frame
-            self._frame_start = self._loop.time()
-        elif isinstance(event, Progress):
-            frame = event.frame if event.frame is not None else self._current
-            self._runner.report_progress(frame or 0, event.fraction)
-        elif isinstance(event, FrameSaved):
-            await self._saved(event)
-        elif isinstance(event, ErrorLine):
-            self.last_error = event.message
-
-    async def _saved(self, event: FrameSaved) -> None:
-        frame = event.frame if event.frame is not None else self._current
-        if frame is None or self._runner.is_completed(frame):
-            log.debug("saved file not matched to a frame %s path=%s", self._runner.log_ids, event.path)
-            return
-        # A relative path is relative to the renderer's working directory.
-        paths = [self._cwd / event.path, *self._expected.get(frame, [])]
-        problem = await self._runner.complete_frame(frame, paths, self._loop.time() - self._frame_start)
-        if problem:
-            self.last_error = problem
-            return
-        self._current = self._next_frame()
-        self._frame_start = self._loop.time()
 
 
 async def _read_pipe(stream: asyncio.StreamReader, chunks: asyncio.Queue[bytes | None]) -> None:

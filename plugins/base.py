@@ -89,10 +89,21 @@ class FrameSaved:
 
 @dataclass(frozen=True)
 class ErrorLine:
+    """A line that explains a failure, if the process fails (its exit code decides)."""
+
     message: str
 
 
-ParseEvent = Progress | FrameStarted | FrameSaved | ErrorLine
+@dataclass(frozen=True)
+class TaskFailed:
+    """The renderer said the task failed (a licence refused, an error it carried on past,
+    ``openjd_fail``): the task fails with ``message`` even if the process exits 0. Frames
+    saved before it stay done."""
+
+    message: str
+
+
+ParseEvent = Progress | FrameStarted | FrameSaved | ErrorLine | TaskFailed
 
 
 class OutputParser:

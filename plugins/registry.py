@@ -7,9 +7,14 @@ from renderq.plugins.blender import BlenderPlugin
 from renderq.plugins.command import CommandPlugin
 from renderq.plugins.demo import DemoPlugin
 
-_PLUGINS: dict[str, Plugin] = {
-    p.name: p for p in sorted((BlenderPlugin(), CommandPlugin(), DemoPlugin()), key=lambda p: p.name)
-}
+BUILT_IN: tuple[Plugin, ...] = (
+    BlenderPlugin(),
+    CommandPlugin(),
+    DemoPlugin(),
+)
+"""The plugins renderq ships, one instance each."""
+
+_PLUGINS: dict[str, Plugin] = {p.name: p for p in sorted(BUILT_IN, key=lambda p: p.name)}
 
 
 def get_plugin(name: str) -> Plugin | None:
