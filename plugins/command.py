@@ -2,13 +2,23 @@
 
 The escape hatch for renderers without a plugin of their own: the program's exit
 code is all the farm knows, so a frame is done when its command exits 0.
+Open Job Description's ``openjd_progress``/``openjd_fail`` lines add progress and failures.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from renderq.plugins.base import CommandSpec, ExpectedOutput, Parameter, ParameterError, ParamType, Plugin
+from renderq.plugins.base import (
+    CommandSpec,
+    ExpectedOutput,
+    OutputParser,
+    Parameter,
+    ParameterError,
+    ParamType,
+    Plugin,
+)
+from renderq.plugins.openjd import OpenJDParser
 from renderq.plugins.template import check_template, fill_frame_tokens, uses_token
 
 _ARGV_TOKENS = ("frame", "start", "end")
@@ -68,3 +78,8 @@ class CommandPlugin(Plugin):
             frames=list(frames),
             expected_outputs=expected,
         )
+
+    def output_parser(self) -> OutputParser:
+        """Open Job Description's ``openjd_progress``/``openjd_fail`` lines; frames still
+        complete when the program exits 0."""
+        return OpenJDParser()

@@ -6,11 +6,15 @@ from renderq.plugins.base import Plugin
 from renderq.plugins.blender import BlenderPlugin
 from renderq.plugins.command import CommandPlugin
 from renderq.plugins.demo import DemoPlugin
+from renderq.plugins.ffmpeg import FfmpegPlugin
+from renderq.plugins.python import PythonPlugin
 
 BUILT_IN: tuple[Plugin, ...] = (
     BlenderPlugin(),
     CommandPlugin(),
     DemoPlugin(),
+    FfmpegPlugin(),
+    PythonPlugin(),
 )
 """The plugins renderq ships, one instance each."""
 

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from renderq.cli.main import build_parser
+from renderq.cli.plugin_help import plugin_names
 from renderq.plugins.registry import all_plugins
 
 from .conftest import CliRunner
@@ -20,8 +21,8 @@ def help_of(cli: CliRunner, *argv: str) -> str:
 
 def test_submit_names_the_plugins_there_are(cli: CliRunner) -> None:
     text = help_of(cli, "submit")
-    assert "renderer plugin: blender, command or demo (`renderq plugins` lists the farm's)" in text
-    assert "ffmpeg," not in text and "ffmpeg plugin" not in text
+    assert f"renderer plugin: {plugin_names()} (`renderq plugins` lists the farm's)" in text
+    assert "maya," not in text and "maya plugin" not in text
 
 
 def test_submit_plugin_help_lists_its_parameters(cli: CliRunner) -> None:
@@ -34,8 +35,8 @@ def test_submit_plugin_help_lists_its_parameters(cli: CliRunner) -> None:
 
 
 def test_submit_help_for_an_unknown_plugin_says_so(cli: CliRunner) -> None:
-    assert "There is no plugin 'ffmpeg' in this renderq (it has blender, command or demo)" in help_of(
-        cli, "submit", "ffmpeg"
+    assert f"There is no plugin 'maya' in this renderq (it has {plugin_names()})" in help_of(
+        cli, "submit", "maya"
     )
 
 
