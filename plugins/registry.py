@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from renderq.plugins.aftereffects import AfterEffectsPlugin
 from renderq.plugins.base import Plugin
 from renderq.plugins.blender import BlenderPlugin
 from renderq.plugins.command import CommandPlugin
@@ -10,6 +11,7 @@ from renderq.plugins.ffmpeg import FfmpegPlugin
 from renderq.plugins.python import PythonPlugin
 
 BUILT_IN: tuple[Plugin, ...] = (
+    AfterEffectsPlugin(),
     BlenderPlugin(),
     CommandPlugin(),
     DemoPlugin(),
