@@ -11,6 +11,7 @@ from types import FrameType
 from renderq.agent.config import AgentConfig
 from renderq.agent.process_tree import watch_children_without_threads
 from renderq.agent.server import AgentServer, AgentStartError
+from renderq.plugins.registry import log_broken_plugins
 
 log = logging.getLogger(__name__)
 # Operators and scripts wait for the listening line under the agent's own name.
@@ -36,6 +37,7 @@ async def serve(
         )  # fmt: skip
         if server.metrics_port:
             agent_log.info("metrics on http://%s:%d/metrics", server.host, server.metrics_port)
+        log_broken_plugins()
         if ready is not None:
             ready.set()
         await asyncio.Future()

@@ -471,24 +471,28 @@ def _gpus(gpus: Sequence[pb.Gpu]) -> str:
 
 
 async def _plugins(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
-    plugins = (await stub.ListPlugins(fpb.ListPluginsRequest())).plugins
+    listed = await stub.ListPlugins(fpb.ListPluginsRequest())
     if args.json:
-        print_json(plugins)
-        return 0
-    columns = [
-        Column("NAME"),
-        Column("RENDERER", spare=1),
-        Column("PARAMETERS (* required)", wrap=True),
-        Column("DESCRIPTION", wrap=True),
-    ]
-    rows = [
-        [
-            p.name,
-            p.renderer or "-",
-            ", ".join(f"{q.name}{'*' if q.required else ''}" for q in p.parameters) or "-",
-            p.description,
+        print_json(listed.plugins)
+    else:
+        columns = [
+            Column("NAME"),
+            Column("RENDERER", spare=1),
+            Column("PARAMETERS (* required)", wrap=True),
+            Column("DESCRIPTION", wrap=True),
+            Column("ORIGIN", wrap=True),
         ]
-        for p in plugins
-    ]
-    print_table(columns, rows, empty="no plugins")
+        rows = [
+            [
+                p.name,
+                p.renderer or "-",
+                ", ".join(f"{q.name}{'*' if q.required else ''}" for q in p.parameters) or "-",
+                p.description,
+                p.origin or "-",
+            ]
+            for p in listed.plugins
+        ]
+        print_table(columns, rows, empty="no plugins")
+    for broken in listed.broken:
+        warn(f"plugin {broken.name!r} from {broken.origin} is left out: {broken.error}", args.json)
     return 0

@@ -31,7 +31,7 @@ from renderq.controller.tokens import TokenBook
 from renderq.controller.validation import check_job
 from renderq.controller.why import explain_job
 from renderq.plugins.base import ParamType
-from renderq.plugins.registry import all_plugins
+from renderq.plugins.registry import all_plugins, broken_plugins, log_broken_plugins, origin_of
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
@@ -70,6 +70,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         self.logs = logs
         self.book = book
         self.audit = audit
+        log_broken_plugins()
 
     @unary
     async def GetCaller(self, request: fpb.GetCallerRequest, context: Context) -> fpb.GetCallerResponse:
@@ -326,9 +327,11 @@ class FarmApi(fgrpc.FarmServiceServicer):
                         )
                         for q in p.parameters
                     ],
+                    origin=origin_of(p.name),
                 )
                 for p in all_plugins()
-            ]
+            ],
+            broken=[fpb.BrokenPlugin(name=b.name, origin=b.origin, error=b.error) for b in broken_plugins()],
         )
 
     @streaming
