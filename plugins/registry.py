@@ -21,6 +21,7 @@ from renderq.plugins.blender import BlenderPlugin
 from renderq.plugins.command import CommandPlugin
 from renderq.plugins.demo import DemoPlugin
 from renderq.plugins.ffmpeg import FfmpegPlugin
+from renderq.plugins.maya import MayaPlugin
 from renderq.plugins.python import PythonPlugin
 
 BUILT_IN: tuple[Plugin, ...] = (
@@ -29,6 +30,7 @@ BUILT_IN: tuple[Plugin, ...] = (
     CommandPlugin(),
     DemoPlugin(),
     FfmpegPlugin(),
+    MayaPlugin(),
     PythonPlugin(),
 )
 """The plugins renderq ships, one instance each."""
