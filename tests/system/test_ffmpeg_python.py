@@ -55,6 +55,11 @@ def frame_of(farm: Farm, job_id: int) -> dict[str, Any]:
     return dict(frame)
 
 
+def at(farm: Farm, job_id: int, fraction: float) -> Callable[[], bool]:
+    """A check that the job's only frame shows ``fraction`` done."""
+    return lambda: bool(frame_of(farm, job_id)["progress"] == pytest.approx(fraction))
+
+
 def test_a_scripts_progress_is_shown_then_it_completes(farm: Farm, tmp_path: Path) -> None:
     script = tmp_path / "steps.py"
     script.write_text(STEPS)
@@ -65,10 +70,7 @@ def test_a_scripts_progress_is_shown_then_it_completes(farm: Farm, tmp_path: Pat
         "submit", "python", "--frames", "1", "--param", f"script={script}", "--param", f"args={args}"
     )
     for percent in (25, 50, 75):
-        eventually(
-            f"frame 1 at {percent}%",
-            lambda percent=percent: frame_of(farm, job["id"])["progress"] == pytest.approx(percent / 100),
-        )
+        eventually(f"frame 1 at {percent}%", at(farm, job["id"], percent / 100))
         (gates / f"go{percent}").touch()
     farm.cli.run("wait", str(job["id"]), "--timeout", "60")  # exit 0: it completed
     assert frame_of(farm, job["id"])["state"] == "completed"
