@@ -17,7 +17,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from renderq.plugins.app_support import AppOutputParser, check_name, check_node_path, frame_runs
+from renderq.plugins.app_support import (
+    LICENCE_FAILURE,
+    AppOutputParser,
+    check_name,
+    check_node_path,
+    frame_runs,
+)
 from renderq.plugins.base import (
     CommandSpec,
     OutputParser,
@@ -32,12 +38,6 @@ from renderq.plugins.base import (
 _PROGRESS_FRAME = re.compile(r"^PROGRESS:\s+\d+(?:[:;]\d+){3}\s+\((\d+)\):")
 _AERENDER_ERROR = re.compile(r"\baerender error\b:?\s*(.*)$", re.IGNORECASE)
 _AE_ERROR = re.compile(r"\bAfter Effects error:\s*(.+)$", re.IGNORECASE)
-_LICENCE = re.compile(
-    r"\blicen[cs](?:e|ing)\b.*\b(?:fail\w*|expired|invalid|denied|unavailable|not (?:be )?"
-    r"(?:available|found|activated|valid)|could not|unable)\b"
-    r"|\bnot licen[cs]ed\b|\bsign in required\b",
-    re.IGNORECASE,
-)
 LICENCE_REFUSED = "After Effects on this node has no licence to render"
 
 
@@ -139,7 +139,7 @@ class AfterEffectsOutputParser(AppOutputParser):
         frame = _PROGRESS_FRAME.match(line)
         if frame:
             return [Progress(1.0, int(frame.group(1)))]
-        if _LICENCE.search(line):
+        if LICENCE_FAILURE.search(line):
             return self.fail(f"{LICENCE_REFUSED}: {line}")
         error = _AERENDER_ERROR.search(line)
         if error:

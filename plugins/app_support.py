@@ -8,10 +8,19 @@ frames into runs the same way, and their parsers report an error or a failure on
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath, PureWindowsPath
 
 from renderq.plugins.base import ErrorLine, OutputParser, ParameterError, ParseEvent, TaskFailed
 from renderq.plugins.template import check_template, uses_agent_token
+
+LICENCE_FAILURE = re.compile(
+    r"\blicen[cs](?:e|ing)\b.*\b(?:fail\w*|expired|invalid|denied|unavailable|not (?:be )?"
+    r"(?:available|found|activated|valid)|could not|unable)\b"
+    r"|\bnot licen[cs]ed\b|\bsign in required\b",
+    re.IGNORECASE,
+)
+"""A line that says the application may not render here: licence words with a failure's."""
 
 
 def check_node_path(field: str, value: str, suffixes: tuple[str, ...] = ()) -> None:
@@ -72,6 +81,11 @@ class AppOutputParser(OutputParser):
     def __init__(self) -> None:
         self._last_error: str | None = None
         self._failed = False
+
+    @property
+    def last_error(self) -> str | None:
+        """The cause reported last, for a failure that names none of its own."""
+        return self._last_error
 
     def error(self, message: str) -> list[ParseEvent]:
         message = message.strip()

@@ -21,6 +21,7 @@ from renderq.plugins.blender import BlenderPlugin
 from renderq.plugins.command import CommandPlugin
 from renderq.plugins.demo import DemoPlugin
 from renderq.plugins.ffmpeg import FfmpegPlugin
+from renderq.plugins.max3ds import Max3dsPlugin
 from renderq.plugins.maya import MayaPlugin
 from renderq.plugins.python import PythonPlugin
 
@@ -30,6 +31,7 @@ BUILT_IN: tuple[Plugin, ...] = (
     CommandPlugin(),
     DemoPlugin(),
     FfmpegPlugin(),
+    Max3dsPlugin(),
     MayaPlugin(),
     PythonPlugin(),
 )
