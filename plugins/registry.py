@@ -24,6 +24,7 @@ from renderq.plugins.ffmpeg import FfmpegPlugin
 from renderq.plugins.max3ds import Max3dsPlugin
 from renderq.plugins.maya import MayaPlugin
 from renderq.plugins.python import PythonPlugin
+from renderq.plugins.unreal import UnrealPlugin
 
 BUILT_IN: tuple[Plugin, ...] = (
     AfterEffectsPlugin(),
@@ -34,6 +35,7 @@ BUILT_IN: tuple[Plugin, ...] = (
     Max3dsPlugin(),
     MayaPlugin(),
     PythonPlugin(),
+    UnrealPlugin(),
 )
 """The plugins renderq ships, one instance each."""
 
