@@ -16,7 +16,7 @@ def test_plugins_are_listed_by_name() -> None:
 def test_a_plugin_is_found_by_name_and_is_always_the_same_instance() -> None:
     blender = get_plugin("blender")
     assert blender is not None and blender is get_plugin("blender")
-    assert get_plugin("maya") is None
+    assert get_plugin("houdini") is None
 
 
 @pytest.mark.parametrize("plugin", all_plugins(), ids=lambda p: p.name)
@@ -27,5 +27,7 @@ def test_every_parameter_is_described_and_its_default_fits_its_type(plugin: Plug
         if parameter.type is ParamType.CHOICE:
             assert parameter.default in parameter.choices
         if parameter.default is not None:
-            expected = {ParamType.INTEGER: int, ParamType.NUMBER: float}.get(parameter.type, str)
+            expected = {ParamType.INTEGER: int, ParamType.NUMBER: float, ParamType.BOOLEAN: bool}.get(
+                parameter.type, str
+            )
             assert isinstance(parameter.default, expected), parameter.name
