@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from renderq.plugins.app_support import check_node_path
 from renderq.plugins.base import (
     CommandSpec,
     ErrorLine,
@@ -27,7 +28,6 @@ from renderq.plugins.base import (
     Plugin,
     Progress,
 )
-from renderq.plugins.python import check_node_path
 from renderq.plugins.template import token_names
 
 CODECS: dict[str, list[str]] = {

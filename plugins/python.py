@@ -10,13 +10,13 @@ use {frame}, else once per task.
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
+from renderq.plugins.app_support import check_node_path
 from renderq.plugins.base import CommandSpec, OutputParser, Parameter, ParameterError, ParamType, Plugin
 from renderq.plugins.command import CommandPlugin
 from renderq.plugins.openjd import OpenJDParser
-from renderq.plugins.template import check_template, uses_agent_token
+from renderq.plugins.template import check_template
 
 _ARG_TOKENS = ("frame", "start", "end")
 _COMMAND = CommandPlugin()
@@ -80,18 +80,3 @@ class PythonPlugin(Plugin):
 
     def output_parser(self) -> OutputParser:
         return OpenJDParser()
-
-
-def check_node_path(field: str, path: str) -> None:
-    """A path the render nodes can resolve: absolute (POSIX or Windows) or under an agent
-    token. A relative one would be resolved from each node's working directory, which is
-    never what the submitter meant. ``renderq submit`` makes typed paths absolute."""
-    check_template(field, path, ())
-    if uses_agent_token(path):
-        return
-    if not (PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute()):
-        raise ParameterError(
-            field,
-            f"the {field} {path!r} is a relative path; it must be absolute, as `renderq submit` sends "
-            "it, or start with {project} or {renders}",
-        )

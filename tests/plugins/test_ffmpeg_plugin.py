@@ -83,14 +83,14 @@ def test_prores_ignores_quality() -> None:
             "'input' must name the frame number once, as %d or %04d (ffmpeg's image pattern), "
             "not '{renders}/frame.png'",
         ),
-        ({"input": "frames/f_%04d.png"}, "input", "the input 'frames/f_%04d.png' is a relative path"),
+        ({"input": "frames/f_%04d.png"}, "input", "'input' is the relative path 'frames/f_%04d.png'"),
         ({"output": "{renders}/shot.gif"}, "output", "'output' must end in .mp4, .mov, .mkv for h264"),
         ({"codec": "prores"}, "output", "'output' must end in .mov for prores, not '{renders}/shot.mp4'"),
         ({"codec": "vp9"}, "codec", "'codec' must be one of h264, h265, prores, not 'vp9'"),
         ({"fps": 0}, "fps", "'fps' must be above 0 and at most 1000, not 0"),
         ({"quality": 52}, "quality", "'quality' must be from 0 to 51, not 52"),
         ({"start_number": -1}, "start_number", "'start_number' must be 0 or more, not -1"),
-        ({"audio": "mix.wav"}, "audio", "the audio 'mix.wav' is a relative path"),
+        ({"audio": "mix.wav"}, "audio", "'audio' is the relative path 'mix.wav'"),
     ],
 )
 def test_refusals_name_the_field_in_a_sentence(params: dict[str, Any], field: str, message: str) -> None:

@@ -64,8 +64,8 @@ def test_a_relative_script_is_refused() -> None:
     error = refusal(script="gen.py")
     assert (error.field, error.message) == (
         "script",
-        "the script 'gen.py' is a relative path; it must be absolute, as `renderq submit` sends it, "
-        "or start with {project} or {renders}",
+        "'script' is the relative path 'gen.py'; give an absolute path on storage the render nodes "
+        "share, or one that starts with {project}",
     )
 
 
