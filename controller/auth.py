@@ -39,7 +39,7 @@ READS = {
     "GetJob": VIEWER, "ListJobs": VIEWER, "ListTasks": VIEWER, "ListFrames": VIEWER,
     "GetAgent": VIEWER, "ListAgents": VIEWER, "ListPlugins": VIEWER, "WatchEvents": VIEWER,
     "WatchEventBatches": VIEWER, "TailLog": VIEWER, "ReadOutput": VIEWER, "GetCaller": VIEWER,
-    "ListOutputs": VIEWER,
+    "ListOutputs": VIEWER, "AnalyzeScene": OPERATOR,
     "ListTokens": ADMIN, "ListAuditRecords": ADMIN, "ExportDatabase": ADMIN, "ListLimits": VIEWER,
     "ExplainJob": VIEWER, "FindMissingBlobs": OPERATOR, "ListPathMappings": VIEWER, "MapPath": VIEWER,
 }  # fmt: skip

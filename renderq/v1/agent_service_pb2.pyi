@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkRequest(_message.Message):
-    __slots__ = ("hello", "assign", "cancel", "ack", "drain", "proof", "cleanup", "blob", "want_output")
+    __slots__ = ("hello", "assign", "cancel", "ack", "drain", "proof", "cleanup", "blob", "want_output", "analyze")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
@@ -22,6 +22,7 @@ class LinkRequest(_message.Message):
     CLEANUP_FIELD_NUMBER: _ClassVar[int]
     BLOB_FIELD_NUMBER: _ClassVar[int]
     WANT_OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ANALYZE_FIELD_NUMBER: _ClassVar[int]
     hello: ControllerHello
     assign: AssignTask
     cancel: CancelTask
@@ -31,10 +32,11 @@ class LinkRequest(_message.Message):
     cleanup: CleanupWorkspaces
     blob: BlobChunk
     want_output: OutputWanted
-    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., proof: _Optional[_Union[ControllerProof, _Mapping]] = ..., cleanup: _Optional[_Union[CleanupWorkspaces, _Mapping]] = ..., blob: _Optional[_Union[BlobChunk, _Mapping]] = ..., want_output: _Optional[_Union[OutputWanted, _Mapping]] = ...) -> None: ...
+    analyze: AnalyzeScene
+    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., proof: _Optional[_Union[ControllerProof, _Mapping]] = ..., cleanup: _Optional[_Union[CleanupWorkspaces, _Mapping]] = ..., blob: _Optional[_Union[BlobChunk, _Mapping]] = ..., want_output: _Optional[_Union[OutputWanted, _Mapping]] = ..., analyze: _Optional[_Union[AnalyzeScene, _Mapping]] = ...) -> None: ...
 
 class LinkResponse(_message.Message):
-    __slots__ = ("hello", "events", "heartbeat", "goodbye", "cleaned", "want_blob", "output")
+    __slots__ = ("hello", "events", "heartbeat", "goodbye", "cleaned", "want_blob", "output", "analyzed")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
     HEARTBEAT_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +44,7 @@ class LinkResponse(_message.Message):
     CLEANED_FIELD_NUMBER: _ClassVar[int]
     WANT_BLOB_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    ANALYZED_FIELD_NUMBER: _ClassVar[int]
     hello: AgentHello
     events: AgentEvents
     heartbeat: Heartbeat
@@ -49,7 +52,8 @@ class LinkResponse(_message.Message):
     cleaned: CleanupDone
     want_blob: BlobWanted
     output: BlobChunk
-    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., events: _Optional[_Union[AgentEvents, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., goodbye: _Optional[_Union[AgentGoodbye, _Mapping]] = ..., cleaned: _Optional[_Union[CleanupDone, _Mapping]] = ..., want_blob: _Optional[_Union[BlobWanted, _Mapping]] = ..., output: _Optional[_Union[BlobChunk, _Mapping]] = ...) -> None: ...
+    analyzed: SceneAnalyzed
+    def __init__(self, hello: _Optional[_Union[AgentHello, _Mapping]] = ..., events: _Optional[_Union[AgentEvents, _Mapping]] = ..., heartbeat: _Optional[_Union[Heartbeat, _Mapping]] = ..., goodbye: _Optional[_Union[AgentGoodbye, _Mapping]] = ..., cleaned: _Optional[_Union[CleanupDone, _Mapping]] = ..., want_blob: _Optional[_Union[BlobWanted, _Mapping]] = ..., output: _Optional[_Union[BlobChunk, _Mapping]] = ..., analyzed: _Optional[_Union[SceneAnalyzed, _Mapping]] = ...) -> None: ...
 
 class AgentGoodbye(_message.Message):
     __slots__ = ("reason",)
@@ -285,14 +289,48 @@ class TaskProgress(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., frame_progress: _Optional[float] = ...) -> None: ...
 
 class FrameCompleted(_message.Message):
-    __slots__ = ("frame", "outputs", "render_time")
+    __slots__ = ("frame", "outputs", "render_time", "thumbnails")
     FRAME_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     RENDER_TIME_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAILS_FIELD_NUMBER: _ClassVar[int]
     frame: int
     outputs: _containers.RepeatedCompositeFieldContainer[_resources_pb2.OutputFile]
     render_time: _duration_pb2.Duration
-    def __init__(self, frame: _Optional[int] = ..., outputs: _Optional[_Iterable[_Union[_resources_pb2.OutputFile, _Mapping]]] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    thumbnails: _containers.RepeatedCompositeFieldContainer[Thumbnail]
+    def __init__(self, frame: _Optional[int] = ..., outputs: _Optional[_Iterable[_Union[_resources_pb2.OutputFile, _Mapping]]] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., thumbnails: _Optional[_Iterable[_Union[Thumbnail, _Mapping]]] = ...) -> None: ...
+
+class Thumbnail(_message.Message):
+    __slots__ = ("path", "png")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    PNG_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    png: bytes
+    def __init__(self, path: _Optional[str] = ..., png: _Optional[bytes] = ...) -> None: ...
+
+class AnalyzeScene(_message.Message):
+    __slots__ = ("request_id", "plugin", "path", "blob", "name")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    BLOB_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    plugin: str
+    path: str
+    blob: _resources_pb2.BlobRef
+    name: str
+    def __init__(self, request_id: _Optional[int] = ..., plugin: _Optional[str] = ..., path: _Optional[str] = ..., blob: _Optional[_Union[_resources_pb2.BlobRef, _Mapping]] = ..., name: _Optional[str] = ...) -> None: ...
+
+class SceneAnalyzed(_message.Message):
+    __slots__ = ("request_id", "analysis", "error")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    request_id: int
+    analysis: _resources_pb2.SceneAnalysis
+    error: str
+    def __init__(self, request_id: _Optional[int] = ..., analysis: _Optional[_Union[_resources_pb2.SceneAnalysis, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
 
 class TaskFinished(_message.Message):
     __slots__ = ("exit_code", "error_message", "failed_frames", "duration", "cpu_time", "peak_rss_bytes", "cancelled", "timed_out", "out_of_memory")

@@ -502,16 +502,18 @@ class ListAuditRecordsResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[_resources_pb2.AuditRecord, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ReadOutputRequest(_message.Message):
-    __slots__ = ("job_id", "frame", "path", "offset")
+    __slots__ = ("job_id", "frame", "path", "offset", "thumbnail")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_FIELD_NUMBER: _ClassVar[int]
     PATH_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     frame: int
     path: str
     offset: int
-    def __init__(self, job_id: _Optional[int] = ..., frame: _Optional[int] = ..., path: _Optional[str] = ..., offset: _Optional[int] = ...) -> None: ...
+    thumbnail: bool
+    def __init__(self, job_id: _Optional[int] = ..., frame: _Optional[int] = ..., path: _Optional[str] = ..., offset: _Optional[int] = ..., thumbnail: _Optional[bool] = ...) -> None: ...
 
 class ListOutputsRequest(_message.Message):
     __slots__ = ("job_id", "frames", "urls", "url_ttl")
@@ -772,3 +774,21 @@ class CleanupWorkspacesResponse(_message.Message):
     job_ids: _containers.RepeatedScalarFieldContainer[int]
     agents: _containers.RepeatedCompositeFieldContainer[AgentCleanup]
     def __init__(self, job_ids: _Optional[_Iterable[int]] = ..., agents: _Optional[_Iterable[_Union[AgentCleanup, _Mapping]]] = ...) -> None: ...
+
+class AnalyzeSceneRequest(_message.Message):
+    __slots__ = ("plugin", "path", "blob", "name")
+    PLUGIN_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    BLOB_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    plugin: str
+    path: str
+    blob: _resources_pb2.BlobRef
+    name: str
+    def __init__(self, plugin: _Optional[str] = ..., path: _Optional[str] = ..., blob: _Optional[_Union[_resources_pb2.BlobRef, _Mapping]] = ..., name: _Optional[str] = ...) -> None: ...
+
+class AnalyzeSceneResponse(_message.Message):
+    __slots__ = ("analysis",)
+    ANALYSIS_FIELD_NUMBER: _ClassVar[int]
+    analysis: _resources_pb2.SceneAnalysis
+    def __init__(self, analysis: _Optional[_Union[_resources_pb2.SceneAnalysis, _Mapping]] = ...) -> None: ...

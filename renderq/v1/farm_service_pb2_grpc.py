@@ -251,6 +251,11 @@ class FarmServiceStub:
                 request_serializer=renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesRequest.SerializeToString,
                 response_deserializer=renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesResponse.FromString,
                 _registered_method=True)
+        self.AnalyzeScene = channel.unary_unary(
+                '/renderq.v1.FarmService/AnalyzeScene',
+                request_serializer=renderq_dot_v1_dot_farm__service__pb2.AnalyzeSceneRequest.SerializeToString,
+                response_deserializer=renderq_dot_v1_dot_farm__service__pb2.AnalyzeSceneResponse.FromString,
+                _registered_method=True)
 
 
 class FarmServiceServicer:
@@ -555,6 +560,14 @@ class FarmServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AnalyzeScene(self, request, context):
+        """A scene file analysed by an agent that has its application (after the file's upload,
+        or at a path the agent reads), or by a parser of its format on the controller.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_FarmServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -772,6 +785,11 @@ def add_FarmServiceServicer_to_server(servicer, server):
                     servicer.CleanupWorkspaces,
                     request_deserializer=renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesRequest.FromString,
                     response_serializer=renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesResponse.SerializeToString,
+            ),
+            'AnalyzeScene': grpc.unary_unary_rpc_method_handler(
+                    servicer.AnalyzeScene,
+                    request_deserializer=renderq_dot_v1_dot_farm__service__pb2.AnalyzeSceneRequest.FromString,
+                    response_serializer=renderq_dot_v1_dot_farm__service__pb2.AnalyzeSceneResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1937,6 +1955,33 @@ class FarmService:
             '/renderq.v1.FarmService/CleanupWorkspaces',
             renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesRequest.SerializeToString,
             renderq_dot_v1_dot_farm__service__pb2.CleanupWorkspacesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AnalyzeScene(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/renderq.v1.FarmService/AnalyzeScene',
+            renderq_dot_v1_dot_farm__service__pb2.AnalyzeSceneRequest.SerializeToString,
+            renderq_dot_v1_dot_farm__service__pb2.AnalyzeSceneResponse.FromString,
             options,
             channel_credentials,
             insecure,

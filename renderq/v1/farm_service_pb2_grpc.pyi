@@ -126,6 +126,10 @@ class FarmServiceStub:
     """What a path becomes on agents of an OS, and by which rule."""
     CleanupWorkspaces: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.CleanupWorkspacesRequest, _farm_service_pb2.CleanupWorkspacesResponse]
     """Remove jobs' workspaces on every online agent, reporting what each freed."""
+    AnalyzeScene: _grpc.UnaryUnaryMultiCallable[_farm_service_pb2.AnalyzeSceneRequest, _farm_service_pb2.AnalyzeSceneResponse]
+    """A scene file analysed by an agent that has its application (after the file's upload,
+    or at a path the agent reads), or by a parser of its format on the controller.
+    """
 
 @_typing.type_check_only
 class FarmServiceAsyncStub(FarmServiceStub):
@@ -225,6 +229,10 @@ class FarmServiceAsyncStub(FarmServiceStub):
     """What a path becomes on agents of an OS, and by which rule."""
     CleanupWorkspaces: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.CleanupWorkspacesRequest, _farm_service_pb2.CleanupWorkspacesResponse]  # type: ignore[assignment]
     """Remove jobs' workspaces on every online agent, reporting what each freed."""
+    AnalyzeScene: _aio.UnaryUnaryMultiCallable[_farm_service_pb2.AnalyzeSceneRequest, _farm_service_pb2.AnalyzeSceneResponse]  # type: ignore[assignment]
+    """A scene file analysed by an agent that has its application (after the file's upload,
+    or at a path the agent reads), or by a parser of its format on the controller.
+    """
 
 class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
     """Everything an operator or a script can do. Served by the controller; the TUI,
@@ -579,5 +587,15 @@ class FarmServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_farm_service_pb2.CleanupWorkspacesResponse, _abc.Awaitable[_farm_service_pb2.CleanupWorkspacesResponse]]:
         """Remove jobs' workspaces on every online agent, reporting what each freed."""
+
+    @_abc_1.abstractmethod
+    def AnalyzeScene(
+        self,
+        request: _farm_service_pb2.AnalyzeSceneRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_farm_service_pb2.AnalyzeSceneResponse, _abc.Awaitable[_farm_service_pb2.AnalyzeSceneResponse]]:
+        """A scene file analysed by an agent that has its application (after the file's upload,
+        or at a path the agent reads), or by a parser of its format on the controller.
+        """
 
 def add_FarmServiceServicer_to_server(servicer: FarmServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

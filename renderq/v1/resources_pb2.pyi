@@ -144,7 +144,7 @@ class TaskReservation(_message.Message):
     def __init__(self, cores: _Optional[int] = ..., memory_bytes: _Optional[int] = ..., gpus: _Optional[int] = ...) -> None: ...
 
 class OutputFile(_message.Message):
-    __slots__ = ("path", "size_bytes", "xxh3_128", "storage", "object_url", "storage_error", "download_url")
+    __slots__ = ("path", "size_bytes", "xxh3_128", "storage", "object_url", "storage_error", "download_url", "thumbnail")
     PATH_FIELD_NUMBER: _ClassVar[int]
     SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     XXH3_128_FIELD_NUMBER: _ClassVar[int]
@@ -152,6 +152,7 @@ class OutputFile(_message.Message):
     OBJECT_URL_FIELD_NUMBER: _ClassVar[int]
     STORAGE_ERROR_FIELD_NUMBER: _ClassVar[int]
     DOWNLOAD_URL_FIELD_NUMBER: _ClassVar[int]
+    THUMBNAIL_FIELD_NUMBER: _ClassVar[int]
     path: str
     size_bytes: int
     xxh3_128: str
@@ -159,10 +160,11 @@ class OutputFile(_message.Message):
     object_url: str
     storage_error: str
     download_url: str
-    def __init__(self, path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., xxh3_128: _Optional[str] = ..., storage: _Optional[_Union[OutputStorage, str]] = ..., object_url: _Optional[str] = ..., storage_error: _Optional[str] = ..., download_url: _Optional[str] = ...) -> None: ...
+    thumbnail: BlobRef
+    def __init__(self, path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., xxh3_128: _Optional[str] = ..., storage: _Optional[_Union[OutputStorage, str]] = ..., object_url: _Optional[str] = ..., storage_error: _Optional[str] = ..., download_url: _Optional[str] = ..., thumbnail: _Optional[_Union[BlobRef, _Mapping]] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("id", "name", "owner", "plugin", "parameters", "frames", "chunk_size", "priority", "pool", "requirements", "environment", "depends_on", "max_retries", "task_timeout", "state", "create_time", "start_time", "end_time", "frame_count", "frames_completed", "frames_failed", "frames_running", "task_count", "progress", "last_error", "state_reason", "limits", "max_agent_failures", "min_runtime", "blocked_agents", "reservation", "frame_by_frame", "files", "output_destination")
+    __slots__ = ("id", "name", "owner", "plugin", "parameters", "frames", "chunk_size", "priority", "pool", "requirements", "environment", "depends_on", "max_retries", "task_timeout", "state", "create_time", "start_time", "end_time", "frame_count", "frames_completed", "frames_failed", "frames_running", "task_count", "progress", "last_error", "state_reason", "limits", "max_agent_failures", "min_runtime", "blocked_agents", "reservation", "frame_by_frame", "files", "output_destination", "test_frames", "stop_on_test_failure", "hold_after_test", "estimate", "inputs_from")
     class EnvironmentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +206,11 @@ class Job(_message.Message):
     FRAME_BY_FRAME_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_DESTINATION_FIELD_NUMBER: _ClassVar[int]
+    TEST_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    STOP_ON_TEST_FAILURE_FIELD_NUMBER: _ClassVar[int]
+    HOLD_AFTER_TEST_FIELD_NUMBER: _ClassVar[int]
+    ESTIMATE_FIELD_NUMBER: _ClassVar[int]
+    INPUTS_FROM_FIELD_NUMBER: _ClassVar[int]
     id: int
     name: str
     owner: str
@@ -238,7 +245,78 @@ class Job(_message.Message):
     frame_by_frame: bool
     files: _containers.RepeatedCompositeFieldContainer[FileEntry]
     output_destination: str
-    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., plugin: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., frames: _Optional[str] = ..., chunk_size: _Optional[int] = ..., priority: _Optional[int] = ..., pool: _Optional[str] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., environment: _Optional[_Mapping[str, str]] = ..., depends_on: _Optional[_Iterable[int]] = ..., max_retries: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_count: _Optional[int] = ..., frames_completed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., frames_running: _Optional[int] = ..., task_count: _Optional[int] = ..., progress: _Optional[float] = ..., last_error: _Optional[str] = ..., state_reason: _Optional[str] = ..., limits: _Optional[_Iterable[str]] = ..., max_agent_failures: _Optional[int] = ..., min_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., blocked_agents: _Optional[_Iterable[_Union[BlockedAgent, _Mapping]]] = ..., reservation: _Optional[_Union[TaskReservation, _Mapping]] = ..., frame_by_frame: _Optional[bool] = ..., files: _Optional[_Iterable[_Union[FileEntry, _Mapping]]] = ..., output_destination: _Optional[str] = ...) -> None: ...
+    test_frames: str
+    stop_on_test_failure: bool
+    hold_after_test: bool
+    estimate: JobEstimate
+    inputs_from: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., owner: _Optional[str] = ..., plugin: _Optional[str] = ..., parameters: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., frames: _Optional[str] = ..., chunk_size: _Optional[int] = ..., priority: _Optional[int] = ..., pool: _Optional[str] = ..., requirements: _Optional[_Union[Requirements, _Mapping]] = ..., environment: _Optional[_Mapping[str, str]] = ..., depends_on: _Optional[_Iterable[int]] = ..., max_retries: _Optional[int] = ..., task_timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., frame_count: _Optional[int] = ..., frames_completed: _Optional[int] = ..., frames_failed: _Optional[int] = ..., frames_running: _Optional[int] = ..., task_count: _Optional[int] = ..., progress: _Optional[float] = ..., last_error: _Optional[str] = ..., state_reason: _Optional[str] = ..., limits: _Optional[_Iterable[str]] = ..., max_agent_failures: _Optional[int] = ..., min_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., blocked_agents: _Optional[_Iterable[_Union[BlockedAgent, _Mapping]]] = ..., reservation: _Optional[_Union[TaskReservation, _Mapping]] = ..., frame_by_frame: _Optional[bool] = ..., files: _Optional[_Iterable[_Union[FileEntry, _Mapping]]] = ..., output_destination: _Optional[str] = ..., test_frames: _Optional[str] = ..., stop_on_test_failure: _Optional[bool] = ..., hold_after_test: _Optional[bool] = ..., estimate: _Optional[_Union[JobEstimate, _Mapping]] = ..., inputs_from: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class JobEstimate(_message.Message):
+    __slots__ = ("frames_measured", "total_render_time", "time_left", "cost")
+    FRAMES_MEASURED_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_RENDER_TIME_FIELD_NUMBER: _ClassVar[int]
+    TIME_LEFT_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    frames_measured: int
+    total_render_time: _duration_pb2.Duration
+    time_left: _duration_pb2.Duration
+    cost: float
+    def __init__(self, frames_measured: _Optional[int] = ..., total_render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., time_left: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., cost: _Optional[float] = ...) -> None: ...
+
+class SceneAnalysis(_message.Message):
+    __slots__ = ("analyser", "frame_start", "frame_end", "frame_step", "fps", "resolution_x", "resolution_y", "resolution_percentage", "engine", "cameras", "output_path", "output_format", "files", "warnings")
+    ANALYSER_FIELD_NUMBER: _ClassVar[int]
+    FRAME_START_FIELD_NUMBER: _ClassVar[int]
+    FRAME_END_FIELD_NUMBER: _ClassVar[int]
+    FRAME_STEP_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_X_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_Y_FIELD_NUMBER: _ClassVar[int]
+    RESOLUTION_PERCENTAGE_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
+    CAMERAS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_PATH_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FORMAT_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    analyser: str
+    frame_start: int
+    frame_end: int
+    frame_step: int
+    fps: float
+    resolution_x: int
+    resolution_y: int
+    resolution_percentage: int
+    engine: str
+    cameras: _containers.RepeatedCompositeFieldContainer[SceneCamera]
+    output_path: str
+    output_format: str
+    files: _containers.RepeatedCompositeFieldContainer[ExternalFile]
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, analyser: _Optional[str] = ..., frame_start: _Optional[int] = ..., frame_end: _Optional[int] = ..., frame_step: _Optional[int] = ..., fps: _Optional[float] = ..., resolution_x: _Optional[int] = ..., resolution_y: _Optional[int] = ..., resolution_percentage: _Optional[int] = ..., engine: _Optional[str] = ..., cameras: _Optional[_Iterable[_Union[SceneCamera, _Mapping]]] = ..., output_path: _Optional[str] = ..., output_format: _Optional[str] = ..., files: _Optional[_Iterable[_Union[ExternalFile, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SceneCamera(_message.Message):
+    __slots__ = ("name", "active")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    active: bool
+    def __init__(self, name: _Optional[str] = ..., active: _Optional[bool] = ...) -> None: ...
+
+class ExternalFile(_message.Message):
+    __slots__ = ("path", "resolved_path", "kind", "exists", "size_bytes")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_PATH_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    EXISTS_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    resolved_path: str
+    kind: str
+    exists: bool
+    size_bytes: int
+    def __init__(self, path: _Optional[str] = ..., resolved_path: _Optional[str] = ..., kind: _Optional[str] = ..., exists: _Optional[bool] = ..., size_bytes: _Optional[int] = ...) -> None: ...
 
 class BlobRef(_message.Message):
     __slots__ = ("xxh3_128", "size_bytes")
@@ -323,7 +401,7 @@ class Task(_message.Message):
     def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., index: _Optional[int] = ..., frames: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[TaskState, str]] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., progress: _Optional[float] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt_ids: _Optional[_Iterable[int]] = ..., memory_reservation_bytes: _Optional[int] = ..., gpu_indices: _Optional[_Iterable[int]] = ..., out_of_memory: _Optional[bool] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("job_id", "number", "state", "task_id", "agent_id", "attempt_id", "attempt_count", "failure_count", "progress", "render_time", "peak_rss_bytes", "exit_code", "error_message", "outputs", "start_time", "end_time")
+    __slots__ = ("job_id", "number", "state", "task_id", "agent_id", "attempt_id", "attempt_count", "failure_count", "progress", "render_time", "peak_rss_bytes", "exit_code", "error_message", "outputs", "start_time", "end_time", "test")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -340,6 +418,7 @@ class Frame(_message.Message):
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
+    TEST_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     number: int
     state: FrameState
@@ -356,7 +435,8 @@ class Frame(_message.Message):
     outputs: _containers.RepeatedCompositeFieldContainer[OutputFile]
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
-    def __init__(self, job_id: _Optional[int] = ..., number: _Optional[int] = ..., state: _Optional[_Union[FrameState, str]] = ..., task_id: _Optional[int] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., progress: _Optional[float] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[OutputFile, _Mapping]]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    test: bool
+    def __init__(self, job_id: _Optional[int] = ..., number: _Optional[int] = ..., state: _Optional[_Union[FrameState, str]] = ..., task_id: _Optional[int] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., progress: _Optional[float] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[OutputFile, _Mapping]]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., test: _Optional[bool] = ...) -> None: ...
 
 class Gpu(_message.Message):
     __slots__ = ("index", "model", "memory_bytes")
