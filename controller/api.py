@@ -19,7 +19,7 @@ from renderq.controller.auth import current_caller
 from renderq.controller.backup import DatabaseExport
 from renderq.controller.blob_serving import RETENTION, collect, uploaded
 from renderq.controller.bus import EventBus
-from renderq.controller.errors import InvalidField, NoSuchResource
+from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm import Farm
 from renderq.controller.job_updates import update_job
 from renderq.controller.limit_control import held, usage
@@ -412,6 +412,12 @@ class FarmApi(fgrpc.FarmServiceServicer):
         roots = [workspace, *shares]
         async for answer in stream_output(output, roots, request.frame, request.offset, self.farm.blobs):
             yield answer
+
+    @unary
+    async def AnalyzeScene(
+        self, request: fpb.AnalyzeSceneRequest, context: Context
+    ) -> fpb.AnalyzeSceneResponse:
+        raise NotPossibleNow("this controller cannot analyse scenes yet")
 
     @unary
     async def ListOutputs(self, request: fpb.ListOutputsRequest, context: Context) -> fpb.ListOutputsResponse:

@@ -111,7 +111,9 @@ class Farm:
         restored already)."""
         state = self.state
         self.rules.dependencies.add(job)
+        tests = set(job.test_frame_numbers)
         for frame in job.frames.values():
+            frame.test = frame.number in tests
             job.counts[frame.state] = job.counts.get(frame.state, 0) + 1
             if frame.state == pb.FRAME_STATE_RENDERING:
                 job.rendering.add(frame.number)

@@ -46,13 +46,14 @@ class JobControl:
         state = self.state
         job = Job(id=self.next_job_id, **checked.job_settings())
         self.next_job_id += 1
+        tests = set(checked.test_frame_numbers)
         for index, frames in enumerate(checked.tasks):
             task = Task(id=self.next_task_id, job_id=job.id, index=index, frames=frames)
             self.next_task_id += 1
             job.tasks.append(task)
             state.tasks[task.id] = task
             for n in frames:
-                job.frames[n] = Frame(job_id=job.id, number=n, task_id=task.id)
+                job.frames[n] = Frame(job_id=job.id, number=n, task_id=task.id, test=n in tests)
         job.counts[pb.FRAME_STATE_PENDING] = len(job.frames)
         self.rules.dependencies.add(job)
         for task in job.tasks:

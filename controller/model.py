@@ -81,6 +81,8 @@ class Frame:
     outputs: list[Output] = field(default_factory=list)
     start_time: float | None = None
     end_time: float | None = None
+    test: bool = False
+    """One of its job's test frames (not stored: derived from the job)."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -104,6 +106,7 @@ class Frame:
             outputs=[o.to_proto() for o in self.outputs],
             start_time=timestamp(self.start_time),
             end_time=timestamp(self.end_time),
+            test=self.test,
         )
 
 
@@ -196,6 +199,14 @@ class Job:
     """The project's files, by content: each agent fetches the blobs it lacks before a task."""
     output_destination: str = ""
     """"" (the controller's store), "keep", or "s3://bucket/prefix" (store, then push)."""
+    test_frames: str = ""
+    """The test frames as submitted ("first,middle,last")."""
+    test_frame_numbers: list[int] = field(default_factory=list)
+    """The test frames resolved: rendered before any other frame."""
+    stop_on_test_failure: bool = False
+    hold_after_test: bool = False
+    inputs_from: list[int] = field(default_factory=list)
+    """Jobs whose outputs are placed in this job's workspace."""
     state: pb.JobState = pb.JOB_STATE_QUEUED
     create_time: float = field(default_factory=time.time)
     start_time: float | None = None
@@ -271,6 +282,10 @@ class Job:
             frame_by_frame=self.frame_by_frame,
             files=self.files,
             output_destination=self.output_destination,
+            test_frames=self.test_frames,
+            stop_on_test_failure=self.stop_on_test_failure,
+            hold_after_test=self.hold_after_test,
+            inputs_from=self.inputs_from,
         )
         if self.min_runtime:
             job.min_runtime.CopyFrom(duration(self.min_runtime))

@@ -180,6 +180,11 @@ JOBS = Table("jobs", Job, (
     Column("frame_by_frame", "BOOLEAN", decode=_or(False), since=4),
     Column("files", "BLOB", encode=_encode_files, decode=_decode_files, since=4),
     Column("output_destination", "VARCHAR", decode=_or(""), since=5),
+    Column("test_frames", "VARCHAR", decode=_or(""), since=5),
+    _json("test_frame_numbers", since=5),
+    Column("stop_on_test_failure", "BOOLEAN", decode=_or(False), since=5),
+    Column("hold_after_test", "BOOLEAN", decode=_or(False), since=5),
+    _json("inputs_from", since=5),
 ), key=("id",), order="id")  # fmt: skip
 
 TASKS = Table("tasks", Task, (

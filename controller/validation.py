@@ -22,6 +22,7 @@ from renderq.controller.model import (
     DEFAULT_PRIORITY,
 )
 from renderq.controller.object_storage import KEEP, parse_destination
+from renderq.controller.test_frames import resolve_test_frames
 from renderq.frame_range import FrameRangeError, chunk, parse_frames
 from renderq.plugins.base import ParameterError
 from renderq.plugins.registry import all_plugins, get_plugin
@@ -68,6 +69,11 @@ class CheckedJob:
     frame_by_frame: bool
     files: list[pb.FileEntry]
     output_destination: str
+    test_frames: str
+    test_frame_numbers: list[int]
+    stop_on_test_failure: bool
+    hold_after_test: bool
+    inputs_from: list[int]
 
     def job_settings(self) -> dict[str, Any]:
         """The settings a new ``Job`` takes from this check, by the names they share."""
@@ -197,6 +203,11 @@ def check_job(
         frame_by_frame=check_frame_by_frame(job),
         files=check_files(job.files, has_blob),
         output_destination=check_output_destination(job.output_destination),
+        test_frames=job.test_frames.strip(),
+        test_frame_numbers=resolve_test_frames(job.test_frames, frames),
+        stop_on_test_failure=job.stop_on_test_failure,
+        hold_after_test=job.hold_after_test,
+        inputs_from=check_inputs_from(job),
     )
 
 
@@ -248,6 +259,17 @@ def check_reservation(res: pb.TaskReservation) -> pb.TaskReservation:
     if not 0 <= res.gpus <= MOST_GPUS:
         raise InvalidField("reservation.gpus", f"must be from 0 to {MOST_GPUS} whole GPUs, not {res.gpus}")
     return res
+
+
+def check_inputs_from(job: pb.Job) -> list[int]:
+    """Jobs whose outputs this one takes: each must be one it depends on (it waits for them)."""
+    for source in job.inputs_from:
+        if source not in job.depends_on:
+            raise InvalidField(
+                "inputs_from",
+                f"job {source} is not among depends_on: a job takes the outputs of jobs it waits for",
+            )
+    return list(dict.fromkeys(job.inputs_from))
 
 
 def check_frame_by_frame(job: pb.Job) -> bool:

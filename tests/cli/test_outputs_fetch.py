@@ -35,13 +35,15 @@ FAILED = pb.OUTPUT_STORAGE_FAILED
 
 def stored(path: str, content: bytes, storage: int = CONTROLLER, **fields: str) -> pb.OutputFile:
     """An output as ListOutputs describes it, for ``content``."""
-    return pb.OutputFile(
+    output = pb.OutputFile(
         path=path,
         size_bytes=len(content),
         xxh3_128=xxhash.xxh3_128_hexdigest(content),
         storage=storage,  # type: ignore[arg-type]
-        **fields,
     )
+    for name, value in fields.items():
+        setattr(output, name, value)
+    return output
 
 
 def frame(number: int, *outputs: pb.OutputFile, agent: str = "node7") -> fpb.FrameOutputs:
