@@ -41,6 +41,7 @@ from renderq.agent.process_tree import (
 )
 from renderq.agent.run_as import TaskUser
 from renderq.agent.task_setup import fill_tokens, task_environment
+from renderq.agent.thumbnails import frame_thumbnails
 from renderq.agent.workspace import Workspace
 from renderq.frame_range import format_frames
 from renderq.plugins.base import OutputParser
@@ -355,9 +356,11 @@ class AttemptRunner:
             return str(problem)
         for output in outputs:  # the controller may ask for them
             self._hashed.remember(self.job_id, output, self._workspace)
+        thumbnails = await asyncio.to_thread(frame_thumbnails, outputs)
         # The log that led to this frame goes out before the frame itself.
         self._log.flush()
-        self._emit(apb.FrameCompleted(frame=frame, outputs=outputs, render_time=_duration(render_time)))
+        took = _duration(render_time)
+        self._emit(apb.FrameCompleted(frame=frame, outputs=outputs, render_time=took, thumbnails=thumbnails))
         self._completed.add(frame)
         log.info("frame completed %s frame=%d outputs=%d", self.log_ids, frame, len(outputs))
         return ""
