@@ -3,8 +3,10 @@
 Blender applies its command-line options in order, so the scene is loaded first,
 then engine, device, output and format are set, and only then are frames rendered
 (``-a`` or ``-f``): an option placed after the render flag would not apply.
-Cycles is pinned to the CPU through a Python expression because the device is a
-property of the scene, which the command line cannot set.
+Cycles' device, the camera and the resolution are set through a Python expression
+because they are properties of the scene (and, for the GPU, of the preferences), which
+the command line cannot set. The expression fails the render with a sentence when the
+camera is not in the scene or the node has no GPU Cycles can use.
 """
 
 from __future__ import annotations
@@ -18,11 +20,17 @@ from renderq.plugins.template import check_template, token_names, uses_agent_tok
 
 MAX_THREADS = 1024
 """Blender's own limit for ``-t``."""
+MAX_NAME_BYTES = 255
+"""Most UTF-8 bytes of an object's name in any Blender (3.x and 4.x stop at 63)."""
+GPU_TYPES = ("OPTIX", "CUDA", "HIP", "METAL", "ONEAPI")
+"""Cycles' compute device types, tried in this order: the first the node has renders."""
+EXTENSIONS = {"PNG": ".png", "OPEN_EXR": ".exr", "JPEG": ".jpg", "TIFF": ".tif"}
+"""The extension Blender gives each ``format``'s files."""
 
 
 class BlenderPlugin(Plugin):
     name = "blender"
-    description = "Render a Blender scene headless (Cycles on the CPU), one Blender process per task."
+    description = "Render a Blender scene headless (Cycles on the CPU or a GPU), one process per task."
     renderer = "blender"
     parameters = (
         Parameter(
@@ -44,7 +52,7 @@ class BlenderPlugin(Plugin):
             ParamType.CHOICE,
             "image file format",
             default="PNG",
-            choices=("PNG", "OPEN_EXR", "JPEG"),
+            choices=tuple(EXTENSIONS),
         ),
         Parameter(
             "engine",
@@ -52,6 +60,22 @@ class BlenderPlugin(Plugin):
             "render engine",
             default="CYCLES",
             choices=("CYCLES", "BLENDER_EEVEE", "BLENDER_WORKBENCH"),
+        ),
+        Parameter(
+            "device",
+            ParamType.CHOICE,
+            "Cycles' device: GPU uses the node's first of " + ", ".join(GPU_TYPES) + " and fails the "
+            "render on a node without one",
+            default="CPU",
+            choices=("CPU", "GPU"),
+        ),
+        Parameter(
+            "camera", ParamType.STRING, "the camera object to render through; the scene's own when left out"
+        ),
+        Parameter(
+            "resolution_percentage",
+            ParamType.INTEGER,
+            "the scene's resolution scaled by this percentage (1 to 100); the scene's own when left out",
         ),
         Parameter("samples", ParamType.INTEGER, "Cycles samples per pixel; the scene's own when left out"),
         Parameter("threads", ParamType.INTEGER, "render threads; 0 uses every core of the node", default=0),
@@ -70,6 +94,19 @@ class BlenderPlugin(Plugin):
         samples = params.get("samples")
         if samples is not None and samples < 1:
             raise ParameterError("samples", f"'samples' must be 1 or more, not {samples}")
+        percentage = params.get("resolution_percentage")
+        if percentage is not None and not 1 <= percentage <= 100:
+            raise ParameterError(
+                "resolution_percentage", f"'resolution_percentage' must be from 1 to 100, not {percentage}"
+            )
+        if params.get("camera") is not None:
+            _check_camera(params["camera"])
+        if params["device"] == "GPU" and params["engine"] != "CYCLES":
+            raise ParameterError(
+                "device",
+                f"'device' GPU is a Cycles setting; {params['engine']} renders with the node's graphics "
+                "whatever it says: leave 'device' out or choose the CYCLES engine",
+            )
         if not 0 <= params["threads"] <= MAX_THREADS:
             raise ParameterError(
                 "threads", f"'threads' must be from 0 (every core) to {MAX_THREADS}, not {params['threads']}"
@@ -80,7 +117,7 @@ class BlenderPlugin(Plugin):
             "blender", "-b", params["scene"],
             "-E", params["engine"],
             "--python-exit-code", "1",
-            "--python-expr", _scene_settings(params.get("samples")),
+            "--python-expr", _scene_settings(params),
             "-o", params["output"],
             "-F", params["format"],
             "-t", str(params["threads"]),
@@ -113,10 +150,54 @@ def _check_scene(scene: str) -> None:
         )
 
 
-def _scene_settings(samples: int | None) -> str:
-    expr = "import bpy; scene = bpy.context.scene; scene.cycles.device = 'CPU'"
-    if samples is not None:
-        expr += f"; scene.cycles.samples = {samples}"
+def _check_camera(camera: str) -> None:
+    """A name Blender could give an object; it is passed to Python as a literal (``repr``),
+    so no name can run code, and the scene itself says whether it has the camera."""
+    if not camera.strip():
+        raise ParameterError("camera", "'camera' is empty; name the camera object, or leave it out")
+    if any(ord(c) < 32 or ord(c) == 127 for c in camera):
+        raise ParameterError("camera", f"'camera' {camera!r} has a control character, which no name has")
+    if len(camera.encode()) > MAX_NAME_BYTES:
+        raise ParameterError("camera", f"'camera' is longer than Blender's names ({MAX_NAME_BYTES} bytes)")
+
+
+_CAMERA = """
+camera = bpy.data.objects.get({name!r})
+if camera is None or camera.type != 'CAMERA':
+    raise RuntimeError('the scene has no camera object named ' + {name!r} + ': check the camera parameter')
+scene.camera = camera"""
+"""Blender prints the RuntimeError line, which the parser reports as the frame's error."""
+
+_GPU = f"""
+prefs = bpy.context.preferences.addons['cycles'].preferences
+for kind in {GPU_TYPES!r}:
+    try:
+        prefs.compute_device_type = kind
+    except TypeError:
+        continue
+    prefs.get_devices()
+    if any(d.type == kind for d in prefs.devices):
+        for d in prefs.devices:
+            d.use = d.type == kind
+        break
+else:
+    raise RuntimeError('this node has no GPU Cycles can use (it tried {", ".join(GPU_TYPES)}): '
+                       'render with device CPU, or on a node with a GPU')
+scene.cycles.device = 'GPU'"""
+"""A compute type the build lacks raises TypeError when set; one it has may list no device."""
+
+
+def _scene_settings(params: dict[str, Any]) -> str:
+    """The Python expression run after the scene loads: one line for the defaults, more
+    lines (GPU, camera) only when asked for."""
+    expr = "import bpy; scene = bpy.context.scene"
+    expr += _GPU if params["device"] == "GPU" else "; scene.cycles.device = 'CPU'"
+    if params.get("samples") is not None:
+        expr += f"; scene.cycles.samples = {params['samples']}"
+    if params.get("resolution_percentage") is not None:
+        expr += f"; scene.render.resolution_percentage = {params['resolution_percentage']}"
+    if params.get("camera") is not None:
+        expr += _CAMERA.format(name=params["camera"])
     return expr
 
 
