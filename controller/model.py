@@ -47,6 +47,8 @@ class Output:
     object_url: str = ""
     """s3://bucket/key once pushed to object storage."""
     storage_error: str = ""
+    thumbnail: tuple[str, int] | None = None
+    """xxh3-128 and size of its small sRGB PNG in the controller's store (controller/thumbnails.py)."""
 
     @property
     def blob(self) -> pb.BlobRef:
@@ -60,6 +62,9 @@ class Output:
             storage=self.storage,
             object_url=self.object_url,
             storage_error=self.storage_error,
+            thumbnail=pb.BlobRef(xxh3_128=self.thumbnail[0], size_bytes=self.thumbnail[1])
+            if self.thumbnail
+            else None,
         )
 
 

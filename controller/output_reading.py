@@ -35,8 +35,9 @@ controller thread and the caller's memory for no picture anyone can see in a ter
 
 
 def recorded_output(state: FarmState, request: fpb.ReadOutputRequest) -> tuple[Output, str]:
-    """The output of the frame that ``request.path`` names, and the workspace of the attempt
-    that wrote it ("" when unknown)."""
+    """The output of the frame that ``request.path`` names (its thumbnail, stored on the
+    controller, when ``request.thumbnail``), and the workspace of the attempt that wrote it
+    ("" when unknown)."""
     job = state.job(request.job_id)
     frame = job.frames.get(request.frame)
     if frame is None:
@@ -46,11 +47,22 @@ def recorded_output(state: FarmState, request: fpb.ReadOutputRequest) -> tuple[O
     if not request.path:
         if not frame.outputs:
             raise NotPossibleNow(f"frame {frame.number} of job {job.id} has recorded no output yet")
-        return frame.outputs[0], workspace
+        shown = [o for o in frame.outputs if o.thumbnail] if request.thumbnail else []
+        return _asked_for((shown or frame.outputs)[0], request), workspace
     for output in frame.outputs:
         if output.path == request.path:
-            return output, workspace
+            return _asked_for(output, request), workspace
     raise InvalidField("path", f"{request.path} is not an output of frame {frame.number}")
+
+
+def _asked_for(output: Output, request: fpb.ReadOutputRequest) -> Output:
+    """``output`` itself, or with ``request.thumbnail`` its thumbnail as a stored file."""
+    if not request.thumbnail:
+        return output
+    if output.thumbnail is None:
+        raise NotPossibleNow(f"this output has no thumbnail ({output.path} of frame {request.frame})")
+    digest, size = output.thumbnail
+    return Output(output.path, size, digest, storage=pb.OUTPUT_STORAGE_CONTROLLER)
 
 
 def open_output(path: str, roots: Iterable[str]) -> BinaryIO:

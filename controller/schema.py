@@ -130,8 +130,11 @@ def _or(default: Any) -> Codec:
 
 
 def _encode_outputs(outputs: list[Output]) -> str:
-    """Each output as a list; where it is stored only once it is (older rows have three items)."""
+    """Each output as a list; where it is stored only once it is (older rows have three items),
+    its thumbnail's hash and size last (older rows have none)."""
     return json.dumps([
+        [o.path, o.size_bytes, o.xxh3_128, o.storage, o.object_url, o.storage_error, *o.thumbnail]
+        if o.thumbnail else
         [o.path, o.size_bytes, o.xxh3_128, o.storage, o.object_url, o.storage_error]
         if o.storage else [o.path, o.size_bytes, o.xxh3_128]
         for o in outputs
@@ -139,7 +142,7 @@ def _encode_outputs(outputs: list[Output]) -> str:
 
 
 def _decode_outputs(text: str) -> list[Output]:
-    return [Output(*o) for o in json.loads(text)]
+    return [Output(*o[:6], thumbnail=(o[6], o[7]) if len(o) == 8 else None) for o in json.loads(text)]
 
 
 def _encode_files(files: list[pb.FileEntry]) -> bytes:

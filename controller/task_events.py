@@ -23,6 +23,7 @@ from renderq.controller.link_messages import ack_request
 from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
 from renderq.controller.output_collection import OutputCollector
 from renderq.controller.state_rules import StateRules
+from renderq.controller.thumbnails import Thumbnails
 from renderq.controller.work_queue import WorkQueue
 from renderq.durations import WORK_BUCKETS, Durations
 from renderq.states import FRAME_ACTIVE, TASK_ACTIVE
@@ -46,6 +47,7 @@ class TaskEvents:
         self.rules = rules
         self.liveness = liveness
         self.outputs = outputs
+        self.thumbnails = Thumbnails(state, outputs.blobs)
         self.render_seconds = Durations(WORK_BUCKETS)
         """The render time agents report for each completed frame (the metrics endpoint reads it)."""
 
@@ -145,6 +147,7 @@ class TaskEvents:
         self.rules.set_frame_state(job, frame, pb.FRAME_STATE_COMPLETED)
         frame.outputs = [Output(o.path, o.size_bytes, o.xxh3_128) for o in done.outputs]
         self.outputs.frame_completed(job, frame)
+        self.thumbnails.frame_completed(job, frame, done.thumbnails)
         frame.render_time = done.render_time.ToTimedelta().total_seconds()
         self.render_seconds.observe(frame.render_time)
         frame.progress = 1.0
