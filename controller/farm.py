@@ -32,6 +32,7 @@ from renderq.controller.state_rules import StateRules
 from renderq.controller.store import Loaded
 from renderq.controller.task_events import TaskEvents
 from renderq.controller.task_logs import TaskLogs
+from renderq.controller.test_frame_rules import test_frames_restored
 from renderq.controller.work_queue import WorkQueue
 from renderq.states import JOB_FINAL, TASK_ACTIVE
 from renderq.v1 import resources_pb2 as pb
@@ -128,5 +129,6 @@ class Farm:
                 state.holdings.take(agent, task.attempt_id, hold_of(job, task))
                 job.running_tasks += 1
         self.queue.update_runnable(job)
+        test_frames_restored(self.rules, job)
         if job.frame_by_frame and job.state not in JOB_FINAL:
             self.rules.refresh_job(job)  # what its frames wait for is derived, not stored

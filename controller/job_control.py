@@ -14,7 +14,6 @@ from typing import Any
 
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm_state import FarmState
-from renderq.controller.link_messages import cancel_request
 from renderq.controller.model import Frame, Job, Task
 from renderq.controller.placement import unmet_requirement
 from renderq.controller.state_rules import StateRules, state_word
@@ -98,7 +97,7 @@ class JobControl:
         if job.state in JOB_FINAL:
             raise NotPossibleNow(f"job {job_id} is already {state_word(job)}")
         was, job.state = job.state, pb.JOB_STATE_CANCELLED
-        self._stop_active(job, pb.FRAME_STATE_CANCELLED, "job cancelled")
+        self.rules.stop_active(job, pb.FRAME_STATE_CANCELLED, "job cancelled")
         self.rules.refresh_job(job, was)
         log.info("job cancelled job=%d", job.id)
         return job
@@ -110,7 +109,7 @@ class JobControl:
                 f"job {job_id} is {state_word(job)}; only a queued or running job can be suspended"
             )
         was, job.state = job.state, pb.JOB_STATE_SUSPENDED
-        self._stop_active(job, pb.FRAME_STATE_SUSPENDED, "job suspended")
+        self.rules.stop_active(job, pb.FRAME_STATE_SUSPENDED, "job suspended")
         self.rules.refresh_job(job, was)
         log.info("job suspended job=%d", job.id)
         return job
@@ -225,35 +224,3 @@ class JobControl:
         state.logs.delete_job(job_id)
         state.rec.deleted(job)
         log.info("job deleted job=%d", job_id)
-
-    def _stop_active(self, job: Job, frame_state: pb.FrameState, reason: str) -> None:
-        """Take every unfinished frame of ``job`` to ``frame_state`` and kill its running tasks."""
-        for task in job.tasks:
-            if task.state in TASK_ACTIVE:
-                self._release(task, reason)
-            if task.state not in TASK_FINAL:
-                touched = False
-                for n in task.frames:
-                    frame = job.frames[n]
-                    if frame.state in FRAME_ACTIVE or frame.state in (
-                        pb.FRAME_STATE_PENDING,
-                        pb.FRAME_STATE_SUSPENDED,
-                    ):
-                        self.rules.set_frame_state(job, frame, frame_state)
-                        frame.progress = 0.0
-                        self.state.rec.changed(frame)
-                        touched = True
-                if touched:
-                    self.rules.settle_task(job, task)
-            task.queued = False
-        job.pending.clear()
-
-    def _release(self, task: Task, reason: str) -> None:
-        """The task stops counting as running; its agent is told to kill it. The slot
-        stays taken until the agent reports the attempt finished."""
-        job = self.state.jobs[task.job_id]
-        job.running_tasks -= 1
-        link = self.state.links.get(task.agent_id)
-        if link is not None:
-            link.send(cancel_request(task.attempt_id, reason))
-        task.state = pb.TASK_STATE_PENDING

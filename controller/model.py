@@ -229,6 +229,8 @@ class Job:
     rendering: set[int] = field(default_factory=set)
     """Numbers of the frames rendering now (for progress without a scan of every frame)."""
     running_tasks: int = 0
+    estimate: pb.JobEstimate | None = None
+    """From its completed test frames' render times (derived, not stored)."""
 
     def count(self, state: int) -> int:
         return self.counts.get(state, 0)
@@ -296,6 +298,8 @@ class Job:
             job.min_runtime.CopyFrom(duration(self.min_runtime))
         if self.task_timeout:
             job.task_timeout.CopyFrom(duration(self.task_timeout))
+        if self.estimate is not None:
+            job.estimate.CopyFrom(self.estimate)
         return job
 
 

@@ -25,9 +25,11 @@ import time
 
 from renderq.controller.dependencies import Change, Dependencies
 from renderq.controller.farm_state import FarmState
+from renderq.controller.link_messages import cancel_request
 from renderq.controller.model import Frame, Job, Task
+from renderq.controller.test_frames import held_reason
 from renderq.controller.work_queue import WorkQueue
-from renderq.states import JOB_FINAL
+from renderq.states import FRAME_ACTIVE, JOB_FINAL, TASK_ACTIVE, TASK_FINAL
 from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)
@@ -173,6 +175,8 @@ class StateRules:
         old_reason, job.state_reason = job.state_reason, ""
         if job.state not in (pb.JOB_STATE_CANCELLED, pb.JOB_STATE_SUSPENDED):
             job.state = self._derived_state(job)
+        elif job.state == pb.JOB_STATE_SUSPENDED:
+            job.state_reason = held_reason(job)
         if job.state == pb.JOB_STATE_RUNNING and job.start_time is None:
             job.start_time = time.time()
         if job.state in JOB_FINAL:
@@ -222,3 +226,34 @@ class StateRules:
                 other.frame_by_frame and other.state not in JOB_FINAL
             ):
                 self.refresh_job(other)
+
+    def stop_active(self, job: Job, frame_state: pb.FrameState, reason: str) -> None:
+        """Take every unfinished frame of ``job`` to ``frame_state`` and kill its running tasks."""
+        for task in job.tasks:
+            if task.state in TASK_ACTIVE:
+                self._release(job, task, reason)
+            if task.state not in TASK_FINAL:
+                touched = False
+                for n in task.frames:
+                    frame = job.frames[n]
+                    if frame.state in FRAME_ACTIVE or frame.state in (
+                        pb.FRAME_STATE_PENDING,
+                        pb.FRAME_STATE_SUSPENDED,
+                    ):
+                        self.set_frame_state(job, frame, frame_state)
+                        frame.progress = 0.0
+                        self.state.rec.changed(frame)
+                        touched = True
+                if touched:
+                    self.settle_task(job, task)
+            task.queued = False
+        job.pending.clear()
+
+    def _release(self, job: Job, task: Task, reason: str) -> None:
+        """The task stops counting as running; its agent is told to kill it. The slot
+        stays taken until the agent reports the attempt finished."""
+        job.running_tasks -= 1
+        link = self.state.links.get(task.agent_id)
+        if link is not None:
+            link.send(cancel_request(task.attempt_id, reason))
+        task.state = pb.TASK_STATE_PENDING

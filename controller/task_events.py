@@ -23,6 +23,7 @@ from renderq.controller.link_messages import ack_request
 from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
 from renderq.controller.output_collection import OutputCollector
 from renderq.controller.state_rules import StateRules
+from renderq.controller.test_frame_rules import after_test_task, refresh_estimate
 from renderq.controller.thumbnails import Thumbnails
 from renderq.controller.work_queue import WorkQueue
 from renderq.durations import WORK_BUCKETS, Durations
@@ -159,6 +160,7 @@ class TaskEvents:
         completed = sum(1 for n in attempt.frames if job.frames[n].state == pb.FRAME_STATE_COMPLETED)
         task.progress = completed / len(attempt.frames)
         rec.changed(task)
+        refresh_estimate(self.rules, job)
         self._start_next_frame(job, attempt)
 
     def _attempt_finished(self, agent: Agent, attempt: Attempt, fin: apb.TaskFinished, when: float) -> None:
@@ -204,6 +206,7 @@ class TaskEvents:
         self.rules.settle_task(job, task)
         if failed and (stranded := stranded_reason(job, state.agents.values())):
             self._fail_stranded(job, stranded)
+        after_test_task(self.rules, job, task)
         self.rules.refresh_job(job)
         log.info(
             "attempt finished job=%d task=%d attempt=%d agent=%s exit=%d state=%s",

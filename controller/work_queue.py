@@ -5,6 +5,9 @@ and the one wake-up flag of the dispatcher.
 Dispatch is event-driven: anything that can make work runnable (a submit, a freed slot,
 an agent joining) sets the flag, and the dispatcher runs the scheduler once for however
 many wake-ups piled up. No poll interval anywhere.
+
+A job with test frames queues the tasks holding them ahead of its others, and hands out
+none of the others while a test frame has not ended (``test_frames.py``).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 from renderq.controller.model import Job, Task
+from renderq.controller.test_frames import is_test_task, tests_open
 from renderq.v1 import resources_pb2 as pb
 
 
@@ -45,12 +49,20 @@ class WorkQueue:
         self._wake.clear()
 
     def queue(self, job: Job, task: Task) -> None:
-        """Make ``task`` pending, at the end of its job's queue unless it is there already."""
+        """Make ``task`` pending, at the end of its job's queue unless it is there already
+        (a test task after the test tasks at its front)."""
         task.state = pb.TASK_STATE_PENDING
         self.unhold(job, task)
-        if not task.queued:
-            task.queued = True
+        if task.queued:
+            return
+        task.queued = True
+        if not is_test_task(job, task):
             job.pending.append(task.index)
+            return
+        front = 0
+        while front < len(job.pending) and is_test_task(job, job.tasks[job.pending[front]]):
+            front += 1
+        job.pending.insert(front, task.index)
 
     def hold(self, job: Job, task: Task) -> None:
         """Make ``task`` pending but keep it out of its job's queue until ``release``."""
@@ -98,25 +110,27 @@ class WorkQueue:
         self._wake.set()
 
     def peek(self, job: Job) -> Task | None:
-        """The task ``pop_pending`` would take next, left in place (stale entries dropped)."""
+        """The task ``pop_pending`` would take next, left in place (stale entries dropped);
+        None also while it must wait for the job's test frames to end."""
         while job.pending:
             task = job.tasks[job.pending[0]]
             if task.state == pb.TASK_STATE_PENDING:
+                if job.test_frame_numbers and not is_test_task(job, task) and tests_open(job):
+                    return None
                 return task
             job.pending.popleft()
             task.queued = False
         return None
 
     def pop_pending(self, job: Job) -> Task | None:
-        """The next pending task of ``job``, taken off its queue (entries gone stale are skipped)."""
-        while job.pending:
-            task = job.tasks[job.pending.popleft()]
+        """The next pending task of ``job``, taken off its queue (entries gone stale are
+        skipped); None when none may start now."""
+        task = self.peek(job)
+        if task is not None:
+            job.pending.popleft()
             task.queued = False
-            if task.state == pb.TASK_STATE_PENDING:
-                self.update_runnable(job)
-                return task
         self.update_runnable(job)
-        return None
+        return task
 
     def forget(self, job: Job) -> None:
         """``job`` was deleted or stopped: nothing of it is waiting any more."""
