@@ -1,11 +1,11 @@
 """The agent's side of ``AgentService.Link``: one controller link at a time.
 
 The controller dials; the agent answers its hello, replays the outbox, then streams
-new events and a heartbeat. Requests (assign, cancel, ack, drain, cleanup) are read by
-one task and events written by another; an answer to a request (a cleanup's) takes its
-turn on the same ``LinkWriter``, since a stream allows one write at a time. A link that
-goes away takes nothing with it: tasks keep running and their events wait in the outbox
-for the next link, which replaces the previous one (a controller that reconnects
+new events and a heartbeat. Requests (assign, cancel, ack, drain, cleanup, analyze) are
+read by one task and events written by another; an answer to a request (a cleanup's, a
+scene analysis) takes its turn on the same ``LinkWriter``, since a stream allows one write
+at a time. A link that goes away takes nothing with it: tasks keep running and their
+events wait in the outbox for the next link, which replaces the previous one (a controller that reconnects
 must not find its old stream still holding the agent). The blob cache asks each new
 link for the chunks its fetches still lack (``want_blob``, answered by ``blob``), and the
 controller asks for outputs a chunk at a time (``want_output``, answered by ``output``).
@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 
 import grpc
 
@@ -26,6 +26,7 @@ from renderq.agent.cleanup import clean
 from renderq.agent.hardware import current_load
 from renderq.agent.outbox import Outbox, batches
 from renderq.agent.output_serving import OutputServing
+from renderq.agent.scene_analysis import SceneAnalyst
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc
 
@@ -62,8 +63,10 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         outbox: Outbox,
         heartbeat_interval: float,
         key: bytes | None,
+        analyst: SceneAnalyst,
     ) -> None:
         self._key = key
+        self._analyst = analyst
         self._hello = hello
         self._attempts = attempts
         self._outbox = outbox
@@ -75,8 +78,8 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         self._link_ended = asyncio.Event()
         self.links = 0
         """Links opened by a controller that proved the farm key (the metrics endpoint reads it)."""
-        self._cleanups: set[asyncio.Task[None]] = set()
-        """Cleanups under way (held here: the loop keeps only weak references to tasks)."""
+        self._answering: set[asyncio.Task[None]] = set()
+        """Cleanups and analyses under way (held here: the loop keeps only weak references to tasks)."""
 
     # Responses go through context.write() (by a LinkWriter), so Link returns None
     # where the generated stub expects an iterator.
@@ -223,11 +226,25 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             elif kind == "want_output":
                 outputs.want(request.want_output)
             elif kind == "cleanup":
-                cleanup = asyncio.create_task(self._clean(request.cleanup, writer), name="cleanup")
-                self._cleanups.add(cleanup)
-                cleanup.add_done_callback(self._cleanups.discard)
+                self._answer_beside(self._clean(request.cleanup, writer), "cleanup")
+            elif kind == "analyze":
+                self._answer_beside(self._analyse(request.analyze, writer), "analyze")
             else:
                 log.warning("link request ignored kind=%s", kind)
+
+    def _answer_beside(self, answering: Coroutine[None, None, None], name: str) -> None:
+        """Answer a request in a task of its own: the reads must not wait for it."""
+        task = asyncio.create_task(answering, name=name)
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _analyse(self, request: apb.AnalyzeScene, writer: LinkWriter) -> None:
+        """Analyse the scene the controller names, then answer on the link it asked on."""
+        answer = await self._analyst.analyse(request)
+        try:
+            await writer.write(apb.LinkResponse(analyzed=answer))
+        except Exception as exc:
+            log.info("analysis not sent request=%d: the link ended (%r)", request.request_id, exc)
 
     async def _clean(self, request: apb.CleanupWorkspaces, writer: LinkWriter) -> None:
         """Remove the workspaces the controller names (never those of jobs running here), then

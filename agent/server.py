@@ -20,6 +20,7 @@ from renderq.agent.link import NO_KEY, LinkService
 from renderq.agent.metrics import agent_registry
 from renderq.agent.outbox import Outbox
 from renderq.agent.run_as import check_can_enter, resolve_task_user
+from renderq.agent.scene_analysis import SceneAnalyst
 from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
 from renderq.health import Health
 from renderq.metrics_endpoint import MetricsEndpoint, MetricsListenError
@@ -108,12 +109,17 @@ class AgentServer:
         # Probing runs behind the server's start: only the first hello waits for it.
         self._hardware = asyncio.create_task(probe_hardware(config), name="probe-hardware")
         self._server = grpc.aio.server(options=GRPC_OPTIONS)
+        hardware = self._hardware
+        analyst = SceneAnalyst(
+            self._attempts.blobs, lambda: asyncio.shield(hardware), config.data_dir / "scenes"
+        )
         self._links = LinkService(
             self._hello,
             self._attempts,
             self._outbox,
             config.heartbeat_interval,
             self.farm_key,
+            analyst,
         )
         agent_service_pb2_grpc.add_AgentServiceServicer_to_server(self._links, self._server)
         await self._health.add_to(self._server)

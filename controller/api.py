@@ -19,7 +19,7 @@ from renderq.controller.auth import current_caller
 from renderq.controller.backup import DatabaseExport
 from renderq.controller.blob_serving import RETENTION, collect, uploaded
 from renderq.controller.bus import EventBus
-from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
+from renderq.controller.errors import InvalidField, NoSuchResource
 from renderq.controller.farm import Farm
 from renderq.controller.job_updates import update_job
 from renderq.controller.limit_control import held, usage
@@ -417,7 +417,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
     async def AnalyzeScene(
         self, request: fpb.AnalyzeSceneRequest, context: Context
     ) -> fpb.AnalyzeSceneResponse:
-        raise NotPossibleNow("this controller cannot analyse scenes yet")
+        return fpb.AnalyzeSceneResponse(analysis=await self.farm.analyses.analyse(request))
 
     @unary
     async def ListOutputs(self, request: fpb.ListOutputsRequest, context: Context) -> fpb.ListOutputsResponse:

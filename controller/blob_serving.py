@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Collection
 
 from renderq.controller.blob_store import BlobStore, Key, check_ref, key_of
 from renderq.controller.errors import InvalidField, NotPossibleNow, RequestRefused
@@ -72,8 +72,17 @@ async def collect(
 class BlobServing:
     """The answers to one agent link's BlobWanted, one chunk each, in the order asked."""
 
-    def __init__(self, state: FarmState, blobs: BlobStore, agent_id: str, session: LinkHandle) -> None:
+    def __init__(
+        self,
+        state: FarmState,
+        blobs: BlobStore,
+        agent_id: str,
+        session: LinkHandle,
+        lent: Callable[[str], Collection[Key]],
+    ) -> None:
         self.state = state
+        self.lent = lent
+        """The blobs of the scene analyses an agent was asked for (``SceneAnalyses.blobs_for``)."""
         self.blobs = blobs
         self.agent_id = agent_id
         self.session = session
@@ -112,8 +121,11 @@ class BlobServing:
 
     def _check_runs_job_with(self, ref: pb.BlobRef) -> None:
         """The agent holds an attempt of a job naming the blob (it fetches a task's files
-        between the assignment and the start, while the attempt holds its slot)."""
+        between the assignment and the start, while the attempt holds its slot), or was
+        asked to analyse the scene the blob is."""
         key = key_of(ref)
+        if key in self.lent(self.agent_id):
+            return  # the scene of an analysis this agent was asked for
         agent = self.state.agents.get(self.agent_id)
         jobs = (self.state.jobs.get(h.job_id) for h in (agent.holds.values() if agent else ()))
         if not any(job is not None and key in job.blobs for job in jobs):

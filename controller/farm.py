@@ -28,6 +28,7 @@ from renderq.controller.output_collection import OutputCollector
 from renderq.controller.output_pushing import OutputPushing
 from renderq.controller.path_map_control import PathMapControl
 from renderq.controller.recorder import Recorder
+from renderq.controller.scene_analysis import SceneAnalyses
 from renderq.controller.state_rules import StateRules
 from renderq.controller.store import Loaded
 from renderq.controller.task_events import TaskEvents
@@ -65,6 +66,7 @@ class Farm:
         self.agent_control = AgentControl(self.state, self.queue)
         self.limit_control = LimitControl(self.state, self.queue)
         self.cleanups = Cleanups(self.state)
+        self.analyses = SceneAnalyses(self.state, self.blobs)
         self.dispatcher.free_limits = self.limit_control.free
         self.path_maps = PathMapControl(recorder)
         self.dispatcher.mapper_for = self.path_maps.mapper_for

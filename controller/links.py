@@ -202,7 +202,7 @@ class AgentLink:
         farm.liveness.connected(session, address, hello)
         farm.outputs.linked(hello.agent_id)
         writer = asyncio.create_task(session.write_loop(call))
-        blobs = BlobServing(farm.state, farm.blobs, hello.agent_id, session)
+        blobs = BlobServing(farm.state, farm.blobs, hello.agent_id, session, farm.analyses.blobs_for)
         try:
             while (message := await call.read()) is not grpc.aio.EOF:
                 kind = message.WhichOneof("kind")
@@ -213,6 +213,8 @@ class AgentLink:
                     farm.liveness.heartbeat(hello.agent_id, message.heartbeat)
                 elif kind == "cleaned":
                     farm.cleanups.answered(hello.agent_id, message.cleaned)
+                elif kind == "analyzed":
+                    farm.analyses.answered(hello.agent_id, message.analyzed)
                 elif kind == "want_blob":
                     blobs.want(message.want_blob)
                 elif kind == "output":
