@@ -16,7 +16,9 @@ from collections.abc import AsyncIterator, Callable, Collection
 from renderq.controller.blob_store import BlobStore, Key, check_ref, key_of
 from renderq.controller.errors import InvalidField, NotPossibleNow, RequestRefused
 from renderq.controller.farm_state import FarmState, LinkHandle
+from renderq.controller.job_inputs import input_blobs
 from renderq.controller.link_messages import blob_chunk_request
+from renderq.controller.model import Job
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
@@ -60,6 +62,12 @@ def referenced(state: FarmState) -> set[Key]:
 
 
 _IN_STORE = frozenset({pb.OUTPUT_STORAGE_PENDING, pb.OUTPUT_STORAGE_CONTROLLER})
+
+
+def _names(state: FarmState, job: Job, key: Key) -> bool:
+    """``job`` names the blob: one of its files, or a stored output of a job it takes
+    inputs from (those change as outputs arrive, so they are looked up now)."""
+    return key in job.blobs or (bool(job.inputs_from) and key in input_blobs(state, job))
 
 
 async def collect(
@@ -128,7 +136,7 @@ class BlobServing:
             return  # the scene of an analysis this agent was asked for
         agent = self.state.agents.get(self.agent_id)
         jobs = (self.state.jobs.get(h.job_id) for h in (agent.holds.values() if agent else ()))
-        if not any(job is not None and key in job.blobs for job in jobs):
+        if not any(job is not None and _names(self.state, job, key) for job in jobs):
             raise NotPossibleNow(
                 f"blob {ref.xxh3_128} is in no job this agent runs now: the controller serves a "
                 "project's files only to the agents running its tasks"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from renderq.controller import scheduler
 from renderq.controller.farm_state import FarmState
 from renderq.controller.holdings import hold_of
+from renderq.controller.job_inputs import input_files, inputs_on_their_way
 from renderq.controller.link_messages import assign_request
 from renderq.controller.model import Agent, Attempt, Job, Task
 from renderq.controller.path_mapping import NO_RULES, PathMapper
@@ -32,6 +33,8 @@ log = logging.getLogger(__name__)
 
 SLICE = 0.02
 """Seconds a pass works before it lets the event loop serve links, heartbeats and the API."""
+INPUTS_RECHECK = 0.5
+"""Seconds before a job whose inputs (other jobs' outputs) are still arriving is tried again."""
 
 
 class Dispatcher:
@@ -110,6 +113,10 @@ class Dispatcher:
             return
         if agent.gpus_in_use.intersection(start.gpus) or not self._limits_free(job):
             return
+        if job.inputs_from and inputs_on_their_way(state, job):
+            # Nothing else wakes the queue when an output arrives: look again shortly.
+            asyncio.get_running_loop().call_later(INPUTS_RECHECK, self.queue.wake)
+            return
         task = self.queue.pop_pending(job)
         if task is not None:
             self._assign(job, task, agent, start.gpus)
@@ -172,7 +179,9 @@ class Dispatcher:
         )
         environment = {k: paths.map_text(v) for k, v in job.environment.items()} if paths else None
         shares = [rule.to_path for rule in paths.rules]
-        self.state.links[agent.id].send(assign_request(job, attempt, commands, gpus, environment, shares))
+        inputs = input_files(self.state, job) if job.inputs_from else ()
+        request = assign_request(job, attempt, commands, gpus, environment, shares, inputs)
+        self.state.links[agent.id].send(request)
 
     def _commands(self, job: Job, task: Task, todo: list[int], paths: PathMapper) -> list[CommandSpec] | None:
         """The plugin's commands for ``todo`` with the paths in them as the agent's OS mounts

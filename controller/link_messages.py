@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from renderq.controller.model import Attempt, Job, duration
 from renderq.plugins.base import CommandSpec
 from renderq.v1 import agent_service_pb2 as apb
+from renderq.v1 import resources_pb2 as pb
 
 
 def ack_request(sequence: int) -> apb.LinkRequest:
@@ -34,10 +35,12 @@ def assign_request(
     gpus: Sequence[int] = (),
     environment: Mapping[str, str] | None = None,
     shares: Sequence[str] = (),
+    inputs: Sequence[pb.FileEntry] = (),
 ) -> apb.LinkRequest:
     """Run ``commands`` (the plugin built them for the attempt's frames) as ``attempt``,
     on the GPUs ``gpus``, with ``environment`` (the job's, its paths as the agent mounts them);
-    outputs are read only in the job's workspace or below ``shares`` (the mapped shares)."""
+    outputs are read only in the job's workspace or below ``shares`` (the mapped shares).
+    ``inputs`` (other jobs' outputs, ``job_inputs.input_files``) are placed with its files."""
     assign = apb.AssignTask(
         attempt_id=attempt.id,
         task_id=attempt.task_id,
@@ -54,7 +57,7 @@ def assign_request(
         environment=job.environment if environment is None else environment,
         gpu_indices=gpus,
         owner=job.owner,
-        files=job.files,
+        files=[*job.files, *inputs],
         shares=shares,
     )
     if job.task_timeout:
