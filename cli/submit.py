@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from renderq.cli.connection import client_verb
+from renderq.cli.encode_flow import add_encode, plan_encode, submit_encode
 from renderq.cli.failures import UserError, warn
 from renderq.cli.output import print_document, to_dict
 from renderq.cli.plugin_help import PluginHelpAction, plugin_names
@@ -40,6 +41,7 @@ examples:
   renderq submit command --frames 1-3 --require-ram 8GiB -- python render.py --frame {frame}
   renderq submit command --frames 1 --depends-on 41 -- ffmpeg -i /renders/shot010_%04d.png shot010.mp4
   renderq submit blender --frames 1-24 --upload shot010 --param scene=shot010/shot010.blend
+  renderq submit blender --frames 1-250 --param scene=shot010.blend --encode mp4 --encode-fps 25
 """
 
 
@@ -127,6 +129,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
     add_pool(parser)
     _add_parameters(parser)
     add_upload(parser)
+    add_encode(parser)
     parser.add_argument(
         "--outputs",
         default="",
@@ -362,6 +365,7 @@ async def _submit(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
         localize_paths(parameters, paths, Path.cwd(), check=not args.paths_on_nodes)
     except MissingPath as missing:
         raise UserError(str(missing)) from None
+    encode = plan_encode(args, parameters)
     carried = await carry_project(args, stub, parameters, paths)
     job = build_job(args, parameters)
     if carried is not None:
@@ -369,10 +373,13 @@ async def _submit(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
     job = (await stub.CreateJob(fpb.CreateJobRequest(job=job, allow_unmatched=args.allow_unmatched))).job
     if job.state == pb.JOB_STATE_BLOCKED:
         warn(blocked_sentence(job), args.json)
+    encoded = await submit_encode(args, stub, job, encode) if encode is not None else None
     if args.json:
         document = to_dict(job, types)
         if carried is not None:
             document.update(carried.summary())
+        if encoded is not None:
+            document["encode_job"] = to_dict(encoded, types)
         print_document(document)
     else:
         if carried is not None:
