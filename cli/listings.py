@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 from renderq.cli.connection import client_verb
+from renderq.cli.estimates import estimate_fields, note_columns
 from renderq.cli.failures import warn
 from renderq.cli.output import print_json, typed_parameters
 from renderq.cli.schema import parameter_types
@@ -140,11 +141,7 @@ async def _jobs(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
         ]
         for j in jobs
     ]
-    if any(j.state_reason for j in jobs):
-        # Why a job waits or is blocked: the point of the table for those rows.
-        columns.append(Column("REASON", wrap=True))
-        for row, j in zip(rows, jobs, strict=True):
-            row.append(j.state_reason)
+    note_columns(columns, rows, jobs)
     print_table(columns, rows, empty="no jobs")
     return 0
 
@@ -179,6 +176,7 @@ async def _job(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
             ("parameters", json.dumps(typed_parameters(job, types), sort_keys=True)),
             ("environment", json.dumps(dict(job.environment), sort_keys=True) if job.environment else "-"),
             ("depends on", _dependencies(job)),
+            *estimate_fields(job),
             ("max retries", str(job.max_retries) if job.HasField("max_retries") else "default"),
             ("task timeout", format_duration(job.task_timeout) if job.HasField("task_timeout") else "none"),
             ("created", format_time(job.create_time)),

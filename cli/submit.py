@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from renderq.cli.connection import client_verb
 from renderq.cli.encode_flow import add_encode, plan_encode, submit_encode
+from renderq.cli.estimates import add_test_frames, set_test_frames
 from renderq.cli.failures import UserError, warn
 from renderq.cli.output import print_document, to_dict
 from renderq.cli.plugin_help import PluginHelpAction, plugin_names
@@ -160,6 +161,7 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="with --depends-on: frame N starts as soon as frame N of that job completed",
     )
+    add_test_frames(parser)
     _add_running(parser)
     add_reservation(parser)
     add_requirements(parser)
@@ -345,6 +347,7 @@ def build_job(args: argparse.Namespace, parameters: dict[str, Any]) -> pb.Job:
         requirements=requirements(args),
     )
     job.parameters.update(parameters)
+    set_test_frames(job, args)
     if args.max_retries is not None:
         job.max_retries = args.max_retries
     if args.timeout is not None:

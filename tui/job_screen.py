@@ -29,6 +29,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from renderq.client.enums import label
+from renderq.client.estimates import estimate_text
 from renderq.client.paging import pages
 from renderq.client.units import format_duration, format_seconds, format_size, progress_bar
 from renderq.frame_range import format_frames
@@ -71,6 +72,7 @@ def job_summary(job_id: int, job: pb.Job | None, eta: float | None) -> Text:
         (f"  {job.frames_failed} failed", "red") if job.frames_failed else "",
         f"  {job.frames_running} running" if job.frames_running else "",
         f"  ETA {format_seconds(eta)}" if eta is not None else "",
+        (f"\n{estimate_text(job)}", "cyan") if job.estimate.frames_measured else "",
     )
 
 
