@@ -16,6 +16,7 @@ from renderq.cli import (
     access,
     actions,
     agent_set,
+    analyze,
     backup,
     blobs,
     certs,
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     blobs.register(verbs, common)
     pathmap.register(verbs, common)
     why.register(verbs, common)
+    analyze.register(verbs, common)
     tui.register(verbs, connection)
     return parser
 

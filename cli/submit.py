@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from renderq.cli.analyze import frames_and_files
 from renderq.cli.connection import client_verb
 from renderq.cli.encode_flow import add_encode, plan_encode, submit_encode
 from renderq.cli.estimates import add_test_frames, set_test_frames
@@ -121,7 +122,12 @@ def register(verbs: Verbs, common: argparse.ArgumentParser) -> None:
         help=f"renderer plugin: {plugin_names()} (`renderq plugins` lists the farm's)",
     )
     parser.add_argument(
-        "--frames", required=True, metavar="SPEC", help="frame range: 1-100, 1-100x5, 1,5,10-20"
+        "--frames",
+        metavar="SPEC",
+        help="frame range: 1-100, 1-100x5, 1,5,10-20 (blender: the scene's range when left out)",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="refuse a scene (--param scene=) whose files are missing"
     )
     parser.add_argument("--chunk", type=_count, default=None, metavar="N", help="frames per task (default 1)")
     add_priority(parser)
@@ -368,6 +374,7 @@ async def _submit(args: argparse.Namespace, stub: FarmServiceAsyncStub) -> int:
         localize_paths(parameters, paths, Path.cwd(), check=not args.paths_on_nodes)
     except MissingPath as missing:
         raise UserError(str(missing)) from None
+    await frames_and_files(args, stub, parameters)
     encode = plan_encode(args, parameters)
     carried = await carry_project(args, stub, parameters, paths)
     job = build_job(args, parameters)

@@ -1,0 +1,74 @@
+"""Scene analysis with real processes: a CLI on a machine without Blender uploads the
+scene and an agent that has Blender analyses it; ``submit blender`` without ``--frames``
+takes the scene's range, and ``--strict`` refuses a scene whose files are missing."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.plugins.test_blender_analysis import make_scene
+
+from .conftest import Farm
+from .harness import Cli
+
+pytestmark = [pytest.mark.system, pytest.mark.blender]
+
+
+@pytest.fixture
+def farm(farm_factory: Callable[[], Farm], blender: str) -> Farm:
+    """A controller and one agent with Blender on its PATH."""
+    farm = farm_factory()
+    farm.add_agent("a1")
+    farm.start_agent("a1", "--slots", "1")
+    controller = farm.start_controller()
+    controller.wait_for_line(rf"agent online agent={farm.agents['a1'].agent_id}\b")
+    return farm
+
+
+def without_blender(cli: Cli, tmp_path: Path) -> Cli:
+    """The same CLI run with a PATH that holds no Blender (the artist's laptop)."""
+    empty = tmp_path / "no-blender-bin"
+    empty.mkdir()
+    env = shutil.which("env")
+    assert env is not None
+    return Cli(cli.controller, cli.data_dir, wrap=lambda argv: [env, f"PATH={empty}", *argv])
+
+
+def test_a_scene_uploaded_from_a_machine_without_blender_is_analysed_on_the_agent(
+    farm: Farm, blender: str, tmp_path: Path
+) -> None:
+    scene = make_scene(blender, tmp_path / "shot")
+    cli = without_blender(farm.cli, tmp_path)
+    analysis = cli.json("analyze", str(scene))
+    assert analysis["analyser"].startswith("blender ") and " on " in analysis["analyser"]
+    assert (analysis["frame_start"], analysis["frame_end"], analysis["frame_step"]) == (11, 42, 2)
+    assert sorted((c["name"], c["active"]) for c in analysis["cameras"]) == [("close", True), ("wide", False)]
+    files = {f["path"]: f for f in analysis["files"]}
+    # Only the scene went up: on the agent its texture is missing too, and said to be.
+    assert not files["//tex/missing.png"]["exists"] and not files["//tex/present.png"]["exists"]
+
+    text = cli.run("analyze", str(scene))
+    assert "close (active)" in text.stdout and "11-42x2 (16 frames)" in text.stdout
+    assert "missing image //tex/missing.png" in text.stderr
+
+    strict = cli.run("analyze", str(scene), "--strict", check=False)
+    assert strict.returncode == 2
+    assert "//tex/missing.png" in strict.stderr
+
+
+def test_submit_blender_without_frames_takes_the_scene_range_and_strict_refuses_missing_files(
+    farm: Farm, blender: str, tmp_path: Path
+) -> None:
+    scene = make_scene(blender, tmp_path / "shot")
+    cli = without_blender(farm.cli, tmp_path)
+    job = cli.json("submit", "blender", "--param", f"scene={scene}", "--paths-on-nodes")
+    assert job["frames"] == "11-42x2"
+    refused = cli.run("submit", "blender", "--strict", "--param", f"scene={scene}", check=False)
+    assert refused.returncode == 2
+    assert "//tex/missing.png" in refused.stderr  # uploaded alone, the scene lacks present.png too
+    other = cli.run("submit", "command", "--", "true", check=False)
+    assert other.returncode == 2 and "give --frames" in other.stderr
