@@ -90,6 +90,8 @@ def plan_encode(args: argparse.Namespace, parameters: dict[str, Any]) -> Encode 
         raise UserError(
             "--encode needs the frames on the controller; --outputs keep leaves them on the nodes"
         )
+    if not args.frames:
+        raise UserError("--encode needs the frames to encode: give --frames, such as 1-250")
     try:
         frames = parse_frames(args.frames)
     except FrameRangeError as error:

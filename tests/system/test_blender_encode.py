@@ -98,6 +98,7 @@ def test_no_hashes_means_four_digits_at_the_end() -> None:
         ({"outputs": "keep"}, {}, "--encode needs the frames on the controller; --outputs keep"),
         ({"frames": "1-12x2"}, {}, "--encode needs frames without gaps (such as 1-250)"),
         ({"frames": "5-1"}, {}, "--frames '5-1': '5-1' ends before it starts"),
+        ({"frames": None}, {}, "--encode needs the frames to encode: give --frames"),
         ({}, {"output": "{renders}/a_##_##"}, "one run of # in the blender output's file name"),
         ({}, {"output": "{renders}/a%d_##"}, "have a % in them"),
     ],
