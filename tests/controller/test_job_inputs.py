@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import cast
 
 import pytest
+import xxhash
 
-from renderq.controller.farm_state import FarmState
+from renderq.controller.blob_serving import BlobServing
+from renderq.controller.blob_store import BlobStore
+from renderq.controller.farm_state import FarmState, LinkHandle
 from renderq.controller.job_inputs import input_blobs, input_files, inputs_on_their_way
-from renderq.controller.model import Frame, Job, Output
+from renderq.controller.model import Agent, Frame, Hold, Job, Output
 from renderq.controller.recorder import Recorder
 from renderq.controller.task_logs import TaskLogs
+from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import resources_pb2 as pb
 
 STORED = pb.OUTPUT_STORAGE_CONTROLLER
@@ -133,3 +138,37 @@ def test_a_deleted_source_or_a_name_the_jobs_own_file_has_is_left_out(
         assert files_of(state, encode) == [("job-7/b.png", "b1", 0o644)]
     assert "job 6 no longer exists" in caplog.text
     assert "its own file job-7/a.png has the name" in caplog.text
+
+
+async def test_only_the_agents_running_the_job_may_read_its_inputs(tmp_path: Path) -> None:
+    """The blobs of a source's stored outputs are served like the job's own files, looked up
+    when asked (they arrive after the job was submitted)."""
+    data = b"frame one"
+    ref = pb.BlobRef(xxh3_128=xxhash.xxh3_128_hexdigest(data), size_bytes=len(data))
+    store = BlobStore(tmp_path)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield data
+
+    await store.receive(ref, 0, chunks())
+    stored = Output(path=f"{RENDERS}/f.png", size_bytes=len(data), xxh3_128=ref.xxh3_128, storage=STORED)
+    state = farm((7, [[stored]]))
+    state.jobs[9] = job(9, [7])
+    for name, holds in (("runs-9", {1: Hold(task_id=1, job_id=9, owner="ana")}), ("idle", {})):
+        state.agents[name] = Agent(
+            id=name,
+            status=pb.AGENT_STATUS_ONLINE,
+            slots=1,
+            cost_per_hour=0.0,
+            hardware=pb.Hardware(),
+            holds=holds,
+        )
+    wanted = apb.BlobWanted(blob=ref, offset=0)
+
+    def serving(agent: str) -> BlobServing:
+        return BlobServing(state, store, agent, cast(LinkHandle, None), lambda _: ())
+
+    assert (await serving("runs-9").answer(wanted)).blob.data == data
+    assert "is in no job this agent runs now" in (await serving("idle").answer(wanted)).blob.error
+    stored.storage = pb.OUTPUT_STORAGE_FAILED
+    assert "is in no job this agent runs now" in (await serving("runs-9").answer(wanted)).blob.error
