@@ -30,5 +30,5 @@ def test_a_link_is_refused(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["../shot.blend", "a/shot.blend", "shot.exe", "..", "a\\b.blend"])
 def test_an_uploaded_scene_is_one_plain_blend_name(name: str) -> None:
-    with pytest.raises(AnalysisFailed, match="plain .blend file name"):
+    with pytest.raises(AnalysisFailed, match=r"plain \.blend file name"):
         checked_scene_name(name)
