@@ -11,7 +11,8 @@ import pytest
 from renderq.agent.task_setup import fill_tokens
 from renderq.plugins.base import ErrorLine, FrameSaved, ParameterError
 from renderq.plugins.blender import BlenderPlugin
-from renderq.tui.png import decode_png
+
+from ..png_pixels import decode_png
 
 plugin = BlenderPlugin()
 

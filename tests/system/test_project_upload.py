@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from renderq.demo.png import encode_png
-from renderq.tui.png import decode_png
 
+from ..png_pixels import decode_png
 from ..waiting import eventually
 from .conftest import Farm
 

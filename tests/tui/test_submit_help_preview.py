@@ -29,7 +29,7 @@ from renderq.tui.app import RenderqApp
 from renderq.tui.help_screen import HelpScreen
 from renderq.tui.jobs_table import JobsTable
 from renderq.tui.message_line import MessageLine
-from renderq.tui.preview import FramePicture, PreviewScreen
+from renderq.tui.preview import FramePicture, PreviewScreen, latest
 from renderq.tui.submit_fields import Field, PluginSelect, build_job
 from renderq.tui.submit_screen import SubmitScreen
 from renderq.v1 import farm_service_pb2 as fpb
@@ -537,24 +537,67 @@ async def test_preview_shows_the_latest_frame_or_says_why_it_cannot(
             await until(f"job {job_id} to complete", partial(completed, api, job_id), pilot)
 
         screen = await preview(pilot, app, demo, row=0)
-        picture = screen.query_one(FramePicture)
-        await until("the frame to be drawn", lambda: picture.strips, pilot)
+        main = screen.query_one("#preview-main", FramePicture)
+        await until("the frame to be drawn", lambda: main.shown.image is not None, pilot)
         assert screen.frame is not None and screen.frame.number == 2
         title = str(screen.query_one("#preview-title").render())
         assert "frame 2" in title and "demo_0002.png" in title and "64x36" in title
-        assert len(picture.strips) == 18  # 36 pixel rows, two per cell row
-        assert picture.strips[0].text.strip() == "▀" * 64  # full size: it fits, centred
+        assert screen.frame.outputs[0].HasField("thumbnail")  # made by the agent, read from the store
         await pilot.press("r")
-        await until("the reload to draw again", lambda: picture.strips and not message(screen), pilot)
+        await until(
+            "the reload to draw again", lambda: main.shown.image is not None and not message(screen), pilot
+        )
         await pilot.press("escape")
         await until("the preview to close", lambda: not isinstance(app.screen, PreviewScreen), pilot)
 
         screen = await preview(pilot, app, text_output, row=1)
-        await until("the not-a-PNG message", lambda: "is not a PNG" in message(screen), pilot)
-        assert "does not start with the PNG signature" in message(screen)
+        await until("the no-picture message", lambda: "has no picture" in message(screen), pilot)
+        assert "note_1.txt" in message(screen)
         await pilot.press("q")
         await until("the preview to close", lambda: not isinstance(app.screen, PreviewScreen), pilot)
 
         screen = await preview(pilot, app, no_output, row=2)
         await until("the no-frame message", lambda: "no rendered frame yet" in message(screen), pilot)
-        assert not screen.query_one(FramePicture).strips
+        assert screen.query_one("#preview-main", FramePicture).shown.image is None
+
+
+def caption(picture: FramePicture) -> str:
+    return picture.shown.caption
+
+
+async def test_preview_steps_through_frames_and_compares_a_test_frame(
+    app: RenderqApp, api: FarmServiceAsyncStub
+) -> None:
+    job_id = await submit(
+        api,
+        pb.Job(plugin="demo", frames="1-3", chunk_size=1, test_frames="1"),
+        {"width": 48, "height": 32, "seconds_per_frame": 0},
+    )
+    async with running(app, SIZE) as pilot:
+        await until(f"job {job_id} to complete", partial(completed, api, job_id), pilot)
+        screen = await preview(pilot, app, job_id, row=0)
+        main, other = (
+            screen.query_one("#preview-main", FramePicture),
+            screen.query_one("#preview-other", FramePicture),
+        )
+        await until("a frame to be drawn", lambda: main.shown.image is not None, pilot)
+        assert [f.number for f in screen.frames] == [1, 2, 3] and screen.frames[0].test
+        steps = [
+            ("left", "left", "left"),
+            ("right_square_bracket",),
+            ("right", "right"),
+            ("left_square_bracket",),
+        ]
+        for keys, shown in zip(steps, ["frame 1 (test)", "frame 2", "frame 3", "frame 2"], strict=True):
+            await pilot.press(*keys)
+            await until(f"{shown} drawn", lambda s=shown: caption(main).startswith(f"{s} ·"), pilot)
+        assert screen.index == 1 and main.shown.image is not None and main.shown.image.size == (48, 32)
+        assert str(screen.query_one("#preview-title").render()).endswith(" · 2 of 3")
+
+        await pilot.press("c")
+        await until("both pictures", lambda: other.display and other.shown.image is not None, pilot)
+        assert caption(main).startswith("frame 1 (test)")
+        assert caption(other).startswith(f"frame {screen.frames[latest(screen.frames)].number}")
+        assert "test frame 1 beside" in str(screen.query_one("#preview-title").render())
+        await pilot.press("c")
+        await until("one picture again", lambda: not other.display, pilot)
