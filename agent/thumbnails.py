@@ -32,6 +32,9 @@ MAX_PER_FRAME = 4
 IMAGE_SUFFIXES = frozenset({".exr", ".dpx", ".tif", ".tiff", ".png", ".jpg", ".jpeg"})
 """The outputs worth opening: a movie or a scene file would be read for nothing."""
 LINEAR_SUFFIXES = frozenset({".exr"})
+LINEAR_SPACE = "lin_rec709"
+"""What linear renders hold: Rec.709 primaries, as Blender and most renderers write them.
+Not OpenColorIO's "scene_linear", which its built-in config makes ACEScg: reds came out dim."""
 
 
 def frame_thumbnails(outputs: Sequence[pb.OutputFile]) -> list[apb.Thumbnail]:
@@ -74,9 +77,11 @@ def _fitted(rgb: oiio.ImageBuf, side: int, linear: bool) -> oiio.ImageBuf:
     spec = rgb.spec()
     scale = min(1.0, side / max(spec.width, spec.height))
     width, height = max(1, round(spec.width * scale)), max(1, round(spec.height * scale))
-    small = oiio.ImageBufAlgo.resize(rgb, roi=oiio.ROI(0, width, 0, height, 0, 1, 0, 3))
+    small = rgb  # at its own size, untouched: resizing filters, which would blur it
+    if (width, height) != (spec.width, spec.height):
+        small = oiio.ImageBufAlgo.resize(rgb, roi=oiio.ROI(0, width, 0, height, 0, 1, 0, 3))
     if linear:
-        small = oiio.ImageBufAlgo.colorconvert(small, "scene_linear", "sRGB")
+        small = oiio.ImageBufAlgo.colorconvert(small, LINEAR_SPACE, "sRGB")
     return oiio.ImageBufAlgo.clamp(small, 0.0, 1.0)
 
 

@@ -77,3 +77,13 @@ def test_noisy_images_fit_the_size_limit_or_have_none(tmp_path: Path) -> None:
     noise.write(str(tmp_path / "noise.exr"), "half")
     png = thumbnail_png(tmp_path / "noise.exr")
     assert png is None or len(png) <= 64 << 10
+
+
+def test_linear_colours_keep_their_rec709_primaries(tmp_path: Path) -> None:
+    exr = oiio.ImageBuf(oiio.ImageSpec(4, 4, 3, oiio.FLOAT))
+    oiio.ImageBufAlgo.fill(exr, [0.07, 0.109375, 0.18375])
+    exr.write(str(tmp_path / "blue.exr"), "half")
+    png = thumbnail_png(tmp_path / "blue.exr")
+    assert png is not None
+    shown = [round(c * 255) for c in _decoded(png, tmp_path).getpixel(1, 1)]
+    assert all(abs(a - b) <= 1 for a, b in zip(shown, [75, 93, 119], strict=True)), shown
