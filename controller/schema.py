@@ -142,7 +142,14 @@ def _encode_outputs(outputs: list[Output]) -> str:
 
 
 def _decode_outputs(text: str) -> list[Output]:
-    return [Output(*o[:6], thumbnail=(o[6], o[7]) if len(o) == 8 else None) for o in json.loads(text)]
+    return [_decode_output(o) for o in json.loads(text)]
+
+
+def _decode_output(items: list[Any]) -> Output:
+    output = Output(*items[:6])
+    if len(items) == 8:
+        output.thumbnail = (items[6], items[7])
+    return output
 
 
 def _encode_files(files: list[pb.FileEntry]) -> bytes:

@@ -28,4 +28,5 @@ def decode_png(data: bytes) -> Image:
         assert not source.has_error, source.geterror()
         rgb = oiio.ImageBufAlgo.channels(source, (0, 1, 2) if spec.nchannels >= 3 else (0, 0, 0))
         pixels = rgb.get_pixels(oiio.UINT8)
+        assert pixels is not None, rgb.geterror()
     return Image(spec.width, spec.height, [bytes(row.reshape(-1)) for row in pixels])

@@ -54,7 +54,10 @@ async def test_an_exr_render_has_an_srgb_thumbnail(
             files = [o for frame in listed.frames for o in frame.outputs]
             return next((o for o in files if o.HasField("thumbnail")), None)
 
-        await until("the thumbnail is stored", thumbnailed)
+        async def stored() -> bool:
+            return await thumbnailed() is not None
+
+        await until("the thumbnail is stored", stored)
         output = await thumbnailed()
         assert output is not None and output.path.endswith(".exr")
         request = fpb.ReadOutputRequest(job_id=job["id"], frame=1, path=output.path, thumbnail=True)

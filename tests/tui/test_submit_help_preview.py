@@ -565,6 +565,11 @@ def caption(picture: FramePicture) -> str:
     return picture.shown.caption
 
 
+def shows(picture: FramePicture, frame: str) -> bool:
+    """Whether ``picture`` shows ``frame`` ("frame 2", "frame 1 (test)")."""
+    return caption(picture).startswith(f"{frame} ·")
+
+
 async def test_preview_steps_through_frames_and_compares_a_test_frame(
     app: RenderqApp, api: FarmServiceAsyncStub
 ) -> None:
@@ -590,7 +595,7 @@ async def test_preview_steps_through_frames_and_compares_a_test_frame(
         ]
         for keys, shown in zip(steps, ["frame 1 (test)", "frame 2", "frame 3", "frame 2"], strict=True):
             await pilot.press(*keys)
-            await until(f"{shown} drawn", lambda s=shown: caption(main).startswith(f"{s} ·"), pilot)
+            await until(f"{shown} drawn", partial(shows, main, shown), pilot)
         assert screen.index == 1 and main.shown.image is not None and main.shown.image.size == (48, 32)
         assert str(screen.query_one("#preview-title").render()).endswith(" · 2 of 3")
 
