@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -24,7 +25,7 @@ from renderq.cli.output import print_json
 from renderq.client.project_files import read_project
 from renderq.client.units import format_size
 from renderq.client.upload import upload_project
-from renderq.plugins.blender_analysis import AnalysisFailed, analyse_with_blender
+from renderq.plugins.blender_analysis import AnalysisFailed, analyse_with_blender, missing_warnings
 from renderq.plugins.maya_ascii import look_for_files, parse_maya_ascii
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
@@ -91,7 +92,26 @@ async def farm_analysis(stub: FarmServiceAsyncStub, scene: Path, plugin: str) ->
         await upload_project(stub, project)
         blob = project.files[0].entry.blob
         request = fpb.AnalyzeSceneRequest(plugin=plugin, blob=blob, name=scene.name)
-    return (await stub.AnalyzeScene(request)).analysis
+    analysis = (await stub.AnalyzeScene(request)).analysis
+    if request.HasField("blob"):  # only the scene travelled: its relative files are here
+        await asyncio.to_thread(look_for_relative_files, analysis, scene)
+    return analysis
+
+
+def look_for_relative_files(analysis: pb.SceneAnalysis, scene: Path) -> None:
+    """Check the files the scene names relative to itself (Blender's ``//``) beside the
+    scene on this machine, where they are, rather than beside the node's uploaded copy;
+    the missing-file warnings are made again from what is found."""
+    folder = scene.absolute().parent
+    for file in analysis.files:
+        if file.path.startswith("//"):
+            here = folder / file.path[2:].replace("\\", "/")
+            file.resolved_path = os.path.normpath(here)
+            file.exists = here.is_file()
+            file.size_bytes = here.stat().st_size if file.exists else 0
+    others = [w for w in analysis.warnings if not w.startswith("missing ")]
+    del analysis.warnings[:]
+    analysis.warnings.extend([*others, *missing_warnings(analysis)])
 
 
 async def analysed(stub: FarmServiceAsyncStub, scene: Path, plugin: str) -> pb.SceneAnalysis:

@@ -52,12 +52,14 @@ async def uploaded(
 
 
 def referenced(state: FarmState) -> set[Key]:
-    """Every blob some existing job names: its project files, and its frames' outputs in the
-    store or on their way there (one walk over the frames, once a day or when asked)."""
+    """Every blob some existing job names: its project files, its frames' outputs in the
+    store or on their way there, and their thumbnails (one walk over the frames, once a day
+    or when asked)."""
     keys: set[Key] = set().union(*(job.blobs for job in state.jobs.values() if job.files))
     for job in state.jobs.values():
         for frame in job.frames.values():
             keys.update((o.xxh3_128, o.size_bytes) for o in frame.outputs if o.storage in _IN_STORE)
+            keys.update(o.thumbnail for o in frame.outputs if o.thumbnail)
     return keys
 
 

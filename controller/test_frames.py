@@ -102,9 +102,7 @@ def estimate(job: Job, agents: Mapping[str, Agent]) -> pb.JobEstimate | None:
     run the job (at least one); cost is the total in hours times the mean cost per hour of
     the agents that rendered the test frames (0 when those are no longer known)."""
     measured = [
-        job.frames[n]
-        for n in job.test_frame_numbers
-        if job.frames[n].state == pb.FRAME_STATE_COMPLETED
+        job.frames[n] for n in job.test_frame_numbers if job.frames[n].state == pb.FRAME_STATE_COMPLETED
     ]
     if not measured:
         return None
@@ -120,4 +118,3 @@ def estimate(job: Job, agents: Mapping[str, Agent]) -> pb.JobEstimate | None:
         time_left=duration(left * mean / width),
         cost=round(total / 3600 * rate, 2),
     )
-

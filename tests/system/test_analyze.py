@@ -48,8 +48,9 @@ def test_a_scene_uploaded_from_a_machine_without_blender_is_analysed_on_the_agen
     assert (analysis["frame_start"], analysis["frame_end"], analysis["frame_step"]) == (11, 42, 2)
     assert sorted((c["name"], c["active"]) for c in analysis["cameras"]) == [("close", True), ("wide", False)]
     files = {f["path"]: f for f in analysis["files"]}
-    # Only the scene went up: on the agent its texture is missing too, and said to be.
-    assert not files["//tex/missing.png"]["exists"] and not files["//tex/present.png"]["exists"]
+    # Only the scene went up: its relative files are looked for here, beside it.
+    assert not files["//tex/missing.png"]["exists"]
+    assert files["//tex/present.png"]["exists"] and files["//tex/present.png"]["size_bytes"] > 0
 
     text = cli.run("analyze", str(scene))
     assert "close (active)" in text.stdout and "11-42x2 (16 frames)" in text.stdout
@@ -57,7 +58,7 @@ def test_a_scene_uploaded_from_a_machine_without_blender_is_analysed_on_the_agen
 
     strict = cli.run("analyze", str(scene), "--strict", check=False)
     assert strict.returncode == 2
-    assert "//tex/missing.png" in strict.stderr
+    assert "//tex/missing.png" in strict.stderr and "present.png" not in strict.stderr
 
 
 def test_submit_blender_without_frames_takes_the_scene_range_and_strict_refuses_missing_files(
@@ -69,6 +70,6 @@ def test_submit_blender_without_frames_takes_the_scene_range_and_strict_refuses_
     assert job["frames"] == "11-42x2"
     refused = cli.run("submit", "blender", "--strict", "--param", f"scene={scene}", check=False)
     assert refused.returncode == 2
-    assert "//tex/missing.png" in refused.stderr  # uploaded alone, the scene lacks present.png too
+    assert "//tex/missing.png" in refused.stderr and "present.png" not in refused.stderr
     other = cli.run("submit", "command", "--", "true", check=False)
     assert other.returncode == 2 and "give --frames" in other.stderr
