@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 
 SLICE = 0.02
 """Seconds a pass works before it lets the event loop serve links, heartbeats and the API."""
-INPUTS_RECHECK = 0.5
-"""Seconds before a job whose inputs (other jobs' outputs) are still arriving is tried again."""
 
 
 class Dispatcher:
@@ -114,9 +112,7 @@ class Dispatcher:
         if agent.gpus_in_use.intersection(start.gpus) or not self._limits_free(job):
             return
         if job.inputs_from and inputs_on_their_way(state, job):
-            # Nothing else wakes the queue when an output arrives: look again shortly.
-            asyncio.get_running_loop().call_later(INPUTS_RECHECK, self.queue.wake)
-            return
+            return  # the output collector wakes the queue as each output settles
         task = self.queue.pop_pending(job)
         if task is not None:
             self._assign(job, task, agent, start.gpus)

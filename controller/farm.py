@@ -61,6 +61,7 @@ class Farm:
         self.pushing = OutputPushing(self.state, self.blobs, storage or ObjectStorage(ControllerConfig()))
         """Outputs of ``s3://`` jobs to object storage (none configured: AWS's defaults)."""
         self.outputs = OutputCollector(self.state, self.blobs, self.pushing)
+        self.outputs.settled = self.queue.wake
         self.task_events = TaskEvents(self.state, self.queue, self.rules, self.liveness, self.outputs)
         self.job_control = JobControl(self.state, self.queue, self.rules)
         self.agent_control = AgentControl(self.state, self.queue)

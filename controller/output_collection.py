@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from renderq.controller.blob_store import BlobStore, Key, key_of
@@ -68,6 +68,8 @@ class OutputCollector:
         self._answers: dict[str, asyncio.Queue[apb.BlobChunk]] = {}
         """Per agent: the chunks of the transfer running now."""
         self._pushes: set[asyncio.Task[None]] = set()
+        self.settled: Callable[[], None] = lambda: None
+        """Called once outputs are stored or failed: jobs taking them as inputs may start."""
 
     def frame_completed(self, job: Job, frame: Frame) -> None:
         """Mark the new frame's outputs kept or on their way, and queue their pulls."""
@@ -214,6 +216,7 @@ class OutputCollector:
             self.state.rec.changed(frame)
             if error:
                 log.warning("output not collected job=%d frame=%d: %s", job_id, number, error)
+        self.settled()
 
     def _push(self, job: Job, frame: Frame, output: Output) -> None:
         push = asyncio.create_task(self.pushing.push(job, frame, output), name=f"push {output.path}")
