@@ -16,6 +16,8 @@ from renderq.controller.holdings import task_memory
 from renderq.controller.limit_control import held, usage
 from renderq.controller.model import Job
 from renderq.controller.state_rules import state_word
+from renderq.controller.test_frames import tests_open
+from renderq.states import FRAME_ACTIVE
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 
@@ -28,6 +30,8 @@ def explain_job(farm: Farm, job_id: int, frame: int | None) -> fpb.ExplainJobRes
         return fpb.ExplainJobResponse(reasons=reasons)
     agents = list(farm.state.agents.values())
     task = farm.queue.peek(job)
+    if task is None and tests_open(job):
+        return fpb.ExplainJobResponse(reasons=[_test_frames_reason(job)])
     memory = task_memory(job, task) if task is not None else None
     holding, verdicts = scheduler.explain(job, agents, farm.limit_control.free(), memory)
     return fpb.ExplainJobResponse(
@@ -63,6 +67,13 @@ def _state_reasons(job: Job) -> list[str]:
     if not job.pending:
         return [job.state_reason or f"every task of job {job.id} is running or done"]
     return []
+
+
+def _test_frames_reason(job: Job) -> str:
+    """The job's other tasks are held back until its test tasks ended (``WorkQueue.peek``
+    gives none): no agent is to blame, so none is judged."""
+    running = sum(job.frames[n].state in FRAME_ACTIVE for n in job.test_frame_numbers)
+    return f"waiting for its test frames ({running} running)"
 
 
 def _with_holders(farm: Farm, reason: str) -> str:

@@ -10,7 +10,9 @@ from renderq.v1 import farm_service_pb2_grpc as fgrpc
 
 from .conftest import ScriptedAgent, until_agent_online
 from .test_api import job_with, refused
+from .test_frame_by_frame import Inbox
 from .test_limits import licensed_job, set_limit
+from .test_test_frames import submit
 
 
 async def test_why_names_the_used_up_limit_its_holders_and_each_agents_reason(
@@ -46,3 +48,15 @@ async def test_a_job_no_agent_could_run_is_refused_unless_allowed_and_why_says_s
     why = await farm_stub.ExplainJob(fpb.ExplainJobRequest(job_id=created.id))
     assert "no known agent could ever run it; it waits for one that can" in why.reasons
     assert all(v.reason.startswith("lacks 8 GPUs") for v in why.agents)
+
+
+async def test_why_says_a_job_waits_for_its_test_frames_while_they_run(
+    farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent
+) -> None:
+    await until_agent_online(farm_stub)
+    job = await submit(farm_stub, "1-6", tests="first,last")
+    inbox = Inbox(scripted_agent)
+    await inbox.assigns_of(job.id, 2)
+    why = await farm_stub.ExplainJob(fpb.ExplainJobRequest(job_id=job.id))
+    assert list(why.reasons) == ["waiting for its test frames (2 running)"]
+    assert list(why.agents) == []
