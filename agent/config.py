@@ -68,12 +68,19 @@ class AgentConfig(ServerSettings):
     """The model to report for every GPU, such as "RTX 4090"."""
     gpu_memory: str | None = field(default=None, metadata=meta(metavar="SIZE"))
     """Memory to report for each GPU, such as 24GiB."""
+    renderers: tuple[str, ...] = field(default=(), metadata=meta(name="renderer", metavar="NAME[=VERSION]"))
+    """A renderer to report as installed, with the version it reports, such as maya=2024:
+    for one the probe cannot find (started by name, so it must be on PATH). NAME is the
+    program (Render, aerender, 3dsmaxcmd, UnrealEditor-Cmd) or its plugin (maya,
+    aftereffects, 3dsmax, unreal); repeatable; it wins over what the probe found."""
 
     def __post_init__(self) -> None:
         # The settings loader knows no sizes: a bad one is caught here, when the
         # settings are made, rather than when the first hello is sent.
         for key in ("memory", "gpu_memory"):
             _size(key, getattr(self, key))
+        for text in self.renderers:
+            _renderer(text)
 
     @property
     def memory_bytes(self) -> int | None:
@@ -84,6 +91,11 @@ class AgentConfig(ServerSettings):
     def gpu_memory_bytes(self) -> int | None:
         """``gpu_memory`` in bytes; None when not declared."""
         return _size("gpu_memory", self.gpu_memory)
+
+    @property
+    def declared_renderers(self) -> tuple[tuple[str, str], ...]:
+        """``renderers`` as (name, version) pairs, the version "" where none was given."""
+        return tuple(_renderer(text) for text in self.renderers)
 
     @property
     def key_file(self) -> Path:
@@ -107,6 +119,18 @@ def _size(key: str, text: str | None) -> int | None:
         return parse_size(text)
     except ValueError:
         raise SettingsError(f"{key} must be a size such as 512MiB or 24GiB, not {text!r}") from None
+
+
+def _renderer(text: str) -> tuple[str, str]:
+    """One declared renderer, NAME or NAME=VERSION; SettingsError for anything else (an
+    empty name, spaces or control characters, which no program's name has)."""
+    name, _, version = text.partition("=")
+    name, version = name.strip(), version.strip()
+    if not name or any(c.isspace() or not c.isprintable() for c in name + version):
+        raise SettingsError(
+            f"renderer must be NAME or NAME=VERSION without spaces, such as maya=2024, not {text!r}"
+        )
+    return name, version
 
 
 SCHEMA = Schema("agent", AgentConfig)

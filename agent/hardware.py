@@ -4,21 +4,28 @@ The controller matches jobs to nodes with this (a job that needs Blender or 24 G
 GPU memory only goes where they are), so the probe asks the tools themselves
 (``nvidia-smi``, ``blender --version``) rather than guessing from paths. Each probe
 runs as a subprocess with a timeout, concurrently, so a slow or hung tool delays
-nothing but its own entry. What the probe cannot see (or should not offer), the operator
-declares (``--gpus``, ``--gpu-memory``, ``--gpu-model``, ``--cores``, ``--memory``), and
-the declaration wins: ``apply_declared``.
+nothing but its own entry. Programs that need a licence or a long start to say their
+version (After Effects, Maya, Unreal, 3ds Max) are never started: found on PATH, their
+version is read from their install folder. What the probe cannot see (or should not
+offer), the operator declares (``--gpus``, ``--gpu-memory``, ``--gpu-model``, ``--cores``,
+``--memory``, ``--renderer``), and the declaration wins: ``apply_declared``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import glob
+import json
 import logging
+import os
 import platform
 import re
 import shutil
 import socket
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
@@ -36,20 +43,86 @@ GPU_PROBE_TIMEOUT = 5.0
 can hang it, and the first hello waits for the probe."""
 NVIDIA_SMI_QUERY = ("--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits")
 _MIB = 1024 * 1024
+_BUILD_VERSION_LIMIT = 64 * 1024
+"""Bytes of Unreal's Build.version read at most: it is a few hundred."""
 
 
 @dataclass(frozen=True)
 class RendererProbe:
-    """How to find a renderer on PATH and read its version."""
+    """How to find a renderer and read its version.
+
+    With ``version_args`` the program is run and ``version`` searched in what it prints;
+    without, it is never started (a licence check or a minute's start would hold up the
+    hello) and ``version`` is searched in its real path, whose install folder names the
+    release (``maya2024``), unless ``version_file`` reads a better one beside it."""
 
     name: str
-    version_args: tuple[str, ...]
+    """The program, as plugins start it and declare it as their ``renderer``."""
+    plugin: str
+    """The plugin that runs it: an operator may declare either name."""
+    version_args: tuple[str, ...] | None
     version: re.Pattern[str]
+    installs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Glob patterns of its standard install places per ``platform.system()``: looked in
+    only to tell the operator it is there but not on PATH, where tasks look for it."""
+    version_file: Callable[[Path], str | None] | None = None
+
+
+def unreal_build_version(program: Path) -> str | None:
+    """The engine's MAJOR.MINOR.PATCH from ``Engine/Build/Build.version`` (JSON), which lies
+    beside ``Engine/Binaries/<platform>/UnrealEditor-Cmd``; None when missing or unreadable.
+    The editor has no quick ``-version``: it starts the engine."""
+    engine = program.parent.parent.parent
+    try:
+        with (engine / "Build" / "Build.version").open("rb") as file:
+            build = json.loads(file.read(_BUILD_VERSION_LIMIT))
+        parts = [build["MajorVersion"], build["MinorVersion"], build["PatchVersion"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not all(isinstance(part, int) for part in parts):
+        return None
+    return ".".join(map(str, parts))
 
 
 RENDERERS = (
-    RendererProbe("blender", ("--version",), re.compile(r"^Blender (\S+)", re.MULTILINE)),
-    RendererProbe("ffmpeg", ("-version",), re.compile(r"^ffmpeg version (\S+)", re.MULTILINE)),
+    RendererProbe("blender", "blender", ("--version",), re.compile(r"^Blender (\S+)", re.MULTILINE)),
+    RendererProbe("ffmpeg", "ffmpeg", ("-version",), re.compile(r"^ffmpeg version (\S+)", re.MULTILINE)),
+    RendererProbe(
+        "aerender",
+        "aftereffects",
+        None,
+        re.compile(r"Adobe After Effects (?:CC )?(\d{4})"),
+        {
+            "Windows": ("C:/Program Files/Adobe/Adobe After Effects */Support Files/aerender.exe",),
+            "Darwin": ("/Applications/Adobe After Effects */aerender",),
+        },
+    ),
+    RendererProbe(
+        "Render",
+        "maya",
+        None,
+        re.compile(r"maya(\d{4})", re.IGNORECASE),
+        {
+            "Linux": ("/usr/autodesk/maya*/bin/Render",),
+            "Windows": ("C:/Program Files/Autodesk/Maya*/bin/Render.exe",),
+            "Darwin": ("/Applications/Autodesk/maya*/Maya.app/Contents/bin/Render",),
+        },
+    ),
+    RendererProbe(
+        "UnrealEditor-Cmd",
+        "unreal",
+        None,
+        re.compile(r"UE_(\d+\.\d+)"),
+        {"Windows": ("C:/Program Files/Epic Games/UE_*/Engine/Binaries/Win64/UnrealEditor-Cmd.exe",)},
+        unreal_build_version,
+    ),
+    RendererProbe(
+        "3dsmaxcmd",
+        "3dsmax",
+        None,
+        re.compile(r"3ds Max (\d{4})"),
+        {"Windows": ("C:/Program Files/Autodesk/3ds Max */3dsmaxcmd.exe",)},
+    ),
 )
 
 
@@ -95,14 +168,43 @@ def current_load() -> resources_pb2.Load:
 async def _probe_renderer(probe: RendererProbe) -> resources_pb2.Renderer | None:
     path = shutil.which(probe.name)
     if path is None:
+        await asyncio.to_thread(_tell_if_installed, probe)
         return None
-    output = await _output_of([path, *probe.version_args])
-    match = probe.version.search(output or "")
-    if match is None:
+    if probe.version_args is None:
+        version = await asyncio.to_thread(_version_from_install, probe, path)
+    else:
+        output = await _output_of([path, *probe.version_args])
+        match = probe.version.search(output or "")
+        version = match.group(1) if match else None
+    if version is None:
         log.warning("renderer version unknown renderer=%s path=%s", probe.name, path)
-    version = match.group(1) if match else ""
     log.debug("renderer found renderer=%s version=%s path=%s", probe.name, version, path)
-    return resources_pb2.Renderer(name=probe.name, version=version, path=path)
+    return resources_pb2.Renderer(name=probe.name, version=version or "", path=path)
+
+
+def _version_from_install(probe: RendererProbe, path: str) -> str | None:
+    """The version a program that is not started shows where it lies: its ``version_file``,
+    else its install folder in its real path (a link on PATH followed to it)."""
+    real = Path(os.path.realpath(path))
+    if probe.version_file is not None and (version := probe.version_file(real)) is not None:
+        return version
+    match = probe.version.search(real.as_posix())
+    return match.group(1) if match else None
+
+
+def _tell_if_installed(probe: RendererProbe) -> None:
+    """Warn when a program not on PATH lies in its standard install place: tasks start
+    it by name, so it is not offered, and the line says which folder PATH lacks."""
+    for pattern in probe.installs.get(platform.system(), ()):
+        found = sorted(glob.glob(pattern))
+        if found:
+            log.warning(
+                "renderer installed but not on PATH, so not offered renderer=%s path=%s: "
+                "add its folder to the agent's PATH",
+                probe.name,
+                found[-1],
+            )
+            return
 
 
 async def probe_gpus() -> list[resources_pb2.Gpu]:
@@ -153,13 +255,13 @@ def _gpu_of(line: str) -> resources_pb2.Gpu | None:
     return resources_pb2.Gpu(index=int(index), model=model, memory_bytes=memory_bytes)
 
 
-DECLARABLE = ("cores", "memory", "gpus", "gpu_model", "gpu_memory")
+DECLARABLE = ("cores", "memory", "gpus", "gpu_model", "gpu_memory", "renderers")
 """The AgentConfig fields that stand in for what the probe found."""
 
 
 def declared_keys(config: AgentConfig) -> tuple[str, ...]:
     """The hardware settings ``config`` declares, in DECLARABLE's order."""
-    return tuple(key for key in DECLARABLE if getattr(config, key) is not None)
+    return tuple(key for key in DECLARABLE if getattr(config, key) not in (None, ()))
 
 
 def apply_declared(probed: resources_pb2.Hardware, config: AgentConfig) -> resources_pb2.Hardware:
@@ -168,7 +270,8 @@ def apply_declared(probed: resources_pb2.Hardware, config: AgentConfig) -> resou
     machine different hardware this way. ``gpus`` N reports GPUs 0..N-1 (0 hides them),
     each with the declared model and memory, else those of the probed GPU of that index
     (or the first), else "declared" and 0. Without ``gpus``, a declared model or memory
-    applies to each probed GPU."""
+    applies to each probed GPU. A declared renderer replaces the probed one of its name
+    (keeping its path) or is added, with no path."""
     hardware = resources_pb2.Hardware()
     hardware.CopyFrom(probed)
     if config.cores is not None:
@@ -178,7 +281,23 @@ def apply_declared(probed: resources_pb2.Hardware, config: AgentConfig) -> resou
         hardware.ram_bytes = memory
     del hardware.gpus[:]
     hardware.gpus.extend(_declared_gpus(list(probed.gpus), config))
+    del hardware.renderers[:]
+    hardware.renderers.extend(_declared_renderers(list(probed.renderers), config))
     return hardware
+
+
+def _declared_renderers(
+    probed: list[resources_pb2.Renderer], config: AgentConfig
+) -> list[resources_pb2.Renderer]:
+    """The probed renderers with the declared ones over them, a plugin's name (maya)
+    standing for its program (Render), the name the controller matches jobs on."""
+    programs = {probe.plugin: probe.name for probe in RENDERERS}
+    renderers = {renderer.name: renderer for renderer in probed}
+    for name, version in config.declared_renderers:
+        program = programs.get(name, name)
+        path = renderers[program].path if program in renderers else ""
+        renderers[program] = resources_pb2.Renderer(name=program, version=version, path=path)
+    return list(renderers.values())
 
 
 def _declared_gpus(probed: list[resources_pb2.Gpu], config: AgentConfig) -> list[resources_pb2.Gpu]:
@@ -197,7 +316,14 @@ def _declared_gpus(probed: list[resources_pb2.Gpu], config: AgentConfig) -> list
     return gpus
 
 
-_REPLACES = {"cores": "cores", "memory": "ram", "gpus": "gpus", "gpu_model": "gpus", "gpu_memory": "gpus"}
+_REPLACES = {
+    "cores": "cores",
+    "memory": "ram",
+    "gpus": "gpus",
+    "gpu_model": "gpus",
+    "gpu_memory": "gpus",
+    "renderers": "renderers",
+}
 """The log line's fact each declarable setting stands in for."""
 
 
@@ -217,9 +343,15 @@ def hardware_line(
 
 
 def _facts(hardware: resources_pb2.Hardware) -> dict[str, str]:
-    """cores, ram and gpus as a log line shows them, quoted where they hold spaces."""
+    """cores, ram, renderers and gpus as a log line shows them, quoted where they hold spaces."""
     gpus = ",".join(f"{g.index}:{g.model}({format_size(g.memory_bytes)})" for g in hardware.gpus)
-    facts = {"cores": str(hardware.cpu_cores), "ram": format_size(hardware.ram_bytes), "gpus": gpus or "none"}
+    renderers = ",".join(f"{r.name}:{r.version or '?'}" for r in hardware.renderers)
+    facts = {
+        "cores": str(hardware.cpu_cores),
+        "ram": format_size(hardware.ram_bytes),
+        "renderers": renderers or "none",
+        "gpus": gpus or "none",
+    }
     return {name: repr(value) if " " in value else value for name, value in facts.items()}
 
 
