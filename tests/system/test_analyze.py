@@ -1,19 +1,23 @@
 """Scene analysis with real processes: a CLI on a machine without Blender uploads the
 scene and an agent that has Blender analyses it; ``submit blender`` without ``--frames``
-takes the scene's range, and ``--strict`` refuses a scene whose files are missing."""
+takes the scene's range, ``--strict`` refuses a scene whose files are missing, and such a
+scene still renders through the camera a job names."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.plugins.test_blender_analysis import make_scene
+from tests.png_pixels import decode_png
 
 from .conftest import Farm
 from .harness import Cli
+from .test_project_upload import fetch_all
 
 pytestmark = [pytest.mark.system, pytest.mark.blender]
 
@@ -73,3 +77,43 @@ def test_submit_blender_without_frames_takes_the_scene_range_and_strict_refuses_
     assert "//tex/missing.png" in refused.stderr and "present.png" not in refused.stderr
     other = cli.run("submit", "command", "--", "true", check=False)
     assert other.returncode == 2 and "give --frames" in other.stderr
+
+
+NO_DENOISING = "import bpy; bpy.context.scene.cycles.use_denoising = False; bpy.ops.wm.save_mainfile()"
+
+
+def without_denoising(blender: str, scene: Path) -> None:
+    """``scene`` saved with Cycles' denoiser off: Debian's Blender has no OpenImageDenoise
+    and fails a render that asks for it."""
+    subprocess.run(
+        [blender, "-b", str(scene), "--factory-startup", "--python-exit-code", "1",
+         "--python-expr", NO_DENOISING],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_scene_with_a_missing_texture_is_analysed_then_rendered_through_its_other_camera(
+    farm: Farm, blender: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scene = make_scene(blender, tmp_path / "shot")
+    without_denoising(blender, scene)
+    cli = without_blender(farm.cli, tmp_path)
+    analysis = cli.json("analyze", str(scene))
+    assert not {f["path"]: f for f in analysis["files"]}["//tex/missing.png"]["exists"]
+    other = next(c["name"] for c in analysis["cameras"] if not c["active"])
+    assert other == "wide"
+
+    monkeypatch.chdir(scene.parent.parent)
+    job = cli.json(
+        "submit", "blender", "--frames", str(analysis["frame_start"]), "--upload", "shot",
+        "--param", "scene=shot/shot.blend", "--param", f"camera={other}", "--param", "samples=1",
+    )  # fmt: skip
+    # A missing image does not stop Blender (where one is used it draws magenta): the frame is written.
+    cli.run("wait", str(job["id"]), "--timeout", "120")
+    (frame,) = fetch_all(farm, job["id"], tmp_path / "frames")
+    image = decode_png(frame.read_bytes())
+    scale = analysis["resolution_percentage"] / 100
+    assert (image.width, image.height) == (
+        round(analysis["resolution_x"] * scale), round(analysis["resolution_y"] * scale),
+    )  # fmt: skip
+    assert (image.width, image.height) == (320, 180)
