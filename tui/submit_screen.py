@@ -10,6 +10,11 @@ only the controller knows (a job depended on that does not exist, a limit never 
 comes back as its ``FIELD: sentence`` (``reservation.cores: ...``) and lands under that
 field too, scrolled into view, and is said on the form's top line. Every call runs in
 a worker.
+
+A scene the form can analyse (blender's .blend, maya's .ma: ``ANALYSED_BY_PLUGIN``) is
+analysed on ctrl+r, and before sending whenever its field changed since the last
+analysis: what it says shows under the fields, an empty frames field takes its range,
+and missing files stop the first ctrl+s so they are seen (a second one sends anyway).
 """
 
 from __future__ import annotations
@@ -28,7 +33,9 @@ from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Stat
 
 from renderq.client.errors import InvalidArgument
 from renderq.client.paths import MissingPath, localize_paths
+from renderq.client.scene_analysis import ANALYSED_BY_PLUGIN, analysable, frame_spec, missing_files
 from renderq.tui.app_typed import RenderqAppMixin
+from renderq.tui.submit_analysis import SceneAnalysisPanel
 from renderq.tui.submit_fields import (
     PARAMETERS,
     Field,
@@ -44,6 +51,7 @@ from renderq.tui.submit_fields import (
     scheduling_fields,
 )
 from renderq.v1 import farm_service_pb2 as fpb
+from renderq.v1 import resources_pb2 as pb
 
 SECTIONS = [
     ("scheduling", scheduling_fields),
@@ -52,6 +60,8 @@ SECTIONS = [
     ("environment", environment_fields),
 ]
 PATHS_ON_NODES = "paths are on the render nodes"
+SCENE = "parameters.scene"
+"""The field of the scene the form analyses."""
 
 
 class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
@@ -83,6 +93,13 @@ class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
             id="submit.submit",
         ),
         Binding(
+            "ctrl+r",
+            "analyse",
+            "Analyse scene",
+            tooltip="Read the scene: frame range, cameras, output, missing files",
+            id="submit.analyse",
+        ),
+        Binding(
             "escape", "cancel", "Cancel", tooltip="Close the form without submitting", id="submit.cancel"
         ),
     ]
@@ -101,6 +118,8 @@ class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
         """A CreateJob is on its way: a second ctrl+s must not submit the job twice."""
         self.top_line = ""
         """What the line above the form says is wrong, as shown; empty when nothing is."""
+        self.analysed_text: str | None = None
+        """The scene field's text when it was last analysed: ctrl+s analyses a changed one."""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="submit-dialog"):
@@ -109,6 +128,7 @@ class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
             with VerticalScroll(id="submit-form"):
                 yield from (self.fields[key] for key in ("plugin", "name", "frames"))
                 yield Vertical(id="submit-parameters")
+                yield SceneAnalysisPanel()
                 for title, fields in self.sections:
                     yield Label(title, classes="section")
                     yield from fields
@@ -158,6 +178,9 @@ class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
         for key in [k for k in self.fields if k.startswith(PARAMETERS)]:
             del self.fields[key]
         self.path_names = []
+        self.analysed_text = None
+        self.query_one(SceneAnalysisPanel).clear()
+        self.refresh_bindings()
         if plugin is None or not plugin.parameters:
             return
         added = [parameter_field(p) for p in plugin.parameters]
@@ -165,6 +188,7 @@ class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
         self.path_names = [p.name for p in plugin.parameters if p.type == fpb.PARAMETER_TYPE_PATH]
         paths = [Checkbox(PATHS_ON_NODES, id="paths-on-nodes", compact=True)] if self.path_names else []
         await box.mount_all([Label(f"{plugin.name} parameters", classes="section"), *added, *paths])
+        self.refresh_bindings()
 
     @on(Input.Submitted)
     def _next_field(self) -> None:
@@ -184,10 +208,87 @@ class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
     def action_submit(self) -> None:
         if self.sending:
             return
+        if self._scene_changed():
+            self.sending = True
+            self._analyse_then_submit()
+            return
         values = self.checked_values()
         if values is not None:
             self.sending = True
             self._send(values)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """ctrl+r is offered only for a plugin whose ``scene`` can be analysed."""
+        return self._plugin() in ANALYSED_BY_PLUGIN and SCENE in self.fields if action == "analyse" else True
+
+    def action_analyse(self) -> None:
+        if not self.sending:
+            self._analyse()
+
+    @work(exclusive=True, group="analysis")
+    async def _analyse(self) -> None:
+        await self._analysis(quiet=False)
+
+    @work(group="submit")
+    async def _analyse_then_submit(self) -> None:
+        """The changed scene analysed first; the job sent unless files are missing (shown
+        and said on the top line: ctrl+s again sends it, the scene being unchanged)."""
+        try:
+            analysis = await self._analysis(quiet=True)
+        finally:
+            self.sending = False
+        missing = missing_files(analysis) if analysis is not None else []
+        if not missing:
+            self.action_submit()
+            return
+        self.show_top_error(
+            f"the scene needs {len(missing)} missing file(s), named under the fields; "
+            "ctrl+s again sends it anyway"
+        )
+        panel = self.query_one(SceneAnalysisPanel)
+        self.call_after_refresh(self.query_one("#submit-form", VerticalScroll).scroll_to_widget, panel)
+
+    def _plugin(self) -> str:
+        value = self.fields["plugin"].control.value
+        return value if isinstance(value, str) else ""
+
+    def _scene_text(self) -> str:
+        field = self.fields.get(SCENE)
+        return field.control.value.strip() if field is not None and isinstance(field.control, Input) else ""
+
+    def _scene_changed(self) -> bool:
+        """Whether the scene can be analysed and its field changed since the last analysis."""
+        text = self._scene_text()
+        return analysable(self._plugin(), text) and text != self.analysed_text
+
+    async def _analysis(self, *, quiet: bool) -> pb.SceneAnalysis | None:
+        """The scene analysed and shown, an empty frames field filled with its range; None
+        when it could not be (said in the panel), or, when ``quiet``, when there is no
+        scene to analyse (what is wrong with the field is said when the job is sent)."""
+        text, plugin = self._scene_text(), self._plugin()
+        self.analysed_text = text
+        panel = self.query_one(SceneAnalysisPanel)
+        if not analysable(plugin, text):
+            if not quiet:
+                panel.say(f"type the scene first: a {ANALYSED_BY_PLUGIN[plugin]} file", failed=True)
+            return None
+        named = {"scene": text}
+        try:
+            await asyncio.to_thread(localize_paths, named, ["scene"], Path.cwd(), check=not self._on_nodes())
+        except MissingPath:
+            if not quiet:
+                panel.say(f"{text!r} does not exist on this machine", failed=True)
+            return None
+        analysis = await panel.analyse(self.renderq_app.stub, Path(named["scene"]), plugin)
+        frames = self.fields["frames"].control
+        if analysis is not None and isinstance(frames, Input) and not frames.value.strip():
+            frames.value = frame_spec(analysis)
+        return analysis
+
+    def _on_nodes(self) -> bool:
+        """Whether "paths are on the render nodes" is ticked."""
+        found = self.query("#paths-on-nodes")
+        return bool(found) and found.first(Checkbox).value
 
     def checked_values(self) -> dict[str, Any] | None:
         """Every field's value by key, or None after showing what is wrong under each field."""
@@ -234,11 +335,11 @@ class SubmitScreen(RenderqAppMixin, ModalScreen[int | None]):
         """Path parameters made absolute from where the TUI runs, and checked there (in a
         thread: a stat on a hung network share must not freeze the screen); False after
         showing a missing one on its field."""
-        found = self.query("#paths-on-nodes")
-        on_nodes = bool(found) and found.first(Checkbox).value
         named = parameters(values)
         try:
-            await asyncio.to_thread(localize_paths, named, self.path_names, Path.cwd(), check=not on_nodes)
+            await asyncio.to_thread(
+                localize_paths, named, self.path_names, Path.cwd(), check=not self._on_nodes()
+            )
         except MissingPath as missing:
             field = self.fields[PARAMETERS + missing.name]
             self._wrong(
