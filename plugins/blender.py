@@ -187,18 +187,26 @@ scene.cycles.device = 'GPU'"""
 """A compute type the build lacks raises TypeError when set; one it has may list no device."""
 
 
+_NO_DENOISER = """if scene.cycles.use_denoising and not scene.cycles.denoiser:
+    scene.cycles.use_denoising = False
+    print('renderq: denoising turned off: this Blender has no denoiser')"""
+"""A scene saved with denoising on renders on a Blender built without a denoiser (Debian's):
+Cycles would stop with "Build without OpenImageDenoiser" instead (its denoiser is then
+an empty choice)."""
+
+
 def _scene_settings(params: dict[str, Any]) -> str:
-    """The Python expression run after the scene loads: one line for the defaults, more
-    lines (GPU, camera) only when asked for."""
-    expr = "import bpy; scene = bpy.context.scene"
-    expr += _GPU if params["device"] == "GPU" else "; scene.cycles.device = 'CPU'"
+    """The Python run after the scene loads: one top-level statement or block per line, so
+    a setting after a block (GPU, camera) is never taken into it."""
+    lines = ["import bpy", "scene = bpy.context.scene", _NO_DENOISER]
+    lines.append(_GPU.strip() if params["device"] == "GPU" else "scene.cycles.device = 'CPU'")
     if params.get("samples") is not None:
-        expr += f"; scene.cycles.samples = {params['samples']}"
+        lines.append(f"scene.cycles.samples = {params['samples']}")
     if params.get("resolution_percentage") is not None:
-        expr += f"; scene.render.resolution_percentage = {params['resolution_percentage']}"
+        lines.append(f"scene.render.resolution_percentage = {params['resolution_percentage']}")
     if params.get("camera") is not None:
-        expr += _CAMERA.format(name=params["camera"])
-    return expr
+        lines.append(_CAMERA.format(name=params["camera"]).strip())
+    return "\n".join(lines)
 
 
 def _frame_arguments(frames: list[int]) -> list[str]:
