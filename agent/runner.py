@@ -16,7 +16,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import psutil
@@ -233,7 +233,8 @@ class AttemptRunner:
         # Before the start: the kernel counts a kill before it sends the signal.
         oom_kills = self._oom.read()
         try:
-            child = await ChildProcess.start(argv, workspace.root, self._environment(workspace), self._user)
+            environment = self._environment(workspace, command.environment)
+            child = await ChildProcess.start(argv, workspace.root, environment, self._user)
         except OSError as exc:
             self._announce(0, str(workspace.root))
             return _start_failure(argv[0], exc)
@@ -281,11 +282,11 @@ class AttemptRunner:
         detail = f"exited with code {code}"
         return code, output.last_error or (f"{detail}: {output.last_line}" if output.last_line else detail)
 
-    def _environment(self, workspace: Workspace) -> dict[str, str]:
+    def _environment(self, workspace: Workspace, command: Mapping[str, str]) -> dict[str, str]:
         a = self._assignment
         return task_environment(
             user=self._user.environment() if self._user is not None else {},
-            job=a.environment,
+            job={**a.environment, **command},
             gpus=self._gpus,
             renderq={
                 "RENDERQ_JOB_ID": str(a.job_id),

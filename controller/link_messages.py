@@ -51,6 +51,7 @@ def assign_request(
                 argv=c.argv,
                 frames=c.frames,
                 expected_outputs=[apb.ExpectedOutput(frame=o.frame, path=o.path) for o in c.expected_outputs],
+                environment=c.environment,
             )
             for c in commands
         ],

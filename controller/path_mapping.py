@@ -151,12 +151,14 @@ class PathMapper:
         return mapped
 
     def map_commands(self, commands: Sequence[CommandSpec]) -> list[CommandSpec]:
-        """Each command's arguments and expected outputs mapped (``map_text``, ``map_path``)."""
+        """Each command's arguments, environment values and expected outputs mapped
+        (``map_text``, ``map_path``)."""
         return [
             replace(
                 c,
                 argv=[self.map_text(a) for a in c.argv],
                 expected_outputs=[ExpectedOutput(o.frame, self.map_path(o.path)) for o in c.expected_outputs],
+                environment={k: self.map_text(v) for k, v in c.environment.items()},
             )
             for c in commands
         ]

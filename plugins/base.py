@@ -63,6 +63,8 @@ class CommandSpec:
     argv: list[str]
     frames: list[int]
     expected_outputs: list[ExpectedOutput] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)
+    """Variables the plugin sets for this command, over the job's environment."""
 
 
 # What a parser reports for a line of output.

@@ -10,6 +10,7 @@ use {frame}, else once per task.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from renderq.plugins.app_support import check_node_path
@@ -21,6 +22,11 @@ from renderq.plugins.template import check_template
 _ARG_TOKENS = ("frame", "start", "end")
 _COMMAND = CommandPlugin()
 """Builds the commands: the same per-frame or per-task rule and outputs as ``command``."""
+
+
+UNBUFFERED = {"PYTHONUNBUFFERED": "1"}
+"""A script's output reaches the agent line by line as printed (a pipe would otherwise hold
+it back in blocks), so ``openjd_progress`` moves the bar when the script says it."""
 
 
 class PythonPlugin(Plugin):
@@ -76,7 +82,7 @@ class PythonPlugin(Plugin):
     def build_commands(self, params: dict[str, Any], frames: list[int]) -> list[CommandSpec]:
         argv = [params["python"] or "{python}", params["script"], *params.get("args", [])]
         command = {"argv": argv, "outputs": params.get("outputs")}
-        return _COMMAND.build_commands(command, frames)
+        return [replace(c, environment=UNBUFFERED) for c in _COMMAND.build_commands(command, frames)]
 
     def output_parser(self) -> OutputParser:
         return OpenJDParser()

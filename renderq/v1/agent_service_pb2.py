@@ -27,13 +27,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from renderq.v1 import resources_pb2 as renderq_dot_v1_dot_resources__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erenderq/v1/agent_service.proto\x12\nrenderq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1arenderq/v1/resources.proto\"\xc0\x03\n\x0bLinkRequest\x12,\n\x05hello\x18\x01 \x01(\x0b\x32\x1b.renderq.v1.ControllerHelloH\x00\x12(\n\x06\x61ssign\x18\x02 \x01(\x0b\x32\x16.renderq.v1.AssignTaskH\x00\x12(\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x16.renderq.v1.CancelTaskH\x00\x12\x1e\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0f.renderq.v1.AckH\x00\x12\"\n\x05\x64rain\x18\x05 \x01(\x0b\x32\x11.renderq.v1.DrainH\x00\x12,\n\x05proof\x18\x06 \x01(\x0b\x32\x1b.renderq.v1.ControllerProofH\x00\x12\x30\n\x07\x63leanup\x18\x07 \x01(\x0b\x32\x1d.renderq.v1.CleanupWorkspacesH\x00\x12%\n\x04\x62lob\x18\x08 \x01(\x0b\x32\x15.renderq.v1.BlobChunkH\x00\x12/\n\x0bwant_output\x18\t \x01(\x0b\x32\x18.renderq.v1.OutputWantedH\x00\x12+\n\x07\x61nalyze\x18\n \x01(\x0b\x32\x18.renderq.v1.AnalyzeSceneH\x00\x42\x06\n\x04kind\"\xf4\x02\n\x0cLinkResponse\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.renderq.v1.AgentHelloH\x00\x12)\n\x06\x65vents\x18\x02 \x01(\x0b\x32\x17.renderq.v1.AgentEventsH\x00\x12*\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.renderq.v1.HeartbeatH\x00\x12+\n\x07goodbye\x18\x04 \x01(\x0b\x32\x18.renderq.v1.AgentGoodbyeH\x00\x12*\n\x07\x63leaned\x18\x05 \x01(\x0b\x32\x17.renderq.v1.CleanupDoneH\x00\x12+\n\twant_blob\x18\x06 \x01(\x0b\x32\x16.renderq.v1.BlobWantedH\x00\x12\'\n\x06output\x18\x07 \x01(\x0b\x32\x15.renderq.v1.BlobChunkH\x00\x12-\n\x08\x61nalyzed\x18\x08 \x01(\x0b\x32\x19.renderq.v1.SceneAnalyzedH\x00\x42\x06\n\x04kind\"\x1e\n\x0c\x41gentGoodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"5\n\x0b\x41gentEvents\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.renderq.v1.AgentEvent\"H\n\x0f\x43ontrollerHello\x12\x15\n\rcontroller_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\" \n\x0f\x43ontrollerProof\x12\r\n\x05proof\x18\x01 \x01(\x0c\"\x8d\x02\n\nAgentHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12&\n\x08hardware\x18\x04 \x01(\x0b\x32\x14.renderq.v1.Hardware\x12\r\n\x05slots\x18\x05 \x01(\x05\x12\x0c\n\x04pool\x18\x06 \x01(\t\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x19\n\x11known_attempt_ids\x18\x08 \x03(\x03\x12\x0c\n\x04port\x18\t \x01(\x05\x12\x15\n\rcost_per_hour\x18\n \x01(\x01\x12\r\n\x05nonce\x18\x0b \x01(\x0c\x12\r\n\x05proof\x18\x0c \x01(\x0c\x12\x17\n\x0f\x61llowed_plugins\x18\r \x03(\t\"]\n\x07\x43ommand\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\x0e\n\x06\x66rames\x18\x02 \x03(\x03\x12\x34\n\x10\x65xpected_outputs\x18\x03 \x03(\x0b\x32\x1a.renderq.v1.ExpectedOutput\"-\n\x0e\x45xpectedOutput\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\"\xf0\x02\n\nAssignTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0f\n\x07task_id\x18\x02 \x01(\x03\x12\x0e\n\x06job_id\x18\x03 \x01(\x03\x12\x0e\n\x06plugin\x18\x04 \x01(\t\x12%\n\x08\x63ommands\x18\x05 \x03(\x0b\x32\x13.renderq.v1.Command\x12<\n\x0b\x65nvironment\x18\x06 \x03(\x0b\x32\'.renderq.v1.AssignTask.EnvironmentEntry\x12*\n\x07timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bgpu_indices\x18\x08 \x03(\x05\x12\r\n\x05owner\x18\t \x01(\t\x12$\n\x05\x66iles\x18\n \x03(\x0b\x32\x15.renderq.v1.FileEntry\x12\x0e\n\x06shares\x18\x0b \x03(\t\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"8\n\x11\x43leanupWorkspaces\x12\x12\n\nrequest_id\x18\x01 \x01(\x03\x12\x0f\n\x07job_ids\x18\x02 \x03(\x03\"a\n\x0b\x43leanupDone\x12\x12\n\nrequest_id\x18\x01 \x01(\x03\x12\x1a\n\x12workspaces_removed\x18\x02 \x01(\x05\x12\x13\n\x0b\x62ytes_freed\x18\x03 \x01(\x03\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"?\n\nBlobWanted\x12!\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x13.renderq.v1.BlobRef\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"[\n\tBlobChunk\x12!\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x13.renderq.v1.BlobRef\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"n\n\x0cOutputWanted\x12\x0e\n\x06job_id\x18\x01 \x01(\x03\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12!\n\x04\x62lob\x18\x04 \x01(\x0b\x32\x13.renderq.v1.BlobRef\x12\x0e\n\x06offset\x18\x05 \x01(\x03\"0\n\nCancelTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x17\n\x03\x41\x63k\x12\x10\n\x08sequence\x18\x01 \x01(\x03\"\x07\n\x05\x44rain\"H\n\tHeartbeat\x12\x1e\n\x04load\x18\x01 \x01(\x0b\x32\x10.renderq.v1.Load\x12\x1b\n\x13running_attempt_ids\x18\x02 \x03(\x03\"\xc8\x02\n\nAgentEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nattempt_id\x18\x03 \x01(\x03\x12*\n\x07started\x18\n \x01(\x0b\x32\x17.renderq.v1.TaskStartedH\x00\x12#\n\x03log\x18\x0b \x01(\x0b\x32\x14.renderq.v1.LogChunkH\x00\x12,\n\x08progress\x18\x0c \x01(\x0b\x32\x18.renderq.v1.TaskProgressH\x00\x12\x35\n\x0f\x66rame_completed\x18\r \x01(\x0b\x32\x1a.renderq.v1.FrameCompletedH\x00\x12,\n\x08\x66inished\x18\x0e \x01(\x0b\x32\x18.renderq.v1.TaskFinishedH\x00\x42\x06\n\x04kind\"-\n\x0bTaskStarted\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x11\n\tworkspace\x18\x02 \x01(\t\"(\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"5\n\x0cTaskProgress\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x16\n\x0e\x66rame_progress\x18\x02 \x01(\x01\"\xa3\x01\n\x0e\x46rameCompleted\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\'\n\x07outputs\x18\x02 \x03(\x0b\x32\x16.renderq.v1.OutputFile\x12.\n\x0brender_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\nthumbnails\x18\x04 \x03(\x0b\x32\x15.renderq.v1.Thumbnail\"&\n\tThumbnail\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0b\n\x03png\x18\x02 \x01(\x0c\"q\n\x0c\x41nalyzeScene\x12\x12\n\nrequest_id\x18\x01 \x01(\x03\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12!\n\x04\x62lob\x18\x04 \x01(\x0b\x32\x13.renderq.v1.BlobRef\x12\x0c\n\x04name\x18\x05 \x01(\t\"_\n\rSceneAnalyzed\x12\x12\n\nrequest_id\x18\x01 \x01(\x03\x12+\n\x08\x61nalysis\x18\x02 \x01(\x0b\x32\x19.renderq.v1.SceneAnalysis\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"\xfe\x01\n\x0cTaskFinished\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x15\n\rerror_message\x18\x02 \x01(\t\x12\x15\n\rfailed_frames\x18\x03 \x03(\x03\x12+\n\x08\x64uration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08\x63pu_time\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0epeak_rss_bytes\x18\x06 \x01(\x03\x12\x11\n\tcancelled\x18\x07 \x01(\x08\x12\x11\n\ttimed_out\x18\x08 \x01(\x08\x12\x15\n\rout_of_memory\x18\t \x01(\x08\x32M\n\x0c\x41gentService\x12=\n\x04Link\x12\x17.renderq.v1.LinkRequest\x1a\x18.renderq.v1.LinkResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1erenderq/v1/agent_service.proto\x12\nrenderq.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1arenderq/v1/resources.proto\"\xc0\x03\n\x0bLinkRequest\x12,\n\x05hello\x18\x01 \x01(\x0b\x32\x1b.renderq.v1.ControllerHelloH\x00\x12(\n\x06\x61ssign\x18\x02 \x01(\x0b\x32\x16.renderq.v1.AssignTaskH\x00\x12(\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x16.renderq.v1.CancelTaskH\x00\x12\x1e\n\x03\x61\x63k\x18\x04 \x01(\x0b\x32\x0f.renderq.v1.AckH\x00\x12\"\n\x05\x64rain\x18\x05 \x01(\x0b\x32\x11.renderq.v1.DrainH\x00\x12,\n\x05proof\x18\x06 \x01(\x0b\x32\x1b.renderq.v1.ControllerProofH\x00\x12\x30\n\x07\x63leanup\x18\x07 \x01(\x0b\x32\x1d.renderq.v1.CleanupWorkspacesH\x00\x12%\n\x04\x62lob\x18\x08 \x01(\x0b\x32\x15.renderq.v1.BlobChunkH\x00\x12/\n\x0bwant_output\x18\t \x01(\x0b\x32\x18.renderq.v1.OutputWantedH\x00\x12+\n\x07\x61nalyze\x18\n \x01(\x0b\x32\x18.renderq.v1.AnalyzeSceneH\x00\x42\x06\n\x04kind\"\xf4\x02\n\x0cLinkResponse\x12\'\n\x05hello\x18\x01 \x01(\x0b\x32\x16.renderq.v1.AgentHelloH\x00\x12)\n\x06\x65vents\x18\x02 \x01(\x0b\x32\x17.renderq.v1.AgentEventsH\x00\x12*\n\theartbeat\x18\x03 \x01(\x0b\x32\x15.renderq.v1.HeartbeatH\x00\x12+\n\x07goodbye\x18\x04 \x01(\x0b\x32\x18.renderq.v1.AgentGoodbyeH\x00\x12*\n\x07\x63leaned\x18\x05 \x01(\x0b\x32\x17.renderq.v1.CleanupDoneH\x00\x12+\n\twant_blob\x18\x06 \x01(\x0b\x32\x16.renderq.v1.BlobWantedH\x00\x12\'\n\x06output\x18\x07 \x01(\x0b\x32\x15.renderq.v1.BlobChunkH\x00\x12-\n\x08\x61nalyzed\x18\x08 \x01(\x0b\x32\x19.renderq.v1.SceneAnalyzedH\x00\x42\x06\n\x04kind\"\x1e\n\x0c\x41gentGoodbye\x12\x0e\n\x06reason\x18\x01 \x01(\t\"5\n\x0b\x41gentEvents\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.renderq.v1.AgentEvent\"H\n\x0f\x43ontrollerHello\x12\x15\n\rcontroller_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\r\n\x05nonce\x18\x03 \x01(\x0c\" \n\x0f\x43ontrollerProof\x12\r\n\x05proof\x18\x01 \x01(\x0c\"\x8d\x02\n\nAgentHello\x12\x10\n\x08\x61gent_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x12\n\nsession_id\x18\x03 \x01(\t\x12&\n\x08hardware\x18\x04 \x01(\x0b\x32\x14.renderq.v1.Hardware\x12\r\n\x05slots\x18\x05 \x01(\x05\x12\x0c\n\x04pool\x18\x06 \x01(\t\x12\x0c\n\x04tags\x18\x07 \x03(\t\x12\x19\n\x11known_attempt_ids\x18\x08 \x03(\x03\x12\x0c\n\x04port\x18\t \x01(\x05\x12\x15\n\rcost_per_hour\x18\n \x01(\x01\x12\r\n\x05nonce\x18\x0b \x01(\x0c\x12\r\n\x05proof\x18\x0c \x01(\x0c\x12\x17\n\x0f\x61llowed_plugins\x18\r \x03(\t\"\xcc\x01\n\x07\x43ommand\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\x0e\n\x06\x66rames\x18\x02 \x03(\x03\x12\x34\n\x10\x65xpected_outputs\x18\x03 \x03(\x0b\x32\x1a.renderq.v1.ExpectedOutput\x12\x39\n\x0b\x65nvironment\x18\x04 \x03(\x0b\x32$.renderq.v1.Command.EnvironmentEntry\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"-\n\x0e\x45xpectedOutput\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x0c\n\x04path\x18\x02 \x01(\t\"\xf0\x02\n\nAssignTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0f\n\x07task_id\x18\x02 \x01(\x03\x12\x0e\n\x06job_id\x18\x03 \x01(\x03\x12\x0e\n\x06plugin\x18\x04 \x01(\t\x12%\n\x08\x63ommands\x18\x05 \x03(\x0b\x32\x13.renderq.v1.Command\x12<\n\x0b\x65nvironment\x18\x06 \x03(\x0b\x32\'.renderq.v1.AssignTask.EnvironmentEntry\x12*\n\x07timeout\x18\x07 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x13\n\x0bgpu_indices\x18\x08 \x03(\x05\x12\r\n\x05owner\x18\t \x01(\t\x12$\n\x05\x66iles\x18\n \x03(\x0b\x32\x15.renderq.v1.FileEntry\x12\x0e\n\x06shares\x18\x0b \x03(\t\x1a\x32\n\x10\x45nvironmentEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"8\n\x11\x43leanupWorkspaces\x12\x12\n\nrequest_id\x18\x01 \x01(\x03\x12\x0f\n\x07job_ids\x18\x02 \x03(\x03\"a\n\x0b\x43leanupDone\x12\x12\n\nrequest_id\x18\x01 \x01(\x03\x12\x1a\n\x12workspaces_removed\x18\x02 \x01(\x05\x12\x13\n\x0b\x62ytes_freed\x18\x03 \x01(\x03\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"?\n\nBlobWanted\x12!\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x13.renderq.v1.BlobRef\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"[\n\tBlobChunk\x12!\n\x04\x62lob\x18\x01 \x01(\x0b\x32\x13.renderq.v1.BlobRef\x12\x0e\n\x06offset\x18\x02 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\r\n\x05\x65rror\x18\x04 \x01(\t\"n\n\x0cOutputWanted\x12\x0e\n\x06job_id\x18\x01 \x01(\x03\x12\r\n\x05owner\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12!\n\x04\x62lob\x18\x04 \x01(\x0b\x32\x13.renderq.v1.BlobRef\x12\x0e\n\x06offset\x18\x05 \x01(\x03\"0\n\nCancelTask\x12\x12\n\nattempt_id\x18\x01 \x01(\x03\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x17\n\x03\x41\x63k\x12\x10\n\x08sequence\x18\x01 \x01(\x03\"\x07\n\x05\x44rain\"H\n\tHeartbeat\x12\x1e\n\x04load\x18\x01 \x01(\x0b\x32\x10.renderq.v1.Load\x12\x1b\n\x13running_attempt_ids\x18\x02 \x03(\x03\"\xc8\x02\n\nAgentEvent\x12\x10\n\x08sequence\x18\x01 \x01(\x03\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\nattempt_id\x18\x03 \x01(\x03\x12*\n\x07started\x18\n \x01(\x0b\x32\x17.renderq.v1.TaskStartedH\x00\x12#\n\x03log\x18\x0b \x01(\x0b\x32\x14.renderq.v1.LogChunkH\x00\x12,\n\x08progress\x18\x0c \x01(\x0b\x32\x18.renderq.v1.TaskProgressH\x00\x12\x35\n\x0f\x66rame_completed\x18\r \x01(\x0b\x32\x1a.renderq.v1.FrameCompletedH\x00\x12,\n\x08\x66inished\x18\x0e \x01(\x0b\x32\x18.renderq.v1.TaskFinishedH\x00\x42\x06\n\x04kind\"-\n\x0bTaskStarted\x12\x0b\n\x03pid\x18\x01 \x01(\x05\x12\x11\n\tworkspace\x18\x02 \x01(\t\"(\n\x08LogChunk\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x0e\n\x06offset\x18\x02 \x01(\x03\"5\n\x0cTaskProgress\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\x16\n\x0e\x66rame_progress\x18\x02 \x01(\x01\"\xa3\x01\n\x0e\x46rameCompleted\x12\r\n\x05\x66rame\x18\x01 \x01(\x03\x12\'\n\x07outputs\x18\x02 \x03(\x0b\x32\x16.renderq.v1.OutputFile\x12.\n\x0brender_time\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12)\n\nthumbnails\x18\x04 \x03(\x0b\x32\x15.renderq.v1.Thumbnail\"&\n\tThumbnail\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x0b\n\x03png\x18\x02 \x01(\x0c\"q\n\x0c\x41nalyzeScene\x12\x12\n\nrequest_id\x18\x01 \x01(\x03\x12\x0e\n\x06plugin\x18\x02 \x01(\t\x12\x0c\n\x04path\x18\x03 \x01(\t\x12!\n\x04\x62lob\x18\x04 \x01(\x0b\x32\x13.renderq.v1.BlobRef\x12\x0c\n\x04name\x18\x05 \x01(\t\"_\n\rSceneAnalyzed\x12\x12\n\nrequest_id\x18\x01 \x01(\x03\x12+\n\x08\x61nalysis\x18\x02 \x01(\x0b\x32\x19.renderq.v1.SceneAnalysis\x12\r\n\x05\x65rror\x18\x03 \x01(\t\"\xfe\x01\n\x0cTaskFinished\x12\x11\n\texit_code\x18\x01 \x01(\x05\x12\x15\n\rerror_message\x18\x02 \x01(\t\x12\x15\n\rfailed_frames\x18\x03 \x03(\x03\x12+\n\x08\x64uration\x18\x04 \x01(\x0b\x32\x19.google.protobuf.Duration\x12+\n\x08\x63pu_time\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x16\n\x0epeak_rss_bytes\x18\x06 \x01(\x03\x12\x11\n\tcancelled\x18\x07 \x01(\x08\x12\x11\n\ttimed_out\x18\x08 \x01(\x08\x12\x15\n\rout_of_memory\x18\t \x01(\x08\x32M\n\x0c\x41gentService\x12=\n\x04Link\x12\x17.renderq.v1.LinkRequest\x1a\x18.renderq.v1.LinkResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'renderq.v1.agent_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_COMMAND_ENVIRONMENTENTRY']._loaded_options = None
+  _globals['_COMMAND_ENVIRONMENTENTRY']._serialized_options = b'8\001'
   _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._loaded_options = None
   _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_options = b'8\001'
   _globals['_LINKREQUEST']._serialized_start=140
@@ -50,50 +52,52 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONTROLLERPROOF']._serialized_end=1158
   _globals['_AGENTHELLO']._serialized_start=1161
   _globals['_AGENTHELLO']._serialized_end=1430
-  _globals['_COMMAND']._serialized_start=1432
-  _globals['_COMMAND']._serialized_end=1525
-  _globals['_EXPECTEDOUTPUT']._serialized_start=1527
-  _globals['_EXPECTEDOUTPUT']._serialized_end=1572
-  _globals['_ASSIGNTASK']._serialized_start=1575
-  _globals['_ASSIGNTASK']._serialized_end=1943
-  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_start=1893
-  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_end=1943
-  _globals['_CLEANUPWORKSPACES']._serialized_start=1945
-  _globals['_CLEANUPWORKSPACES']._serialized_end=2001
-  _globals['_CLEANUPDONE']._serialized_start=2003
-  _globals['_CLEANUPDONE']._serialized_end=2100
-  _globals['_BLOBWANTED']._serialized_start=2102
-  _globals['_BLOBWANTED']._serialized_end=2165
-  _globals['_BLOBCHUNK']._serialized_start=2167
-  _globals['_BLOBCHUNK']._serialized_end=2258
-  _globals['_OUTPUTWANTED']._serialized_start=2260
-  _globals['_OUTPUTWANTED']._serialized_end=2370
-  _globals['_CANCELTASK']._serialized_start=2372
-  _globals['_CANCELTASK']._serialized_end=2420
-  _globals['_ACK']._serialized_start=2422
-  _globals['_ACK']._serialized_end=2445
-  _globals['_DRAIN']._serialized_start=2447
-  _globals['_DRAIN']._serialized_end=2454
-  _globals['_HEARTBEAT']._serialized_start=2456
-  _globals['_HEARTBEAT']._serialized_end=2528
-  _globals['_AGENTEVENT']._serialized_start=2531
-  _globals['_AGENTEVENT']._serialized_end=2859
-  _globals['_TASKSTARTED']._serialized_start=2861
-  _globals['_TASKSTARTED']._serialized_end=2906
-  _globals['_LOGCHUNK']._serialized_start=2908
-  _globals['_LOGCHUNK']._serialized_end=2948
-  _globals['_TASKPROGRESS']._serialized_start=2950
-  _globals['_TASKPROGRESS']._serialized_end=3003
-  _globals['_FRAMECOMPLETED']._serialized_start=3006
-  _globals['_FRAMECOMPLETED']._serialized_end=3169
-  _globals['_THUMBNAIL']._serialized_start=3171
-  _globals['_THUMBNAIL']._serialized_end=3209
-  _globals['_ANALYZESCENE']._serialized_start=3211
-  _globals['_ANALYZESCENE']._serialized_end=3324
-  _globals['_SCENEANALYZED']._serialized_start=3326
-  _globals['_SCENEANALYZED']._serialized_end=3421
-  _globals['_TASKFINISHED']._serialized_start=3424
-  _globals['_TASKFINISHED']._serialized_end=3678
-  _globals['_AGENTSERVICE']._serialized_start=3680
-  _globals['_AGENTSERVICE']._serialized_end=3757
+  _globals['_COMMAND']._serialized_start=1433
+  _globals['_COMMAND']._serialized_end=1637
+  _globals['_COMMAND_ENVIRONMENTENTRY']._serialized_start=1587
+  _globals['_COMMAND_ENVIRONMENTENTRY']._serialized_end=1637
+  _globals['_EXPECTEDOUTPUT']._serialized_start=1639
+  _globals['_EXPECTEDOUTPUT']._serialized_end=1684
+  _globals['_ASSIGNTASK']._serialized_start=1687
+  _globals['_ASSIGNTASK']._serialized_end=2055
+  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_start=1587
+  _globals['_ASSIGNTASK_ENVIRONMENTENTRY']._serialized_end=1637
+  _globals['_CLEANUPWORKSPACES']._serialized_start=2057
+  _globals['_CLEANUPWORKSPACES']._serialized_end=2113
+  _globals['_CLEANUPDONE']._serialized_start=2115
+  _globals['_CLEANUPDONE']._serialized_end=2212
+  _globals['_BLOBWANTED']._serialized_start=2214
+  _globals['_BLOBWANTED']._serialized_end=2277
+  _globals['_BLOBCHUNK']._serialized_start=2279
+  _globals['_BLOBCHUNK']._serialized_end=2370
+  _globals['_OUTPUTWANTED']._serialized_start=2372
+  _globals['_OUTPUTWANTED']._serialized_end=2482
+  _globals['_CANCELTASK']._serialized_start=2484
+  _globals['_CANCELTASK']._serialized_end=2532
+  _globals['_ACK']._serialized_start=2534
+  _globals['_ACK']._serialized_end=2557
+  _globals['_DRAIN']._serialized_start=2559
+  _globals['_DRAIN']._serialized_end=2566
+  _globals['_HEARTBEAT']._serialized_start=2568
+  _globals['_HEARTBEAT']._serialized_end=2640
+  _globals['_AGENTEVENT']._serialized_start=2643
+  _globals['_AGENTEVENT']._serialized_end=2971
+  _globals['_TASKSTARTED']._serialized_start=2973
+  _globals['_TASKSTARTED']._serialized_end=3018
+  _globals['_LOGCHUNK']._serialized_start=3020
+  _globals['_LOGCHUNK']._serialized_end=3060
+  _globals['_TASKPROGRESS']._serialized_start=3062
+  _globals['_TASKPROGRESS']._serialized_end=3115
+  _globals['_FRAMECOMPLETED']._serialized_start=3118
+  _globals['_FRAMECOMPLETED']._serialized_end=3281
+  _globals['_THUMBNAIL']._serialized_start=3283
+  _globals['_THUMBNAIL']._serialized_end=3321
+  _globals['_ANALYZESCENE']._serialized_start=3323
+  _globals['_ANALYZESCENE']._serialized_end=3436
+  _globals['_SCENEANALYZED']._serialized_start=3438
+  _globals['_SCENEANALYZED']._serialized_end=3533
+  _globals['_TASKFINISHED']._serialized_start=3536
+  _globals['_TASKFINISHED']._serialized_end=3790
+  _globals['_AGENTSERVICE']._serialized_start=3792
+  _globals['_AGENTSERVICE']._serialized_end=3869
 # @@protoc_insertion_point(module_scope)

@@ -114,14 +114,23 @@ class AgentHello(_message.Message):
     def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., session_id: _Optional[str] = ..., hardware: _Optional[_Union[_resources_pb2.Hardware, _Mapping]] = ..., slots: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., known_attempt_ids: _Optional[_Iterable[int]] = ..., port: _Optional[int] = ..., cost_per_hour: _Optional[float] = ..., nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ..., allowed_plugins: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Command(_message.Message):
-    __slots__ = ("argv", "frames", "expected_outputs")
+    __slots__ = ("argv", "frames", "expected_outputs", "environment")
+    class EnvironmentEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ARGV_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_OUTPUTS_FIELD_NUMBER: _ClassVar[int]
+    ENVIRONMENT_FIELD_NUMBER: _ClassVar[int]
     argv: _containers.RepeatedScalarFieldContainer[str]
     frames: _containers.RepeatedScalarFieldContainer[int]
     expected_outputs: _containers.RepeatedCompositeFieldContainer[ExpectedOutput]
-    def __init__(self, argv: _Optional[_Iterable[str]] = ..., frames: _Optional[_Iterable[int]] = ..., expected_outputs: _Optional[_Iterable[_Union[ExpectedOutput, _Mapping]]] = ...) -> None: ...
+    environment: _containers.ScalarMap[str, str]
+    def __init__(self, argv: _Optional[_Iterable[str]] = ..., frames: _Optional[_Iterable[int]] = ..., expected_outputs: _Optional[_Iterable[_Union[ExpectedOutput, _Mapping]]] = ..., environment: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ExpectedOutput(_message.Message):
     __slots__ = ("frame", "path")

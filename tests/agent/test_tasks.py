@@ -121,6 +121,15 @@ async def test_tokens_and_environment_reach_the_command(controller: FakeControll
     assert log.splitlines()[-1] == await asyncio.to_thread(os.path.realpath, workspace)
 
 
+async def test_a_commands_own_environment_overrides_the_jobs(controller: FakeController) -> None:
+    assignment = task(1009, shell('echo "shot=$SHOT unbuffered=$PYTHONUNBUFFERED"'))
+    assignment.commands[0].environment.update({"SHOT": "sh020", "PYTHONUNBUFFERED": "1"})
+    assignment.environment["SHOT"] = "sh010"
+    await controller.assign(assignment)
+    await controller.finished(1009)
+    assert "shot=sh020 unbuffered=1" in controller.log(1009)
+
+
 async def test_long_output_arrives_whole_in_ordered_chunks(controller: FakeController) -> None:
     size = 300_000
     await controller.assign(task(9, ["{python}", "-c", f"import sys; sys.stdout.write('x' * {size})"]))

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from renderq.controller.path_mapping import PathMapper, mappers
+from renderq.plugins.base import CommandSpec
 from renderq.plugins.blender import BlenderPlugin
 from renderq.plugins.command import CommandPlugin
 from renderq.v1 import farm_service_pb2 as fpb
@@ -273,3 +274,11 @@ async def test_a_task_is_sent_with_its_paths_as_the_agents_os_mounts_them(
     assert [o.path for o in command.expected_outputs] == ["/mnt/projects/out_4.png"]
     stored = (await farm_stub.GetJob(fpb.GetJobRequest(job_id=job.id))).job
     assert list(stored.parameters["argv"]) == argv, "the job keeps its paths as written"
+
+
+def test_a_commands_environment_values_are_mapped_too() -> None:
+    mapper = PathMapper([rule("Z:\\projects", "/mnt/projects")])
+    (mapped,) = mapper.map_commands(
+        [CommandSpec(["true"], [1], environment={"OCIO": "Z:\\projects\\aces.ocio"})]
+    )
+    assert mapped.environment == {"OCIO": "/mnt/projects/aces.ocio"}

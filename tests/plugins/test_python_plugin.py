@@ -89,3 +89,8 @@ def test_the_parser_speaks_open_job_description() -> None:
     assert parser.feed("openjd_progress: 25") == [Progress(0.25)]
     assert parser.feed("openjd_fail: out of GPU memory") == [TaskFailed("out of GPU memory")]
     assert parser.feed("step 3/50") == []
+
+
+def test_a_scripts_output_is_not_held_back_in_a_pipe() -> None:
+    commands = plugin.build_commands(plugin.validate({"script": "/studio/gen.py"}), [1, 2])
+    assert [c.environment for c in commands] == [{"PYTHONUNBUFFERED": "1"}]
