@@ -11,6 +11,7 @@ import asyncio
 import codecs
 import logging
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -22,10 +23,14 @@ from renderq.plugins.base import (
     ParseEvent,
     Progress,
     TaskFailed,
+    WarningLine,
 )
 
 log = logging.getLogger(__name__)
 
+MAX_WARNINGS = 20
+"""Warnings kept per frame: a renderer repeating one for every tile says nothing more."""
+MAX_WARNING = 500
 MAX_LINE = 64 * 1024
 """Longer output without a line break is cut into lines of this size for the parser."""
 _LINE_BREAK = re.compile(r"[\r\n]")
@@ -40,7 +45,9 @@ class FrameSink(Protocol):
 
     def is_completed(self, frame: int) -> bool: ...
 
-    async def complete_frame(self, frame: int, paths: list[Path], render_time: float) -> str: ...
+    async def complete_frame(
+        self, frame: int, paths: list[Path], render_time: float, warnings: Sequence[str] = ()
+    ) -> str: ...
 
 
 class CommandOutput:
@@ -69,6 +76,8 @@ class CommandOutput:
         self.last_line = ""
         self.failure = ""
         """What the renderer said failed the task (TaskFailed), whatever its exit code."""
+        self._warnings: list[str] = []
+        """What the renderer warned about since the frame in hand started."""
 
     async def feed(self, data: bytes) -> None:
         *lines, self._partial = _LINE_BREAK.split(self._partial + self._decoder.decode(data))
@@ -95,7 +104,8 @@ class CommandOutput:
             return self.last_error or f"renderer exited without saving frame {todo[0]}"
         share = (self._loop.time() - self._frame_start) / len(todo)
         problems = [
-            await self._runner.complete_frame(frame, self._expected.get(frame, []), share) for frame in todo
+            await self._runner.complete_frame(frame, self._expected.get(frame, []), share, self._warnings)
+            for frame in todo
         ]
         return next((problem for problem in problems if problem), "")
 
@@ -123,6 +133,7 @@ class CommandOutput:
         if isinstance(event, FrameStarted):
             self._current = event.frame
             self._frame_start = self._loop.time()
+            self._warnings = []
         elif isinstance(event, Progress):
             frame = event.frame if event.frame is not None else self._current
             self._runner.report_progress(frame or 0, event.fraction)
@@ -130,6 +141,9 @@ class CommandOutput:
             await self._saved(event)
         elif isinstance(event, ErrorLine):
             self.last_error = event.message
+        elif isinstance(event, WarningLine):
+            if event.message not in self._warnings and len(self._warnings) < MAX_WARNINGS:
+                self._warnings.append(event.message[:MAX_WARNING])
         elif isinstance(event, TaskFailed):
             self.failure = self.failure or event.message
             self.last_error = event.message
@@ -141,9 +155,11 @@ class CommandOutput:
             return
         # A relative path is relative to the renderer's working directory.
         paths = [self._cwd / event.path, *self._expected.get(frame, [])]
-        problem = await self._runner.complete_frame(frame, paths, self._loop.time() - self._frame_start)
+        took = self._loop.time() - self._frame_start
+        problem = await self._runner.complete_frame(frame, paths, took, self._warnings)
         if problem:
             self.last_error = problem
             return
         self._current = self._next_frame()
         self._frame_start = self._loop.time()
+        self._warnings = []

@@ -16,7 +16,7 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -347,7 +347,9 @@ class AttemptRunner:
     def is_completed(self, frame: int) -> bool:
         return frame in self._completed
 
-    async def complete_frame(self, frame: int, paths: list[Path], render_time: float) -> str:
+    async def complete_frame(
+        self, frame: int, paths: list[Path], render_time: float, warnings: Sequence[str] = ()
+    ) -> str:
         """Hash the frame's outputs and report it done; return why not if an output is missing."""
         try:
             outputs = await asyncio.to_thread(
@@ -361,7 +363,9 @@ class AttemptRunner:
         # The log that led to this frame goes out before the frame itself.
         self._log.flush()
         took = _duration(render_time)
-        self._emit(apb.FrameCompleted(frame=frame, outputs=outputs, render_time=took, thumbnails=thumbnails))
+        done = apb.FrameCompleted(frame=frame, outputs=outputs, render_time=took, thumbnails=thumbnails)
+        done.warnings.extend(warnings)
+        self._emit(done)
         self._completed.add(frame)
         log.info("frame completed %s frame=%d outputs=%d", self.log_ids, frame, len(outputs))
         return ""

@@ -88,6 +88,8 @@ class Frame:
     end_time: float | None = None
     test: bool = False
     """One of its job's test frames (not stored: derived from the job)."""
+    warnings: list[str] = field(default_factory=list)
+    """What the renderer warned about while rendering it (the last attempt that completed it)."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -112,6 +114,7 @@ class Frame:
             start_time=timestamp(self.start_time),
             end_time=timestamp(self.end_time),
             test=self.test,
+            warnings=self.warnings,
         )
 
 

@@ -235,6 +235,7 @@ FRAMES = Table("frames", Frame, (
     Column("outputs", "VARCHAR", encode=_encode_outputs, decode=_decode_outputs),
     Column("start_time", "DOUBLE"),
     Column("end_time", "DOUBLE"),
+    _json("warnings", since=5),
 ), key=("job_id", "number"), order="job_id, number")  # fmt: skip
 
 ATTEMPTS = Table("attempts", Attempt, (

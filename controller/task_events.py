@@ -147,6 +147,7 @@ class TaskEvents:
             return
         self.rules.set_frame_state(job, frame, pb.FRAME_STATE_COMPLETED)
         frame.outputs = [Output(o.path, o.size_bytes, o.xxh3_128) for o in done.outputs]
+        frame.warnings = list(done.warnings)
         self.outputs.frame_completed(job, frame)
         self.thumbnails.frame_completed(job, frame, done.thumbnails)
         frame.render_time = done.render_time.ToTimedelta().total_seconds()

@@ -97,6 +97,14 @@ class ErrorLine:
 
 
 @dataclass(frozen=True)
+class WarningLine:
+    """Something the renderer warned about while rendering a frame (it went on): kept with
+    the frame being rendered, which still completes."""
+
+    message: str
+
+
+@dataclass(frozen=True)
 class TaskFailed:
     """The renderer said the task failed (a licence refused, an error it carried on past,
     ``openjd_fail``): the task fails with ``message`` even if the process exits 0. Frames
@@ -105,7 +113,7 @@ class TaskFailed:
     message: str
 
 
-ParseEvent = Progress | FrameStarted | FrameSaved | ErrorLine | TaskFailed
+ParseEvent = Progress | FrameStarted | FrameSaved | ErrorLine | WarningLine | TaskFailed
 
 
 class OutputParser:

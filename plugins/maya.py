@@ -30,6 +30,7 @@ from renderq.plugins.base import (
     ParseEvent,
     Plugin,
     Progress,
+    WarningLine,
 )
 
 WATERMARK_ALLOWED = "renderq: watermarked frames allowed"
@@ -49,6 +50,8 @@ _LICENCE = re.compile(
 )
 _MAYA_ERROR = re.compile(r"^//\s*Error:\s*(.+?)\s*(?://)?$")
 _ARNOLD_ERROR = re.compile(r"\bERROR\s*\|\s*(.+)$")
+_MAYA_WARNING = re.compile(r"^//\s*Warning:\s*(.+?)\s*(?://)?$")
+_ARNOLD_WARNING = re.compile(r"\bWARNING\s*\|\s*(.+)$")
 _FATAL = re.compile(r"\bFatal Error\b.*$", re.IGNORECASE)
 
 
@@ -166,4 +169,7 @@ class MayaOutputParser(AppOutputParser):
         error = _MAYA_ERROR.match(line) or _ARNOLD_ERROR.search(line)
         if error:
             return self.error(error.group(1))
+        warning = _MAYA_WARNING.match(line) or _ARNOLD_WARNING.search(line)
+        if warning:
+            return [WarningLine(warning.group(1))]
         return []

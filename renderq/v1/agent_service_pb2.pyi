@@ -298,16 +298,18 @@ class TaskProgress(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., frame_progress: _Optional[float] = ...) -> None: ...
 
 class FrameCompleted(_message.Message):
-    __slots__ = ("frame", "outputs", "render_time", "thumbnails")
+    __slots__ = ("frame", "outputs", "render_time", "thumbnails", "warnings")
     FRAME_FIELD_NUMBER: _ClassVar[int]
     OUTPUTS_FIELD_NUMBER: _ClassVar[int]
     RENDER_TIME_FIELD_NUMBER: _ClassVar[int]
     THUMBNAILS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     frame: int
     outputs: _containers.RepeatedCompositeFieldContainer[_resources_pb2.OutputFile]
     render_time: _duration_pb2.Duration
     thumbnails: _containers.RepeatedCompositeFieldContainer[Thumbnail]
-    def __init__(self, frame: _Optional[int] = ..., outputs: _Optional[_Iterable[_Union[_resources_pb2.OutputFile, _Mapping]]] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., thumbnails: _Optional[_Iterable[_Union[Thumbnail, _Mapping]]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, frame: _Optional[int] = ..., outputs: _Optional[_Iterable[_Union[_resources_pb2.OutputFile, _Mapping]]] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., thumbnails: _Optional[_Iterable[_Union[Thumbnail, _Mapping]]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Thumbnail(_message.Message):
     __slots__ = ("path", "png")

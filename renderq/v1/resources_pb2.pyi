@@ -401,7 +401,7 @@ class Task(_message.Message):
     def __init__(self, id: _Optional[int] = ..., job_id: _Optional[int] = ..., index: _Optional[int] = ..., frames: _Optional[_Iterable[int]] = ..., state: _Optional[_Union[TaskState, str]] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., progress: _Optional[float] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., peak_rss_bytes: _Optional[int] = ..., cpu_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., attempt_ids: _Optional[_Iterable[int]] = ..., memory_reservation_bytes: _Optional[int] = ..., gpu_indices: _Optional[_Iterable[int]] = ..., out_of_memory: _Optional[bool] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("job_id", "number", "state", "task_id", "agent_id", "attempt_id", "attempt_count", "failure_count", "progress", "render_time", "peak_rss_bytes", "exit_code", "error_message", "outputs", "start_time", "end_time", "test")
+    __slots__ = ("job_id", "number", "state", "task_id", "agent_id", "attempt_id", "attempt_count", "failure_count", "progress", "render_time", "peak_rss_bytes", "exit_code", "error_message", "outputs", "start_time", "end_time", "test", "warnings")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     NUMBER_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -419,6 +419,7 @@ class Frame(_message.Message):
     START_TIME_FIELD_NUMBER: _ClassVar[int]
     END_TIME_FIELD_NUMBER: _ClassVar[int]
     TEST_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     job_id: int
     number: int
     state: FrameState
@@ -436,7 +437,8 @@ class Frame(_message.Message):
     start_time: _timestamp_pb2.Timestamp
     end_time: _timestamp_pb2.Timestamp
     test: bool
-    def __init__(self, job_id: _Optional[int] = ..., number: _Optional[int] = ..., state: _Optional[_Union[FrameState, str]] = ..., task_id: _Optional[int] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., progress: _Optional[float] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[OutputFile, _Mapping]]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., test: _Optional[bool] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, job_id: _Optional[int] = ..., number: _Optional[int] = ..., state: _Optional[_Union[FrameState, str]] = ..., task_id: _Optional[int] = ..., agent_id: _Optional[str] = ..., attempt_id: _Optional[int] = ..., attempt_count: _Optional[int] = ..., failure_count: _Optional[int] = ..., progress: _Optional[float] = ..., render_time: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., peak_rss_bytes: _Optional[int] = ..., exit_code: _Optional[int] = ..., error_message: _Optional[str] = ..., outputs: _Optional[_Iterable[_Union[OutputFile, _Mapping]]] = ..., start_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., end_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., test: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class Gpu(_message.Message):
     __slots__ = ("index", "model", "memory_bytes")

@@ -130,6 +130,15 @@ async def test_a_commands_own_environment_overrides_the_jobs(controller: FakeCon
     assert "shot=sh020 unbuffered=1" in controller.log(1009)
 
 
+async def test_a_renderers_warnings_come_with_the_frame_it_completes(controller: FakeController) -> None:
+    warning = "echo '// Warning: file texture wood.tx not found //'"
+    script = f"{warning}; {warning}"  # said twice, kept once
+    await controller.assign(task(1010, shell(script), plugin="maya"))
+    await controller.finished(1010)
+    (done,) = controller.of(1010, "frame_completed")
+    assert list(done.frame_completed.warnings) == ["file texture wood.tx not found"]
+
+
 async def test_long_output_arrives_whole_in_ordered_chunks(controller: FakeController) -> None:
     size = 300_000
     await controller.assign(task(9, ["{python}", "-c", f"import sys; sys.stdout.write('x' * {size})"]))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, Progress, TaskFailed
+from renderq.plugins.base import ErrorLine, FrameSaved, FrameStarted, Progress, TaskFailed, WarningLine
 from renderq.plugins.maya import LICENCE_REFUSED, WATERMARK_ALLOWED, MayaPlugin
 from tests.plugins.app_logs import argvs, of_type, parse_lines, parse_log, refusal
 
@@ -131,11 +131,21 @@ def test_no_licence_with_watermarks_allowed_is_only_noted() -> None:
 def test_noise_is_nothing() -> None:
     noise = [
         "00:00:01   480MB         | starting 32 bucket workers of size 64x64 ...\n",
-        "// Warning: file: /mnt/a.ma line 12: Unrecognized node type 'xgmPalette'. //\n",
         "Result: /mnt/a.ma\n",
         "00:00:00   211MB         | Arnold 7.2.4.1 [3b9d7a36] linux x86_64 rlm-14.2.5\n",
     ]
     assert parse_lines(plugin, noise) == []
+
+
+def test_warnings_of_maya_and_arnold_are_kept_with_the_frame() -> None:
+    lines = [
+        "// Warning: file: /mnt/a.ma line 12: Unrecognized node type 'xgmPalette'. //\n",
+        "00:00:02   480MB WARNING | [texturesys] /mnt/tex/wood.tx: file not found\n",
+    ]
+    assert parse_lines(plugin, lines) == [
+        WarningLine("file: /mnt/a.ma line 12: Unrecognized node type 'xgmPalette'."),
+        WarningLine("[texturesys] /mnt/tex/wood.tx: file not found"),
+    ]
 
 
 def test_completes_its_range_on_exit_and_needs_maya_render() -> None:
