@@ -39,6 +39,9 @@ from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
 
 READY = re.compile(r"listening on (\S+)")
+JOBS_ONLY = {"jobs_only": True} if "jobs_only" in fpb.WatchEventsRequest.DESCRIPTOR.fields_by_name else {}
+"""Watch only the job's own changes where the revision under test offers it (``compare.py``
+also runs older ones): a waiting client needs no task or frame events."""
 LOG_LINES = 200
 PRINT_CLOCK = "\n".join(
     [
@@ -70,7 +73,9 @@ async def wait_completed(stub: fgrpc.FarmServiceStub, job_id: int) -> None:
     job = (await stub.GetJob(fpb.GetJobRequest(job_id=job_id))).job
     if job.state == pb.JOB_STATE_COMPLETED:
         return
-    async for event in stub.WatchEvents(fpb.WatchEventsRequest(after_sequence=after, job_id=job_id)):
+    async for event in stub.WatchEvents(
+        fpb.WatchEventsRequest(after_sequence=after, job_id=job_id, **JOBS_ONLY)
+    ):
         if event.WhichOneof("resource") == "resync":
             job = (await stub.GetJob(fpb.GetJobRequest(job_id=job_id))).job
         elif event.WhichOneof("resource") == "job":

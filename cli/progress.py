@@ -36,7 +36,7 @@ async def follow_job(stub: FarmServiceAsyncStub, job_id: int, on_change: Callabl
         job = await _get(stub, job_id, on_change)
         if job.state in SETTLED:
             return job
-        call = stub.WatchEvents(fpb.WatchEventsRequest(job_id=job_id, after_sequence=cursor))
+        call = stub.WatchEvents(fpb.WatchEventsRequest(job_id=job_id, after_sequence=cursor, jobs_only=True))
         try:
             async for event in call:
                 kind = event.WhichOneof("resource")

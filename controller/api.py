@@ -339,7 +339,7 @@ class FarmApi(fgrpc.FarmServiceServicer):
         self, request: fpb.WatchEventsRequest, context: Context
     ) -> AsyncIterator[fpb.WatchEventsResponse]:
         self._check_watch(request.after_sequence, request.job_id)
-        async for event in self.bus.subscribe(request.after_sequence, request.job_id):
+        async for event in self.bus.subscribe(request.after_sequence, request.job_id, request.jobs_only):
             yield event
 
     @streaming
@@ -347,7 +347,9 @@ class FarmApi(fgrpc.FarmServiceServicer):
         self, request: fpb.WatchEventBatchesRequest, context: Context
     ) -> AsyncIterator[fpb.WatchEventBatchesResponse]:
         self._check_watch(request.after_sequence, request.job_id)
-        async for batch in self.bus.subscribe_batches(request.after_sequence, request.job_id):
+        async for batch in self.bus.subscribe_batches(
+            request.after_sequence, request.job_id, request.jobs_only
+        ):
             yield fpb.WatchEventBatchesResponse(events=batch)
 
     def _check_watch(self, after_sequence: int, job_id: int) -> None:

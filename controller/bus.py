@@ -32,13 +32,16 @@ def event_job_id(event: fpb.WatchEventsResponse) -> int:
 
 
 class _Subscriber:
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int, jobs_only: bool) -> None:
         self.job_id = job_id
+        self.jobs_only = jobs_only
         self.queue: asyncio.Queue[fpb.WatchEventsResponse] = asyncio.Queue(QUEUE_SIZE)
         self.overflowed = False
 
     def offer(self, event: fpb.WatchEventsResponse) -> None:
         if self.overflowed or (self.job_id and event_job_id(event) != self.job_id):
+            return
+        if self.jobs_only and event.WhichOneof("resource") != "job":
             return
         try:
             self.queue.put_nowait(event)
@@ -78,20 +81,21 @@ class EventBus:
             sub.offer(event)
 
     async def subscribe(
-        self, after_sequence: int, job_id: int = 0
+        self, after_sequence: int, job_id: int = 0, jobs_only: bool = False
     ) -> AsyncGenerator[fpb.WatchEventsResponse]:
-        """Events after ``after_sequence`` (0: from now on), for ``job_id`` (0: all)."""
-        async for batch in self.subscribe_batches(after_sequence, job_id):
+        """Events after ``after_sequence`` (0: from now on), for ``job_id`` (0: all); with
+        ``jobs_only`` only the jobs' own (a resync still comes: it concerns everything)."""
+        async for batch in self.subscribe_batches(after_sequence, job_id, jobs_only):
             for event in batch:
                 yield event
 
     async def subscribe_batches(
-        self, after_sequence: int, job_id: int = 0
+        self, after_sequence: int, job_id: int = 0, jobs_only: bool = False
     ) -> AsyncGenerator[list[fpb.WatchEventsResponse]]:
         """As ``subscribe``, each time with every event ready (up to BATCH_BYTES): a busy
         farm publishes a commit's events at once, and one message per commit costs a
         client far less than one per event. A resync comes alone."""
-        sub = _Subscriber(job_id)
+        sub = _Subscriber(job_id, jobs_only)
         if after_sequence:
             oldest = self._ring[0].sequence if self._ring else self.last_sequence + 1
             if after_sequence < oldest - 1 or after_sequence > self.last_sequence:

@@ -354,20 +354,24 @@ class ListPluginsResponse(_message.Message):
     def __init__(self, plugins: _Optional[_Iterable[_Union[Plugin, _Mapping]]] = ..., broken: _Optional[_Iterable[_Union[BrokenPlugin, _Mapping]]] = ...) -> None: ...
 
 class WatchEventsRequest(_message.Message):
-    __slots__ = ("after_sequence", "job_id")
+    __slots__ = ("after_sequence", "job_id", "jobs_only")
     AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOBS_ONLY_FIELD_NUMBER: _ClassVar[int]
     after_sequence: int
     job_id: int
-    def __init__(self, after_sequence: _Optional[int] = ..., job_id: _Optional[int] = ...) -> None: ...
+    jobs_only: bool
+    def __init__(self, after_sequence: _Optional[int] = ..., job_id: _Optional[int] = ..., jobs_only: _Optional[bool] = ...) -> None: ...
 
 class WatchEventBatchesRequest(_message.Message):
-    __slots__ = ("after_sequence", "job_id")
+    __slots__ = ("after_sequence", "job_id", "jobs_only")
     AFTER_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    JOBS_ONLY_FIELD_NUMBER: _ClassVar[int]
     after_sequence: int
     job_id: int
-    def __init__(self, after_sequence: _Optional[int] = ..., job_id: _Optional[int] = ...) -> None: ...
+    jobs_only: bool
+    def __init__(self, after_sequence: _Optional[int] = ..., job_id: _Optional[int] = ..., jobs_only: _Optional[bool] = ...) -> None: ...
 
 class WatchEventBatchesResponse(_message.Message):
     __slots__ = ("events",)

@@ -57,3 +57,27 @@ async def test_batches_carry_the_events_of_watch_events_in_order(farm_stub: fgrp
     mine = farm_stub.WatchEventBatches(fpb.WatchEventBatchesRequest(after_sequence=start, job_id=jobs[1].id))
     filtered = await first_events(mine, 1)
     assert {e.job.id or e.task.job_id or e.frame.job_id for e in filtered} == {jobs[1].id}
+
+
+async def test_jobs_only_leaves_out_tasks_frames_and_agents(farm_stub: fgrpc.FarmServiceStub) -> None:
+    """A client waiting for a job's end asks for its job's own changes and nothing else."""
+    await farm_stub.CreateJob(fpb.CreateJobRequest(job=command_job("1", 1)))
+    start = (await farm_stub.ListJobs(fpb.ListJobsRequest())).event_sequence
+    job = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=command_job("1-3", 1)))).job
+    await farm_stub.CreateJob(fpb.CreateJobRequest(job=command_job("1-2", 1)))
+    total = (await farm_stub.ListJobs(fpb.ListJobsRequest())).event_sequence - start
+    everything = await first_events(
+        farm_stub.WatchEvents(fpb.WatchEventsRequest(after_sequence=start)), total
+    )
+    kinds = {e.WhichOneof("resource") for e in everything}
+    assert {"job", "task", "frame"} <= kinds, kinds
+    jobs_events = [e for e in everything if e.WhichOneof("resource") == "job"]
+
+    only = farm_stub.WatchEvents(fpb.WatchEventsRequest(after_sequence=start, jobs_only=True))
+    got = await first_events(only, len(jobs_events))
+    assert [e.sequence for e in got] == [e.sequence for e in jobs_events]
+    batches = farm_stub.WatchEventBatches(
+        fpb.WatchEventBatchesRequest(after_sequence=start, job_id=job.id, jobs_only=True)
+    )
+    mine = await first_events(batches, 1)
+    assert {(e.WhichOneof("resource"), e.job.id) for e in mine} == {("job", job.id)}
