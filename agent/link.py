@@ -38,6 +38,8 @@ NO_KEY = (
     "this agent has no farm key, so it refuses every controller: run `renderq join-token` on the "
     "controller and start this agent once with the line it prints (--join TOKEN)"
 )
+GATHER_WINDOW = 0.02
+"""Seconds events other than a task's end may wait for company before they are sent."""
 PROOF_TIMEOUT = 10.0
 """Seconds a controller has to prove the farm key after the agent's hello."""
 
@@ -285,6 +287,19 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(next_heartbeat):
                     await self._outbox.wait_beyond(sent)
+                    await self._gather(sent, min(next_heartbeat, loop.time() + GATHER_WINDOW))
+
+    async def _gather(self, sent: int, until: float) -> None:
+        """Let new events gather until one that ends a task arrives or ``until``: a task
+        that starts and ends within the window costs the link one message, not two, and
+        the controller one turn. Nothing waits on a task's start the way the next
+        assignment waits on its end, which goes at once."""
+        while not self._outbox.ends_a_task(after=sent):
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout_at(until):
+                    await self._outbox.wait_beyond(self._outbox.last_sequence)
+                    continue
+            return
 
     def _heartbeat(self) -> apb.Heartbeat:
         return apb.Heartbeat(load=current_load(), running_attempt_ids=self._attempts.running_ids())

@@ -65,6 +65,10 @@ class Outbox:
         start = max(0, sequence + 1 - self._events[0].sequence)
         return list(itertools.islice(self._events, start, None))
 
+    def ends_a_task(self, after: int) -> bool:
+        """Whether an event numbered above ``after`` reports a task's end."""
+        return any(event.HasField("finished") for event in self.after(after))
+
     def attempt_ids(self) -> set[int]:
         """Attempts with events still waiting for an ack."""
         return {event.attempt_id for event in self._events}
