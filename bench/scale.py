@@ -8,17 +8,22 @@ interval) run in --procs processes. Measured, in this order:
 
 1. link: until ListAgents shows every agent online (``link_seconds``, ``agents_linked``);
 2. idle: the controller's CPU seconds per wall second over --seconds while every agent
-   is linked and idle (``controller_cpu_cores``), and its resident memory
-   (``controller_rss_bytes``);
+   is linked and idle (``controller_cpu_cores``; ``controller_loop_cpu_cores`` its event
+   loop's thread alone, saturated at 1), its resident memory (``controller_rss_bytes``) and
+   the events it publishes per second to WatchEvents clients (``events_per_s_idle``);
+   ``sim_cpu_cores`` and ``bench_cpu_cores`` say what the simulation and this bench take
+   from the same machine (the dispatch window reports the same, ``_dispatching``);
 3. dispatch: one job of --tasks one-frame tasks of the ``command`` plugin (argv
    ``true``), more than the farm's slots; after the ramp-up (every slot assigned once),
    the assignments the simulated agents receive per second over --seconds
    (``assignments_per_s``), while a client calls ListJobs and GetJob in a loop
-   (``api_p99_ms``); the job must still have queued tasks when the window ends
-   (``dispatch_saturated``), else the farm ran out of work, not the controller of speed;
+   (``api_p99_ms`` of the calls answered in the window; ``api_calls`` how many); the
+   job must still have queued tasks when the window ends (``dispatch_saturated``), else
+   the farm ran out of work, not the controller of speed;
 4. false offline: agents the controller marked offline (its ``agent offline`` and
    ``agent link lost`` lines, and ListAgents at the end) while every simulated agent's
-   process was alive (``false_offline``).
+   process was alive (``false_offline``; ``false_offline_idle`` and
+   ``false_offline_dispatching`` by phase, ``attempts_lost`` the attempts it gave up on).
 
 Usage: python bench/scale.py --agents N [--slots K] [--seconds S] [--render-seconds R]
        [--tasks T] [--procs P] [--json [PATH]]
@@ -62,6 +67,10 @@ from renderq.v1 import resources_pb2 as pb
 OFFLINE_LINE = re.compile(r" agent (?:offline|link lost) agent=(\S+)")
 SETTLE_SECONDS = 2.0
 """Pause after the last agent linked, so the link storm's tail is not counted as idle."""
+TASKS_PER_SECOND = 1500
+"""Tasks submitted per second of the window and its ramp-up, by default: above the rate
+seen here, so the queue lasts; a larger job would only stall the controller longer at
+its submit (it builds and stores every task at once)."""
 RAMP_EXTRA_SECONDS = 1.0
 """Pause after every slot was assigned once, before the dispatch window opens."""
 
@@ -250,15 +259,24 @@ class CpuMeter:
         }
 
 
+async def event_sequence(stub: fgrpc.FarmServiceStub) -> int:
+    async with deadline(60, "ListJobs for the event sequence"):
+        return (await stub.ListJobs(fpb.ListJobsRequest(page_size=1))).event_sequence
+
+
 async def idle_phase(
-    controller: psutil.Process, sims: list[psutil.Process], seconds: float
+    stub: fgrpc.FarmServiceStub, controller: psutil.Process, sims: list[psutil.Process], seconds: float
 ) -> dict[str, Any]:
-    """The CPU per wall second and the controller's memory while every agent is linked and idle."""
+    """The CPU per wall second and the controller's memory while every agent is linked and
+    idle, and the events it publishes meanwhile (each to every WatchEvents client)."""
     await asyncio.sleep(SETTLE_SECONDS)
     meter = CpuMeter(controller, sims)
+    first, started = await event_sequence(stub), time.perf_counter()
     await asyncio.sleep(seconds)
+    events = await event_sequence(stub) - first
     return {
         **meter.read(),
+        "events_per_s_idle": round(events / (time.perf_counter() - started), 1),
         "controller_rss_bytes": controller.memory_info().rss,
         "sim_rss_bytes": sum(p.memory_info().rss for p in sims),
     }
@@ -304,7 +322,7 @@ async def dispatch_phase(
 ) -> dict[str, Any]:
     """Assignments per second with more work queued than slots, and the API's latency meanwhile."""
     slots = args.agents * args.slots
-    tasks = args.tasks or max(3 * slots, int(2500 * (args.seconds + 10)))
+    tasks = args.tasks or max(3 * slots, int(TASKS_PER_SECOND * (args.seconds + 10)))
     before = sims.assigned()
     submitted = time.perf_counter()
     async with deadline(120 + tasks / 1000, f"CreateJob of {tasks} tasks to be stored"):
@@ -324,9 +342,9 @@ async def dispatch_phase(
     async with deadline(60, "GetJob after the window"):
         after = (await stub.GetJob(fpb.GetJobRequest(job_id=job.id))).job
     begin, end = measured.pop("window")
-    during = [seconds for sent, seconds in latencies if begin <= sent <= end]
+    during = [seconds for sent, seconds in latencies if begin <= sent + seconds <= end]
     if not during:
-        raise BenchError("no ListJobs or GetJob call was answered during the dispatch window")
+        raise BenchError(f"no ListJobs or GetJob call was answered in the {args.seconds:g} s dispatch window")
     return {
         **measured,
         "api_p99_ms": round(percentile(during, 99) * 1000, 1),
@@ -338,10 +356,26 @@ async def dispatch_phase(
     }
 
 
-def offline_in_log(log_path: Path) -> set[str]:
-    """Agents the controller's log says it marked offline (silent, or their link lost)."""
-    text = log_path.read_text(encoding="utf-8", errors="replace")
-    return {match.group(1) for match in OFFLINE_LINE.finditer(text)}
+class ControllerLog:
+    """What the controller's log says about its agents, from a point on (its lines are
+    copied to the file as they come, see cli/children.py)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._start = path.stat().st_size
+
+    def read(self) -> str:
+        with self._path.open("rb") as file:
+            file.seek(self._start)
+            return file.read().decode(errors="replace")
+
+    def offline(self) -> set[str]:
+        """Agents it marked offline since (silent past the timeout, or their link lost)."""
+        return {match.group(1) for match in OFFLINE_LINE.finditer(self.read())}
+
+    def lost_attempts(self) -> int:
+        """Attempts it gave up on since (their frames requeued)."""
+        return self.read().count(" attempt lost job=")
 
 
 async def measure(
@@ -349,6 +383,7 @@ async def measure(
 ) -> dict[str, Any]:
     """Every phase against a controller that serves; the figures."""
     process = psutil.Process(controller.pid)
+    run_log = ControllerLog(controller.log_path)
     started = time.perf_counter()
     linked = await wait_linked(stub, args.agents, 60 + args.agents / 50)
     result: dict[str, Any] = {
@@ -356,16 +391,20 @@ async def measure(
         "link_seconds": round(time.perf_counter() - started, 2),
     }
     say(f"  {linked} agents online after {result['link_seconds']} s; idle for {args.seconds} s")
-    result |= await idle_phase(process, sims.processes(), args.seconds)
+    idle_log = ControllerLog(controller.log_path)
+    result |= await idle_phase(stub, process, sims.processes(), args.seconds)
+    result["false_offline_idle"] = len(idle_log.offline())
     say(f"  idle: {result['controller_cpu_cores']} cores; dispatching for {args.seconds} s")
+    dispatch_log = ControllerLog(controller.log_path)
     result |= await dispatch_phase(stub, sims, process, args)
     async with deadline(60, "ListAgents at the end"):
         listed = await list_agents(stub)
     if dead := sims.dead():
         raise BenchError(f"simulated agent processes died during the run: {', '.join(dead)}")
     offline = {a.id for a in listed if a.status != pb.AGENT_STATUS_ONLINE}
-    offline |= offline_in_log(controller.log_path)
-    result["false_offline"] = len(offline)
+    result["false_offline"] = len(offline | run_log.offline())
+    result["false_offline_dispatching"] = len(dispatch_log.offline())
+    result["attempts_lost"] = dispatch_log.lost_attempts()
     result["agents_online_at_end"] = sum(a.status == pb.AGENT_STATUS_ONLINE for a in listed)
     return result
 
