@@ -22,6 +22,9 @@ from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)
 
+DEAF_MARGIN = 0.5
+"""Seconds a timeout check may come late before the delay is forgiven to every agent."""
+
 
 class AgentLiveness:
     def __init__(self, state: FarmState, queue: WorkQueue, rules: StateRules) -> None:
@@ -126,6 +129,17 @@ class AgentLiveness:
             self.state.rec.changed(agent)
             self.queue.offer(agent.id)
             log.info("agent back online agent=%s", agent.id)
+
+    def forgive(self, deaf: float) -> None:
+        """The controller could not listen for ``deaf`` seconds (its event loop held up: a
+        huge submit, a slow disk): the agents' heartbeats waited unread meanwhile, which is
+        not their silence, so it does not count towards their timeout. A late check by less
+        than ``DEAF_MARGIN`` is the loop's ordinary jitter."""
+        if deaf < DEAF_MARGIN:
+            return
+        log.warning("controller was held up seconds=%.1f: not counted as agents' silence", deaf)
+        for agent in self.state.agents.values():
+            agent.last_seen += deaf
 
     def check_timeouts(self, now: float) -> None:
         """Agents silent past the timeout go offline; their tasks return to the queue."""

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sys
 import time
 from dataclasses import dataclass
 
@@ -58,8 +59,11 @@ class ListenError(RuntimeError):
 
 
 async def check_timeouts(farm: Farm) -> None:
+    loop = asyncio.get_running_loop()
     while True:
+        due = loop.time() + TIMEOUT_CHECK_INTERVAL
         await asyncio.sleep(TIMEOUT_CHECK_INTERVAL)
+        farm.liveness.forgive(loop.time() - due)
         farm.liveness.check_timeouts(time.time())
 
 
@@ -246,8 +250,24 @@ async def stop_tasks(background: list[asyncio.Task[None]], writer: asyncio.Task[
     log.info("renderq controller stopped")
 
 
+def raise_open_files_limit() -> None:
+    """Every linked agent holds a socket: the soft limit most shells and systemd give a
+    service (1,024) would stop a farm at about a thousand agents, so the controller takes
+    the hard limit it is allowed (systemd's is 524,288)."""
+    if sys.platform == "win32":
+        return
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+
+
 def main(config: ControllerConfig) -> int:
     """Run the controller in the foreground; SIGINT or SIGTERM stops it cleanly."""
+    raise_open_files_limit()
 
     async def run() -> None:
         task = asyncio.current_task()
