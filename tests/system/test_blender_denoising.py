@@ -1,4 +1,7 @@
-"""A renderer's failure reaches the operator as the frame's error, in words."""
+"""A scene saved with denoising on, on a farm whose Blender has no denoiser (Debian's): its
+frames render with denoising turned off, and the task's log says so (Cycles would otherwise
+fail every frame; that error's wording is checked against a recorded log in
+tests/plugins/test_blender_output.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from .conftest import Farm
 pytestmark = [pytest.mark.system, pytest.mark.blender]
 
 
-def test_denoising_scene_fails_with_the_denoiser_named_on_the_frame(
+def test_a_denoising_scene_renders_with_denoising_turned_off_and_says_so(
     farm_factory: Callable[[], Farm], blender: str, tmp_path: Path
 ) -> None:
     scene = denoising_copy(blender, ensure_demo_scene(tmp_path / "scene"), tmp_path / "denoising.blend")
@@ -28,9 +31,8 @@ def test_denoising_scene_fails_with_the_denoiser_named_on_the_frame(
             "submit", "blender", "--frames", "1", "--max-retries", "0", "--param", f"scene={scene}"
         )["id"]
     )
-    assert farm.cli.run("wait", job_id, "--timeout", "300", check=False).returncode == 1
+    assert farm.cli.run("wait", job_id, "--timeout", "300", check=False).returncode == 0
     (frame,) = farm.cli.json("frames", job_id)
-    assert frame["state"] == "failed"
-    assert "OpenImageDenoise" in frame["error_message"]
-    assert "cannot denoise" in farm.cli.run("frames", job_id).stdout, "the frames table must show the error"
-    assert "OpenImageDenoise" in farm.cli.run("job", job_id).stdout, "the job view must show the whole error"
+    assert frame["state"] == "completed"
+    log = farm.cli.run("logs", job_id, "1").stdout
+    assert "renderq: denoising turned off: this Blender has no denoiser" in log
