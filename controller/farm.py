@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 
 from renderq.controller.agent_control import AgentControl
 from renderq.controller.agent_liveness import AgentLiveness
@@ -115,10 +116,11 @@ class Farm:
         restored already)."""
         state = self.state
         self.rules.dependencies.add(job)
-        tests = set(job.test_frame_numbers)
+        for number in job.test_frame_numbers:
+            if number in job.frames:
+                job.frames[number].test = True
+        job.counts = dict(Counter(frame.state for frame in job.frames.values()))
         for frame in job.frames.values():
-            frame.test = frame.number in tests
-            job.counts[frame.state] = job.counts.get(frame.state, 0) + 1
             if frame.state == pb.FRAME_STATE_RENDERING:
                 job.rendering.add(frame.number)
             elif frame.outputs:

@@ -14,6 +14,7 @@ from typing import Any
 
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm_state import FarmState
+from renderq.controller.long_lived import collection_paused
 from renderq.controller.model import Frame, Job, Task
 from renderq.controller.placement import unmet_requirement
 from renderq.controller.state_rules import StateRules, state_word
@@ -46,20 +47,21 @@ class JobControl:
         job = Job(id=self.next_job_id, **checked.job_settings())
         self.next_job_id += 1
         tests = set(checked.test_frame_numbers)
-        for index, frames in enumerate(checked.tasks):
-            task = Task(id=self.next_task_id, job_id=job.id, index=index, frames=frames)
-            self.next_task_id += 1
-            job.tasks.append(task)
-            state.tasks[task.id] = task
-            for n in frames:
-                job.frames[n] = Frame(job_id=job.id, number=n, task_id=task.id, test=n in tests)
-        job.counts[pb.FRAME_STATE_PENDING] = len(job.frames)
-        self.rules.dependencies.add(job)
-        for task in job.tasks:
-            self.rules.queue_task(job, task)
-            state.rec.changed(task, publish=False)
-        for frame in job.frames.values():
-            state.rec.changed(frame, publish=False)
+        with collection_paused():  # a million frames and tasks at once (controller/long_lived.py)
+            for index, frames in enumerate(checked.tasks):
+                task = Task(id=self.next_task_id, job_id=job.id, index=index, frames=frames)
+                self.next_task_id += 1
+                job.tasks.append(task)
+                state.tasks[task.id] = task
+                for n in frames:
+                    job.frames[n] = Frame(job_id=job.id, number=n, task_id=task.id, test=n in tests)
+            job.counts[pb.FRAME_STATE_PENDING] = len(job.frames)
+            self.rules.dependencies.add(job)
+            for task in job.tasks:
+                self.rules.queue_task(job, task)
+                state.rec.changed(task, publish=False)
+            for frame in job.frames.values():
+                state.rec.changed(frame, publish=False)
         state.jobs[job.id] = job
         state.rec.set_meta(NEXT_JOB_ID, str(self.next_job_id))
         state.rec.set_meta(NEXT_TASK_ID, str(self.next_task_id))

@@ -12,6 +12,39 @@ Objects made afterwards are collected as usual.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No collection while the block makes millions of objects at once.
+
+    Every 700 new objects set off a young collection, and the old generation is walked
+    whole each time it grew by a quarter: building a million frames and their tasks spent
+    about as long in the collector as in building them (bench/recovery.py), to find no
+    garbage (records hold no reference cycles). The first collection after the block walks
+    them once. The collector is the process's: paused in the store's writer thread, it is
+    paused on the event loop too, for as long."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def made_long_lived() -> Iterator[None]:
+    """The objects made in this block live as long as the controller (the farm restored):
+    none is collected while they are made, and they are frozen after. Left in the young
+    generation, the first collection after would walk them all (two seconds for a million
+    frames and their tasks). What is garbage before is collected first, not frozen with them."""
+    gc.collect()
+    with collection_paused():
+        yield
+        gc.freeze()
 
 
 def settle_restored() -> None:

@@ -68,7 +68,7 @@ class Output:
         )
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Frame:
     job_id: int
     number: int
@@ -86,10 +86,11 @@ class Frame:
     outputs: list[Output] = field(default_factory=list)
     start_time: float | None = None
     end_time: float | None = None
-    test: bool = False
-    """One of its job's test frames (not stored: derived from the job)."""
     warnings: list[str] = field(default_factory=list)
     """What the renderer warned about while rendering it (the last attempt that completed it)."""
+    test: bool = False
+    """One of its job's test frames (not stored: derived from the job). After the stored
+    fields: a frame is built from its row by position (controller/schema.py)."""
 
     @property
     def key(self) -> tuple[int, int]:
@@ -118,7 +119,7 @@ class Frame:
         )
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Task:
     id: int
     job_id: int

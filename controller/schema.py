@@ -2,20 +2,28 @@
 attribute is encoded into the column and decoded back.
 
 Everything else is derived from these declarations: the migrations (a table or a
-column carries the schema version that added it), the upsert of changed records, and
-the load at start, which selects columns by name. Adding a column is one ``Column(...,
-since=N)`` line here; adding a table, one ``Table(..., since=N)``.
+column carries the schema version that added it, a column whose type changed the version
+that changed it), the upsert of changed records, and the load at start, which selects
+columns by name. Adding a column is one ``Column(..., since=N)`` line here; adding a
+table, one ``Table(..., since=N)``.
+
+The tables of a large farm (a million frames and their tasks) hold lists in DuckDB's own
+types, which it returns as Python lists ready to use: decoding JSON row by row took most
+of a restart (bench/README.md, recovery.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import starmap
 from operator import attrgetter
 from typing import Any
 
 from renderq.controller.access_records import ApiToken, AuditRecord
+from renderq.controller.long_lived import collection_paused
 from renderq.controller.model import (
     DEFAULT_MAX_AGENT_FAILURES,
     Agent,
@@ -32,6 +40,34 @@ from renderq.v1 import resources_pb2 as pb
 Row = tuple[Any, ...]
 Codec = Callable[[Any], Any]
 
+NATIVE_LISTS = 6
+"""The schema version that stored the lists of tasks, frames and attempts as DuckDB lists
+(JSON text before)."""
+
+
+@dataclass(frozen=True)
+class Retype:
+    """A column's type changed by schema version ``since``: ``old`` before it, and the SQL
+    that turns an old value into the new type.
+
+    The migration adds a column of the new type, fills it and drops the old one, rather
+    than ``ALTER COLUMN ... USING``: DuckDB replays that from its write-ahead log by
+    evaluating the expression again, before it loads any extension (JSON, here), so a
+    controller killed before the next checkpoint could never open its database again."""
+
+    since: int
+    old: str
+    using: str
+
+    def statements(self, table: str, column: Column) -> list[str]:
+        name, new = column.name, f"{column.name}_retyped"
+        return [
+            f"ALTER TABLE {table} ADD COLUMN {new} {column.sql}",
+            f"UPDATE {table} SET {new} = {self.using}",
+            f"ALTER TABLE {table} DROP COLUMN {name}",
+            f"ALTER TABLE {table} RENAME COLUMN {new} TO {name}",
+        ]
+
 
 @dataclass(frozen=True)
 class Column:
@@ -43,10 +79,27 @@ class Column:
     decode: Codec | None = None
     since: int = 1
     """The schema version that added the column."""
+    if_null: str = ""
+    """SQL read in place of NULL: rows older than the column hold NULL. Given to DuckDB, not
+    decoded in Python: the tables of a large farm are read a million rows at a time."""
+    retype: Retype | None = None
+    empty_as_is: bool = False
+    """An empty value is stored and read as it is, neither encoded nor decoded (a frame's
+    outputs: most frames have none, and a call per frame costs a second a million)."""
 
     @property
     def attribute(self) -> str:
         return self.attr or self.name
+
+    def sql_at(self, version: int) -> str:
+        """The column's SQL type in schema ``version``."""
+        if self.retype is not None and version < self.retype.since:
+            return self.retype.old
+        return self.sql
+
+    @property
+    def selected(self) -> str:
+        return f"coalesce({self.name}, {self.if_null})" if self.if_null else self.name
 
 
 @dataclass(frozen=True)
@@ -59,45 +112,87 @@ class Table:
     """The ORDER BY of the load."""
     since: int = 1
     _getter: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
-    _encoders: tuple[tuple[int, Codec], ...] = field(init=False, repr=False, compare=False)
+    _encoders: tuple[tuple[int, Codec, bool], ...] = field(init=False, repr=False, compare=False)
+    _positional: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         getter = attrgetter(*(c.attribute for c in self.columns))
         object.__setattr__(self, "_getter", getter)
-        encoders = tuple((i, c.encode) for i, c in enumerate(self.columns) if c.encode is not None)
+        encoders = tuple(
+            (i, c.encode, c.empty_as_is) for i, c in enumerate(self.columns) if c.encode is not None
+        )
         object.__setattr__(self, "_encoders", encoders)
+        fields = [f.name for f in dataclasses.fields(self.record) if f.init]
+        positional = fields[: len(self.columns)] == [c.attribute for c in self.columns]
+        object.__setattr__(self, "_positional", positional)
 
     def create_sql(self, version: int) -> str:
         """The CREATE TABLE of this table as schema ``version`` has it."""
-        columns = ", ".join(f"{c.name} {c.sql}" for c in self.columns if c.since <= version)
+        columns = ", ".join(f"{c.name} {c.sql_at(version)}" for c in self.columns if c.since <= version)
         return f"CREATE TABLE {self.name} ({columns}, PRIMARY KEY ({', '.join(self.key)}))"
 
     def row(self, record: Any) -> Row:
         """The record as this table's row (attrgetter reads every attribute in one call:
         this runs for each changed record of every commit)."""
         values: Row = self._getter(record)
-        if not self._encoders:
-            return values
-        encoded = list(values)
-        for i, encode in self._encoders:
-            encoded[i] = encode(encoded[i])
-        return tuple(encoded)
+        encoded: list[Any] | None = None
+        for i, encode, empty_as_is in self._encoders:
+            if values[i] or not empty_as_is:
+                encoded = encoded or list(values)
+                encoded[i] = encode(values[i])
+        return values if encoded is None else tuple(encoded)
+
+    def rows(self, records: Iterable[Any]) -> list[Row]:
+        """The records as rows, as ``row`` makes them; a column that keeps empty values as
+        they are is encoded only where a value is not empty, after reading every row at C
+        speed (a new job: a million frames, none with outputs)."""
+        if any(not empty_as_is for _, _, empty_as_is in self._encoders):
+            return list(map(self.row, records))
+        rows: list[Row] = list(map(self._getter, records))
+        for i, encode, _ in self._encoders:
+            for n, row in enumerate(rows):
+                if row[i]:
+                    rows[n] = (*row[:i], encode(row[i]), *row[i + 1 :])
+        return rows
 
     def select_sql(self, where: str = "") -> str:
-        columns = ", ".join(c.name for c in self.columns)
+        columns = ", ".join(c.selected for c in self.columns)
         return f"SELECT {columns} FROM {self.name}{where} ORDER BY {self.order}"
 
     def record_of(self, row: Row) -> Any:
         """The record a row selected by ``select_sql`` stands for."""
         values = {}
         for column, value in zip(self.columns, row, strict=True):
-            values[column.attribute] = column.decode(value) if column.decode is not None else value
+            if column.decode is not None and (value or not column.empty_as_is):
+                value = column.decode(value)
+            values[column.attribute] = value
         return self.record(**values)
 
-    def upsert_sql(self) -> str:
+    def records_of(self, rows: Iterable[Row]) -> list[Any]:
+        """The records of rows selected by ``select_sql``. Where the columns are the
+        record's first fields in order (tasks, frames, attempts), each is built from its
+        row by position and only the columns with a decoder are decoded after: a record
+        built from keywords cost three times as much, a million frames at a restart."""
+        if not self._positional:
+            return [self.record_of(row) for row in rows]
+        records = list(starmap(self.record, rows))
+        for column in self.columns:
+            if column.decode is not None:
+                name, decode, empty_as_is = column.attribute, column.decode, column.empty_as_is
+                for record in records:
+                    value = getattr(record, name)
+                    if value or not empty_as_is:
+                        setattr(record, name, decode(value))
+        return records
+
+    def insert_sql(self, selected: str, source: str, replace: bool = True) -> str:
+        """Insert rows of ``source``: ``selected`` is a value for each column, in order.
+        Rows with the key of a stored one replace it, unless ``replace`` is false (rows
+        known to be new: looking up each key made a new job's million frames a third
+        slower to store)."""
         names = ", ".join(c.name for c in self.columns)
-        unnest = ", ".join(f"UNNEST(?::{c.sql}[])" for c in self.columns)
-        return f"INSERT OR REPLACE INTO {self.name} ({names}) SELECT {unnest}"
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        return f"{verb} INTO {self.name} ({names}) SELECT {selected} FROM {source}"
 
 
 def _proto(kind: type[Any]) -> Codec:
@@ -124,32 +219,60 @@ def _json(name: str, since: int = 1, attr: str = "", empty: Callable[[], Any] = 
     return Column(name, "VARCHAR", attr=attr, encode=json.dumps, decode=decode, since=since)
 
 
-def _or(default: Any) -> Codec:
-    """Decode NULL (older rows of a column added later) as ``default``."""
-    return lambda value: default if value is None else value
+def _list(name: str, sql: str, since: int = 1) -> Column:
+    """A column holding a list as a DuckDB list (``sql``, e.g. ``BIGINT[]``), JSON text before
+    NATIVE_LISTS; a column added by a later version was NULL in older rows: those became
+    empty lists."""
+    using = f"coalesce(CAST({name} AS JSON)::{sql}, [])"
+    return Column(name, sql, since=since, retype=Retype(NATIVE_LISTS, "VARCHAR", using))
 
 
-def _encode_outputs(outputs: list[Output]) -> str:
-    """Each output as a list; where it is stored only once it is (older rows have three items),
-    its thumbnail's hash and size last (older rows have none)."""
-    return json.dumps([
-        [o.path, o.size_bytes, o.xxh3_128, o.storage, o.object_url, o.storage_error, *o.thumbnail]
-        if o.thumbnail else
-        [o.path, o.size_bytes, o.xxh3_128, o.storage, o.object_url, o.storage_error]
-        if o.storage else [o.path, o.size_bytes, o.xxh3_128]
+OUTPUTS = (
+    "STRUCT(path VARCHAR, size_bytes BIGINT, xxh3_128 VARCHAR, storage INTEGER, object_url VARCHAR,"
+    " storage_error VARCHAR, thumbnail_xxh3_128 VARCHAR, thumbnail_size_bytes BIGINT)[]"
+)
+"""A frame's outputs, one struct each (the thumbnail's hash NULL where it has none)."""
+
+_OUTPUTS_FROM_JSON = """list_transform(CAST(outputs AS JSON[]), lambda o: {
+    'path': o->>0, 'size_bytes': CAST(o->>1 AS BIGINT), 'xxh3_128': o->>2,
+    'storage': coalesce(CAST(o->>3 AS INTEGER), 0), 'object_url': coalesce(o->>4, ''),
+    'storage_error': coalesce(o->>5, ''), 'thumbnail_xxh3_128': o->>6,
+    'thumbnail_size_bytes': CAST(o->>7 AS BIGINT)})"""
+"""The JSON outputs before NATIVE_LISTS: each a list of three items (path, size, hash), six
+once stored somewhere (storage, object URL, storage error), eight with a thumbnail."""
+
+
+def _encode_outputs(outputs: list[Output]) -> list[dict[str, Any]]:
+    return [
+        {
+            "path": o.path,
+            "size_bytes": o.size_bytes,
+            "xxh3_128": o.xxh3_128,
+            "storage": o.storage,
+            "object_url": o.object_url,
+            "storage_error": o.storage_error,
+            "thumbnail_xxh3_128": o.thumbnail[0] if o.thumbnail else None,
+            "thumbnail_size_bytes": o.thumbnail[1] if o.thumbnail else None,
+        }
         for o in outputs
-    ])  # fmt: skip
+    ]
 
 
-def _decode_outputs(text: str) -> list[Output]:
-    return [_decode_output(o) for o in json.loads(text)]
+def _decode_outputs(outputs: list[dict[str, Any]]) -> list[Output]:
+    return [_decode_output(o) for o in outputs]
 
 
-def _decode_output(items: list[Any]) -> Output:
-    output = Output(*items[:6])
-    if len(items) == 8:
-        output.thumbnail = (items[6], items[7])
-    return output
+def _decode_output(o: dict[str, Any]) -> Output:
+    thumbnail = o["thumbnail_xxh3_128"]
+    return Output(
+        o["path"],
+        o["size_bytes"],
+        o["xxh3_128"],
+        o["storage"],
+        o["object_url"],
+        o["storage_error"],
+        (thumbnail, o["thumbnail_size_bytes"]) if thumbnail is not None else None,
+    )
 
 
 def _encode_files(files: list[pb.FileEntry]) -> bytes:
@@ -182,18 +305,18 @@ JOBS = Table("jobs", Job, (
     Column("end_time", "DOUBLE"),
     Column("last_error", "VARCHAR"),
     _json("limits", since=3),
-    Column("max_agent_failures", "INTEGER", decode=_or(DEFAULT_MAX_AGENT_FAILURES), since=3),
-    Column("min_runtime", "DOUBLE", decode=_or(0.0), since=3),
+    Column("max_agent_failures", "INTEGER", if_null=str(DEFAULT_MAX_AGENT_FAILURES), since=3),
+    Column("min_runtime", "DOUBLE", if_null="0", since=3),
     _json("agent_failures", since=3, empty=dict),
     _json("blocked_agents", since=3, attr="blocked", empty=dict),
     Column("reservation", "BLOB", encode=_serialize, decode=_proto(pb.TaskReservation), since=4),
-    Column("frame_by_frame", "BOOLEAN", decode=_or(False), since=4),
+    Column("frame_by_frame", "BOOLEAN", if_null="false", since=4),
     Column("files", "BLOB", encode=_encode_files, decode=_decode_files, since=4),
-    Column("output_destination", "VARCHAR", decode=_or(""), since=5),
-    Column("test_frames", "VARCHAR", decode=_or(""), since=5),
+    Column("output_destination", "VARCHAR", if_null="''", since=5),
+    Column("test_frames", "VARCHAR", if_null="''", since=5),
     _json("test_frame_numbers", since=5),
-    Column("stop_on_test_failure", "BOOLEAN", decode=_or(False), since=5),
-    Column("hold_after_test", "BOOLEAN", decode=_or(False), since=5),
+    Column("stop_on_test_failure", "BOOLEAN", if_null="false", since=5),
+    Column("hold_after_test", "BOOLEAN", if_null="false", since=5),
     _json("inputs_from", since=5),
 ), key=("id",), order="id")  # fmt: skip
 
@@ -201,7 +324,7 @@ TASKS = Table("tasks", Task, (
     Column("id", "BIGINT"),
     Column("job_id", "BIGINT"),
     Column("idx", "INTEGER", attr="index"),
-    _json("frames"),
+    _list("frames", "BIGINT[]"),
     Column("state", "INTEGER"),
     Column("agent_id", "VARCHAR"),
     Column("attempt_id", "BIGINT"),
@@ -213,9 +336,9 @@ TASKS = Table("tasks", Task, (
     Column("cpu_time", "DOUBLE"),
     Column("start_time", "DOUBLE"),
     Column("end_time", "DOUBLE"),
-    Column("memory_reservation_bytes", "BIGINT", decode=_or(0), since=4),
-    _json("gpu_indices", since=4),
-    Column("out_of_memory", "BOOLEAN", decode=_or(False), since=4),
+    Column("memory_reservation_bytes", "BIGINT", if_null="0", since=4),
+    _list("gpu_indices", "INTEGER[]", since=4),
+    Column("out_of_memory", "BOOLEAN", if_null="false", since=4),
 ), key=("id",), order="job_id, idx")  # fmt: skip
 
 FRAMES = Table("frames", Frame, (
@@ -232,10 +355,11 @@ FRAMES = Table("frames", Frame, (
     Column("peak_rss_bytes", "BIGINT"),
     Column("exit_code", "INTEGER"),
     Column("error_message", "VARCHAR"),
-    Column("outputs", "VARCHAR", encode=_encode_outputs, decode=_decode_outputs),
+    Column("outputs", OUTPUTS, encode=_encode_outputs, decode=_decode_outputs, empty_as_is=True,
+           retype=Retype(NATIVE_LISTS, "VARCHAR", _OUTPUTS_FROM_JSON)),
     Column("start_time", "DOUBLE"),
     Column("end_time", "DOUBLE"),
-    _json("warnings", since=5),
+    _list("warnings", "VARCHAR[]", since=5),
 ), key=("job_id", "number"), order="job_id, number")  # fmt: skip
 
 ATTEMPTS = Table("attempts", Attempt, (
@@ -243,7 +367,7 @@ ATTEMPTS = Table("attempts", Attempt, (
     Column("task_id", "BIGINT"),
     Column("job_id", "BIGINT"),
     Column("agent_id", "VARCHAR"),
-    _json("frames"),
+    _list("frames", "BIGINT[]"),
     Column("state", "VARCHAR"),
     Column("start_time", "DOUBLE"),
     Column("end_time", "DOUBLE"),
@@ -252,8 +376,8 @@ ATTEMPTS = Table("attempts", Attempt, (
     Column("peak_rss_bytes", "BIGINT"),
     Column("cpu_time", "DOUBLE"),
     Column("log_size", "BIGINT"),
-    _json("completed_frames"),
-    Column("workspace", "VARCHAR", decode=_or(""), since=4),
+    _list("completed_frames", "BIGINT[]"),
+    Column("workspace", "VARCHAR", if_null="''", since=4),
 ), key=("id",), order="id")  # fmt: skip
 
 AGENTS = Table("agents", Agent, (
@@ -312,7 +436,10 @@ PATH_MAPPINGS = Table("path_mappings", PathMapping, (
 TABLES: dict[str, Table] = {
     t.name: t for t in (JOBS, TASKS, FRAMES, ATTEMPTS, AGENTS, TOKENS, AUDIT, LIMITS, PATH_MAPPINGS)
 }
-SCHEMA_VERSION = max(max(t.since, *(c.since for c in t.columns)) for t in TABLES.values())
+SCHEMA_VERSION = max(
+    max(t.since, *(c.since for c in t.columns), *(c.retype.since for c in t.columns if c.retype))
+    for t in TABLES.values()
+)
 
 
 def migration(version: int, tables: Iterable[Table] = TABLES.values()) -> list[str]:
@@ -323,13 +450,18 @@ def migration(version: int, tables: Iterable[Table] = TABLES.values()) -> list[s
             statements.append(table.create_sql(version))
         elif table.since < version:
             statements += [
-                f"ALTER TABLE {table.name} ADD COLUMN {c.name} {c.sql}"
+                f"ALTER TABLE {table.name} ADD COLUMN {c.name} {c.sql_at(version)}"
                 for c in table.columns
                 if c.since == version
             ]
+            for c in table.columns:
+                if c.retype is not None and c.retype.since == version and c.since < version:
+                    statements += c.retype.statements(table.name, c)
     return statements
 
 
 def rows_of(kind: str, records: Sequence[Any]) -> list[Row]:
-    table = TABLES[kind]
-    return [table.row(r) for r in records]
+    """The changed records of one kind as rows; a new job's are a million at once, and the
+    collections their tuples would set off each walk every record of the farm."""
+    with collection_paused():
+        return TABLES[kind].rows(records)

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
-from renderq.controller.schema import SCHEMA_VERSION, TABLES, Column, migration
+from renderq.controller.schema import NATIVE_LISTS, SCHEMA_VERSION, TABLES, Column, migration
 from renderq.controller.store import Batch, Store
 from renderq.v1 import resources_pb2 as pb
 
@@ -113,4 +113,16 @@ def test_a_new_column_is_one_declaration_that_becomes_an_alter_table() -> None:
     assert "cost" not in later.create_sql(SCHEMA_VERSION)
     assert "cost DOUBLE" in later.create_sql(SCHEMA_VERSION + 1)
     assert migration(SCHEMA_VERSION + 1, [later]) == ["ALTER TABLE jobs ADD COLUMN cost DOUBLE"]
-    assert "cost" in later.upsert_sql()
+    assert "cost" in later.insert_sql("*", "rows")
+
+
+def test_a_changed_type_is_one_declaration_that_becomes_a_new_column_filled_from_the_old() -> None:
+    tasks = TABLES["tasks"]
+    assert "frames VARCHAR" in tasks.create_sql(NATIVE_LISTS - 1)
+    assert "frames BIGINT[]" in tasks.create_sql(NATIVE_LISTS)
+    assert migration(NATIVE_LISTS, [tasks])[:4] == [
+        "ALTER TABLE tasks ADD COLUMN frames_retyped BIGINT[]",
+        "UPDATE tasks SET frames_retyped = coalesce(CAST(frames AS JSON)::BIGINT[], [])",
+        "ALTER TABLE tasks DROP COLUMN frames",
+        "ALTER TABLE tasks RENAME COLUMN frames_retyped TO frames",
+    ]

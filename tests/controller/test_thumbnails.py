@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import duckdb
 import grpc
 import pytest
 
 from renderq.controller.model import Output
-from renderq.controller.schema import FRAMES
+from renderq.controller.schema import FRAMES, NATIVE_LISTS, migration
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
@@ -90,5 +91,17 @@ def test_the_thumbnail_is_kept_in_the_frames_table_and_older_rows_still_read() -
     stored = pb.OUTPUT_STORAGE_CONTROLLER
     with_thumbnail = Output("/r/1.exr", 10, "ab" * 16, stored, thumbnail=("cd" * 16, 99))
     assert [vars(o) for o in decode(encode([with_thumbnail]))] == [vars(with_thumbnail)]
-    old = decode('[["/r/1.png", 10, "abab"], ["/r/2.png", 5, "cdcd", 3, "", ""]]')
-    assert [(o.path, o.storage, o.thumbnail) for o in old] == [("/r/1.png", 0, None), ("/r/2.png", 3, None)]
+    # Before NATIVE_LISTS, outputs were JSON lists of three items, six once stored somewhere.
+    con = duckdb.connect()
+    for version in range(1, NATIVE_LISTS):
+        for statement in migration(version):
+            con.execute(statement)
+    old = '[["/r/1.png", 10, "abab"], ["/r/2.png", 5, "cdcd", 3, "", ""]]'
+    con.execute("INSERT INTO frames (job_id, number, task_id, outputs) VALUES (1, 1, 1, ?)", [old])
+    for statement in migration(NATIVE_LISTS):
+        con.execute(statement)
+    (frame,) = FRAMES.records_of(con.execute(FRAMES.select_sql()).fetchall())
+    assert [(o.path, o.storage, o.thumbnail) for o in frame.outputs] == [
+        ("/r/1.png", 0, None),
+        ("/r/2.png", 3, None),
+    ]

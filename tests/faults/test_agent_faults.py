@@ -4,7 +4,6 @@ meanwhile is kept as history and changes nothing."""
 
 from __future__ import annotations
 
-import json
 import signal
 import time
 from collections.abc import Callable
@@ -74,7 +73,7 @@ def test_agent_cut_off_the_network_for_30_s_loses_its_task_and_its_late_result_i
     history = {a["id"]: a for a in stored_attempts(farm.root / "controller" / "renderq.duckdb", job_id)}
     assert set(history) == {first.attempt_id, second.attempt_id}
     late = history[first.attempt_id]
-    assert (late["agent_id"], late["state"], json.loads(late["completed_frames"])) == (
+    assert (late["agent_id"], late["state"], late["completed_frames"]) == (
         victim.agent_id,
         "completed",
         [1],
