@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-MAX_FRAMES = 200_000
+MAX_FRAMES = 1_000_000
 """Most frames one job may have."""
 
 MAX_FRAME_NUMBER = 2**63 - 1

@@ -40,7 +40,7 @@ async def refused(call, code: grpc.StatusCode) -> str:  # type: ignore[no-untype
         (job_with(frames="1-abc"), "frames", "'1-abc' is not a frame"),
         (job_with(chunk=0), "chunk_size", "1 or more"),
         (job_with(plugin="houdini"), "plugin", "unknown plugin 'houdini'"),
-        (job_with(frames="1-1000000000"), "frames", "at most 200,000"),
+        (job_with(frames="1-1000000000"), "frames", "at most 1,000,000"),
         (
             job_with(plugin="blender", scene="shot.blend"),
             "parameters.scene",

@@ -60,7 +60,7 @@ def test_a_line_printed_by_a_task_shows_in_logs_follow_while_it_runs(
         (["submit", "command", "--frames", "1-abc", "--", "true"], "'1-abc' is not a frame"),
         (["submit", "command", "--frames", "1-10", "--chunk", "0", "--", "true"], "chunk_size"),
         (["submit", "houdini", "--frames", "1"], "unknown plugin 'houdini'"),
-        (["submit", "command", "--frames", "1-1000000000", "--", "true"], "at most 200,000"),
+        (["submit", "command", "--frames", "1-1000000000", "--", "true"], "at most 1,000,000"),
         (
             ["submit", "blender", "--frames", "1", "--param", "scene=/nowhere/shot.blend"],
             "/nowhere/shot.blend",
