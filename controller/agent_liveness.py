@@ -24,6 +24,19 @@ log = logging.getLogger(__name__)
 
 DEAF_MARGIN = 0.5
 """Seconds a timeout check may come late before the delay is forgiven to every agent."""
+LOAD_REFRESH = 10.0
+"""Seconds after which an agent's load is published again, changed much or not."""
+
+
+def _differs(told: pb.Load, now: pb.Load, agent: Agent) -> bool:
+    """A change of load a person would notice in a table: 5 points of CPU, 0.5 of load
+    average, or 2 % of the node's memory (256 MiB where its size is unknown)."""
+    ram_step = agent.hardware.ram_bytes // 50 or 256 << 20
+    return (
+        abs(now.cpu_percent - told.cpu_percent) >= 5
+        or abs(now.load_average - told.load_average) >= 0.5
+        or abs(now.ram_used_bytes - told.ram_used_bytes) >= ram_step
+    )
 
 
 class AgentLiveness:
@@ -31,6 +44,8 @@ class AgentLiveness:
         self.state = state
         self.queue = queue
         self.rules = rules
+        self._told: dict[str, tuple[float, pb.Load]] = {}
+        """Per agent, when its load was last published and what it was."""
 
     def connected(self, link: LinkHandle, address: str, hello: apb.AgentHello) -> Agent:
         """An agent proved the farm key and said hello: record it and reconcile what
@@ -117,10 +132,18 @@ class AgentLiveness:
         log.info("agent left agent=%s requeued=%d why=%r", agent_id, len(lost), reason)
 
     def heartbeat(self, agent_id: str, beat: apb.Heartbeat) -> None:
+        """Keep the agent's load; tell watchers when it changed enough to see, or
+        ``LOAD_REFRESH`` seconds after they last heard (5,000 agents beating every 2 s
+        would otherwise send every watching terminal 2,500 agent events a second). A
+        watcher's copy of its last-seen time is then up to that old; ListAgents reads it fresh."""
         agent = self.state.agents[agent_id]
         self.heard_from(agent)
         agent.load = beat.load
-        self.state.rec.changed(agent, persist=False)
+        now = time.monotonic()
+        told = self._told.get(agent_id)
+        if told is None or now - told[0] >= LOAD_REFRESH or _differs(told[1], beat.load, agent):
+            self._told[agent_id] = (now, beat.load)
+            self.state.rec.changed(agent, persist=False)
 
     def heard_from(self, agent: Agent) -> None:
         agent.last_seen = time.time()
