@@ -271,7 +271,14 @@ class Store:
 
 
 def _select(con: duckdb.DuckDBPyConnection, table: Table) -> list[Any]:
-    return table.records_of(con.execute(table.select_sql()).fetchall())
+    """The table's records, read a slice of rows at a time: the rows of a whole table at
+    once are a passing copy of it that the allocator keeps (150 MB more resident after
+    restoring a million frames)."""
+    cursor = con.execute(table.select_sql())
+    records: list[Any] = []
+    while rows := cursor.fetchmany(100_000):
+        records += table.records_of(rows)
+    return records
 
 
 def _place_frames(job: Job, frames: Iterable[Frame]) -> None:
