@@ -98,13 +98,15 @@ class AgentsTable(FittedTable):
     def refill(self) -> None:
         self.show(Changes(everything=True))
 
-    def _cells(self, agent_id: str) -> dict[str, Text] | None:
-        agent = self.view.agents.get(agent_id)
-        return agent_cells(agent) if agent is not None else None
+    def wanted(self, key: str) -> bool:
+        return key in self.view.agents
+
+    def cells(self, key: str) -> dict[str, Text]:
+        return agent_cells(self.view.agents[key])
 
     def show(self, changes: Changes) -> None:
         selected = self.selected_key
-        ids = sorted(self.view.agents) if changes.everything else sorted(changes.agents)
-        if self.show_rows(changes, ids, self._cells):
-            self.sort("id", key=lambda id_cell: id_cell.plain)
+        ids = self.view.agents if changes.everything else changes.agents
+        if self.show_rows(changes, ids):
+            self.sort("id", key=str)
         self.select_key(selected)

@@ -74,11 +74,15 @@ class FarmView:
     pending: Changes = field(default_factory=Changes)
     paces: dict[int, Pace] = field(default_factory=dict)
     """Job id -> its pace, for the ETA; kept across listings (render times stay true)."""
+    agents_online: int = 0
+    """How many of ``agents`` are online, kept as they change: the status line shows it
+    ten times a second, and counting 5,000 agents each time showed in profiles."""
 
     def load(self, jobs: list[pb.Job], agents: list[pb.Agent], sequence: int) -> None:
         """Replace everything with a fresh listing taken at ``sequence``."""
         self.jobs = {j.id: j for j in jobs}
         self.agents = {a.id: a for a in agents}
+        self.agents_online = sum(map(is_online, agents))
         self.sequence = sequence
         self.pending = Changes(everything=True)
 
@@ -97,11 +101,18 @@ class FarmView:
                     self.paces[event.job.id].running = event.job.frames_running
             self.pending.jobs.add(event.job.id)
         elif kind == "agent":
-            self.agents[event.agent.id] = event.agent
-            self.pending.agents.add(event.agent.id)
+            self._agent(event.agent, deleted)
         elif kind == "frame" and event.frame.state == pb.FRAME_STATE_COMPLETED:
             self.completions.append(time.monotonic() if now is None else now)
             self._timed(event.frame)
+
+    def _agent(self, agent: pb.Agent, deleted: bool) -> None:
+        """An agent changed, or was forgotten (``deleted``): its row goes."""
+        before = self.agents.pop(agent.id, None) if deleted else self.agents.get(agent.id)
+        if not deleted:
+            self.agents[agent.id] = agent
+        self.agents_online += (not deleted and is_online(agent)) - (before is not None and is_online(before))
+        self.pending.agents.add(agent.id)
 
     def _timed(self, frame: pb.Frame) -> None:
         render = frame.render_time.seconds + frame.render_time.nanos / 1e9
@@ -128,6 +139,10 @@ class FarmView:
 
     def job_counts(self) -> Counter[int]:
         return Counter(j.state for j in self.jobs.values())
+
+
+def is_online(agent: pb.Agent) -> bool:
+    return agent.status == pb.AGENT_STATUS_ONLINE
 
 
 def eta_seconds(job: pb.Job, pace: Pace | None) -> float | None:

@@ -82,6 +82,10 @@ class JobFilter:
                 words.append(("name", word))
         return words
 
+    def same_as(self, other: JobFilter) -> bool:
+        """Whether ``other`` keeps the same jobs (words still being typed count as none)."""
+        return self._words() == other._words()
+
     def problem(self) -> str:
         """What in the filter is not understood, in words; empty when all is."""
         for word in self.text.lower().split():
@@ -156,6 +160,10 @@ class JobsTable(FittedTable):
         self.sort_column = "id"
         self.sort_reverse = True
         self._sorted_at = 0.0
+        self._sorted_by: dict[int, object] = {}
+        """Job id -> its sort value when the rows were last sorted."""
+        self._moved = False
+        """A job's sort value changed since: its row may have to move."""
 
     @property
     def selected_job_id(self) -> int | None:
@@ -165,28 +173,41 @@ class JobsTable(FittedTable):
     def refill(self) -> None:
         self.show(Changes(everything=True))
 
-    def _cells(self, key: str) -> dict[str, Text] | None:
+    def wanted(self, key: str) -> bool:
         job = self.view.jobs.get(int(key))
-        if job is None or not self.filter.matches(job):
-            return None
+        return job is not None and self.filter.matches(job)
+
+    def cells(self, key: str) -> dict[str, Text]:
+        job = self.view.jobs[int(key)]
         return job_cells(job, self.view.eta(job))
 
     def show(self, changes: Changes) -> None:
         """Bring the rows of changed jobs (or all, after a fresh listing) up to date."""
         selected = self.selected_key  # None in an empty table: the cursor starts on the top row
         ids = self.view.jobs if changes.everything else changes.jobs
-        added = self.show_rows(changes, [str(job_id) for job_id in ids], self._cells)
-        # New rows take their place at once; changed ones move at most once a second
-        # (sorted by id, nothing that changes can move a row).
-        now = time.monotonic()
-        resort = changes.jobs and self.sort_column != "id" and now - self._sorted_at >= RESORT_SECONDS
+        added = self.show_rows(changes, [str(job_id) for job_id in ids])
+        # New rows take their place at once; changed ones move at most once a second, and
+        # only when their sort value changed (a sort redraws every row on screen).
+        self._moved = self._moved or self._sort_value_changed(changes.jobs)
+        resort = self._moved and time.monotonic() - self._sorted_at >= RESORT_SECONDS
         if added or resort:
             self._sort()
         self.select_key(selected)
 
+    def _sort_value_changed(self, job_ids: set[int]) -> bool:
+        if self.sort_column == "id":
+            return False  # ids never change
+        by, jobs, before = SORT_KEYS[self.sort_column], self.view.jobs, self._sorted_by
+        return any(job_id in jobs and by(jobs[job_id]) != before.get(job_id) for job_id in job_ids)
+
     def refilter(self, text: str) -> None:
-        self.filter = JobFilter(text)
-        self.show(Changes(everything=True))
+        """Show the jobs ``text`` matches; nothing to do when it matches the same ones as
+        before (Escape clears the box and then hears the box changed)."""
+        new = JobFilter(text)
+        same = new.same_as(self.filter)
+        self.filter = new
+        if not same:
+            self.show(Changes(everything=True))
 
     def action_cycle_sort(self) -> None:
         keys = list(SORT_KEYS)
@@ -202,9 +223,11 @@ class JobsTable(FittedTable):
         self._sorted_at = time.monotonic()
         by = SORT_KEYS[self.sort_column]
         jobs = self.view.jobs
+        self._sorted_by = {job_id: by(job) for job_id, job in jobs.items()}
+        self._moved = False
 
-        def key(id_cell: Text) -> object:
-            job = jobs.get(int(id_cell.plain))
+        def key(id_cell: Text | str) -> object:
+            job = jobs.get(int(str(id_cell)))
             return by(job) if job is not None else 0
 
         self.sort("id", key=key, reverse=self.sort_reverse)

@@ -48,9 +48,8 @@ def _jobs(view: FarmView) -> str:
 
 
 def _farm(view: FarmView, short: bool) -> str:
-    online = sum(1 for a in view.agents.values() if a.status == pb.AGENT_STATUS_ONLINE)
     rate = f"{view.frames_per_minute():.0f} {'f/min' if short else 'frames/min'}"
-    return f"{online}/{len(view.agents)} agents  {rate}"
+    return f"{view.agents_online}/{len(view.agents)} agents  {rate}"
 
 
 def status_text(status: FeedStatus, view: FarmView, width: int) -> Text:
