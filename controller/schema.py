@@ -48,25 +48,11 @@ NATIVE_LISTS = 6
 @dataclass(frozen=True)
 class Retype:
     """A column's type changed by schema version ``since``: ``old`` before it, and the SQL
-    that turns an old value into the new type.
-
-    The migration adds a column of the new type, fills it and drops the old one, rather
-    than ``ALTER COLUMN ... USING``: DuckDB replays that from its write-ahead log by
-    evaluating the expression again, before it loads any extension (JSON, here), so a
-    controller killed before the next checkpoint could never open its database again."""
+    that turns an old value into the new type (see ``Table.rebuilt``)."""
 
     since: int
     old: str
     using: str
-
-    def statements(self, table: str, column: Column) -> list[str]:
-        name, new = column.name, f"{column.name}_retyped"
-        return [
-            f"ALTER TABLE {table} ADD COLUMN {new} {column.sql}",
-            f"UPDATE {table} SET {new} = {self.using}",
-            f"ALTER TABLE {table} DROP COLUMN {name}",
-            f"ALTER TABLE {table} RENAME COLUMN {new} TO {name}",
-        ]
 
 
 @dataclass(frozen=True)
@@ -97,6 +83,14 @@ class Column:
             return self.retype.old
         return self.sql
 
+    def copied(self, version: int) -> str:
+        """The column's value in a copy of its table into schema ``version``."""
+        if self.since == version:
+            return "NULL"  # added by that version
+        if self.retype is not None and self.retype.since == version:
+            return self.retype.using
+        return self.name
+
     @property
     def selected(self) -> str:
         return f"coalesce({self.name}, {self.if_null})" if self.if_null else self.name
@@ -126,10 +120,29 @@ class Table:
         positional = fields[: len(self.columns)] == [c.attribute for c in self.columns]
         object.__setattr__(self, "_positional", positional)
 
-    def create_sql(self, version: int) -> str:
-        """The CREATE TABLE of this table as schema ``version`` has it."""
+    def create_sql(self, version: int, name: str = "") -> str:
+        """The CREATE TABLE of this table (or of ``name``) as schema ``version`` has it."""
         columns = ", ".join(f"{c.name} {c.sql_at(version)}" for c in self.columns if c.since <= version)
-        return f"CREATE TABLE {self.name} ({columns}, PRIMARY KEY ({', '.join(self.key)}))"
+        return f"CREATE TABLE {name or self.name} ({columns}, PRIMARY KEY ({', '.join(self.key)}))"
+
+    def rebuilt(self, version: int) -> list[str]:
+        """The statements that copy this table into its shape of schema ``version``, the
+        columns whose type it changed converted. Not ``ALTER COLUMN ... USING``: DuckDB replays that
+        from its write-ahead log by evaluating the expression again, before it loads any
+        extension (JSON, here), so a controller killed before the next checkpoint could
+        never open its database again. Not a column added, filled by UPDATE and renamed:
+        DuckDB updates a list by deleting and inserting the row again, a minute for a
+        million tasks where the copy takes seconds."""
+        copy = f"{self.name}_v{version}"
+        columns = [c for c in self.columns if c.since <= version]
+        names = ", ".join(c.name for c in columns)
+        values = ", ".join(c.copied(version) for c in columns)
+        return [
+            self.create_sql(version, copy),
+            f"INSERT INTO {copy} ({names}) SELECT {values} FROM {self.name}",
+            f"DROP TABLE {self.name}",
+            f"ALTER TABLE {copy} RENAME TO {self.name}",
+        ]
 
     def row(self, record: Any) -> Row:
         """The record as this table's row (attrgetter reads every attribute in one call:
@@ -448,15 +461,14 @@ def migration(version: int, tables: Iterable[Table] = TABLES.values()) -> list[s
     for table in tables:
         if table.since == version:
             statements.append(table.create_sql(version))
+        elif table.since < version and any(c.retype and c.retype.since == version for c in table.columns):
+            statements += table.rebuilt(version)
         elif table.since < version:
             statements += [
                 f"ALTER TABLE {table.name} ADD COLUMN {c.name} {c.sql_at(version)}"
                 for c in table.columns
                 if c.since == version
             ]
-            for c in table.columns:
-                if c.retype is not None and c.retype.since == version and c.since < version:
-                    statements += c.retype.statements(table.name, c)
     return statements
 
 

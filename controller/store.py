@@ -89,6 +89,8 @@ class Store:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.con = duckdb.connect(str(path))
+        # No progress bar: it would be drawn into the controller's log during a long migration.
+        self.con.execute("SET enable_progress_bar = false")
         self._job_rows: dict[int, Row] = {}
         """Each job's row as last committed. Every event of a job's frames marks the job
         changed (its progress is published), but its stored row rarely changes, and an
