@@ -88,6 +88,10 @@ class Dependencies:
         counts = self._unready.get(job.id)
         return counts is None or counts[task.index] == 0
 
+    def all_ready(self, job: Job) -> bool:
+        """Whether no frame of ``job`` waits for another job's frames (it is not frame by frame)."""
+        return job.id not in self._unready
+
     def waiting_on(self, job: Job) -> list[int]:
         """Ids of the dependencies some frame of frame-by-frame ``job`` still waits for."""
         return [dep_id for dep_id, n in self._missing.get(job.id, {}).items() if n > 0]

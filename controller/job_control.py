@@ -57,11 +57,12 @@ class JobControl:
                     job.frames[n] = Frame(job_id=job.id, number=n, task_id=task.id, test=n in tests)
             job.counts[pb.FRAME_STATE_PENDING] = len(job.frames)
             self.rules.dependencies.add(job)
-            for task in job.tasks:
-                self.rules.queue_task(job, task)
-                state.rec.changed(task, publish=False)
-            for frame in job.frames.values():
-                state.rec.changed(frame, publish=False)
+            if job.test_frame_numbers or not self.rules.dependencies.all_ready(job):
+                for task in job.tasks:
+                    self.rules.queue_task(job, task)
+            else:
+                self.rules.queue.queue_new(job)
+            state.rec.created(job.tasks, job.frames.values())
         state.jobs[job.id] = job
         state.rec.set_meta(NEXT_JOB_ID, str(self.next_job_id))
         state.rec.set_meta(NEXT_TASK_ID, str(self.next_task_id))

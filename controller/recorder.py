@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from renderq.controller.access_records import ApiToken, AuditRecord
@@ -107,6 +107,14 @@ class Recorder:
         if old is not None:
             persist, publish = persist or old[1], publish or old[2]
         self._dirty[key] = (record, persist, publish)
+        self._wake.set()
+
+    def created(self, tasks: Iterable[Task], frames: Iterable[Frame]) -> None:
+        """A new job's tasks and frames, stored with the next batch and not published (clients
+        list a new job's frames rather than watch them): ``changed`` for each, in bulk."""
+        dirty = self._dirty
+        dirty.update((("tasks", task.id), (task, True, False)) for task in tasks)
+        dirty.update((("frames", frame.key), (frame, True, False)) for frame in frames)
         self._wake.set()
 
     def deleted(self, record: Gone) -> None:

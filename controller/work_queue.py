@@ -64,6 +64,14 @@ class WorkQueue:
             front += 1
         job.pending.insert(front, task.index)
 
+    def queue_new(self, job: Job) -> None:
+        """Every task of a job just made, none held: pending, in order, at once (a
+        million-frame submit would otherwise pay ``queue``'s checks a million times)."""
+        for task in job.tasks:
+            task.state = pb.TASK_STATE_PENDING
+            task.queued = True
+        job.pending.extend(range(len(job.tasks)))
+
     def hold(self, job: Job, task: Task) -> None:
         """Make ``task`` pending but keep it out of its job's queue until ``release``."""
         task.state = pb.TASK_STATE_PENDING

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -28,7 +29,7 @@ def job(job_id: int) -> Job:
 def submitted(job_id: int, frames: int) -> Batch:
     """The batch a submit of ``frames`` frames, one per task, gives the store."""
     tasks = [Task(id=job_id * 100 + n, job_id=job_id, index=n - 1, frames=[n]) for n in range(1, frames + 1)]
-    rows = {
+    rows: dict[str, list[Any]] = {
         "jobs": [job(job_id)],
         "tasks": tasks,
         "frames": [Frame(job_id=job_id, number=t.frames[0], task_id=t.id) for t in tasks],
