@@ -17,7 +17,8 @@ stamped with the time it was sent. The real ``RenderqApp`` runs headless
    it, from a script per view (Jobs: j j k s, then / s h o Escape, then 2 and 1; Farm:
    j j k j, then 1 and 2); from the key to the screen refresh after its action, by kind
    of key (move, sort, filter, switch). The first switch to the Farm tab fills its
-   table (5,000 rows); the later ones find it filled.
+   table (5,000 rows); the later ones find it filled. ``--keys move`` presses only the
+   moving and sorting keys (the script of the earlier benchmark), ``--keys none`` none.
 
 It also says how long the listing took to reach the screen after the app started.
 
@@ -26,7 +27,8 @@ feed does with what it receives: what the TUI costs without gRPC.
 
 Usage: python bench/tui.py [--view jobs|farm] [--rate 10000] [--agents 5000]
                            [--heartbeat 2] [--seconds 10] [--jobs 1000] [--frames 1000]
-                           [--size 160x48] [--profile [--profile-file F]] [--direct] [--no-keys]
+                           [--size 160x48] [--keys all|move|none] [--direct]
+                           [--profile [--profile-file F]]
 """
 
 from __future__ import annotations
@@ -283,12 +285,15 @@ async def flood_with_keys(probes: Probes, fake: Fake, args: argparse.Namespace) 
     """Keys every KEY_EVERY seconds while the flood lasts; then until every event is
     applied and on screen. The number of events sent."""
     end = time.monotonic() + args.seconds + DEADLINE
-    keys = itertools.cycle(KEYS[args.view])
+    script = (
+        KEYS[args.view] if args.keys == "all" else [k for k in KEYS[args.view] if k[1] in ("move", "sort")]
+    )
+    keys = itertools.cycle(script)
     while not fake.flooded.is_set():
         if time.monotonic() > end:
             raise SystemExit("the fake never finished its flood")
         await asyncio.sleep(KEY_EVERY)
-        if probes.key_sent is None and not args.no_keys:
+        if probes.key_sent is None and args.keys != "none":
             key, kind = next(keys)
             probes.press(key, f"{args.view}: {kind}")
     sent = int(fake.done["sent"])
@@ -426,7 +431,12 @@ def main() -> None:
         action="store_true",
         help="hand the events to the app's view in-process, without gRPC: the TUI's own cost",
     )
-    parser.add_argument("--no-keys", action="store_true", help="press no key: what the flood alone costs")
+    parser.add_argument(
+        "--keys",
+        choices=("all", "move", "none"),
+        default="all",
+        help="the keys pressed: the whole script, only moving and sorting, or none (the flood alone)",
+    )
     args = parser.parse_args()
     fake = Fake(args)
     try:

@@ -9,10 +9,12 @@ states, running tasks: what a studio's farm looks like), then floods
 - job and frame events at ``--rate`` a second: a frame completes, then its job's
   counts change, round-robin over every job (about half the rows change between two
   redraws: the worst case);
-- agent events, one per heartbeat of each online agent every ``--heartbeat`` seconds
-  (the controller publishes an agent on each heartbeat, with its new load): 2,500 a
-  second for 5,000 agents at the agents' default of 2 s. Every fifth heartbeat of a
-  busy agent also changes its running tasks, as frames end and others start.
+- agent events, one per heartbeat of each online agent every ``--heartbeat`` seconds:
+  2,500 a second for 5,000 agents at the agents' default of 2 s, the most a controller
+  sends (every heartbeat published, as before 4eef47a; since then a heartbeat is
+  published when the load changed enough to see, else every 10 s: ``--heartbeat 10`` is
+  that floor, 500 a second). Every fifth heartbeat of a busy agent also changes its
+  running tasks, as frames end and others start.
 
 The events of each 2 ms burst go in one message, as the controller sends a commit's
 events together; each is stamped with the time it is handed out. ``flood`` also serves
