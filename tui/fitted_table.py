@@ -103,14 +103,16 @@ class FittedTable(DataTable[Text | str]):
         self.fit()
 
     def _on_resize(self, event: events.Resize) -> None:
-        """Fit the columns to the new width. A table whose tab is shown again gets a
-        Resize to the size it had, and DataTable then drops its render caches and draws
-        every visible cell again (about 50 ms at 160x48, on each switch of tab): such a
-        Resize is no change here."""
-        if event.size == self._laid_out:
+        """Fit the columns to a new width. On any Resize DataTable drops its render caches
+        and draws every visible cell again (about 50 ms at 160x48), but a table gets one
+        each time its tab is shown again, and each time a line appears above or below it
+        (the filter box, a message): its rows look the same at the same width, so only a
+        new width is a change here."""
+        width_before = self._laid_out.width
+        self._laid_out = event.size
+        if event.size.width == width_before:
             event.prevent_default()
             return
-        self._laid_out = event.size
         self.fit()
 
     def fit(self) -> None:

@@ -223,3 +223,31 @@ async def test_switching_tabs_and_themes_repaints_the_rows_in_the_theme_shown(fa
         await pilot.press("2", "t", "1")
         await until("the rows painted in the dark theme again", lambda: painted_styles(table) == dark, pilot)
         assert light != dark
+
+
+def painted_keys(table: FittedTable) -> list[str]:
+    region = Region(0, 0, table.size.width, table.size.height)
+    return [strip.text.split()[0] for strip in table.render_lines(region)[1:] if strip.text.strip()]
+
+
+async def test_a_row_the_filter_box_hid_is_painted_current_when_the_box_closes(farm: BigFarm) -> None:
+    app = make_app()
+    async with running(app, SIZE) as pilot:
+        await listed(pilot)
+        table = app.query_one(JobsTable)
+        shown = painted_keys(table)
+        await pilot.press("slash")
+        await until("the filter box over some rows", lambda: len(painted_keys(table)) < len(shown), pilot)
+        hidden = shown[-1]
+        assert hidden not in painted_keys(table)
+
+        job = listed_job(int(hidden))
+        job.frames_completed = 77
+        farm.send(job=job)
+        await until(
+            f"job {hidden}'s event applied", lambda: app.view.jobs[int(hidden)].frames_completed == 77, pilot
+        )
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        await until(f"job {hidden} painted with 77/100", lambda: "77/100" in painted(table, hidden), pilot)
+        assert painted_keys(table) == shown
