@@ -9,10 +9,7 @@ round).
 from __future__ import annotations
 
 import argparse
-import atexit
 import logging
-import logging.handlers
-import queue
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, get_args
@@ -45,28 +42,12 @@ def add_log_level(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class _Handoff(logging.handlers.QueueHandler):
-    """Hands each record as it is to the writing thread: formatting it here, as
-    ``QueueHandler`` does, would keep half the cost on the event loop."""
-
-    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
-        return record
-
-
 def configure_logging(level: Level, log_format: Format = "text") -> None:
     """One line per event on stderr, where a service manager (systemd, `renderq up`) collects
-    it: text for people, or one JSON object per line for a log collector.
-
-    Lines are formatted and written by a thread of their own: a busy controller logs a
-    couple of lines per frame, and a write that blocks (a journal catching up, a busy disk)
-    must not hold up its event loop. What is queued is written before the process exits."""
+    it: text for people, or one JSON object per line for a log collector."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter(log_format))
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
-    writer = logging.handlers.QueueListener(records, handler)
-    logging.basicConfig(level=level, handlers=[_Handoff(records)])
-    writer.start()
-    atexit.register(writer.stop)
+    logging.basicConfig(level=level, handlers=[handler])
     capture_python_reports()
 
 
