@@ -180,28 +180,32 @@ async def main() -> None:
         )
         for i in range(args.agents)
     ]
-    for agent in agents:
-        await agent.start()
-    addresses = [await agent.ready() for agent in agents]
-    controller = Child(
-        "controller",
-        [
-            *renderq,
-            "controller",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-            str(root / "controller"),
-            "--no-mdns",
-            *(f"--agent={a}" for a in addresses),
-            *tls_flag,
-        ],
-        root / "controller.log",
-        READY,
-    )
-    await controller.start()
-    address = await controller.ready()
+    children: list[Child] = []
+    """Those started so far: stopped however the run ends, a failed start included."""
     try:
+        for agent in agents:
+            await agent.start()
+            children.append(agent)
+        addresses = [await agent.ready() for agent in agents]
+        controller = Child(
+            "controller",
+            [
+                *renderq,
+                "controller",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                str(root / "controller"),
+                "--no-mdns",
+                *(f"--agent={a}" for a in addresses),
+                *tls_flag,
+            ],
+            root / "controller.log",
+            READY,
+        )
+        await controller.start()
+        children.append(controller)
+        address = await controller.ready()
         credentials = Credentials(token=tokens.read_local(root / "controller"), tls_dir=tls_dir)
         async with open_channel(address, credentials) as channel:
             stub = fgrpc.FarmServiceStub(channel)
@@ -219,9 +223,8 @@ async def main() -> None:
             client_cpu = own_cpu_seconds() - client_before
             delays = await log_delays(stub)
     finally:
-        await controller.stop(10)
-        for agent in agents:
-            await agent.stop(10)
+        for child in reversed(children):
+            await child.stop(10)
     gaps = idle_gaps(root / "controller" / "renderq.duckdb")
     print(
         f"dispatch: {args.frames} no-op frames, {args.agents} agents x {args.slots} slots, loopback"
