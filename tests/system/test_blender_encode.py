@@ -5,7 +5,6 @@ frames from the controller (``inputs_from``), fetched back with ``renderq fetch`
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from renderq.v1 import resources_pb2 as pb
 
 from .conftest import Farm
 from .harness import require
-from .test_ffmpeg_python import SHOW
+from .test_ffmpeg_python import movie_facts
 from .test_project_upload import fetch_all
 
 TINY_SCENE = r"""
@@ -154,13 +153,6 @@ def test_twelve_frames_rendered_on_two_agents_become_a_one_second_movie(
 
     [movie] = fetch_all(farm, encode["id"], tmp_path / "fetched")
     assert movie.name == "shot030.mp4"
-    probe = subprocess.run(
-        [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-of", "json", *SHOW, str(movie)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    info = json.loads(probe.stdout)
-    [stream] = info["streams"]
-    assert (stream["nb_read_frames"], stream["r_frame_rate"]) == ("12", "12/1")
-    assert float(info["format"]["duration"]) == pytest.approx(1.0, abs=0.05)
+    counted, rate, seconds = movie_facts(ffprobe, movie)
+    assert (counted, rate) == ("12", "12/1")
+    assert seconds == pytest.approx(1.0, abs=0.05)

@@ -33,6 +33,21 @@ print("openjd_status: done", flush=True)
 """
 
 SHOW = ["-show_entries", "stream=nb_read_frames,r_frame_rate:format=duration"]
+
+
+def movie_facts(ffprobe: str, movie: Path) -> tuple[str, str, float]:
+    """What ffprobe reads in ``movie``: its frames counted, its frame rate, its duration."""
+    probe = subprocess.run(
+        [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-of", "json", *SHOW, str(movie)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    info = json.loads(probe.stdout)
+    [stream] = info["streams"]
+    return stream["nb_read_frames"], stream["r_frame_rate"], float(info["format"]["duration"])
+
+
 """What ffprobe reports of the movie: frames counted by decoding, frame rate, length."""
 
 FAILS = """\
@@ -106,13 +121,6 @@ def test_24_frames_become_a_one_second_movie_fetched_back(farm: Farm, tmp_path: 
     farm.cli.run("wait", str(job["id"]), "--timeout", "120")
     [movie] = fetch_all(farm, job["id"], tmp_path / "fetched")
     assert movie.name == "shot.mp4"
-    probe = subprocess.run(
-        [ffprobe, "-v", "error", "-count_frames", "-select_streams", "v:0", "-of", "json", *SHOW, str(movie)],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    info = json.loads(probe.stdout)
-    [stream] = info["streams"]
-    assert (stream["nb_read_frames"], stream["r_frame_rate"]) == ("24", "24/1")
-    assert float(info["format"]["duration"]) == pytest.approx(1.0, abs=0.05)
+    counted, rate, seconds = movie_facts(ffprobe, movie)
+    assert (counted, rate) == ("24", "24/1")
+    assert seconds == pytest.approx(1.0, abs=0.05)
