@@ -12,7 +12,6 @@ does not replace them.
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import re
@@ -111,10 +110,21 @@ def _typed(text: str) -> object:
         return int(text)
     if _DECIMAL.fullmatch(text):
         return float(text)
-    if text[:1] in ("'", '"'):
-        try:
-            value = ast.literal_eval(text)
-        except (SyntaxError, ValueError):
-            return text
-        return value if isinstance(value, str) else text
+    if text[:1] in ("'", '"') and len(text) >= 2 and text[-1] == text[0]:
+        return _ESCAPE.sub(_unescaped, text[1:-1])
     return text
+
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|.)", re.DOTALL)
+"""One escape of a string as ``repr`` writes it."""
+_SIMPLE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "0": "\0", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def _unescaped(escape: re.Match[str]) -> str:
+    """The character one escape stands for, read by hand rather than by ``ast.literal_eval``:
+    Python 3.11's AST builder keeps its recursion depth in one global, so parsing on a
+    logging thread while another thread parses fails with a SystemError."""
+    code = escape[1]
+    if code[0] in "xuU" and len(code) > 1:
+        return chr(int(code[1:], 16))
+    return _SIMPLE_ESCAPES.get(code, code)

@@ -48,6 +48,12 @@ def test_trailing_pairs_become_typed_fields_and_the_words_stay_the_message(
     assert split_fields(message) == (words, fields)
 
 
+@pytest.mark.parametrize("value", ["C:\\shots\tA é", "x'y\"z \x01", "line\nbreak \U0001f600", "\\'"])
+def test_a_quoted_value_comes_back_as_the_string_that_was_logged(value: str) -> None:
+    """Unquoted by hand, not by ``ast.literal_eval``, which fails when two threads parse at once."""
+    assert split_fields(f"said value={value!r}") == ("said", {"value": value})
+
+
 def test_a_json_line_has_time_level_logger_message_and_the_fields() -> None:
     line = JsonFormatter().format(record("frame completed job=%d frame=%d path=%r", 3, 17, "/r/f 0017.png"))
     assert "\n" not in line
