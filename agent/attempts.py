@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from pathlib import Path
 
 from renderq.agent.blob_cache import BlobCache
@@ -42,6 +43,9 @@ class Attempts:
         """Who the tasks run as; None: the agent's own user."""
         self._running: dict[int, tuple[AttemptRunner, asyncio.Task[None]]] = {}
         self._assigned: set[int] = set()
+        self._waiting: deque[apb.AssignTask] = deque()
+        """Tasks sent ahead (``AssignTask.queued``) waiting for a slot, in the order sent."""
+        self._closing = False
         self.task_seconds = Durations(WORK_BUCKETS)
         """How long each task ran, from its assignment until it ended (the metrics endpoint reads it)."""
         self._record = TaskRecord(config.data_dir / "task-processes")
@@ -68,6 +72,13 @@ class Attempts:
                 attempt_id, apb.TaskFinished(exit_code=EXIT_REFUSED, error_message=why, failed_frames=frames)
             )
             return
+        if request.queued and (self._waiting or len(self._running) >= self._config.slots):
+            self._waiting.append(request)
+            return
+        self._start(request)
+
+    def _start(self, request: apb.AssignTask) -> None:
+        attempt_id = request.attempt_id
         if len(self._running) >= self._config.slots:
             log.warning(
                 "assign beyond the agent's slots attempt=%d running=%d slots=%d",
@@ -92,17 +103,36 @@ class Attempts:
 
     def cancel(self, attempt_id: int, reason: str) -> None:
         entry = self._running.get(attempt_id)
-        if entry is None:
+        if entry is not None:
+            entry[0].cancel(reason)
+            return
+        waiting = next((request for request in self._waiting if request.attempt_id == attempt_id), None)
+        if waiting is None:
             log.info("cancel ignored, attempt not running attempt=%d", attempt_id)
             return
-        entry[0].cancel(reason)
+        self._waiting.remove(waiting)
+        self._never_started(waiting, f"cancelled: {reason}" if reason else "cancelled")
+
+    def _never_started(self, request: apb.AssignTask, why: str) -> None:
+        """A task that waited for a slot ends without a process, its frames unfinished."""
+        log.info(
+            "task cancelled before it started attempt=%d job=%d why=%r",
+            request.attempt_id,
+            request.job_id,
+            why,
+        )
+        frames = [frame for command in request.commands for frame in command.frames]
+        self._outbox.append(
+            request.attempt_id, apb.TaskFinished(error_message=why, failed_frames=frames, cancelled=True)
+        )
 
     def running_ids(self) -> list[int]:
         return sorted(self._running)
 
     def running_job_ids(self) -> set[int]:
-        """Jobs with an attempt running here: their workspaces are in use."""
-        return {runner.job_id for runner, _ in self._running.values()}
+        """Jobs with an attempt running or waiting here: their workspaces are in use."""
+        running = {runner.job_id for runner, _ in self._running.values()}
+        return running | {request.job_id for request in self._waiting}
 
     @property
     def workspaces(self) -> Path:
@@ -110,11 +140,16 @@ class Attempts:
         return self._config.workspaces
 
     def known_ids(self) -> list[int]:
-        """Running attempts plus those whose events are not acked yet."""
-        return sorted(set(self._running) | self._outbox.attempt_ids())
+        """Running and waiting attempts plus those whose events are not acked yet."""
+        waiting = {request.attempt_id for request in self._waiting}
+        return sorted(set(self._running) | waiting | self._outbox.attempt_ids())
 
     async def shutdown(self) -> None:
-        """Kill every running task's tree and wait for it: nobody would report them."""
+        """Kill every running task's tree and wait for it: nobody would report them. Tasks
+        waiting for a slot end unstarted, their frames returned to the controller."""
+        self._closing = True
+        while self._waiting:
+            self._never_started(self._waiting.popleft(), "cancelled: the agent is shutting down")
         for runner, _ in self._running.values():
             runner.cancel("the agent is shutting down")
         await asyncio.gather(*(task for _, task in self._running.values()), return_exceptions=True)
@@ -122,6 +157,8 @@ class Attempts:
     def _finished(self, attempt_id: int, started: float) -> None:
         self._running.pop(attempt_id, None)
         self.task_seconds.observe(time.monotonic() - started)
+        while self._waiting and not self._closing and len(self._running) < self._config.slots:
+            self._start(self._waiting.popleft())
 
 
 def _parser_factory(plugin_name: str) -> ParserFactory:

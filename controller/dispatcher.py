@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from renderq.controller import scheduler
 from renderq.controller.farm_state import FarmState
@@ -56,6 +57,8 @@ class Dispatcher:
         self._open: set[str] | None = None
         """Agents that had room after the last pass (None: look at every agent). Others
         come back when they may have room again: a hold released, or ``queue.offer``."""
+        self._filled: set[str] = set()
+        """Agents this pass left without a free slot: they may take short tasks ahead."""
 
     async def run(self) -> None:
         while True:
@@ -65,13 +68,17 @@ class Dispatcher:
 
     def dispatch(self) -> Iterator[None]:
         """Run the scheduler once and send what it assigns, pausing (yielding) every
-        ``SLICE`` seconds so that a pass over a large farm never holds up the event loop."""
+        ``SLICE`` seconds so that a pass over a large farm never holds up the event loop;
+        then send short tasks ahead to the agents left full."""
         self.passes += 1
-        state = self.state
         agents = self._agents_with_room()
         self._open = {a.id for a in agents}
-        if not (self.queue.runnable and agents):
-            return
+        if self.queue.runnable and agents:
+            yield from self._pass(agents)
+        self._send_ahead()
+
+    def _pass(self, agents: list[Agent]) -> Iterator[None]:
+        state = self.state
         if self._grouped[0] != self.queue.version:
             runnable = (state.jobs[i] for i in self.queue.runnable)
             self._grouped = (self.queue.version, scheduler.group(runnable))
@@ -117,6 +124,30 @@ class Dispatcher:
         if task is not None:
             self._assign(job, task, agent, start.gpus)
 
+    def _send_ahead(self) -> None:
+        """Give the agents that have no free slot, running a job of short tasks, some of
+        its tasks to wait for their slots (``queue_ahead``)."""
+        state, queue = self.state, self.queue
+        full = self._filled | state.holdings.promoted
+        self._filled.clear()
+        state.holdings.promoted.clear()
+        for agent_id in full:
+            agent = state.agents.get(agent_id)
+            if agent is None or agent_id not in state.links or agent.free_slots > 0 or idle_reason(agent):
+                continue
+            for job_id in {hold.job_id: None for hold in agent.holds.values() if not hold.queued}:
+                job = state.jobs.get(job_id)
+                if job is None or job_id not in queue.runnable:
+                    continue
+                room = state.pace.ahead(job) * agent.slots - agent.queued
+                # A task whose memory was raised after an out-of-memory kill reserves it: not ahead.
+                while (
+                    room > 0 and (task := queue.peek(job)) is not None and not task.memory_reservation_bytes
+                ):
+                    queue.pop_pending(job)
+                    self._assign(job, task, agent, (), ahead=True)
+                    room -= 1
+
     def _limits_free(self, job: Job) -> bool:
         limits, held = self.state.limits, self.state.holdings.by_limit
         return all(name in limits and held[name] < limits[name].capacity for name in job.limits)
@@ -125,7 +156,11 @@ class Dispatcher:
         self._attempt_counter += 1
         return (self.epoch << 32) | self._attempt_counter
 
-    def _assign(self, job: Job, task: Task, agent: Agent, gpus: tuple[int, ...]) -> None:
+    def _assign(
+        self, job: Job, task: Task, agent: Agent, gpus: tuple[int, ...], *, ahead: bool = False
+    ) -> None:
+        """Make ``task`` an attempt on ``agent`` and send it; ``ahead``: to wait there for a
+        slot (``queue_ahead``)."""
         todo = [n for n in task.frames if job.frames[n].state == pb.FRAME_STATE_PENDING]
         if not todo:
             self.rules.settle_task(job, task)
@@ -159,24 +194,22 @@ class Dispatcher:
             frame.end_time = None
             rec.changed(frame)
         task.gpu_indices = list(gpus)
-        self.state.holdings.take(agent, attempt.id, hold_of(job, task))
+        self.state.holdings.take(agent, attempt.id, replace(hold_of(job, task), queued=ahead))
+        if agent.free_slots <= 0:
+            self._filled.add(agent.id)
         job.running_tasks += 1
         rec.changed(attempt)
         rec.changed(task)
         rec.changed(agent)
         self.rules.refresh_job(job)
         log.info(
-            "assigned job=%d task=%d attempt=%d agent=%s frames=%d",
-            job.id,
-            task.id,
-            attempt.id,
-            agent.id,
-            len(todo),
-        )
+            "assigned job=%d task=%d attempt=%d agent=%s frames=%d ahead=%s",
+            job.id, task.id, attempt.id, agent.id, len(todo), ahead,
+        )  # fmt: skip
         environment = {k: paths.map_text(v) for k, v in job.environment.items()} if paths else None
         shares = [rule.to_path for rule in paths.rules]
         inputs = input_files(self.state, job) if job.inputs_from else ()
-        request = assign_request(job, attempt, commands, gpus, environment, shares, inputs)
+        request = assign_request(job, attempt, commands, gpus, environment, shares, inputs, queued=ahead)
         self.state.links[agent.id].send(request)
 
     def _commands(self, job: Job, task: Task, todo: list[int], paths: PathMapper) -> list[CommandSpec] | None:

@@ -14,6 +14,7 @@ from typing import Protocol
 from renderq.controller.errors import NoSuchResource
 from renderq.controller.holdings import Holdings
 from renderq.controller.model import Agent, Attempt, Job, Limit, Task
+from renderq.controller.queue_ahead import TaskPace
 from renderq.controller.recorder import Recorder
 from renderq.controller.task_logs import TaskLogs
 from renderq.states import TASK_ACTIVE
@@ -44,6 +45,8 @@ class FarmState:
     """Farm-wide counters (licences), by name."""
     holdings: Holdings = field(default_factory=Holdings)
     """What running attempts hold, with the totals per agent, limit and owner."""
+    pace: TaskPace = field(default_factory=TaskPace)
+    """How long each job's tasks take lately: short ones are sent ahead (``queue_ahead``)."""
 
     def job(self, job_id: int) -> Job:
         job = self.jobs.get(job_id)

@@ -6,11 +6,15 @@ An attempt holds from its assignment until its agent reports its process ended (
 agent is lost), including while it is being stopped: a licence is free only once the
 process that used it is gone. What an attempt holds is fixed when it starts; changing a
 job's limits or reservation in flight changes only the attempts that start afterwards.
+
+A task sent ahead (``Hold.queued``) holds nothing while it waits on its agent; when an
+attempt there ends, the first one waiting takes its slot, as the agent starts it then.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from dataclasses import replace
 from typing import TypeVar
 
 from renderq.controller.model import Agent, Hold, Job, Task
@@ -46,10 +50,19 @@ class Holdings:
         """Owner -> attempts of that owner's jobs holding a slot (fair share reads it)."""
         self.freed: set[str] = set()
         """Agents that released a hold since the dispatcher last looked (they have room)."""
+        self.promoted: set[str] = set()
+        """Agents where a task sent ahead took a slot since the dispatcher last looked
+        (they may take another one ahead)."""
 
     def take(self, agent: Agent, attempt_id: int, hold: Hold) -> None:
         """``attempt_id`` holds ``hold`` on ``agent`` from now on."""
         agent.holds[attempt_id] = hold
+        if hold.queued:
+            agent.queued += 1
+            return
+        self._count(agent, hold)
+
+    def _count(self, agent: Agent, hold: Hold) -> None:
         agent.cores_reserved += hold.cores
         agent.memory_reserved += hold.memory
         agent.gpus_in_use.update(hold.gpus)
@@ -63,7 +76,11 @@ class Holdings:
         hold = agent.holds.pop(attempt_id, None)
         if hold is None:
             return None
-        self.freed.add(agent.id)
+        if hold.queued:
+            agent.queued -= 1
+            return hold
+        if not self._promote(agent):
+            self.freed.add(agent.id)
         agent.cores_reserved -= hold.cores
         agent.memory_reserved -= hold.memory
         agent.gpus_in_use.difference_update(hold.gpus)
@@ -75,6 +92,18 @@ class Holdings:
             if not jobs:
                 del self.limit_jobs[name]
         return hold
+
+    def _promote(self, agent: Agent) -> bool:
+        """The first task waiting on ``agent`` takes the slot just freed, as the agent
+        starts it (sent ahead, it holds only a slot); False when none waits."""
+        if not agent.queued:
+            return False
+        attempt_id, hold = next((i, h) for i, h in agent.holds.items() if h.queued)
+        running = agent.holds[attempt_id] = replace(hold, queued=False)
+        agent.queued -= 1
+        self._count(agent, running)
+        self.promoted.add(agent.id)
+        return True
 
 
 def _less(counter: Counter[K], key: K) -> None:

@@ -36,11 +36,14 @@ def assign_request(
     environment: Mapping[str, str] | None = None,
     shares: Sequence[str] = (),
     inputs: Sequence[pb.FileEntry] = (),
+    *,
+    queued: bool = False,
 ) -> apb.LinkRequest:
     """Run ``commands`` (the plugin built them for the attempt's frames) as ``attempt``,
     on the GPUs ``gpus``, with ``environment`` (the job's, its paths as the agent mounts them);
     outputs are read only in the job's workspace or below ``shares`` (the mapped shares).
-    ``inputs`` (other jobs' outputs, ``job_inputs.input_files``) are placed with its files."""
+    ``inputs`` (other jobs' outputs, ``job_inputs.input_files``) are placed with its files.
+    ``queued``: it waits on the agent for a slot (``queue_ahead``)."""
     assign = apb.AssignTask(
         attempt_id=attempt.id,
         task_id=attempt.task_id,
@@ -60,6 +63,7 @@ def assign_request(
         owner=job.owner,
         files=[*job.files, *inputs],
         shares=shares,
+        queued=queued,
     )
     if job.task_timeout:
         assign.timeout.CopyFrom(duration(job.task_timeout))

@@ -128,7 +128,7 @@ class FarmCollector:
         for agent in state.agents.values():
             if agent.online:
                 slots[agent.pool] += agent.slots
-                used[agent.pool] += len(agent.holds)
+                used[agent.pool] += agent.slots_used
         total = GaugeMetricFamily(
             "renderq_slots", "Task slots of the online agents, by pool.", labels=["pool"]
         )

@@ -358,6 +358,9 @@ class Hold:
     memory: int = 0
     gpus: tuple[int, ...] = ()
     limits: tuple[str, ...] = ()
+    queued: bool = False
+    """Sent ahead to wait for a slot (``AssignTask.queued``): it holds nothing yet, and
+    takes the slot of the first attempt to end on its agent."""
 
 
 @dataclass(eq=False)
@@ -394,6 +397,8 @@ class Agent:
     cores_reserved: int = 0
     memory_reserved: int = 0
     gpus_in_use: set[int] = field(default_factory=set)
+    queued: int = 0
+    """How many of ``holds`` wait for a slot (``Hold.queued``)."""
 
     @property
     def online(self) -> bool:
@@ -401,7 +406,11 @@ class Agent:
 
     @property
     def free_slots(self) -> int:
-        return self.slots - len(self.holds)
+        return self.slots - self.slots_used
+
+    @property
+    def slots_used(self) -> int:
+        return len(self.holds) - self.queued
 
     def to_proto(self) -> pb.Agent:
         return pb.Agent(
@@ -412,10 +421,10 @@ class Agent:
             hardware=self.hardware,
             load=self.load,
             slots=self.slots,
-            slots_used=len(self.holds),
+            slots_used=self.slots_used,
             pool=self.pool,
             tags=self.tags,
-            running_task_ids=sorted(h.task_id for h in self.holds.values()),
+            running_task_ids=sorted(h.task_id for h in self.holds.values() if not h.queued),
             version=self.version,
             last_seen_time=timestamp(self.last_seen),
             cost_per_hour=self.cost_per_hour,

@@ -202,6 +202,8 @@ class TaskEvents:
         )
         if failed and note_failure(job, agent.id, quick or fin.error_message):
             state.rec.changed(job)
+        elif not (failed or fin.cancelled or more_memory):
+            state.pace.finished(job.id, fin.duration.ToTimedelta().total_seconds())
         self._settle_frames(job, attempt, fin, quick, requeue=more_memory)
         task.state = pb.TASK_STATE_PENDING
         self.rules.settle_task(job, task)

@@ -141,7 +141,7 @@ class ExpectedOutput(_message.Message):
     def __init__(self, frame: _Optional[int] = ..., path: _Optional[str] = ...) -> None: ...
 
 class AssignTask(_message.Message):
-    __slots__ = ("attempt_id", "task_id", "job_id", "plugin", "commands", "environment", "timeout", "gpu_indices", "owner", "files", "shares")
+    __slots__ = ("attempt_id", "task_id", "job_id", "plugin", "commands", "environment", "timeout", "gpu_indices", "owner", "files", "shares", "queued")
     class EnvironmentEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -160,6 +160,7 @@ class AssignTask(_message.Message):
     OWNER_FIELD_NUMBER: _ClassVar[int]
     FILES_FIELD_NUMBER: _ClassVar[int]
     SHARES_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
     attempt_id: int
     task_id: int
     job_id: int
@@ -171,7 +172,8 @@ class AssignTask(_message.Message):
     owner: str
     files: _containers.RepeatedCompositeFieldContainer[_resources_pb2.FileEntry]
     shares: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, attempt_id: _Optional[int] = ..., task_id: _Optional[int] = ..., job_id: _Optional[int] = ..., plugin: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., environment: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., gpu_indices: _Optional[_Iterable[int]] = ..., owner: _Optional[str] = ..., files: _Optional[_Iterable[_Union[_resources_pb2.FileEntry, _Mapping]]] = ..., shares: _Optional[_Iterable[str]] = ...) -> None: ...
+    queued: bool
+    def __init__(self, attempt_id: _Optional[int] = ..., task_id: _Optional[int] = ..., job_id: _Optional[int] = ..., plugin: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., environment: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., gpu_indices: _Optional[_Iterable[int]] = ..., owner: _Optional[str] = ..., files: _Optional[_Iterable[_Union[_resources_pb2.FileEntry, _Mapping]]] = ..., shares: _Optional[_Iterable[str]] = ..., queued: _Optional[bool] = ...) -> None: ...
 
 class CleanupWorkspaces(_message.Message):
     __slots__ = ("request_id", "job_ids")
