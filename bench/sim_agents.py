@@ -31,6 +31,7 @@ import secrets
 import signal
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import Synchronized
@@ -108,12 +109,15 @@ def _duration(seconds: float) -> Duration:
 class SimAttempts:
     """What ``LinkService`` asks of the agent's attempts, with rendering simulated."""
 
-    def __init__(self, root: Path, outbox: Outbox, render_seconds: float, counters: Counters) -> None:
+    def __init__(self, root: Path, outbox: Outbox, spec: SimSpec, counters: Counters) -> None:
         self._outbox = outbox
-        self._render_seconds = render_seconds
+        self._render_seconds = spec.render_seconds
+        self._slots = spec.slots
         self._counters = counters
         self._assigned: set[int] = set()
         self._running: dict[int, tuple[apb.AssignTask, asyncio.TimerHandle]] = {}
+        self._waiting: deque[apb.AssignTask] = deque()
+        """Tasks sent ahead (``AssignTask.queued``), waiting for a slot as on a real agent."""
         self.workspaces = root / "workspaces"
         self.blobs = BlobCache(root / "blobs")
         self.hashed = HashedOutputs()
@@ -124,6 +128,12 @@ class SimAttempts:
             return
         self._assigned.add(request.attempt_id)
         self._counters.assigned.value += 1
+        if request.queued and (self._waiting or len(self._running) >= self._slots):
+            self._waiting.append(request)
+            return
+        self._start(request)
+
+    def _start(self, request: apb.AssignTask) -> None:
         self._counters.running.value += 1
         workspace = self.workspaces / request.owner / str(request.job_id)
         self._outbox.append(request.attempt_id, apb.TaskStarted(pid=os.getpid(), workspace=str(workspace)))
@@ -139,13 +149,21 @@ class SimAttempts:
         self._end(request.attempt_id, apb.TaskFinished(exit_code=0, duration=took))
 
     def cancel(self, attempt_id: int, reason: str) -> None:
+        message = f"cancelled: {reason}" if reason else "cancelled"
+        waiting = next((request for request in self._waiting if request.attempt_id == attempt_id), None)
+        if waiting is not None:
+            self._waiting.remove(waiting)
+            frames = [frame for command in waiting.commands for frame in command.frames]
+            self._outbox.append(
+                attempt_id, apb.TaskFinished(error_message=message, failed_frames=frames, cancelled=True)
+            )
+            return
         entry = self._running.get(attempt_id)
         if entry is None:
             return
         request, handle = entry
         handle.cancel()
         frames = [frame for command in request.commands for frame in command.frames]
-        message = f"cancelled: {reason}" if reason else "cancelled"
         finished = apb.TaskFinished(
             exit_code=-signal.SIGTERM, error_message=message, failed_frames=frames, cancelled=True
         )
@@ -155,6 +173,8 @@ class SimAttempts:
         self._outbox.append(attempt_id, finished)
         del self._running[attempt_id]
         self._counters.running.value -= 1
+        if self._waiting and len(self._running) < self._slots:
+            self._start(self._waiting.popleft())
 
     def running_ids(self) -> list[int]:
         return sorted(self._running)
@@ -163,7 +183,8 @@ class SimAttempts:
         return {request.job_id for request, _ in self._running.values()}
 
     def known_ids(self) -> list[int]:
-        return sorted(set(self._running) | self._outbox.attempt_ids())
+        waiting = {request.attempt_id for request in self._waiting}
+        return sorted(set(self._running) | waiting | self._outbox.attempt_ids())
 
 
 class SimLinkService(LinkService):
@@ -208,7 +229,7 @@ class SimAgent:
         self._hardware.hostname = name
         root = spec.root / name
         outbox = Outbox()
-        self._attempts = SimAttempts(root, outbox, spec.render_seconds, counters)
+        self._attempts = SimAttempts(root, outbox, spec, counters)
         analyst = SceneAnalyst(self._attempts.blobs, self._hardware_now, root / "scenes")
         self._links = SimLinkService(
             self._hello, self._attempts, outbox, spec.heartbeat_interval, key, analyst, load
