@@ -10,11 +10,12 @@ issued twice in a farm's life, across deletes and crashes.
 from __future__ import annotations
 
 import logging
+from itertools import chain, count, repeat
 from typing import Any
 
 from renderq.controller.errors import InvalidField, NoSuchResource, NotPossibleNow
 from renderq.controller.farm_state import FarmState
-from renderq.controller.long_lived import collection_paused
+from renderq.controller.long_lived import job_made
 from renderq.controller.model import Frame, Job, Task
 from renderq.controller.placement import unmet_requirement
 from renderq.controller.state_rules import StateRules, state_word
@@ -46,15 +47,8 @@ class JobControl:
         state = self.state
         job = Job(id=self.next_job_id, **checked.job_settings())
         self.next_job_id += 1
-        tests = set(checked.test_frame_numbers)
-        with collection_paused():  # a million frames and tasks at once (controller/long_lived.py)
-            for index, frames in enumerate(checked.tasks):
-                task = Task(id=self.next_task_id, job_id=job.id, index=index, frames=frames)
-                self.next_task_id += 1
-                job.tasks.append(task)
-                state.tasks[task.id] = task
-                for n in frames:
-                    job.frames[n] = Frame(job_id=job.id, number=n, task_id=task.id, test=n in tests)
+        with job_made(len(checked.frames)):  # up to a million frames and tasks at once
+            self._make_records(job, checked)
             job.counts[pb.FRAME_STATE_PENDING] = len(job.frames)
             self.rules.dependencies.add(job)
             if job.test_frame_numbers or not self.rules.dependencies.all_ready(job):
@@ -62,7 +56,7 @@ class JobControl:
                     self.rules.queue_task(job, task)
             else:
                 self.rules.queue.queue_new(job)
-            state.rec.created(job.tasks, job.frames.values())
+            state.rec.created(job)
         state.jobs[job.id] = job
         state.rec.set_meta(NEXT_JOB_ID, str(self.next_job_id))
         state.rec.set_meta(NEXT_TASK_ID, str(self.next_task_id))
@@ -77,6 +71,20 @@ class JobControl:
             job.priority,
         )
         return job
+
+    def _make_records(self, job: Job, checked: CheckedJob) -> None:
+        """``job``'s tasks, numbered in a row, and frames, in the order of its range: made by
+        ``map``, positionally, as the store expects them (controller/new_job_rows.py)."""
+        first = self.next_task_id
+        self.next_task_id += len(checked.tasks)
+        ids = range(first, self.next_task_id)
+        job.tasks = list(map(Task, ids, repeat(job.id), count(), checked.tasks))
+        self.state.tasks.update(zip(ids, job.tasks, strict=True))
+        task_ids = chain.from_iterable(repeat(t.id, len(t.frames)) for t in job.tasks)
+        frames = map(Frame, repeat(job.id), checked.frames, task_ids)
+        job.frames = dict(zip(checked.frames, frames, strict=True))
+        for number in checked.test_frame_numbers:
+            job.frames[number].test = True
 
     def check_some_agent_fits(
         self, plugin: str, pool: str, requirements: pb.Requirements, reservation: pb.TaskReservation

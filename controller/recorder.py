@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from renderq.controller.access_records import ApiToken, AuditRecord
@@ -29,6 +29,7 @@ from renderq.controller.model import (
     Task,
     timestamp,
 )
+from renderq.controller.new_job_rows import NewJob
 from renderq.controller.schema import rows_of
 from renderq.controller.store import Batch, Store
 from renderq.durations import QUICK_BUCKETS, Durations
@@ -50,6 +51,8 @@ for their change to be stored (``flush``) are not held back.
 Record = Job | Task | Frame | Attempt | Agent | ApiToken | AuditRecord | Limit | PathMapping
 Gone = Job | Agent | Limit | PathMapping
 """What may be deleted for good (with a job, its tasks, frames and attempts)."""
+Dirty = tuple[Record, bool, bool]
+"""A changed record, whether to store it, whether to publish it."""
 
 _KIND: dict[type, str] = {
     Job: "jobs",
@@ -72,6 +75,23 @@ def _keys_by_table(keys: set[tuple[str, Any]]) -> dict[str, list[Any]]:
     return dict(by_table)
 
 
+def _new_jobs(created: dict[int, Job], dirty: dict[tuple[str, Any], Dirty], gone: set[int]) -> list[NewJob]:
+    """The jobs submitted since the last commit and not deleted since, each with its tasks
+    and frames that changed meanwhile (stored as rows of their own)."""
+    tasks: dict[int, set[int]] = defaultdict(set)
+    frames: dict[int, set[int]] = defaultdict(set)
+    for record, persist, _ in dirty.values():
+        if persist and isinstance(record, Task) and record.job_id in created:
+            tasks[record.job_id].add(record.id)
+        elif persist and isinstance(record, Frame) and record.job_id in created:
+            frames[record.job_id].add(record.number)
+    return [
+        NewJob(job, tasks.get(job_id, ()), frames.get(job_id, ()))
+        for job_id, job in created.items()
+        if job_id not in gone
+    ]
+
+
 def _key(record: Record) -> tuple[str, Any]:
     kind = _KIND[type(record)]
     if isinstance(record, Frame):
@@ -84,7 +104,9 @@ class Recorder:
         self.store = store
         self.bus = bus
         self.interval = interval
-        self._dirty: dict[tuple[str, Any], tuple[Record, bool, bool]] = {}
+        self._dirty: dict[tuple[str, Any], Dirty] = {}
+        self._created: dict[int, Job] = {}
+        """Jobs submitted since the last commit, whose tasks and frames it stores in bulk."""
         self._deleted: list[Gone] = []
         self._meta: dict[str, str] = {}
         self._after_commit: dict[Any, Callable[[], None]] = {}
@@ -109,12 +131,12 @@ class Recorder:
         self._dirty[key] = (record, persist, publish)
         self._wake.set()
 
-    def created(self, tasks: Iterable[Task], frames: Iterable[Frame]) -> None:
-        """A new job's tasks and frames, stored with the next batch and not published (clients
-        list a new job's frames rather than watch them): ``changed`` for each, in bulk."""
-        dirty = self._dirty
-        dirty.update((("tasks", task.id), (task, True, False)) for task in tasks)
-        dirty.update((("frames", frame.key), (frame, True, False)) for frame in frames)
+    def created(self, job: Job) -> None:
+        """A new job's tasks and frames, stored with the next batch from columns made from its
+        range (controller/new_job_rows.py), not published (clients list a new job's frames
+        rather than watch them). Not ``changed`` for each: a million dictionary entries, then
+        a million rows, had cost seconds of the event loop. The job itself goes by ``changed``."""
+        self._created[job.id] = job
         self._wake.set()
 
     def deleted(self, record: Gone) -> None:
@@ -155,7 +177,7 @@ class Recorder:
         Only for those changes: with agents reporting, more keep coming and the recorder
         is never idle, so waiting for idle could wait forever. A commit takes every
         change made before it begins."""
-        pending = bool(self._dirty or self._deleted or self._meta or self._after_commit)
+        pending = bool(self._dirty or self._created or self._deleted or self._meta or self._after_commit)
         stored_by = self._commits_begun + pending
         if self._commits_done < stored_by:
             self._urgent.set()
@@ -166,6 +188,7 @@ class Recorder:
     async def _commit_once(self) -> None:
         self._commits_begun += 1
         dirty, self._dirty = self._dirty, {}
+        created, self._created = self._created, {}
         deleted, self._deleted = self._deleted, []
         meta, self._meta = self._meta, {}
         callbacks, self._after_commit = self._after_commit, {}
@@ -200,6 +223,7 @@ class Recorder:
             deleted_jobs=sorted(gone),
             deleted_keys=_keys_by_table(gone_keys),
             meta=meta | ({"event_sequence": str(self.bus.last_sequence)} if events else {}),
+            new_jobs=_new_jobs(created, dirty, gone) if created else [],
         )
         if batch:
             began = time.perf_counter()

@@ -25,6 +25,7 @@ import numpy as np
 from renderq.controller.access_records import ApiToken, AuditRecord
 from renderq.controller.long_lived import collection_paused, made_long_lived
 from renderq.controller.model import Agent, Attempt, Frame, Job, Limit, PathMapping
+from renderq.controller.new_job_rows import SOURCE, NewJob
 from renderq.controller.schema import (
     AGENTS,
     ATTEMPTS,
@@ -64,9 +65,11 @@ class Batch:
     deleted_keys: dict[str, list[Any]] = field(default_factory=dict)
     """Rows gone for good, by table, by primary key (agents, limits)."""
     meta: dict[str, str] = field(default_factory=dict)
+    new_jobs: list[NewJob] = field(default_factory=list)
+    """Jobs just submitted: their tasks and frames not in ``rows`` (controller/new_job_rows.py)."""
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.deleted_jobs or self.deleted_keys or self.meta)
+        return bool(self.rows or self.deleted_jobs or self.deleted_keys or self.meta or self.new_jobs)
 
 
 @dataclass
@@ -139,6 +142,7 @@ class Store:
         con = self.con
         jobs = [row for row in batch.rows.get("jobs", ()) if self._job_rows.get(row[0]) != row]
         new_jobs = {row[0] for row in jobs if row[0] > self._newest_job}
+        new_jobs.update(new.job.id for new in batch.new_jobs)
         newest = max(new_jobs, default=self._newest_job)
         con.execute("BEGIN")
         try:
@@ -157,6 +161,8 @@ class Store:
                     newest = max(newest, self._insert_of_jobs(TABLES[table], rows, new_jobs))
                 else:
                     self._insert(TABLES[table], rows)
+            for new in batch.new_jobs:
+                self._insert_new_job(new)
             for key, value in batch.meta.items():
                 self._set_meta(key, value)
             con.execute("COMMIT")
@@ -206,6 +212,14 @@ class Store:
             self.con.execute(table.insert_sql(", ".join(selected), _ROWS, replace), constants)
         finally:
             self.con.unregister(_ROWS)
+
+    def _insert_new_job(self, new: NewJob) -> None:
+        self.con.register(SOURCE, new.columns())
+        try:
+            for sql, parameters in new.statements():
+                self.con.execute(sql, parameters)
+        finally:
+            self.con.unregister(SOURCE)
 
     def load(self) -> Loaded:
         """The farm as stored, its records out of the collector's sight (made_long_lived): a

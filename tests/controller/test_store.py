@@ -137,8 +137,8 @@ def test_a_database_of_the_previous_schema_opens_with_its_jobs_and_lists(tmp_pat
     loaded = store.load()
     store.close()
     (got,) = loaded.jobs
-    assert [(t.id, t.frames, t.gpu_indices) for t in got.tasks] == [(11, [1, 2], [0, 1]), (12, [3], [])]
-    assert [(f.number, f.warnings) for f in got.frames.values()] == [(1, ['a "w"', "ü"]), (2, []), (3, [])]
+    assert [(t.id, t.frames, t.gpu_indices) for t in got.tasks] == [(11, [1, 2], [0, 1]), (12, [3], ())]
+    assert [(f.number, f.warnings) for f in got.frames.values()] == [(1, ['a "w"', "ü"]), (2, ()), (3, ())]
     outputs = [
         (o.path, o.size_bytes, o.storage, o.object_url, o.storage_error, o.thumbnail)
         for o in got.frames[1].outputs
