@@ -104,9 +104,10 @@ class AgentsTable(FittedTable):
     def cells(self, key: str) -> dict[str, Text]:
         return agent_cells(self.view.agents[key])
 
+    def arranged_keys(self) -> list[str]:
+        return sorted(self.view.agents)
+
     def show(self, changes: Changes) -> None:
         selected = self.selected_key
-        ids = self.view.agents if changes.everything else changes.agents
-        if self.show_rows(changes, ids):
-            self.sort("id", key=str)
+        self.show_rows(changes, changes.agents)
         self.select_key(selected)

@@ -10,18 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from rich.cells import cell_len
+from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual._two_way_dict import TwoWayDict
+from textual._types import SegmentLines
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import DataTable
-from textual.widgets.data_table import ColumnKey, RowKey
+from textual.widgets._data_table import CellCacheKey
+from textual.widgets.data_table import ColumnKey, Row, RowKey
 
+from renderq.tui.cell_lines import cell_line
 from renderq.tui.farm_view import Changes
 
 K = TypeVar("K")
@@ -71,8 +76,7 @@ def cell(text: str, style: str = "", right: bool = False) -> Text:
 
 
 BLANK = Text("")
-KEY_COLUMN = "id"
-"""Every table has this column, and its cell's text (``str(cell)``) is the row's key."""
+"""The cells of a row not drawn yet: never painted (``render_lines`` draws it first)."""
 
 
 class FittedTable(DataTable[Text | str]):
@@ -98,6 +102,9 @@ class FittedTable(DataTable[Text | str]):
         """The size of the last Resize."""
         self._look: tuple[str, frozenset[str]] | None = None
         """The theme and CSS classes the render caches were drawn with."""
+        self._pass_styles: dict[object, Any] | None = None
+        """While lines are drawn: the table's and its rows' styles, worked out once for
+        all the lines (each walks every ancestor's styles: three times a row before)."""
 
     def on_mount(self) -> None:
         self.fit()
@@ -159,49 +166,78 @@ class FittedTable(DataTable[Text | str]):
         if key is not None and key in self.rows:
             self.move_cursor(row=self.get_row_index(key), animate=False)
 
-    def show_rows(self, changes: Changes, keys: Iterable[str]) -> bool:
-        """Bring the rows of ``keys`` up to date: added, removed, redrawn if on screen,
-        else left blank until they are; True if rows were added. The caller keeps the
-        cursor on its row (``selected_key``, ``select_key``)."""
-        if changes.everything:
-            self.clear()
-            self._stale.clear()
+    def arranged_keys(self) -> list[str]:
+        """The keys of every ``wanted`` item, in the order their rows are shown."""
+        raise NotImplementedError
+
+    def show_rows(self, changes: Changes, keys: Iterable[str]) -> None:
+        """Bring the rows of ``keys`` (every row, after a fresh listing) up to date:
+        added or removed in their place (``place_rows``), redrawn if on screen, else left
+        blank until they are. The caller keeps the cursor on its row (``selected_key``,
+        ``select_key``)."""
         if not self.fitted:
-            return False  # never laid out yet: fitting it will fill it
-        added = False
+            return  # never laid out yet: fitting it will fill it
+        if changes.everything:
+            keys = self.arranged_keys()
+            self.place_rows(keys)
+        else:
+            keys = list(keys)
+            if any(self.wanted(key) != (key in self.rows) for key in keys):
+                self.place_rows(self.arranged_keys())
         on_screen = rows_on_screen(self)
         fresh: list[str] = []
         for key in keys:
-            present = key in self.rows
-            if not self.wanted(key):
-                if present:
-                    self.remove_row(key)
-                    self._stale.discard(key)
-            elif not present:
-                self.add_row(*self._blank_cells(key), key=key)
-                self._stale.add(key)
-                added = True
-            elif self._row_locations.get(RowKey(key)) in on_screen:
+            index = self._row_locations.get(RowKey(key))
+            if index is None:
+                continue
+            if index in on_screen:
                 fresh.append(key)
             elif key not in self._stale:
                 self._stale.add(key)
                 self._blank(key)
         self._put(fresh)
-        return added
 
-    def _blank_cells(self, key: str) -> list[Text | str]:
-        """A stale row's cells: blank (never painted: ``render_lines`` draws the row
-        first) but for its key in the ``id`` column, which sorting reads (as ``str()``:
-        the key itself, no new object)."""
-        return [key if column.key == KEY_COLUMN else BLANK for column, _ in self.fitted]
+    def place_rows(self, keys: list[str]) -> None:
+        """Show exactly the rows of ``keys``, in that order: the others removed, new ones
+        added blank (drawn when on screen), the rest moved with their cells. Nothing
+        happens when that is the order already (a filter typed further that keeps the
+        same jobs); else only the rows on screen are drawn again.
+
+        DataTable's ``clear`` and ``add_row`` (a filter) cost 50-100 ms for 1,000 rows
+        (each ``add_row`` sets and checks the cursor), and its ``sort`` and ``clear`` drop
+        every cached line. Those are DataTable internals (Textual 8): the rows, their cells
+        and their places, set here the way ``add_row`` and ``remove_row`` set them."""
+        order = [RowKey(key) for key in keys]
+        locations = self._row_locations
+        if len(order) == len(self.rows) and all(locations.get(k) == i for i, k in enumerate(order)):
+            return
+        was_empty = not self.rows
+        wanted = set(order)
+        for row_key in [k for k in self.rows if k not in wanted]:
+            del self.rows[row_key], self._data[row_key]
+            self._stale.discard(str(row_key.value))
+        columns = [column.key for column in self.ordered_columns]
+        for row_key in order:
+            if row_key not in self.rows:
+                self.rows[row_key] = Row(row_key, 1)
+                self._data[row_key] = dict.fromkeys(columns, BLANK)
+                self._stale.add(str(row_key.value))
+        self._row_locations = TwoWayDict({row_key: index for index, row_key in enumerate(order)})
+        self._update_count += 1
+        self._require_update_dimensions = True
+        self.cursor_coordinate = self.cursor_coordinate  # back within the rows, if it fell out
+        self.hover_coordinate = self.hover_coordinate
+        if was_empty and self.rows and self.show_cursor and self.cursor_type != "none":
+            self._highlight_cursor()  # as add_row does for a first row
+        self.check_idle()
+        self.refresh()
 
     def _blank(self, key: str) -> None:
         """Let go of a row's cells while it is stale: thousands of rows off screen would
         otherwise hold ten ``Text`` objects each, which every garbage collection walks."""
         data = self._data[RowKey(key)]
         for column in data:
-            if column != KEY_COLUMN:
-                data[column] = BLANK
+            data[column] = BLANK
 
     def _put(self, keys: Iterable[str]) -> None:
         """Set the cells of the rows of ``keys`` from their items, and repaint the
@@ -224,7 +260,96 @@ class FittedTable(DataTable[Text | str]):
             first, last = max(0, crop.y + top), min(self.row_count, crop.bottom + top)
             keys = (self._row_locations.get_key(index) for index in range(first, last))
             self._freshen(str(key.value) for key in keys if key is not None)
-        return super().render_lines(crop)
+        self._pass_styles = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass_styles = None
+
+    @property
+    def rich_style(self) -> Style:
+        """The table's style, once per drawing pass (DataTable asks for it on every line)."""
+        styles = self._pass_styles
+        if styles is None:
+            return super().rich_style
+        if "table" not in styles:
+            styles["table"] = super().rich_style
+        return styles["table"]
+
+    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
+        """A row's style (the header's, or an odd or even row's), once per drawing pass."""
+        styles = self._pass_styles
+        if styles is None or self.fixed_rows:
+            return super()._get_row_style(row_index, base_style)
+        key = (-1 if row_index == -1 else row_index % 2, base_style)
+        style = styles.get(key)
+        if style is None:
+            style = styles[key] = super()._get_row_style(row_index, base_style)
+        return style
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> SegmentLines:
+        """A body cell drawn by ``cell_line`` (a tenth of Rich's time), cached as DataTable
+        caches it (the same key, so ``repaint`` drops it the same way); headers, and any
+        cell ``cell_line`` does not take, DataTable's own way."""
+        row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
+        column_key = self._column_locations.get_key(column_index) if column_index >= 0 else None
+        row = self.rows.get(row_key) if row_key is not None else None
+        simple = row is not None and row.height == 1 and not (self.fixed_rows or self.fixed_columns)
+        if row_key is None or column_key is None or not simple:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        cache_key: CellCacheKey = (
+            row_key,
+            column_key,
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        lines = self._cell_render_cache.get(cache_key)
+        if lines is not None:
+            return lines
+        value = self._data[row_key].get(column_key)
+        line = None
+        if isinstance(value, Text):
+            show_cursor, foreground, background, padding, get_style = self._cell_settings()
+            hover_shown = self._show_hover_cursor
+            pre_style, post_style = self._get_styles_to_render_cell(
+                False, False, False, hover, cursor, show_cursor, hover_shown, foreground, background
+            )
+            pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + pre_style
+            line = cell_line(value, width, padding, (pre_style, post_style), get_style)
+        if line is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._cell_render_cache[cache_key] = [line]
+        return [line]
+
+    def _cell_settings(self) -> tuple[bool, bool, bool, int, Callable[[str], Style]]:
+        """What drawing a cell asks of the table (whether the cursor shows, whether CSS
+        colours win over the cell's own, the padding, the console's style names); once
+        per drawing pass: reading a reactive attribute costs more than drawing a cell."""
+        styles = self._pass_styles
+        settings = styles.get("cells") if styles is not None else None
+        if settings is None:
+            settings = (
+                self.show_cursor,
+                self.cursor_foreground_priority == "css",
+                self.cursor_background_priority == "css",
+                self.cell_padding,
+                self.app.console.get_style,
+            )
+            if styles is not None:
+                styles["cells"] = settings
+        return settings
 
     def get_cell(self, row_key: RowKey | str, column_key: ColumnKey | str) -> Text | str:
         """The cell as it is now, even for a row off screen."""
@@ -235,16 +360,6 @@ class FittedTable(DataTable[Text | str]):
         """The row's cells as they are now, even for a row off screen."""
         self._freshen([str(row_key.value if isinstance(row_key, RowKey) else row_key)])
         return super().get_row(row_key)
-
-    def sort(
-        self, *columns: ColumnKey | str, key: Callable[[Any], Any] | None = None, reverse: bool = False
-    ) -> Self:
-        """Sort, and drop every cached render now: they are keyed by the old order, so
-        none will be used again; left in place until evicted (up to 10,000 cells and
-        1,000 lines), every full garbage collection would walk them."""
-        super().sort(*columns, key=key, reverse=reverse)
-        self._clear_caches()
-        return self
 
     def notify_style_update(self) -> None:
         """DataTable drops every render cache on any change of style, a change of focus

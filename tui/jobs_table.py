@@ -181,17 +181,26 @@ class JobsTable(FittedTable):
         job = self.view.jobs[int(key)]
         return job_cells(job, self.view.eta(job))
 
+    def arranged_keys(self) -> list[str]:
+        """The jobs the filter keeps, sorted (ties in the order the farm listed them)."""
+        self._sorted_at = time.monotonic()
+        by = SORT_KEYS[self.sort_column]
+        jobs = self.view.jobs
+        self._sorted_by = {job_id: by(job) for job_id, job in jobs.items()}
+        self._moved = False
+        kept = [job for job in jobs.values() if self.filter.matches(job)]
+        kept.sort(key=by, reverse=self.sort_reverse)
+        return [str(job.id) for job in kept]
+
     def show(self, changes: Changes) -> None:
         """Bring the rows of changed jobs (or all, after a fresh listing) up to date."""
         selected = self.selected_key  # None in an empty table: the cursor starts on the top row
-        ids = self.view.jobs if changes.everything else changes.jobs
-        added = self.show_rows(changes, [str(job_id) for job_id in ids])
+        self.show_rows(changes, [str(job_id) for job_id in changes.jobs])
         # New rows take their place at once; changed ones move at most once a second, and
-        # only when their sort value changed (a sort redraws every row on screen).
+        # only when their sort value changed (a move redraws every row on screen).
         self._moved = self._moved or self._sort_value_changed(changes.jobs)
-        resort = self._moved and time.monotonic() - self._sorted_at >= RESORT_SECONDS
-        if added or resort:
-            self._sort()
+        if self._moved and time.monotonic() - self._sorted_at >= RESORT_SECONDS:
+            self.place_rows(self.arranged_keys())
         self.select_key(selected)
 
     def _sort_value_changed(self, job_ids: set[int]) -> bool:
@@ -207,27 +216,18 @@ class JobsTable(FittedTable):
         same = new.same_as(self.filter)
         self.filter = new
         if not same:
-            self.show(Changes(everything=True))
+            self._replace_rows()
 
     def action_cycle_sort(self) -> None:
         keys = list(SORT_KEYS)
         self.sort_column = keys[(keys.index(self.sort_column) + 1) % len(keys)]
         # Newest, most urgent and furthest along first; names and states A to Z.
         self.sort_reverse = self.sort_column in ("id", "priority", "progress")
-        selected = self.selected_key
-        self._sort()
-        self.select_key(selected)
+        self._replace_rows()
         say(self, f"jobs sorted by {self.sort_column}")
 
-    def _sort(self) -> None:
-        self._sorted_at = time.monotonic()
-        by = SORT_KEYS[self.sort_column]
-        jobs = self.view.jobs
-        self._sorted_by = {job_id: by(job) for job_id, job in jobs.items()}
-        self._moved = False
-
-        def key(id_cell: Text | str) -> object:
-            job = jobs.get(int(str(id_cell)))
-            return by(job) if job is not None else 0
-
-        self.sort("id", key=key, reverse=self.sort_reverse)
+    def _replace_rows(self) -> None:
+        """The rows in their new order (filter or sort), the cursor on the same job."""
+        selected = self.selected_key
+        self.place_rows(self.arranged_keys())
+        self.select_key(selected)
