@@ -46,6 +46,7 @@ from renderq.agent.workspace import Workspace
 from renderq.frame_range import format_frames
 from renderq.plugins.base import OutputParser
 from renderq.v1 import agent_service_pb2 as apb
+from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)
 
@@ -350,16 +351,22 @@ class AttemptRunner:
     async def complete_frame(
         self, frame: int, paths: list[Path], render_time: float, warnings: Sequence[str] = ()
     ) -> str:
-        """Hash the frame's outputs and report it done; return why not if an output is missing."""
-        try:
-            outputs = await asyncio.to_thread(
-                describe_frame_outputs, frame, paths, self._workspace, self._shares
-            )
-        except OutputProblem as problem:
-            return str(problem)
-        for output in outputs:  # the controller may ask for them
-            self._hashed.remember(self.job_id, output, self._workspace)
-        thumbnails = await asyncio.to_thread(frame_thumbnails, outputs)
+        """Hash the frame's outputs and report it done; return why not if an output is missing.
+
+        A frame with no output to hash skips the worker threads: two hops per frame were a
+        good part of what a short task cost its agent (bench/README.md, vs_celery.py)."""
+        outputs: list[pb.OutputFile] = []
+        thumbnails: list[apb.Thumbnail] = []
+        if paths:
+            try:
+                outputs = await asyncio.to_thread(
+                    describe_frame_outputs, frame, paths, self._workspace, self._shares
+                )
+            except OutputProblem as problem:
+                return str(problem)
+            for output in outputs:  # the controller may ask for them
+                self._hashed.remember(self.job_id, output, self._workspace)
+            thumbnails = await asyncio.to_thread(frame_thumbnails, outputs)
         # The log that led to this frame goes out before the frame itself.
         self._log.flush()
         took = _duration(render_time)
