@@ -13,20 +13,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from rich.cells import cell_len
-from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual._two_way_dict import TwoWayDict
-from textual._types import SegmentLines
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
 from textual.strip import Strip
-from textual.widget import Widget
 from textual.widgets import DataTable
-from textual.widgets._data_table import CellCacheKey
 from textual.widgets.data_table import ColumnKey, Row, RowKey
 
-from renderq.tui.cell_lines import cell_line
+from renderq.tui.drawn_table import DrawnTable
 from renderq.tui.farm_view import Changes
 
 K = TypeVar("K")
@@ -79,7 +75,7 @@ BLANK = Text("")
 """The cells of a row not drawn yet: never painted (``render_lines`` draws it first)."""
 
 
-class FittedTable(DataTable[Text | str]):
+class FittedTable(DrawnTable):
     """A row-cursor table of ``COLUMNS`` fitted to its width; rows keyed by text ids.
 
     Subclasses say whether an item has a row (``wanted``), give its cells (``cells``:
@@ -94,17 +90,12 @@ class FittedTable(DataTable[Text | str]):
     COLUMNS: ClassVar[Sequence[Column]] = ()
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
+        super().__init__(id=id)
         self.fitted: list[tuple[Column, int]] = []
         self._stale: set[str] = set()
         """Keys of rows whose cells are older than their item."""
         self._laid_out = Size(0, 0)
         """The size of the last Resize."""
-        self._look: tuple[str, frozenset[str]] | None = None
-        """The theme and CSS classes the render caches were drawn with."""
-        self._pass_styles: dict[object, Any] | None = None
-        """While lines are drawn: the table's and its rows' styles, worked out once for
-        all the lines (each walks every ancestor's styles: three times a row before)."""
 
     def on_mount(self) -> None:
         self.fit()
@@ -260,96 +251,7 @@ class FittedTable(DataTable[Text | str]):
             first, last = max(0, crop.y + top), min(self.row_count, crop.bottom + top)
             keys = (self._row_locations.get_key(index) for index in range(first, last))
             self._freshen(str(key.value) for key in keys if key is not None)
-        self._pass_styles = {}
-        try:
-            return super().render_lines(crop)
-        finally:
-            self._pass_styles = None
-
-    @property
-    def rich_style(self) -> Style:
-        """The table's style, once per drawing pass (DataTable asks for it on every line)."""
-        styles = self._pass_styles
-        if styles is None:
-            return super().rich_style
-        if "table" not in styles:
-            styles["table"] = super().rich_style
-        return styles["table"]
-
-    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
-        """A row's style (the header's, or an odd or even row's), once per drawing pass."""
-        styles = self._pass_styles
-        if styles is None or self.fixed_rows:
-            return super()._get_row_style(row_index, base_style)
-        key = (-1 if row_index == -1 else row_index % 2, base_style)
-        style = styles.get(key)
-        if style is None:
-            style = styles[key] = super()._get_row_style(row_index, base_style)
-        return style
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> SegmentLines:
-        """A body cell drawn by ``cell_line`` (a tenth of Rich's time), cached as DataTable
-        caches it (the same key, so ``repaint`` drops it the same way); headers, and any
-        cell ``cell_line`` does not take, DataTable's own way."""
-        row_key = self._row_locations.get_key(row_index) if row_index >= 0 else None
-        column_key = self._column_locations.get_key(column_index) if column_index >= 0 else None
-        row = self.rows.get(row_key) if row_key is not None else None
-        simple = row is not None and row.height == 1 and not (self.fixed_rows or self.fixed_columns)
-        if row_key is None or column_key is None or not simple:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        cache_key: CellCacheKey = (
-            row_key,
-            column_key,
-            base_style,
-            cursor,
-            hover,
-            self._show_hover_cursor,
-            self._update_count,
-            self._pseudo_class_state,
-        )
-        lines = self._cell_render_cache.get(cache_key)
-        if lines is not None:
-            return lines
-        value = self._data[row_key].get(column_key)
-        line = None
-        if isinstance(value, Text):
-            show_cursor, foreground, background, padding, get_style = self._cell_settings()
-            hover_shown = self._show_hover_cursor
-            pre_style, post_style = self._get_styles_to_render_cell(
-                False, False, False, hover, cursor, show_cursor, hover_shown, foreground, background
-            )
-            pre_style = base_style + Style.from_meta({"row": row_index, "column": column_index}) + pre_style
-            line = cell_line(value, width, padding, (pre_style, post_style), get_style)
-        if line is None:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        self._cell_render_cache[cache_key] = [line]
-        return [line]
-
-    def _cell_settings(self) -> tuple[bool, bool, bool, int, Callable[[str], Style]]:
-        """What drawing a cell asks of the table (whether the cursor shows, whether CSS
-        colours win over the cell's own, the padding, the console's style names); once
-        per drawing pass: reading a reactive attribute costs more than drawing a cell."""
-        styles = self._pass_styles
-        settings = styles.get("cells") if styles is not None else None
-        if settings is None:
-            settings = (
-                self.show_cursor,
-                self.cursor_foreground_priority == "css",
-                self.cursor_background_priority == "css",
-                self.cell_padding,
-                self.app.console.get_style,
-            )
-            if styles is not None:
-                styles["cells"] = settings
-        return settings
+        return super().render_lines(crop)
 
     def get_cell(self, row_key: RowKey | str, column_key: ColumnKey | str) -> Text | str:
         """The cell as it is now, even for a row off screen."""
@@ -360,21 +262,6 @@ class FittedTable(DataTable[Text | str]):
         """The row's cells as they are now, even for a row off screen."""
         self._freshen([str(row_key.value if isinstance(row_key, RowKey) else row_key)])
         return super().get_row(row_key)
-
-    def notify_style_update(self) -> None:
-        """DataTable drops every render cache on any change of style, a change of focus
-        included: on each switch of tab, every cell on screen was drawn again. The
-        caches' keys hold the focus already; only a new theme or CSS class changes how a
-        cell looks, so only then are they dropped."""
-        look = (self.app.theme, frozenset(self.classes))
-        if look != self._look:
-            self._look = look
-            super().notify_style_update()
-            return
-        Widget.notify_style_update(self)
-        self._get_styles_to_render_cell.cache_clear()
-        self._styles_cache.clear()
-        self.refresh()
 
     def _update_dimensions(self, new_rows: Iterable[RowKey]) -> None:
         """DataTable measures every cell of each new row to widen auto-width columns and

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 from textual.app import App, ComposeResult
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 
 from renderq.tui.fitted_table import Column, FittedTable, cell
@@ -93,3 +94,25 @@ async def test_every_cell_is_drawn_as_datatable_draws_it(theme: str, monkeypatch
         assert compared == 2 * len(TEXTS) * 4 * 4
         empty = [(row, column) for row, column in RICH_DRAWN if row >= 0 and TEXTS[row] == "" and column > 0]
         assert len(empty) == len([r for r, _ in RICH_DRAWN if r >= 0]), "only empty cells go the long way"
+
+
+async def test_every_line_is_put_together_as_datatable_puts_it() -> None:
+    app = SampleApp()
+    async with app.run_test(size=(70, 20)) as pilot:
+        table = app.query_one(SampleTable)
+        table.focus()
+        await pilot.pause()
+        table._pseudo_class_state = table.get_pseudo_class_state()
+        keys = [table._header_row_key, *(row.key for row in table.ordered_rows)]
+        places = [
+            (cursor, hover, shown) for cursor in (0, 3) for hover in (-1, 0, 3) for shown in (False, True)
+        ]
+        for row_key in keys:
+            for cursor, hover, hover_shown in places:
+                table._show_hover_cursor = bool(hover_shown)
+                where = (row_key, 0, table.rich_style, Coordinate(cursor, 0), Coordinate(hover, 0))
+                table._row_render_cache.clear()
+                fast = table._render_line_in_row(*where)
+                table._row_render_cache.clear()
+                slow = DataTable._render_line_in_row(table, *where)
+                assert fast == slow, (row_key.value, cursor, hover, hover_shown)
