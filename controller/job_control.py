@@ -21,6 +21,7 @@ from renderq.controller.placement import unmet_requirement
 from renderq.controller.state_rules import StateRules, state_word
 from renderq.controller.validation import CheckedJob, check_frames
 from renderq.controller.work_queue import WorkQueue
+from renderq.frame_range import chunk
 from renderq.states import FRAME_ACTIVE, JOB_FINAL, TASK_ACTIVE, TASK_FINAL
 from renderq.v1 import resources_pb2 as pb
 
@@ -73,14 +74,16 @@ class JobControl:
         return job
 
     def _make_records(self, job: Job, checked: CheckedJob) -> None:
-        """``job``'s tasks, numbered in a row, and frames, in the order of its range: made by
-        ``map``, positionally, as the store expects them (controller/new_job_rows.py)."""
+        """``job``'s tasks (its frames cut ``chunk_size`` each, numbered in a row) and frames, in
+        the order of its range: made by ``map``, positionally, as the store expects them
+        (controller/new_job_rows.py)."""
+        chunks = chunk(checked.frames, checked.chunk_size)
         first = self.next_task_id
-        self.next_task_id += len(checked.tasks)
+        self.next_task_id += len(chunks)
         ids = range(first, self.next_task_id)
-        job.tasks = list(map(Task, ids, repeat(job.id), count(), checked.tasks))
+        job.tasks = list(map(Task, ids, repeat(job.id), count(), chunks))
         self.state.tasks.update(zip(ids, job.tasks, strict=True))
-        task_ids = chain.from_iterable(repeat(t.id, len(t.frames)) for t in job.tasks)
+        task_ids = chain.from_iterable(map(repeat, ids, map(len, chunks)))
         frames = map(Frame, repeat(job.id), checked.frames, task_ids)
         job.frames = dict(zip(checked.frames, frames, strict=True))
         for number in checked.test_frame_numbers:

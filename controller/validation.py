@@ -23,7 +23,7 @@ from renderq.controller.model import (
 )
 from renderq.controller.object_storage import KEEP, parse_destination
 from renderq.controller.test_frames import resolve_test_frames
-from renderq.frame_range import FrameRangeError, chunk, parse_frames
+from renderq.frame_range import FrameRangeError, parse_frames
 from renderq.plugins.base import ParameterError
 from renderq.plugins.registry import all_plugins, get_plugin
 from renderq.v1 import resources_pb2 as pb
@@ -53,8 +53,9 @@ class CheckedJob:
     parameters: dict[str, Any]
     frames_spec: str
     frames: list[int]
-    tasks: list[list[int]]
     chunk_size: int
+    """The job's frames are cut into tasks as its records are made (``JobControl.submit``), with
+    the collector paused: a million lists made here had set off collections that walked them."""
     priority: int
     pool: str
     requirements: pb.Requirements
@@ -82,7 +83,7 @@ class CheckedJob:
         }
 
 
-_NOT_SETTINGS = frozenset({"frames", "tasks"})
+_NOT_SETTINGS = frozenset({"frames"})
 """What the check computed for the job's tasks rather than a setting of the job."""
 
 
@@ -185,7 +186,6 @@ def check_job(
         parameters=params,
         frames_spec=job.frames.replace(" ", ""),
         frames=frames,
-        tasks=chunk(frames, chunk_size),
         chunk_size=chunk_size,
         priority=check_priority(job.priority if job.HasField("priority") else DEFAULT_PRIORITY),
         pool=job.pool.strip(),
