@@ -23,6 +23,7 @@ import ast
 import dataclasses
 import difflib
 import functools
+import gc
 import inspect
 import itertools
 import json
@@ -360,8 +361,20 @@ def _declared(cls: type) -> Iterator[tuple[str, str]]:
 @functools.cache
 def _docstrings(module: str, qualname: str) -> dict[str, str]:
     """The string under each annotated name of a class body, in order ("" when none).
-    Read from the source because Python keeps no docstring for an attribute."""
-    tree = ast.parse(inspect.getsource(sys.modules[module]))
+    Read from the source because Python keeps no docstring for an attribute.
+
+    Parsed with the garbage collector paused: a finalizer it runs in the middle (a leaked
+    subprocess transport reporting "Event loop is closed") may format a traceback, which
+    parses source too, and Python 3.11's AST builder keeps its depth in one global, so the
+    outer parse then fails with a SystemError."""
+    source = inspect.getsource(sys.modules[module])
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        tree = ast.parse(source)
+    finally:
+        if collecting:
+            gc.enable()
     body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == qualname).body
     return {
         statement.target.id: _string(after)
