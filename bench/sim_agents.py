@@ -52,6 +52,9 @@ from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc
 from renderq.v1 import resources_pb2 as pb
 
+SENT_AHEAD = "queued" in apb.AssignTask.DESCRIPTOR.fields_by_name
+"""Whether the revision under test sends tasks ahead (``compare.py`` also runs older ones)."""
+
 log = logging.getLogger("sim_agents")
 
 LOAD_INTERVAL = 1.0
@@ -128,7 +131,7 @@ class SimAttempts:
             return
         self._assigned.add(request.attempt_id)
         self._counters.assigned.value += 1
-        if request.queued and (self._waiting or len(self._running) >= self._slots):
+        if SENT_AHEAD and request.queued and (self._waiting or len(self._running) >= self._slots):
             self._waiting.append(request)
             return
         self._start(request)
