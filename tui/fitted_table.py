@@ -78,9 +78,9 @@ BLANK = Text("")
 class FittedTable(DrawnTable):
     """A row-cursor table of ``COLUMNS`` fitted to its width; rows keyed by text ids.
 
-    Subclasses say whether an item has a row (``wanted``), give its cells (``cells``:
-    every column's, by column key) and ``refill`` (show every row again, after the
-    columns changed).
+    Subclasses say whether an item has a row (``wanted``), in which order the rows go
+    (``arranged_keys``), give its cells (``cells``: every column's, by column key) and
+    ``refill`` (show every row again, after the columns changed).
 
     Only the rows on screen are redrawn when their item changes. The others are marked
     stale and get their cells when they come on screen (scrolled to, their tab shown) or

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from rich.text import Text
 from textual.binding import Binding
@@ -69,9 +70,11 @@ class JobFilter:
 
     text: str = ""
 
+    @cached_property
     def _words(self) -> list[tuple[str, str]]:
         """(field, value) of each word: ``state``, ``owner`` or ``name``; words still
-        being typed (``state:``) and unknown states are left out."""
+        being typed (``state:``) and unknown states are left out. Worked out once: a
+        flood of events asks ``matches`` about hundreds of jobs ten times a second."""
         words = []
         for word in self.text.lower().split():
             field, colon, value = word.partition(":")
@@ -84,7 +87,7 @@ class JobFilter:
 
     def same_as(self, other: JobFilter) -> bool:
         """Whether ``other`` keeps the same jobs (words still being typed count as none)."""
-        return self._words() == other._words()
+        return self._words == other._words
 
     def problem(self) -> str:
         """What in the filter is not understood, in words; empty when all is."""
@@ -95,7 +98,7 @@ class JobFilter:
         return ""
 
     def matches(self, job: pb.Job) -> bool:
-        for field, value in self._words():
+        for field, value in self._words:
             if field == "state":
                 if not label(pb.JobState, job.state).startswith(value):
                     return False

@@ -37,8 +37,12 @@ class MessageLine(Static):
         self._timer: Timer | None = None
 
     def say(self, text: str, severity: Severity = "information") -> None:
+        """Show ``text`` (nothing: hide the line). A sentence as high as the one shown
+        takes its place without a layout pass of the whole screen (each sort says so)."""
+        shown = self.has_class("-shown") and bool(text)
+        same_height = shown and self._height(text) == self._height(self.text)
         self.text, self.severity = text, severity
-        self.update(Text(text))
+        self.update(Text(text), layout=not same_height)
         for name in ("-warning", "-error"):
             self.set_class(name == f"-{severity}", name)
         self.set_class(bool(text), "-shown")
@@ -48,6 +52,11 @@ class MessageLine(Static):
 
     def clear(self) -> None:
         self.say("")
+
+    def _height(self, text: str) -> int:
+        """The lines ``text`` takes on this line's width (at most three are shown)."""
+        width = max(1, self.content_region.width)
+        return min(3, len(Text(text).wrap(self.app.console, width)))
 
 
 def say(node: Widget | App[Any], text: str, severity: Severity = "information") -> None:
