@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import starmap
-from operator import attrgetter
+from itertools import repeat, starmap
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from renderq.controller.access_records import ApiToken, AuditRecord
@@ -39,6 +40,7 @@ from renderq.v1 import resources_pb2 as pb
 
 Row = tuple[Any, ...]
 Codec = Callable[[Any], Any]
+Decoder = tuple[int, Codec | None, tuple[()] | None]
 
 NATIVE_LISTS = 6
 """The schema version that stored the lists of tasks, frames and attempts as DuckDB lists
@@ -72,7 +74,8 @@ class Column:
     empty: tuple[()] | None = None
     """For a list most records leave empty: an empty value is stored as it is, never encoded,
     and read as this shared empty tuple, never decoded (a call per frame costs a second a
-    million, and an empty list per record 7 MB per 100,000)."""
+    million, and an empty list per record 7 MB per 100,000). DuckDB returns it as NULL, making
+    no list for it."""
 
     @property
     def attribute(self) -> str:
@@ -94,6 +97,8 @@ class Column:
 
     @property
     def selected(self) -> str:
+        if self.empty is not None:
+            return f"CASE WHEN len({self.name}) > 0 THEN {self.name} END"
         return f"coalesce({self.name}, {self.if_null})" if self.if_null else self.name
 
 
@@ -108,9 +113,7 @@ class Table:
     since: int = 1
     _getter: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
     _encoders: tuple[tuple[int, Codec, bool], ...] = field(init=False, repr=False, compare=False)
-    _decoders: tuple[tuple[str, Codec | None, tuple[()] | None], ...] = field(
-        init=False, repr=False, compare=False
-    )
+    _decoders: tuple[Decoder, ...] = field(init=False, repr=False, compare=False)
     _positional: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -121,8 +124,8 @@ class Table:
         )
         object.__setattr__(self, "_encoders", encoders)
         decoders = tuple(
-            (c.attribute, c.decode, c.empty)
-            for c in self.columns
+            (i, c.decode, c.empty)
+            for i, c in enumerate(self.columns)
             if c.decode is not None or c.empty is not None
         )
         object.__setattr__(self, "_decoders", decoders)
@@ -184,22 +187,25 @@ class Table:
 
     def record_of(self, row: Row) -> Any:
         """The record a row selected by ``select_sql`` stands for."""
-        values = {}
-        for column, value in zip(self.columns, row, strict=True):
-            values[column.attribute] = _decoded(value, column.decode, column.empty)
+        values = {
+            column.attribute: _decoded((value,), column.decode, column.empty)[0]
+            for column, value in zip(self.columns, row, strict=True)
+        }
         return self.record(**values)
 
     def records_of(self, rows: Iterable[Row]) -> list[Any]:
         """The records of rows selected by ``select_sql``. Where the columns are the
         record's first fields in order (tasks, frames, attempts), each is built from its
-        row by position and only the columns with a decoder are decoded after: a record
-        built from keywords cost three times as much, a million frames at a restart."""
+        row by position (from keywords it cost three times as much, a million frames at a
+        restart), then the columns to decode are decoded and set a column at a time, with
+        no Python loop per record (a million frames and their tasks: 0.4 s less)."""
         if not self._positional:
             return [self.record_of(row) for row in rows]
         records = list(starmap(self.record, rows))
-        for name, decode, empty in self._decoders:
-            for record in records:
-                setattr(record, name, _decoded(getattr(record, name), decode, empty))
+        for i, decode, empty in self._decoders:
+            values = _decoded(map(itemgetter(i), rows), decode, empty)
+            # setattr on each record, the loop in C (the deque keeps nothing)
+            deque(map(setattr, records, repeat(self.columns[i].attribute), values), maxlen=0)
         return records
 
     def insert_sql(self, selected: str, source: str, replace: bool = True) -> str:
@@ -212,12 +218,14 @@ class Table:
         return f"{verb} INTO {self.name} ({names}) SELECT {selected} FROM {source}"
 
 
-def _decoded(value: Any, decode: Codec | None, empty: tuple[()] | None) -> Any:
-    """A column's value as read, decoded: an empty one of a column with a shared empty is
-    that empty."""
-    if empty is not None and not value:
-        return empty
-    return value if decode is None else decode(value)
+def _decoded(values: Iterable[Any], decode: Codec | None, empty: tuple[()] | None) -> list[Any]:
+    """A column's values as read, decoded; NULL, in a column with a shared ``empty`` (an
+    empty list is selected as NULL), is that empty. A comprehension, not a call per value."""
+    if decode is None:
+        return [empty if value is None else value for value in values]
+    if empty is None:
+        return list(map(decode, values))
+    return [empty if value is None else decode(value) for value in values]
 
 
 def _proto(kind: type[Any]) -> Codec:

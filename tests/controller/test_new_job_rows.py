@@ -40,7 +40,9 @@ class Parts:
             await self.recorder.flush()
 
     def rows(self, table: str, job_id: int) -> list[tuple[object, ...]]:
-        sql = TABLES[table].select_sql(" WHERE job_id = ?")
+        """The table's rows of ``job_id`` as stored."""
+        columns = ", ".join(c.name for c in TABLES[table].columns)
+        sql = f"SELECT {columns} FROM {table} WHERE job_id = ? ORDER BY {TABLES[table].order}"
         return [tuple(row) for row in self.store.con.execute(sql, [job_id]).fetchall()]
 
 
