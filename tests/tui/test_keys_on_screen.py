@@ -37,7 +37,9 @@ pytestmark = pytest.mark.system
 
 
 def footer_keys(app: RenderqApp) -> set[str]:
-    return {key.key for key in app.screen.query(FooterKey)}
+    """The keys the footer shows (a footer keeps the sets of keys it showed before, hidden)."""
+    keys = app.screen.query(FooterKey)
+    return {key.key for key in keys if all(node.display for node in key.ancestors_with_self)}
 
 
 def plain(renderable: Any) -> str:
