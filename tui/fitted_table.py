@@ -208,10 +208,11 @@ class FittedTable(DrawnTable):
             del self.rows[row_key], self._data[row_key]
             self._stale.discard(str(row_key.value))
         columns = [column.key for column in self.ordered_columns]
+        blank: dict[ColumnKey, Text | str] = dict.fromkeys(columns, BLANK)
         for row_key in order:
             if row_key not in self.rows:
                 self.rows[row_key] = Row(row_key, 1)
-                self._data[row_key] = dict.fromkeys(columns, BLANK)
+                self._data[row_key] = blank.copy()  # copies keep the keys' hashes: no __hash__ calls
                 self._stale.add(str(row_key.value))
         self._row_locations = TwoWayDict({row_key: index for index, row_key in enumerate(order)})
         self._update_count += 1
