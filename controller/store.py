@@ -4,7 +4,8 @@ Only the controller opens the file, through one connection used by one writer at
 time (the recorder). Writes come in batches: every changed row of a batch is upserted
 in one transaction, one statement per table that reads the rows column by column from
 NumPy arrays, so a tick with a thousand frame changes and the submit of a million frames
-alike are one statement per table. Forward-only migrations run at start; no foreign keys
+alike are one statement per table (a new job's tasks and frames from columns made from its
+range: ``new_job_rows.py``). Forward-only migrations run at start; no foreign keys
 or explicit indexes (they block ALTER and turn UPDATEs into DELETE+INSERT).
 """
 
@@ -214,6 +215,8 @@ class Store:
             self.con.unregister(_ROWS)
 
     def _insert_new_job(self, new: NewJob) -> None:
+        """A new job's tasks and frames from the columns of its range, in this (the writer's)
+        thread: a million of each are two statements, and no row is made in Python."""
         self.con.register(SOURCE, new.columns())
         try:
             for sql, parameters in new.statements():
