@@ -8,6 +8,7 @@ import asyncio
 from collections import deque
 
 from google.protobuf import duration_pb2
+from google.protobuf.message import Message
 
 from renderq.controller.queue_ahead import LEARNING, MOST_AHEAD
 from renderq.v1 import agent_service_pb2 as apb
@@ -75,8 +76,8 @@ class Slots:
         self.running.append(assign)
         await self._event(assign, started=apb.TaskStarted(pid=1))
 
-    async def _event(self, assign: apb.AssignTask, **kind: object) -> None:
-        await self.agent.send(self.agent.event(assign.attempt_id, **kind))
+    async def _event(self, assign: apb.AssignTask, **kind: Message) -> None:
+        await self.agent.send(self.agent.event(assign.attempt_id, None, **kind))
 
 
 async def slots_in_use(stub: fgrpc.FarmServiceStub, agent: ScriptedAgent) -> int:
