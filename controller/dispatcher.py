@@ -177,7 +177,7 @@ class Dispatcher:
         task.state = pb.TASK_STATE_ASSIGNED
         task.agent_id = agent.id
         task.attempt_id = attempt.id
-        task.attempt_ids.append(attempt.id)
+        task.attempt_ids = [*task.attempt_ids, attempt.id]
         task.attempt_count += 1
         task.progress = 0.0
         task.exit_code = 0

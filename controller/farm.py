@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 
 from renderq.controller.agent_control import AgentControl
 from renderq.controller.agent_liveness import AgentLiveness
@@ -89,10 +89,12 @@ class Farm:
         for job in loaded.jobs:
             state.jobs[job.id] = job
             self._restore_job(job, now)
+        attempt_ids: defaultdict[int, list[int]] = defaultdict(list)
         for attempt in sorted(state.attempts.values(), key=lambda a: a.id):
-            attempted = state.tasks.get(attempt.task_id)
-            if attempted is not None:
-                attempted.attempt_ids.append(attempt.id)
+            attempt_ids[attempt.task_id].append(attempt.id)
+        for task_id, ids in attempt_ids.items():
+            if (attempted := state.tasks.get(task_id)) is not None:
+                attempted.attempt_ids = ids
         # The stored counters outlive deleted jobs: no id is issued twice in a farm's life.
         jobs = self.job_control
         jobs.next_job_id = max(int(loaded.meta.get(NEXT_JOB_ID, "1")), max(state.jobs, default=0) + 1)
