@@ -169,7 +169,10 @@ class AttemptRunner:
                 out_of_memory=self._out_of_memory,
             )
         )
-        log.info(
+        # One line per task at a few hundred tasks a second was a good part of a short
+        # task's cost: one that went well is a DEBUG line, like its start and its frames.
+        log.log(
+            logging.INFO if error or exit_code else logging.DEBUG,
             "task finished %s exit=%d failed_frames=%s cancelled=%s timed_out=%s out_of_memory=%s "
             "seconds=%.2f error=%r",
             self.log_ids, exit_code, format_frames(failed), self._cancelled, self._timed_out,
@@ -220,7 +223,7 @@ class AttemptRunner:
             return
         self._announced = True
         self._emit(apb.TaskStarted(pid=pid, workspace=workspace))
-        log.info("task started %s pid=%d", self.log_ids, pid)
+        log.debug("task started %s pid=%d", self.log_ids, pid)
 
     async def _run_command(self, command: apb.Command, workspace: Workspace) -> tuple[int, str]:
         """Run one command to its end; return its exit code and, if it failed, why."""
@@ -374,7 +377,7 @@ class AttemptRunner:
         done.warnings.extend(warnings)
         self._emit(done)
         self._completed.add(frame)
-        log.info("frame completed %s frame=%d outputs=%d", self.log_ids, frame, len(outputs))
+        log.debug("frame completed %s frame=%d outputs=%d", self.log_ids, frame, len(outputs))
         return ""
 
 

@@ -85,6 +85,8 @@ class Bench:
             "--data-dir",
             str(self.root / "controller"),
             "--no-mdns",
+            "--log-level",
+            "DEBUG",  # each assignment's line marks the first dispatch
             *(f"--agent={a}" for a in agents),
         ]
         child = Child("controller", argv, self.root / f"{log}.log", READY)

@@ -202,7 +202,7 @@ class Dispatcher:
         rec.changed(task)
         rec.changed(agent)
         self.rules.refresh_job(job)
-        log.info(
+        log.debug(
             "assigned job=%d task=%d attempt=%d agent=%s frames=%d ahead=%s",
             job.id, task.id, attempt.id, agent.id, len(todo), ahead,
         )  # fmt: skip

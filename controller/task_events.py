@@ -211,7 +211,10 @@ class TaskEvents:
             self._fail_stranded(job, stranded)
         after_test_task(self.rules, job, task)
         self.rules.refresh_job(job)
-        log.info(
+        # A line per task that went well is a DEBUG line (as its assignment): at hundreds of
+        # tasks a second INFO lines were a good part of the controller's work per task.
+        log.log(
+            logging.DEBUG if attempt.state == AttemptState.COMPLETED else logging.INFO,
             "attempt finished job=%d task=%d attempt=%d agent=%s exit=%d state=%s",
             job.id,
             task.id,

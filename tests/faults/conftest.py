@@ -23,7 +23,7 @@ import pytest
 
 from renderq import farm_key
 from tests.system.conftest import Farm, farm_factory, lan
-from tests.system.harness import Cli, Lan, Process, renderq_argv
+from tests.system.harness import DEBUG_LOG, Cli, Lan, Process, renderq_argv
 
 __all__ = ["farm_factory", "lan"]
 """Fixtures defined by the system tests, made visible to the tests of this folder."""
@@ -71,6 +71,7 @@ class NetFarm:
             "--agent-timeout",
             AGENT_TIMEOUT,
             *agents,
+            *DEBUG_LOG,
             *extra,
         )
         proc = Process(self.lan.hosts["ctl"].argv(argv), "controller", self.root)
@@ -89,6 +90,7 @@ class NetFarm:
             "--heartbeat-interval",
             HEARTBEAT_INTERVAL,
             *agent_join_args(self.root),
+            *DEBUG_LOG,
             *extra,
         )
         proc = Process(self.lan.hosts[name].argv(argv), name, self.root)

@@ -11,7 +11,7 @@ import pytest
 
 from renderq import farm_key
 
-from .harness import Cli, Lan, Process, netns_available, renderq_argv, require
+from .harness import DEBUG_LOG, Cli, Lan, Process, netns_available, renderq_argv, require
 
 pytestmark = pytest.mark.system
 
@@ -48,6 +48,7 @@ class Farm:
                 "--agent-timeout",
                 "3",
                 *addresses,
+                *DEBUG_LOG,
                 *extra,
             ),
             "controller",
@@ -77,6 +78,7 @@ class Farm:
                 "0.5",
                 "--join",
                 self.token,
+                *DEBUG_LOG,
                 *extra,
             ),
             name,

@@ -24,6 +24,9 @@ from typing import Any
 from renderq import tokens
 
 DEADLINE = 120.0
+DEBUG_LOG = ("--log-level", "DEBUG")
+"""For the servers tests start: they follow each task by its lines (assigned, task started and
+finished), which are DEBUG lines when all goes well."""
 
 
 def in_ci() -> bool:
