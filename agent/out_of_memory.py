@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,8 @@ log = logging.getLogger(__name__)
 VMSTAT = Path("/proc/vmstat")
 OWN_CGROUP = Path("/proc/self/cgroup")
 MOUNTS = Path("/proc/self/mountinfo")
-OOM_KILL = "oom_kill"
+OOM_KILL_LINE = re.compile(rb"^oom_kill[ \t]+(\d+)[ \t]*$", re.MULTILINE)
+"""The line ``oom_kill N`` of a file of ``name value`` lines."""
 
 
 @dataclass(frozen=True)
@@ -48,16 +50,16 @@ class Counter:
     path: Path
 
     def read(self) -> int | None:
-        """The count now; None when the file cannot be read or has no such line."""
+        """The count now; None when the file cannot be read or has no such line.
+
+        Read before every command: one search of the raw bytes (``/proc/vmstat`` has some
+        180 lines) rather than a split of each line."""
         try:
-            text = self.path.read_text()
+            with open(self.path, "rb") as counts:
+                found = OOM_KILL_LINE.search(counts.read())
         except OSError:
             return None
-        for line in text.splitlines():
-            name, _, value = line.partition(" ")
-            if name == OOM_KILL and value.strip().isdigit():
-                return int(value)
-        return None
+        return int(found[1]) if found else None
 
 
 class OomWatch:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 from collections import deque
 from collections.abc import Iterator
 
@@ -36,7 +37,7 @@ class Outbox:
         """Number ``kind`` as the next event of ``attempt_id`` and keep it until acked."""
         self._last_sequence += 1
         event = apb.AgentEvent(sequence=self._last_sequence, attempt_id=attempt_id)
-        event.time.GetCurrentTime()
+        event.time.FromNanoseconds(time.time_ns())  # GetCurrentTime goes through a datetime: slower
         getattr(event, _FIELD_OF[type(kind)]).CopyFrom(kind)
         self._events.append(event)
         # Wake every waiting sender, then arm a fresh event for the next append.
