@@ -126,6 +126,10 @@ class Attempts:
             request.attempt_id, apb.TaskFinished(error_message=why, failed_frames=frames, cancelled=True)
         )
 
+    def waiting(self) -> int:
+        """Tasks sent ahead that wait for a slot."""
+        return len(self._waiting)
+
     def running_ids(self) -> list[int]:
         return sorted(self._running)
 

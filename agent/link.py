@@ -40,6 +40,8 @@ NO_KEY = (
 )
 GATHER_WINDOW = 0.02
 """Seconds events other than a task's end may wait for company before they are sent."""
+GATHER_WHILE_WAITING = 2
+"""Tasks waiting for this agent's slots from which a task's end, too, waits for company."""
 PROOF_TIMEOUT = 10.0
 """Seconds a controller has to prove the farm key after the agent's hello."""
 
@@ -293,8 +295,10 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         """Let new events gather until one that ends a task arrives or ``until``: a task
         that starts and ends within the window costs the link one message, not two, and
         the controller one turn. Nothing waits on a task's start the way the next
-        assignment waits on its end, which goes at once."""
-        while not self._outbox.ends_a_task(after=sent):
+        assignment waits on its end, which goes at once, unless tasks sent ahead wait here
+        (``GATHER_WHILE_WAITING``): the slot it freed already runs the next, and the ends
+        of short tasks then go a few to a message."""
+        while not (self._outbox.ends_a_task(after=sent) and self._attempts.waiting() < GATHER_WHILE_WAITING):
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout_at(until):
                     await self._outbox.wait_beyond(self._outbox.last_sequence)

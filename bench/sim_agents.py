@@ -179,6 +179,9 @@ class SimAttempts:
         if self._waiting and len(self._running) < self._slots:
             self._start(self._waiting.popleft())
 
+    def waiting(self) -> int:
+        return len(self._waiting)
+
     def running_ids(self) -> list[int]:
         return sorted(self._running)
 
