@@ -17,6 +17,13 @@ def ahead(attempt_id: int, argv: list[str], frames: list[int]) -> apb.AssignTask
     return assignment
 
 
+async def slot_taken_until(controller: FakeController, go: Path) -> Path:
+    """Attempt 1 running in the agent's one slot until ``go`` (returned) exists."""
+    await controller.assign(task(1, shell('while [ ! -e "$1" ]; do sleep 0.02; done', str(go))))
+    await controller.event("started", lambda e: e.attempt_id == 1 and e.HasField("started"))
+    return go
+
+
 def order_of(controller: FakeController, kind: str) -> list[int]:
     return [event.attempt_id for event in controller.events if event.WhichOneof("kind") == kind]
 
@@ -24,9 +31,7 @@ def order_of(controller: FakeController, kind: str) -> list[int]:
 async def test_tasks_sent_ahead_wait_for_the_slot_and_start_in_order(
     controller: FakeController, tmp_path: Path
 ) -> None:
-    go = tmp_path / "go"
-    await controller.assign(task(1, shell('while [ ! -e "$1" ]; do sleep 0.02; done', str(go))))
-    await controller.event("started", lambda e: e.attempt_id == 1 and e.HasField("started"))
+    go = await slot_taken_until(controller, tmp_path / "go")
     for attempt_id in (2, 3, 4):
         await controller.assign(ahead(attempt_id, shell("true"), [attempt_id]))
     await controller.cancel(4)
@@ -45,9 +50,7 @@ async def test_tasks_sent_ahead_wait_for_the_slot_and_start_in_order(
 async def test_a_cancelled_waiting_task_ends_unstarted_with_its_frames_back(
     controller: FakeController, tmp_path: Path
 ) -> None:
-    go = tmp_path / "go"
-    await controller.assign(task(1, shell('while [ ! -e "$1" ]; do sleep 0.02; done', str(go))))
-    await controller.event("started", lambda e: e.attempt_id == 1 and e.HasField("started"))
+    go = await slot_taken_until(controller, tmp_path / "go")
     await controller.assign(ahead(2, shell("true"), [5, 6]))
     await controller.assign(ahead(3, shell("true"), [7]))
 
