@@ -1,0 +1,17 @@
+"""Commits are paced: a quick one keeps the commit interval, a slow one (a busy farm's)
+makes the next wait as long as it took, so the store never takes the event loop's CPU."""
+
+from __future__ import annotations
+
+import pytest
+
+from renderq.controller.recorder import COMMIT_INTERVAL, pause_after
+
+
+def test_a_quick_commit_keeps_the_interval() -> None:
+    assert pause_after(0.004) == pytest.approx(COMMIT_INTERVAL - 0.004)
+
+
+def test_a_slow_commit_is_followed_by_as_long_a_rest() -> None:
+    assert pause_after(0.15) == pytest.approx(0.15)
+    assert pause_after(0.06) == pytest.approx(0.06), "past half the interval the rest grows with it"
