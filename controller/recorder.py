@@ -52,6 +52,8 @@ STORE_SHARE = 0.5
 50-150 ms (each upsert statement 5-15 ms of CPU, whatever its rows), and back to back
 they took the CPU the event loop needed; the next then waits as long as the last took.
 A quiet farm's commits take a few milliseconds and keep ``COMMIT_INTERVAL``."""
+LONGEST_PAUSE = 0.5
+"""Seconds events and acks may wait for a commit at most, however long the last one took."""
 
 Record = Job | Task | Frame | Attempt | Agent | ApiToken | AuditRecord | Limit | PathMapping
 Gone = Job | Agent | Limit | PathMapping
@@ -75,8 +77,9 @@ _FIELD = {"jobs": "job", "tasks": "task", "frames": "frame", "agents": "agent"}
 
 def pause_after(took: float, interval: float = COMMIT_INTERVAL) -> float:
     """Seconds the next commit waits after one that took ``took``: the rest of ``interval``,
-    or long enough to keep the store's share of the time at ``STORE_SHARE``."""
-    return max(interval - took, took * (1 - STORE_SHARE) / STORE_SHARE)
+    or long enough to keep the store's share of the time at ``STORE_SHARE``, but never more
+    than ``LONGEST_PAUSE`` (a million-frame submit's commit takes seconds, once)."""
+    return min(max(interval - took, took * (1 - STORE_SHARE) / STORE_SHARE), LONGEST_PAUSE)
 
 
 def _keys_by_table(keys: set[tuple[str, Any]]) -> dict[str, list[Any]]:
