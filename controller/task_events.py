@@ -15,11 +15,11 @@ from __future__ import annotations
 import logging
 import time
 
-from renderq.controller.acks import Acks
 from renderq.controller.agent_liveness import AgentLiveness
 from renderq.controller.bad_agents import note_failure, stranded_reason, too_quick
 from renderq.controller.farm_state import FarmState, LinkHandle
 from renderq.controller.holdings import task_memory
+from renderq.controller.link_messages import ack_request
 from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
 from renderq.controller.output_collection import OutputCollector
 from renderq.controller.state_rules import StateRules
@@ -49,8 +49,6 @@ class TaskEvents:
         self.liveness = liveness
         self.outputs = outputs
         self.thumbnails = Thumbnails(state, outputs.blobs)
-        self.acks = Acks()
-        """Acks to the agents, paced (controller/acks.py)."""
         self.render_seconds = Durations(WORK_BUCKETS)
         """The render time agents report for each completed frame (the metrics endpoint reads it)."""
 
@@ -61,12 +59,12 @@ class TaskEvents:
         self.liveness.heard_from(agent)
         if event.sequence <= agent.last_sequence:
             seq = agent.last_sequence
-            state.rec.after_commit(("ack", agent_id), lambda: self.acks.stored(agent_id, link, seq))
+            state.rec.after_commit(("ack", agent_id), lambda: link.send(ack_request(seq)))
             return
         agent.last_sequence = event.sequence
         state.rec.changed(agent, publish=False)
         seq = event.sequence
-        state.rec.after_commit(("ack", agent_id), lambda: self.acks.stored(agent_id, link, seq))
+        state.rec.after_commit(("ack", agent_id), lambda: link.send(ack_request(seq)))
         attempt = state.attempts.get(event.attempt_id)
         if attempt is None:
             # Its job was deleted (or it predates the controller's records): only its slot matters.
