@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import sys
@@ -34,6 +35,7 @@ from renderq import farm_key, tls, tokens
 from renderq.cli.children import Child
 from renderq.client.channel import open_channel
 from renderq.client.credentials import Credentials
+from renderq.parent_watch import ENV as STOP_WITH_PARENT
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
 from renderq.v1 import resources_pb2 as pb
@@ -158,7 +160,8 @@ async def main() -> None:
         tls.issue_node(tls_dir, tls_dir, tls.node_names([]))
     tls_flag = ["--tls", str(tls_dir)] if tls_dir else []
     key = farm_key.load_or_create(root / "controller" / farm_key.FILE_NAME)
-    join = {"RENDERQ_JOIN_TOKEN": farm_key.to_token(key)}
+    # The servers stop with this process however it ends (killed while waiting for one, too).
+    join = {"RENDERQ_JOIN_TOKEN": farm_key.to_token(key), STOP_WITH_PARENT: str(os.getpid())}
     agents = [
         Child(
             f"agent{i}",
