@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 import pytest
 from textual.geometry import Region
+from textual.strip import Strip
 
 from renderq.client.credentials import Credentials
 from renderq.tui.agents_table import AgentsTable
@@ -203,9 +204,13 @@ async def test_a_forgotten_agent_leaves_the_farm_tab(farm: BigFarm) -> None:
         assert painted(table, "render-002")
 
 
+def painted_lines(table: FittedTable) -> list[Strip]:
+    """The lines the table paints on screen now (its header first)."""
+    return table.render_lines(Region(0, 0, table.size.width, table.size.height))
+
+
 def painted_styles(table: FittedTable) -> set[str]:
-    region = Region(0, 0, table.size.width, table.size.height)
-    return {str(segment.style) for strip in table.render_lines(region) for segment in strip}
+    return {str(segment.style) for strip in painted_lines(table) for segment in strip}
 
 
 async def test_switching_tabs_and_themes_repaints_the_rows_in_the_theme_shown(farm: BigFarm) -> None:
@@ -226,8 +231,7 @@ async def test_switching_tabs_and_themes_repaints_the_rows_in_the_theme_shown(fa
 
 
 def painted_keys(table: FittedTable) -> list[str]:
-    region = Region(0, 0, table.size.width, table.size.height)
-    return [strip.text.split()[0] for strip in table.render_lines(region)[1:] if strip.text.strip()]
+    return [strip.text.split()[0] for strip in painted_lines(table)[1:] if strip.text.strip()]
 
 
 async def test_a_row_the_filter_box_hid_is_painted_current_when_the_box_closes(farm: BigFarm) -> None:
