@@ -11,19 +11,20 @@ import time
 from dataclasses import dataclass
 
 import grpc
-from grpc_reflection.v1alpha import reflection
 
 from renderq import farm_key, mdns, tls
 from renderq.controller import blob_serving
 from renderq.controller.api import FarmApi
+from renderq.controller.api_thread import ApiServer
 from renderq.controller.audit import AuditLog
-from renderq.controller.auth import SERVICE, AuthInterceptor
+from renderq.controller.auth import AuthInterceptor
 from renderq.controller.backup import DatabaseExport
 from renderq.controller.blob_store import BlobStore
 from renderq.controller.bus import EventBus
 from renderq.controller.config import ControllerConfig
 from renderq.controller.discovery import Discovery
 from renderq.controller.farm import Farm
+from renderq.controller.farm_calls import FarmCalls
 from renderq.controller.links import LinkManager
 from renderq.controller.long_lived import settle_restored
 from renderq.controller.metrics import controller_registry
@@ -33,11 +34,8 @@ from renderq.controller.store import Batch, Store
 from renderq.controller.task_logs import TaskLogs
 from renderq.controller.tokens import TokenBook
 from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
-from renderq.health import SERVICE_NAME as HEALTH_SERVICE
-from renderq.health import Health
 from renderq.metrics_endpoint import MetricsEndpoint, MetricsListenError
 from renderq.port_holder import holder_of
-from renderq.v1 import farm_service_pb2_grpc as fgrpc
 
 log = logging.getLogger("renderq.controller")
 
@@ -157,17 +155,12 @@ def dial_agents(config: ControllerConfig, farm: Farm, links: LinkManager) -> Non
     farm.agent_control.on_forget = links.forget
 
 
-async def build_server(config: ControllerConfig, parts: Parts) -> tuple[grpc.aio.Server, Health]:
-    """The gRPC server: FarmService behind the token check, health and reflection open to all."""
-    server = grpc.aio.server(interceptors=[AuthInterceptor(parts.book, parts.audit)], options=SERVER_OPTIONS)
+def build_api(config: ControllerConfig, parts: Parts) -> ApiServer:
+    """The API server: FarmService behind the token check (on the farm's loop), health and
+    reflection open to all."""
     export = DatabaseExport(parts.store, config.data_dir / "exports")
     api = FarmApi(parts.farm, parts.bus, parts.logs, parts.book, parts.audit, export)
-    fgrpc.add_FarmServiceServicer_to_server(api, server)
-    health = Health([SERVICE])
-    await health.add_to(server)
-    # grpcurl, Postman and Kreya list and call FarmService from what reflection tells them.
-    reflection.enable_server_reflection([SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME], server)
-    return server, health
+    return ApiServer(FarmCalls(api, AuthInterceptor(parts.book, parts.audit)), SERVER_OPTIONS)
 
 
 async def start_metrics(config: ControllerConfig, parts: Parts) -> MetricsEndpoint | None:
@@ -187,11 +180,12 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     """Run the controller until cancelled; ``started`` gets the port once it serves."""
     parts = open_parts(config)
     farm = parts.farm
-    server, health = await build_server(config, parts)
+    server = build_api(config, parts)
     try:
-        port = listen(server, config)
+        port = await server.open(lambda s: listen(s, config))
         metrics = await start_metrics(config, parts)
     except ListenError:
+        await server.stop()
         parts.store.close()
         raise
     host = config.listen.rsplit(":", 1)[0]
@@ -217,7 +211,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
         dial_agents(config, farm, links)
         if discovery is not None:
             await discovery.start()
-        await health.serving()
+        await server.serving()
         farm.outputs.push_restored()
         if started is not None:
             started.set_result(port)
@@ -225,11 +219,10 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
         for task in done:
             task.result()
     finally:
-        await health.stopping()
+        await server.stop()
         if discovery is not None:
             await discovery.close()
         await links.close()
-        await server.stop(grace=1.0)
         await stop_tasks(background, writer, parts)
         if metrics is not None:
             await metrics.close()

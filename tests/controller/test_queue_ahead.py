@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable
 
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
@@ -41,6 +42,10 @@ class Slots:
             self.most_waiting = max(self.most_waiting, len(self.waiting))
         else:
             await self._start(assign)
+
+    async def take_next(self) -> None:
+        """The next assignment the controller sends (failing after the deadline)."""
+        await self.take((await self.agent.next_request("assign")).assign)
 
     async def take_what_came(self) -> None:
         """Every assignment the controller has sent so far; one at least when all is idle."""
@@ -118,11 +123,13 @@ async def short_job_with_tasks_waiting(
     await until_agent_online(stub)
     job = (await stub.CreateJob(fpb.CreateJobRequest(job=command_job("1-60", 1)))).job
     slots = Slots(agent)
-    async with asyncio.timeout(30):
-        while not slots.waiting:
-            await slots.take_what_came()
-            if not slots.waiting:
-                await slots.end_oldest()
+    while len(slots.running) < agent.slots:
+        await slots.take_next()
+    for _ in range(LEARNING + 1):  # the job proves short; each end waits for its slot's refill
+        await slots.end_oldest()
+        await slots.take_next()
+    while not slots.waiting:  # no slot frees from here: what comes is sent ahead
+        await slots.take_next()
     return job.id, slots
 
 
@@ -151,15 +158,24 @@ async def test_an_agent_that_lost_its_waiting_tasks_gets_their_frames_again(
     lost = {n for assign in [*slots.running, *slots.waiting] for c in assign.commands for n in c.frames}
     slots = Slots(scripted_agent)
 
-    while (
-        job := (await farm_stub.GetJob(fpb.GetJobRequest(job_id=job_id))).job
-    ).state != pb.JOB_STATE_COMPLETED:
-        await slots.take_what_came()
-        if slots.running:
-            await slots.end_oldest()
+    async def completed() -> bool:
+        return (await farm_stub.GetJob(fpb.GetJobRequest(job_id=job_id))).job.state == pb.JOB_STATE_COMPLETED
 
+    # A read may overtake the agent's last event: with nothing to run, wait for work or the end.
+    while not await completed():
+        if slots.running or not scripted_agent.received.empty():
+            await slots.take_what_came()
+            await slots.end_oldest()
+        else:
+            await until("an assignment or the job's end", lambda: has_work_or(completed, scripted_agent))
+
+    job = (await farm_stub.GetJob(fpb.GetJobRequest(job_id=job_id))).job
     assert job.frames_completed == 60
     frames = (await farm_stub.ListFrames(fpb.ListFramesRequest(job_id=job_id))).frames
     again = {frame.number for frame in frames if frame.attempt_count > 1}
     assert lost <= again, "every frame of a lost attempt, running or waiting, was assigned again"
     await until("the agent's slots free", lambda: slots_free(farm_stub, scripted_agent))
+
+
+async def has_work_or(done: Callable[[], Awaitable[bool]], agent: ScriptedAgent) -> bool:
+    return not agent.received.empty() or await done()
