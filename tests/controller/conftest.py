@@ -161,8 +161,15 @@ async def serving(agent: ScriptedAgent) -> AsyncIterator[ScriptedAgent]:
 
 
 @pytest.fixture
-async def scripted_agent() -> AsyncIterator[ScriptedAgent]:
-    async with serving(ScriptedAgent()) as agent:
+def agent_key() -> bytes | None:
+    """The key the scripted agent proves from its first hello; a test parametrizes it to
+    be met by a controller that never knew the agent."""
+    return FARM_KEY
+
+
+@pytest.fixture
+async def scripted_agent(agent_key: bytes | None) -> AsyncIterator[ScriptedAgent]:
+    async with serving(ScriptedAgent(key=agent_key)) as agent:
         yield agent
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
@@ -13,10 +15,10 @@ from .conftest import FARM_KEY, ScriptedAgent, until_agent
 from .test_link_protocol import command_job, complete, job_reaches
 
 
+@pytest.mark.parametrize("agent_key", [None])
 async def test_agent_without_the_key_is_listed_with_why_and_given_nothing(
     farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent
 ) -> None:
-    scripted_agent.key = None
     refused = await until_agent(farm_stub, "refused", lambda a: bool(a.problem))
     assert "no farm key" in refused.problem and refused.status == pb.AGENT_STATUS_OFFLINE
     job = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=command_job("1", 1)))).job
@@ -31,10 +33,10 @@ async def test_agent_without_the_key_is_listed_with_why_and_given_nothing(
     assert agent.problem == ""
 
 
+@pytest.mark.parametrize("agent_key", [os.urandom(32)])
 async def test_agent_with_another_farms_key_is_refused(
     farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent
 ) -> None:
-    scripted_agent.key = os.urandom(32)
     refused = await until_agent(farm_stub, "refused", lambda a: bool(a.problem))
     assert "not this farm's" in refused.problem
 
