@@ -1,15 +1,24 @@
 """API calls carried to the farm's loop: a read jumps the loop's queue, whatever waits
-there; a call that waits carries on as a task; an outcome, value or error, comes back."""
+there; a call that waits carries on as a task; an outcome, value or refusal, comes back
+as the caller's answer or status; a watch its caller leaves ends on the farm's side."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Awaitable
+from pathlib import Path
 
+import grpc
 import pytest
 
 from renderq.controller.auth import CHANGES, READS
 from renderq.controller.farm_calls import ANSWERED_AT_ONCE, run_first
+from renderq.v1 import farm_service_pb2 as fpb
+from tests.waiting import until
+
+from .conftest import farm_client
+from .test_health_and_metrics import Running, controller, value
 
 
 async def test_a_read_runs_before_what_already_waits_on_the_loop() -> None:
@@ -65,3 +74,29 @@ async def test_it_may_be_called_from_another_thread_and_wakes_an_idle_loop() -> 
 def test_what_is_answered_at_once_only_reads() -> None:
     assert READS.keys() >= ANSWERED_AT_ONCE
     assert not ANSWERED_AT_ONCE & CHANGES.keys()
+
+
+async def open_streams(running: Running) -> float:
+    return value(await running.scrape(), "renderq_event_subscribers")
+
+
+async def test_a_watch_its_caller_leaves_ends_on_the_farms_side_too(tmp_path: Path) -> None:
+    async with controller(tmp_path) as running, farm_client(tmp_path, running.port) as stub:
+        call = stub.WatchEventBatches(fpb.WatchEventBatchesRequest())
+        await until("the watch is open on the farm's side", lambda: is_(open_streams(running), 1))
+        call.cancel()
+        await until("the watch is closed on the farm's side", lambda: is_(open_streams(running), 0))
+
+
+async def test_a_refusal_made_on_the_farms_side_reaches_the_caller_as_its_status(tmp_path: Path) -> None:
+    async with controller(tmp_path) as running, farm_client(tmp_path, running.port) as stub:
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.GetJob(fpb.GetJobRequest(job_id=404))
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await anext(aiter(stub.TailLog(fpb.TailLogRequest(job_id=404))))
+        assert refused.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def is_(count: Awaitable[float], wanted: int) -> bool:
+    return await count == wanted
