@@ -9,7 +9,8 @@ whose behavior hands the work over and waits for its outcome.
 
 A read that answers from memory (``ANSWERED_AT_ONCE``) is put at the front of the farm
 loop's queue: it runs after the callback running now, not behind the turn's backlog of
-link events, so a listing answers in milliseconds while a thousand agents dispatch.
+link events, so a listing typically answers in a millisecond while a thousand agents
+dispatch.
 Everything else is scheduled as any other task of that loop.
 """
 
@@ -69,9 +70,6 @@ class FarmSideContext:
     async def abort(self, code: grpc.StatusCode, details: str = "", *_: Any) -> NoReturn:
         self._code, self._details = code, details
         raise CallAborted(code, details)
-
-
-Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
 
 
 class FarmCalls(grpc.GenericRpcHandler):
