@@ -12,6 +12,7 @@ from renderq.agent.config import AgentConfig
 from renderq.agent.process_tree import watch_children_without_threads
 from renderq.agent.server import AgentServer, AgentStartError
 from renderq.plugins.registry import log_broken_plugins
+from renderq.stop_signals import STOP_SIGNALS
 
 log = logging.getLogger(__name__)
 # Operators and scripts wait for the listening line under the agent's own name.
@@ -71,7 +72,7 @@ async def _serve_until_signalled(config: AgentConfig) -> None:
             log.info("agent stopping signal=%s", signal.Signals(signum).name)
             loop.call_soon_threadsafe(task.cancel)
 
-    previous = {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    previous = {signum: signal.signal(signum, stop) for signum in STOP_SIGNALS}
     try:
         await serve(config, why_stopped=lambda: stopping or "shut down")
     except asyncio.CancelledError:

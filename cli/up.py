@@ -12,7 +12,6 @@ import contextlib
 import os
 import re
 import shutil
-import signal
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -32,6 +31,7 @@ from renderq.client.login import login_name
 from renderq.client.paging import collect_pages
 from renderq.controller.config import DEFAULT_PORT
 from renderq.parent_watch import ENV
+from renderq.stop_signals import STOP_SIGNALS
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import resources_pb2 as pb
 from renderq.xdg import data_home
@@ -164,8 +164,7 @@ async def _up(args: argparse.Namespace) -> int:
     servers = LocalServers(local_data_dir(args.data_dir), args.port, args.slots, args.log_level)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    # SIGHUP: the SSH session (or the terminal) went away; stop the farm as for Ctrl-C.
-    for signum in (signal.SIGINT, signal.SIGTERM, *([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])):
+    for signum in STOP_SIGNALS:
         # Without loop signal handlers (Windows), Ctrl-C cancels this coroutine instead,
         # and the `finally` below still stops the children.
         with contextlib.suppress(NotImplementedError):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
 import time
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from renderq.controller.tokens import TokenBook
 from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
 from renderq.metrics_endpoint import MetricsEndpoint, MetricsListenError
 from renderq.port_holder import holder_of
+from renderq.stop_signals import STOP_SIGNALS
 
 log = logging.getLogger("renderq.controller")
 
@@ -259,14 +259,14 @@ def raise_open_files_limit() -> None:
 
 
 def main(config: ControllerConfig) -> int:
-    """Run the controller in the foreground; SIGINT or SIGTERM stops it cleanly."""
+    """Run the controller in the foreground; SIGINT, SIGTERM or SIGHUP stops it cleanly."""
     raise_open_files_limit()
 
     async def run() -> None:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError):
                 loop.add_signal_handler(sig, task.cancel)
         await serve(config)

@@ -54,7 +54,8 @@ async def test_serve_logs_its_real_port_and_answers_there(
     assert hello.port == int(match.group(2)) > 0
 
 
-async def test_sigterm_stops_the_agent_and_its_tasks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ending", [signal.SIGTERM, signal.SIGHUP], ids=["sigterm", "sighup"])
+async def test_a_stop_signal_stops_the_agent_and_its_tasks(tmp_path: Path, ending: signal.Signals) -> None:
     program = (
         "import logging, sys\n"
         "from pathlib import Path\n"
@@ -85,7 +86,7 @@ async def test_sigterm_stops_the_agent_and_its_tasks(tmp_path: Path) -> None:
         log = await controller.log_text_until(41, "sleeper=")
         pids = [controller.of(41, "started")[0].started.pid, *pids_in(log, "sleeper")]
 
-        agent.send_signal(signal.SIGTERM)
+        agent.send_signal(ending)
         async with asyncio.timeout(DEADLINE):
             code = await agent.wait()
         await controller.close()
