@@ -1,12 +1,31 @@
 """Commits are paced: a quick one keeps the commit interval, a slow one (a busy farm's)
 makes the next wait as long as it took, so the store never takes the event loop's CPU, but
-never long: events and acks wait for the next commit."""
+never long: events and acks wait for the next commit. A busy farm commits less often; a job
+that ends is committed at once."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
-from renderq.controller.recorder import COMMIT_INTERVAL, LONGEST_PAUSE, pause_after
+from renderq.controller import recorder
+from renderq.controller.bus import EventBus
+from renderq.controller.recorder import (
+    BUSY_INTERVAL,
+    BUSY_RECORDS,
+    COMMIT_INTERVAL,
+    LONGEST_PAUSE,
+    Recorder,
+    commit_interval,
+    pause_after,
+)
+from renderq.controller.store import Store
+from renderq.v1 import resources_pb2 as pb
+from tests.controller.test_store import job
+
+DEADLINE = 10.0
 
 
 def test_a_quick_commit_keeps_the_interval() -> None:
@@ -20,3 +39,40 @@ def test_a_slow_commit_is_followed_by_as_long_a_rest() -> None:
 
 def test_a_commit_of_seconds_is_followed_by_half_a_second_at_most() -> None:
     assert pause_after(3.6) == LONGEST_PAUSE
+
+
+def test_a_busy_farm_commits_less_often() -> None:
+    assert commit_interval(BUSY_RECORDS - 1) == COMMIT_INTERVAL
+    assert commit_interval(BUSY_RECORDS) == BUSY_INTERVAL
+    assert commit_interval(BUSY_RECORDS, quiet=2.0) == 2.0, "never more often than asked"
+
+
+async def test_a_job_that_ends_is_committed_without_waiting_for_the_pace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scripts and people wait for a job's end: it goes out at once, however long the recorder
+    would otherwise rest (an hour here)."""
+    monkeypatch.setattr(recorder, "LONGEST_PAUSE", 3600.0)
+    store = Store(tmp_path / "farm.duckdb")
+    bus = EventBus()
+    rec = Recorder(store, bus, interval=3600.0)
+    writer = asyncio.create_task(rec.run())
+    events = bus.subscribe(0, jobs_only=True)
+    try:
+        running = job(1)
+        running.state = pb.JOB_STATE_RUNNING
+        rec.changed(running)
+        async with asyncio.timeout(DEADLINE):
+            assert (await anext(events)).job.state == pb.JOB_STATE_RUNNING
+        running.state = pb.JOB_STATE_COMPLETED
+        rec.changed(running)
+        try:
+            async with asyncio.timeout(DEADLINE):
+                ended = await anext(events)
+        except TimeoutError:
+            pytest.fail(f"the job's end was not committed within {DEADLINE} s: it waited for the pace")
+        assert ended.job.state == pb.JOB_STATE_COMPLETED
+    finally:
+        await events.aclose()
+        writer.cancel()
+        store.close()
