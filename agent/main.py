@@ -8,8 +8,8 @@ import signal
 from collections.abc import Callable
 from types import FrameType
 
+from renderq.agent.child_process import watch_children_without_threads
 from renderq.agent.config import AgentConfig
-from renderq.agent.process_tree import watch_children_without_threads
 from renderq.agent.server import AgentServer, AgentStartError
 from renderq.plugins.registry import log_broken_plugins
 from renderq.stop_signals import STOP_SIGNALS

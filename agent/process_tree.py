@@ -12,8 +12,8 @@ therefore the child subreaper of its tasks: such orphans become its own children
 instead of init's, and each is told apart by the environment variable its task
 gave it (``adopted_orphans``); the agent reaps them once they end.
 
-Everything OS-specific about processes lives here; the runner stays the same on
-every system.
+Everything OS-specific about a task's processes lives here and in ``child_process``
+(how the main one starts and is waited for); the runner stays the same on every system.
 """
 
 from __future__ import annotations
@@ -24,23 +24,19 @@ import ctypes
 import functools
 import os
 import signal
-import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
 
 from renderq.agent.out_of_memory import OomWatch, linux_counter
-from renderq.agent.run_as import TaskUser
 
 SAMPLE_INTERVAL = 0.5
 FIRST_SAMPLE_DELAY = 0.1
 """Long enough that a task which exits at once never pays for psutil."""
 _POLL_INTERVAL = 0.05
-PIPE_LIMIT = 64 * 1024
 _PR_SET_CHILD_SUBREAPER = 36
 
 Tag = tuple[str, str]
@@ -52,86 +48,25 @@ _starting = 0
 """Task processes being started: forked, but not yet in ``_unreaped_tasks``."""
 
 
-def watch_children_without_threads() -> None:
-    """On Linux with Python 3.11, watch child processes through pidfds.
-
-    3.11's default watcher starts a thread per child, and starting it blocks the event
-    loop for about a millisecond on every task; a pidfd needs no thread (3.12 and newer
-    choose it by themselves). Call before the event loop starts.
-    """
-    if sys.platform == "linux" and sys.version_info < (3, 12) and hasattr(os, "pidfd_open"):
-        asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
+def task_started(pid: int) -> None:
+    """``pid`` is a task's main process, this process's to reap: ``reap_orphans`` leaves it."""
+    _unreaped_tasks.add(pid)
 
 
-def own_group_kwargs() -> dict[str, Any]:
-    """Arguments for ``create_subprocess_exec`` that start the task in a group of its own."""
-    if sys.platform == "win32":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP}
-    return {"start_new_session": True}
+def task_reaped(pid: int) -> None:
+    _unreaped_tasks.discard(pid)
 
 
-class _ExitWatch(asyncio.subprocess.SubprocessStreamProtocol):
-    """The protocol ``create_subprocess_exec`` uses, plus an event set when the process
-    exits: ``Process.wait()`` also waits for its pipes to close, which a leftover
-    grandchild holding stdout would delay forever."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(limit=PIPE_LIMIT, loop=loop)
-        self.exited = asyncio.Event()
-        self._pid = 0
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        super().connection_made(transport)
-        assert isinstance(transport, asyncio.SubprocessTransport)
-        self._pid = transport.get_pid()
-        _unreaped_tasks.add(self._pid)
-
-    def process_exited(self) -> None:
-        super().process_exited()
-        _unreaped_tasks.discard(self._pid)
-        self.exited.set()
-
-
-@dataclass(frozen=True)
-class ChildProcess:
-    """A task's main process, started in a process group of its own, its stdout and
-    stderr merged in one pipe."""
-
-    process: asyncio.subprocess.Process
-    transport: asyncio.SubprocessTransport
-    exited: asyncio.Event
-    """Set when the process exits, whoever still holds its pipe."""
-
-    @classmethod
-    async def start(
-        cls, argv: list[str], cwd: Path, env: dict[str, str], user: TaskUser | None
-    ) -> ChildProcess:
-        """Start it as ``user`` (None: as the agent's own user); raises OSError when the
-        program cannot start (as ``user``, setpriv reports that on the pipe instead).
-
-        Killing works the same on a tree of another user's processes: the agent then runs
-        as root, which may signal them and read their environment (``adopted_orphans``).
-        """
-        global _starting
-        _adopt_orphans()
-        loop = asyncio.get_running_loop()
-        # The pid joins _unreaped_tasks only once the pipes are connected, a few loop
-        # turns after the fork; until then reap_orphans must not mistake it for an orphan.
-        _starting += 1
-        try:
-            transport, protocol = await loop.subprocess_exec(
-                lambda: _ExitWatch(loop),
-                *(user.command(argv) if user is not None else argv),
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                cwd=cwd,
-                env=env,
-                **own_group_kwargs(),
-            )
-        finally:
-            _starting -= 1
-        return cls(asyncio.subprocess.Process(transport, protocol, loop), transport, protocol.exited)
+@contextlib.contextmanager
+def starting_a_task() -> Iterator[None]:
+    """Around a start whose pid is known only some loop turns after the fork (asyncio's
+    subprocess transport): meanwhile ``reap_orphans`` must not mistake it for an orphan."""
+    global _starting
+    _starting += 1
+    try:
+        yield
+    finally:
+        _starting -= 1
 
 
 def oom_watch() -> OomWatch:
@@ -188,7 +123,7 @@ def kill_leftovers(root_pid: int, known: Iterable[psutil.Process] = ()) -> None:
 
 
 @functools.cache
-def _adopt_orphans() -> bool:
+def adopt_orphans() -> bool:
     """Become the child subreaper (Linux): orphaned descendants of the tasks become this
     process's children, where ``adopted_orphans`` finds them. Done once, by the first task."""
     if sys.platform != "linux":
@@ -237,7 +172,7 @@ def _adopted() -> list[psutil.Process]:
     The kernel hands orphans to the subreaper's main thread, whose ``children`` file
     lists them in microseconds, where psutil would read every process of the machine.
     """
-    if not _adopt_orphans():
+    if not adopt_orphans():
         return []
     try:
         with open(f"/proc/self/task/{os.getpid()}/children", "rb") as children:

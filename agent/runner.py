@@ -23,6 +23,7 @@ import psutil
 from google.protobuf.duration_pb2 import Duration
 
 from renderq.agent.batching import LogBatcher, Throttle
+from renderq.agent.child_process import ChildProcess, start_child
 from renderq.agent.command_output import CommandOutput
 from renderq.agent.leftovers import TaskRecord
 from renderq.agent.materialise import MaterialiseError, Materialiser
@@ -31,7 +32,6 @@ from renderq.agent.outbox import EventKind, Outbox
 from renderq.agent.output_serving import HashedOutputs
 from renderq.agent.outputs import OutputProblem, describe_frame_outputs
 from renderq.agent.process_tree import (
-    ChildProcess,
     TreeSampler,
     adopted_orphans,
     died_of_sigkill,
@@ -238,11 +238,11 @@ class AttemptRunner:
         oom_kills = self._oom.read()
         try:
             environment = self._environment(workspace, command.environment)
-            child = await ChildProcess.start(argv, workspace.root, environment, self._user)
+            child = await start_child(argv, workspace.root, environment, self._user)
         except OSError as exc:
             self._announce(0, str(workspace.root))
             return _start_failure(argv[0], exc)
-        pid = child.process.pid
+        pid = child.pid
         if self._record is not None:
             self._record.started(pid)
         self._announce(pid, str(workspace.root))
@@ -251,8 +251,7 @@ class AttemptRunner:
         sampler = TreeSampler(pid)
         sampler.start()
         chunks: asyncio.Queue[bytes | None] = asyncio.Queue(READ_AHEAD)
-        assert child.process.stdout is not None
-        reader = asyncio.create_task(_read_pipe(child.process.stdout, chunks))
+        reader = asyncio.create_task(_read_pipe(child, chunks))
         consumer = asyncio.create_task(self._consume(chunks, output))
         killed = False
         try:
@@ -271,7 +270,7 @@ class AttemptRunner:
             reap_orphans()
         self._peak_rss = max(self._peak_rss, sampler.peak_rss)
         self._cpu_time += sampler.cpu_time()
-        code = child.process.returncode
+        code = child.returncode
         assert code is not None
         if killed:
             return code, self._stop_message
@@ -318,7 +317,7 @@ class AttemptRunner:
             if exited in done:
                 return False
             self._expire()
-            pid = child.process.pid
+            pid = child.pid
             log.info("killing task tree %s pid=%d grace=%g", self.log_ids, pid, self._kill_grace)
             await kill_tree(pid, self._kill_grace, self._tree(sampler))
             await exited
@@ -337,7 +336,7 @@ class AttemptRunner:
         if not done:
             log.warning("output left unread, a process outside the task's tree holds it %s", self.log_ids)
             reader.cancel()
-            child.transport.close()
+            child.close_output()
 
     async def _consume(self, chunks: asyncio.Queue[bytes | None], output: CommandOutput) -> None:
         while (data := await chunks.get()) is not None:
@@ -381,10 +380,10 @@ class AttemptRunner:
         return ""
 
 
-async def _read_pipe(stream: asyncio.StreamReader, chunks: asyncio.Queue[bytes | None]) -> None:
-    """Move output from the pipe to ``chunks``; None marks its end (or giving up on it)."""
+async def _read_pipe(child: ChildProcess, chunks: asyncio.Queue[bytes | None]) -> None:
+    """Move the child's output to ``chunks``; None marks its end (or giving up on it)."""
     try:
-        while data := await stream.read(READ_SIZE):
+        while data := await child.read(READ_SIZE):
             await chunks.put(data)
     finally:
         # Even when cancelled: the consumer reads on until this marker, so there is room.

@@ -1,0 +1,88 @@
+"""A task's main process as the agent starts it: its output read to the end, its exit code
+as ``subprocess`` says it, its exit known even while a leftover holds its pipe, a group of
+its own, and nothing left open when its program does not exist."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from renderq.agent.child_process import ChildProcess, start_child
+
+DEADLINE = 20.0
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX shells and signals")
+
+
+async def start(script: str, tmp_path: Path) -> ChildProcess:
+    return await start_child(["sh", "-c", script], tmp_path, dict(os.environ), None)
+
+
+async def read_all(child: ChildProcess) -> bytes:
+    out = b""
+    async with asyncio.timeout(DEADLINE):
+        while data := await child.read(4096):
+            out += data
+    return out
+
+
+async def exited(child: ChildProcess, what: str) -> None:
+    try:
+        async with asyncio.timeout(DEADLINE):
+            await child.exited.wait()
+    except TimeoutError:
+        pytest.fail(f"the process did not exit within {DEADLINE} s: {what}")
+
+
+async def test_output_is_read_to_its_end_and_the_exit_code_kept(tmp_path: Path) -> None:
+    child = await start("echo out; echo err >&2; exit 3", tmp_path)
+    assert await read_all(child) == b"out\nerr\n"
+    await exited(child, "it exits at once with code 3")
+    assert child.returncode == 3
+    assert await child.read(4096) == b"", "the end of the output stays the end"
+
+
+async def test_a_process_killed_by_a_signal_has_its_negative_number(tmp_path: Path) -> None:
+    child = await start("kill -TERM $$", tmp_path)
+    await exited(child, "it kills itself")
+    assert child.returncode == -signal.SIGTERM
+
+
+async def test_the_exit_is_known_while_a_leftover_holds_the_pipe(tmp_path: Path) -> None:
+    child = await start("sleep 60 & echo started; exit 0", tmp_path)
+    try:
+        async with asyncio.timeout(DEADLINE):
+            assert await child.read(4096) == b"started\n"
+        reading = asyncio.create_task(child.read(4096))
+        await exited(child, "the shell exits while its sleep holds stdout")
+        assert child.returncode == 0
+        assert not reading.done(), "the sleep still holds the pipe"
+        child.close_output()
+        async with asyncio.timeout(DEADLINE):
+            assert await reading == b"", "a read under way ends with the output closed"
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+
+
+async def test_the_process_leads_a_group_of_its_own(tmp_path: Path) -> None:
+    child = await start("exec sleep 60", tmp_path)
+    try:
+        assert os.getpgid(child.pid) == child.pid
+        assert os.getsid(child.pid) == child.pid
+    finally:
+        os.killpg(child.pid, signal.SIGKILL)
+    await exited(child, "it was killed")
+    assert child.returncode == -signal.SIGKILL
+
+
+async def test_a_missing_program_raises_and_leaves_nothing_open(tmp_path: Path) -> None:
+    before = set(os.listdir("/proc/self/fd")) if sys.platform == "linux" else set()
+    with pytest.raises(FileNotFoundError):
+        await start_child([str(tmp_path / "no-such-renderer")], tmp_path, dict(os.environ), None)
+    if sys.platform == "linux":
+        assert set(os.listdir("/proc/self/fd")) <= before, "no pipe of the failed start stays open"
