@@ -157,6 +157,7 @@ class Attempts:
         for runner, _ in self._running.values():
             runner.cancel("the agent is shutting down")
         await asyncio.gather(*(task for _, task in self._running.values()), return_exceptions=True)
+        self._record.close()
 
     def _finished(self, attempt_id: int, started: float) -> None:
         self._running.pop(attempt_id, None)
