@@ -68,11 +68,11 @@ async def start_child(argv: list[str], cwd: Path, env: dict[str, str], user: Tas
     adopt_orphans()
     command = user.command(argv) if user is not None else argv
     if sys.platform == "linux" and hasattr(os, "pidfd_open"):
-        return _PidfdChild(command, cwd, env)
-    return await _TransportChild.start(command, cwd, env)
+        return PidfdChild(command, cwd, env)
+    return await TransportChild.start(command, cwd, env)
 
 
-class _PidfdChild:
+class PidfdChild:
     """Linux: the exit is a pidfd turning readable, the output a non-blocking pipe."""
 
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
@@ -179,7 +179,7 @@ class _ExitWatch(asyncio.subprocess.SubprocessStreamProtocol):
         self.exited.set()
 
 
-class _TransportChild:
+class TransportChild:
     """Elsewhere: asyncio's subprocess transport."""
 
     def __init__(self, process: asyncio.subprocess.Process, transport: asyncio.SubprocessTransport) -> None:
@@ -189,7 +189,7 @@ class _TransportChild:
         self.exited = asyncio.Event()
 
     @classmethod
-    async def start(cls, argv: list[str], cwd: Path, env: dict[str, str]) -> _TransportChild:
+    async def start(cls, argv: list[str], cwd: Path, env: dict[str, str]) -> TransportChild:
         loop = asyncio.get_running_loop()
         # The pid joins the tasks only once the pipes are connected, a few loop turns
         # after the fork; until then reap_orphans must not mistake it for an orphan.

@@ -2,8 +2,8 @@
 
 Runs N processes of ``true`` one after the other, each started, its output read to the end
 and its exit awaited as the agent's runner does, through each way the agent has: on Linux
-a pidfd and the pipe read from the event loop (``child_process._PidfdChild``), elsewhere
-asyncio's subprocess transport (``_TransportChild``, which every system used before).
+a pidfd and the pipe read from the event loop (``child_process.PidfdChild``), elsewhere
+asyncio's subprocess transport (``TransportChild``, which every system used before).
 The two alternate in rounds, in one run, so both see the same machine. CPU is this
 process's only (``true``'s own is the same either way).
 
@@ -24,8 +24,8 @@ from pathlib import Path
 
 from renderq.agent.child_process import (
     ChildProcess,
-    _PidfdChild,
-    _TransportChild,
+    PidfdChild,
+    TransportChild,
     watch_children_without_threads,
 )
 
@@ -33,10 +33,10 @@ Start = Callable[[list[str], Path, dict[str, str]], Awaitable[ChildProcess]]
 
 
 async def _pidfd(argv: list[str], cwd: Path, env: dict[str, str]) -> ChildProcess:
-    return _PidfdChild(argv, cwd, env)
+    return PidfdChild(argv, cwd, env)
 
 
-WAYS: dict[str, Start] = {"pidfd": _pidfd, "asyncio transport": _TransportChild.start}
+WAYS: dict[str, Start] = {"pidfd": _pidfd, "asyncio transport": TransportChild.start}
 
 
 def _cpu() -> float:
@@ -70,7 +70,9 @@ async def _bench(processes: int, rounds: int) -> dict[str, dict[str, list[float]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--processes", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write the figures as JSON")
@@ -87,7 +89,8 @@ def main() -> None:
         )
     print(f"load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     if args.json:
-        args.json.write_text(json.dumps({"processes": args.processes, "ways": results, "load": load}, indent=2))
+        figures = {"processes": args.processes, "ways": results, "load": load}
+        args.json.write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":
