@@ -16,7 +16,11 @@ delay forever.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +28,8 @@ from typing import Any, Protocol
 
 from renderq.agent.process_tree import adopt_orphans, starting_a_task, task_reaped, task_started
 from renderq.agent.run_as import TaskUser
+
+log = logging.getLogger(__name__)
 
 PIPE_LIMIT = 64 * 1024
 LOST_STATUS = 255
@@ -54,7 +60,7 @@ def watch_children_without_threads() -> None:
     loop for about a millisecond each time; a pidfd needs no thread (3.12 and newer
     choose it by themselves). Call before the event loop starts.
     """
-    if sys.platform == "linux" and sys.version_info < (3, 12) and hasattr(os, "pidfd_open"):
+    if sys.version_info < (3, 12) and pidfds_work():
         asyncio.set_child_watcher(asyncio.PidfdChildWatcher())
 
 
@@ -67,9 +73,23 @@ async def start_child(argv: list[str], cwd: Path, env: dict[str, str], user: Tas
     """
     adopt_orphans()
     command = user.command(argv) if user is not None else argv
-    if sys.platform == "linux" and hasattr(os, "pidfd_open"):
+    if pidfds_work():
         return PidfdChild(command, cwd, env)
     return await TransportChild.start(command, cwd, env)
+
+
+@functools.cache
+def pidfds_work() -> bool:
+    """Whether this system gives pidfds (Linux 5.3 and newer, unless a sandbox's seccomp
+    filter refuses the call), tried once."""
+    if sys.platform != "linux" or not hasattr(os, "pidfd_open"):
+        return False
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError as exc:
+        log.info("no pidfds here (%s): task processes are watched by asyncio's transport", exc)
+        return False
+    return True
 
 
 class PidfdChild:
@@ -98,8 +118,20 @@ class PidfdChild:
         self.pid = popen.pid
         self._popen = popen
         task_started(self.pid)
-        self._pidfd = os.pidfd_open(self.pid)
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except OSError:
+            # Out of descriptors: a process nobody watches must not run on.
+            self._abandon()
+            raise
         self._loop.add_reader(self._pidfd, self._reap)
+
+    def _abandon(self) -> None:
+        with contextlib.suppress(OSError):
+            os.killpg(self.pid, signal.SIGKILL)
+        self._popen.wait()
+        task_reaped(self.pid)
+        self.close_output()
 
     @property
     def returncode(self) -> int | None:

@@ -12,11 +12,23 @@ from pathlib import Path
 
 import pytest
 
+from renderq.agent import child_process
 from renderq.agent.child_process import ChildProcess, start_child
 
 DEADLINE = 20.0
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX shells and signals")
+
+
+@pytest.fixture(params=["pidfd", "asyncio transport"])
+def way(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each test both ways the agent has: Linux's pidfd, and asyncio's transport (other
+    systems, and Linux where a sandbox refuses pidfds)."""
+    if request.param == "pidfd":
+        assert child_process.pidfds_work(), "this Linux gives no pidfds: the agent's usual way is untested"
+    else:
+        monkeypatch.setattr(child_process, "pidfds_work", lambda: False)
+    return str(request.param)
 
 
 async def start(script: str, tmp_path: Path) -> ChildProcess:
@@ -39,6 +51,7 @@ async def exited(child: ChildProcess, what: str) -> None:
         pytest.fail(f"the process did not exit within {DEADLINE} s: {what}")
 
 
+@pytest.mark.usefixtures("way")
 async def test_output_is_read_to_its_end_and_the_exit_code_kept(tmp_path: Path) -> None:
     child = await start("echo out; echo err >&2; exit 3", tmp_path)
     assert await read_all(child) == b"out\nerr\n"
@@ -47,12 +60,14 @@ async def test_output_is_read_to_its_end_and_the_exit_code_kept(tmp_path: Path) 
     assert await child.read(4096) == b"", "the end of the output stays the end"
 
 
+@pytest.mark.usefixtures("way")
 async def test_a_process_killed_by_a_signal_has_its_negative_number(tmp_path: Path) -> None:
     child = await start("kill -TERM $$", tmp_path)
     await exited(child, "it kills itself")
     assert child.returncode == -signal.SIGTERM
 
 
+@pytest.mark.usefixtures("way")
 async def test_the_exit_is_known_while_a_leftover_holds_the_pipe(tmp_path: Path) -> None:
     child = await start("sleep 60 & echo started; exit 0", tmp_path)
     try:
@@ -69,6 +84,7 @@ async def test_the_exit_is_known_while_a_leftover_holds_the_pipe(tmp_path: Path)
         os.killpg(child.pid, signal.SIGKILL)
 
 
+@pytest.mark.usefixtures("way")
 async def test_the_process_leads_a_group_of_its_own(tmp_path: Path) -> None:
     child = await start("exec sleep 60", tmp_path)
     try:
@@ -80,9 +96,30 @@ async def test_the_process_leads_a_group_of_its_own(tmp_path: Path) -> None:
     assert child.returncode == -signal.SIGKILL
 
 
+@pytest.mark.usefixtures("way")
 async def test_a_missing_program_raises_and_leaves_nothing_open(tmp_path: Path) -> None:
     before = set(os.listdir("/proc/self/fd")) if sys.platform == "linux" else set()
     with pytest.raises(FileNotFoundError):
         await start_child([str(tmp_path / "no-such-renderer")], tmp_path, dict(os.environ), None)
     if sys.platform == "linux":
         assert set(os.listdir("/proc/self/fd")) <= before, "no pipe of the failed start stays open"
+
+
+async def test_a_process_that_cannot_be_watched_is_killed_not_left_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Out of file descriptors just after the start (the pidfd way): the process is ended and
+    reaped, and the start fails as a start that could not happen."""
+    assert child_process.pidfds_work(), "this Linux gives no pidfds: the agent's usual way is untested"
+    started: list[int] = []
+
+    def no_pidfd(pid: int, flags: int = 0) -> int:
+        started.append(pid)
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(child_process.os, "pidfd_open", no_pidfd)
+    with pytest.raises(OSError, match="Too many open files"):
+        await start("sleep 60", tmp_path)
+    (pid,) = started
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # killed and reaped: not even a zombie is left
