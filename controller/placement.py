@@ -143,8 +143,15 @@ class Room:
         )
 
     def fits(self, cores: int, memory: int, gpus: int) -> bool:
-        """Whether one more task reserving these fits now (the fast form of ``room_reason``)."""
-        return self.slots > 0 and self.cores >= cores and self.memory >= memory and len(self.gpus) >= gpus
+        """Whether one more task reserving these fits now (the fast form of ``room_reason``).
+        A task that reserves no cores or memory fits beside an agent's reservations even when
+        they exceed its hardware (it reported fewer cores since they were made)."""
+        return (
+            self.slots > 0
+            and (not cores or self.cores >= cores)
+            and (not memory or self.memory >= memory)
+            and len(self.gpus) >= gpus
+        )
 
     def take(self, cores: int, memory: int, gpus: int) -> tuple[int, ...]:
         """Reserve one task's share; the GPU indices it gets."""

@@ -117,3 +117,18 @@ def test_explain_names_the_room_that_is_missing() -> None:
     assert verdicts == [("n", "12 GiB of 96 GiB free and the task reserves 40 GiB")]
     _, gpu = explain(reserving(1, 1, gpus=2), [node("g", slots=4, ram_gib=64, gpus=1)], {})
     assert gpu == [("g", "lacks 2 GPUs (agent g has 1)")]
+
+
+def test_a_task_that_reserves_nothing_starts_beside_reservations_past_the_hardware() -> None:
+    """An agent whose tasks reserve more cores and memory than it now reports (it restarted
+    with fewer) still takes a task that reserves neither, and ``explain`` says the same."""
+    over = agent("over", slots=3)
+    over.hardware.cpu_cores, over.hardware.ram_bytes = 1, GIB
+    for n in range(2):
+        over.holds[1000 + n] = Hold(task_id=n, job_id=0, owner="old", cores=1, memory=GIB, gpus=())
+        over.cores_reserved += 1
+        over.memory_reserved += GIB
+    work = job(1, 3)
+    (assignment,) = plan([work], [over], {})
+    assert assignment.agent.id == "over"
+    assert explain(work, [over], {}) == ([], [("over", "")])
