@@ -10,7 +10,6 @@ A record changed ten times between two commits is written and published once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -60,8 +59,8 @@ BUSY_INTERVAL = 0.25
 statement costs the same 3-5 ms for one row as for hundreds, so on a farm finishing
 hundreds of frames a second, commits 4 times a second instead of 10 took the controller
 1.24 -> 0.82 ms of CPU per frame and the agents fewer acks (bench/README.md). What people
-wait for does not wait: a job that ends is committed at once, and so is what a ``flush``
-waits for."""
+wait for waits less: a job that ends is committed within ``COMMIT_INTERVAL`` of the last
+commit, as on a quiet farm, and what a ``flush`` waits for at once."""
 BUSY_RECORDS = 100
 """Records stored by one commit from which the farm counts as busy."""
 
@@ -142,8 +141,12 @@ class Recorder:
         self._meta: dict[str, str] = {}
         self._after_commit: dict[Any, Callable[[], None]] = {}
         self._wake = asyncio.Event()
-        self._urgent = asyncio.Event()
+        self._urgent = False
         """Set by ``flush``: someone waits for the next commit, so it does not wait for the interval."""
+        self._job_ended = False
+        """A job ended since the last commit began: the next waits no longer than a quiet farm's."""
+        self._nudge = asyncio.Event()
+        """Set with either of the two above, to cut the rest between commits short."""
         self._committed = asyncio.Event()
         self._commits_begun = 0
         self._commits_done = 0
@@ -161,8 +164,10 @@ class Recorder:
             persist, publish = persist or old[1], publish or old[2]
         self._dirty[key] = (record, persist, publish)
         self._wake.set()
-        if isinstance(record, Job) and record.state in JOB_FINAL:
-            self._urgent.set()  # people and scripts wait for a job's end
+        if isinstance(record, Job) and record.state in JOB_FINAL and not self._job_ended:
+            # People and scripts wait for a job's end: it does not wait out a busy farm's pace.
+            self._job_ended = True
+            self._nudge.set()
 
     def created(self, job: Job) -> None:
         """A new job's tasks and frames, stored with the next batch from columns made from its
@@ -197,12 +202,26 @@ class Recorder:
             began = loop.time()
             self._wake.clear()
             stored = await self._commit_once()
-            pause = pause_after(loop.time() - began, commit_interval(stored, self.interval))
-            if pause > 0 and not self._urgent.is_set():
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(pause):
-                        await self._urgent.wait()
-            self._urgent.clear()
+            now = loop.time()
+            quiet = now + pause_after(now - began, self.interval)
+            await self._rest(quiet, now + pause_after(now - began, commit_interval(stored, self.interval)))
+
+    async def _rest(self, quiet: float, busy: float) -> None:
+        """Wait until ``busy`` (loop time) before the next commit; only until ``quiet`` once a
+        job has ended, so a stream of tiny jobs commits as often as a quiet farm, no more; not
+        at all once someone waits in ``flush``."""
+        loop = asyncio.get_running_loop()
+        while not self._urgent:
+            until = quiet if self._job_ended else busy
+            if loop.time() >= until:
+                break
+            self._nudge.clear()
+            try:
+                async with asyncio.timeout_at(until):
+                    await self._nudge.wait()
+            except TimeoutError:
+                break
+        self._urgent = self._job_ended = False
 
     async def flush(self) -> None:
         """Wait until everything changed before this call is stored and published.
@@ -213,7 +232,8 @@ class Recorder:
         pending = bool(self._dirty or self._created or self._deleted or self._meta or self._after_commit)
         stored_by = self._commits_begun + pending
         if self._commits_done < stored_by:
-            self._urgent.set()
+            self._urgent = True
+            self._nudge.set()
         while self._commits_done < stored_by:
             self._committed.clear()
             await self._committed.wait()

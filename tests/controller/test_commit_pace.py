@@ -47,15 +47,17 @@ def test_a_busy_farm_commits_less_often() -> None:
     assert commit_interval(BUSY_RECORDS, quiet=2.0) == 2.0, "never more often than asked"
 
 
-async def test_a_job_that_ends_is_committed_without_waiting_for_the_pace(
+async def test_a_job_that_ends_does_not_wait_out_a_busy_farms_pace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Scripts and people wait for a job's end: it goes out at once, however long the recorder
-    would otherwise rest (an hour here)."""
+    """Scripts and people wait for a job's end: it is committed after a quiet farm's interval,
+    however long a busy farm's pause would be (an hour here)."""
     monkeypatch.setattr(recorder, "LONGEST_PAUSE", 3600.0)
+    monkeypatch.setattr(recorder, "BUSY_INTERVAL", 3600.0)
+    monkeypatch.setattr(recorder, "BUSY_RECORDS", 1)
     store = Store(tmp_path / "farm.duckdb")
     bus = EventBus()
-    rec = Recorder(store, bus, interval=3600.0)
+    rec = Recorder(store, bus)
     writer = asyncio.create_task(rec.run())
     events = bus.subscribe(0, jobs_only=True)
     try:
@@ -70,9 +72,31 @@ async def test_a_job_that_ends_is_committed_without_waiting_for_the_pace(
             async with asyncio.timeout(DEADLINE):
                 ended = await anext(events)
         except TimeoutError:
-            pytest.fail(f"the job's end was not committed within {DEADLINE} s: it waited for the pace")
+            pytest.fail(f"the job's end was not committed within {DEADLINE} s: it waited out the busy pace")
         assert ended.job.state == pb.JOB_STATE_COMPLETED
     finally:
         await events.aclose()
+        writer.cancel()
+        store.close()
+
+
+async def test_a_flush_does_not_wait_out_the_pace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An API call that waits for its change to be stored is answered at once, busy or not."""
+    monkeypatch.setattr(recorder, "LONGEST_PAUSE", 3600.0)
+    store = Store(tmp_path / "farm.duckdb")
+    rec = Recorder(store, EventBus(), interval=3600.0)
+    writer = asyncio.create_task(rec.run())
+    try:
+        rec.changed(job(1))
+        async with asyncio.timeout(DEADLINE):
+            await rec.flush()
+        rec.changed(job(2))  # the recorder now rests for an hour
+        try:
+            async with asyncio.timeout(DEADLINE):
+                await rec.flush()
+        except TimeoutError:
+            pytest.fail(f"a flush waited more than {DEADLINE} s: it waited out the pace")
+        assert rec.batches == 2
+    finally:
         writer.cancel()
         store.close()
