@@ -4,9 +4,10 @@ merged in one pipe, its exit known the moment it happens.
 On Linux the process is watched through a pidfd and its pipe read straight from the
 file descriptor, both as callbacks of the event loop: asyncio's subprocess transport
 (a protocol, two pipe transports, a child watcher and several loop turns before the
-pid is even known) cost the agent 0.35 ms of CPU per process against 0.19 ms this way,
-which is a tenth of everything the agent spends on a task that ends in a blink. Other
-systems keep asyncio's transport.
+pid is even known) cost the agent 0.32-0.41 ms of CPU per process against 0.24-0.25 ms
+this way (``bench/task_start.py``), about a tenth of everything the agent spends on a
+task that ends in a blink. Other systems, and a Linux whose sandbox refuses pidfds, keep
+asyncio's transport.
 
 The exit is its own event: waiting for a process as asyncio's ``Process.wait()`` does
 also waits for its pipe to close, which a leftover grandchild holding stdout would
