@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from renderq.controller.auth import SERVICE
 from renderq.controller.farm_calls import FarmCalls
+from renderq.controller.poller_wakeups import read_wakeups_in_bulk
 from renderq.health import SERVICE_NAME as HEALTH_SERVICE
 from renderq.health import Health
 
@@ -47,6 +48,7 @@ class ApiServer:
     async def _make(self, listen: Callable[[grpc.aio.Server], int]) -> int:
         self._server = grpc.aio.server(options=self._options)
         self._server.add_generic_rpc_handlers((self._calls,))
+        read_wakeups_in_bulk()
         await self._health.add_to(self._server)
         # grpcurl, Postman and Kreya list and call FarmService from what reflection tells them.
         reflection.enable_server_reflection([SERVICE, HEALTH_SERVICE, reflection.SERVICE_NAME], self._server)

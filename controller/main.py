@@ -24,10 +24,12 @@ from renderq.controller.config import ControllerConfig
 from renderq.controller.discovery import Discovery
 from renderq.controller.farm import Farm
 from renderq.controller.farm_calls import FarmCalls
+from renderq.controller.interpreter_settings import tune_interpreter
 from renderq.controller.links import LinkManager
 from renderq.controller.long_lived import settle_restored
 from renderq.controller.metrics import controller_registry
 from renderq.controller.object_storage import ObjectStorage
+from renderq.controller.poller_wakeups import read_wakeups_in_bulk
 from renderq.controller.recorder import Recorder
 from renderq.controller.store import Batch, Store
 from renderq.controller.task_logs import TaskLogs
@@ -183,6 +185,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     server = build_api(config, parts)
     try:
         port = await server.open(lambda s: listen(s, config))
+        read_wakeups_in_bulk()  # the farm's loop, as the API's (while the API's server keeps the poller)
         metrics = await start_metrics(config, parts)
     except ListenError:
         await server.stop()
@@ -261,6 +264,7 @@ def raise_open_files_limit() -> None:
 def main(config: ControllerConfig) -> int:
     """Run the controller in the foreground; SIGINT, SIGTERM or SIGHUP stops it cleanly."""
     raise_open_files_limit()
+    tune_interpreter()
 
     async def run() -> None:
         task = asyncio.current_task()

@@ -1,0 +1,86 @@
+"""gRPC's wake-up bytes read all at once, so its poller thread never waits on them.
+
+Why: grpcio's asyncio stack (1.85) has one poller thread per process. For every
+completion (a message read or written, a call arriving) it queues the event and writes
+one byte to a socket shared by every event loop of the process; a loop that finds the
+socket readable reads one byte and runs (or hands to its loop) every queued event. A
+loop reads one byte per turn, so while the farm's loop dispatches a thousand agents
+(thousands of completions a second, turns of up to half a second) the socket fills, the
+poller blocks in ``write`` (84 % of the samples in ``bench/scale.py --agents 1000``),
+and a call arriving at the API's idle loop waited behind the farm's backlog: ListJobs
+answered in up to a second although it is made in half a millisecond.
+
+Each loop's reader of that socket is replaced here by one that reads every byte
+waiting but the last, then lets gRPC read the last and run the queue. That is safe:
+the poller queues an event before writing its byte, and whoever reads a byte runs the
+queue afterwards, so an event whose byte was read here is run by this loop or, where
+another loop read the last byte first (``BlockingIOError``), by that loop.
+
+It reaches into asyncio's selector (which reader a socket has) and gRPC's reader
+(``functools.partial`` of ``PollerCompletionQueue._handle_events``); where either has
+another shape, the loop keeps gRPC's own reader and nothing else changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import functools
+import socket
+import struct
+import termios
+from collections.abc import Callable
+from typing import TypeGuard
+
+import grpc
+
+POLLER = "PollerCompletionQueue"
+"""The class whose ``_handle_events`` gRPC registers as each loop's reader."""
+
+
+def read_wakeups_in_bulk() -> bool:
+    """The running loop bound to gRPC's poller and its reader replaced; True when it
+    reads in bulk now. Call it while a server or channel of the process is open, so
+    the poller outlives this call."""
+    grpc.aio.init_grpc_aio()  # binds the running loop (as making a channel on it would)
+    try:
+        return replace_reader(asyncio.get_running_loop())
+    finally:
+        grpc.aio.shutdown_grpc_aio()
+
+
+def replace_reader(loop: asyncio.AbstractEventLoop) -> bool:
+    """The reader gRPC registered on ``loop`` replaced by one that reads in bulk; False
+    where none is found (not bound yet, or shapes this module does not know)."""
+    selector = getattr(loop, "_selector", None)
+    if selector is None:
+        return False
+    for key in list(selector.get_map().values()):
+        reader = key.data[0] if isinstance(key.data, tuple) else None
+        callback = getattr(reader, "_callback", None)
+        if getattr(callback, "in_bulk", False):
+            return True
+        if _is_grpc_reader(callback) and isinstance(key.fileobj, socket.socket):
+            loop.add_reader(key.fileobj, _bulk_reader(key.fileobj, callback))
+            return True
+    return False
+
+
+def _is_grpc_reader(callback: object) -> TypeGuard[functools.partial[None]]:
+    if not isinstance(callback, functools.partial):
+        return False
+    return type(getattr(callback.func, "__self__", None)).__name__ == POLLER
+
+
+def _bulk_reader(sock: socket.socket, handle_events: Callable[[], None]) -> Callable[[], None]:
+    def read_in_bulk() -> None:
+        waiting = struct.unpack("i", fcntl.ioctl(sock, termios.FIONREAD, bytes(4)))[0]
+        try:
+            if waiting > 1:
+                sock.recv(waiting - 1)
+            handle_events()  # reads the last byte, runs this loop's events, hands on the others'
+        except BlockingIOError:
+            pass  # another loop read the last byte after these: it runs the queue
+
+    read_in_bulk.in_bulk = True  # type: ignore[attr-defined]
+    return read_in_bulk
