@@ -24,11 +24,8 @@ another shape, the loop keeps gRPC's own reader and nothing else changes.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import functools
 import socket
-import struct
-import termios
 from collections.abc import Callable
 from typing import TypeGuard
 
@@ -36,6 +33,8 @@ import grpc
 
 POLLER = "PollerCompletionQueue"
 """The class whose ``_handle_events`` gRPC registers as each loop's reader."""
+PEEK_BYTES = 1 << 16
+"""Most wake-up bytes read in one turn; any more are read in the next."""
 
 
 def read_wakeups_in_bulk() -> bool:
@@ -74,8 +73,8 @@ def _is_grpc_reader(callback: object) -> TypeGuard[functools.partial[None]]:
 
 def _bulk_reader(sock: socket.socket, handle_events: Callable[[], None]) -> Callable[[], None]:
     def read_in_bulk() -> None:
-        waiting = struct.unpack("i", fcntl.ioctl(sock, termios.FIONREAD, bytes(4)))[0]
         try:
+            waiting = len(sock.recv(PEEK_BYTES, socket.MSG_PEEK))
             if waiting > 1:
                 sock.recv(waiting - 1)
             handle_events()  # reads the last byte, runs this loop's events, hands on the others'
