@@ -14,17 +14,26 @@ Each loop's reader of that socket is replaced here by one that reads every byte
 waiting but the last, then lets gRPC read the last and run the queue. That is safe:
 the poller queues an event before writing its byte, and whoever reads a byte runs the
 queue afterwards, so an event whose byte was read here is run by this loop or, where
-another loop read the last byte first (``BlockingIOError``), by that loop.
+another loop read the last byte first (``BlockingIOError``), by that loop. One case
+is not: gRPC's run of the queue stops at the first event it cannot hand on (its loop
+closed: a test's loop, a stopped controller's API loop), leaving the rest queued with
+their bytes read here; those would wait for the next completion, or forever on an idle
+process. So the reader writes one byte back to the poller's socket when gRPC's run
+raises, and the next turn runs the rest, as one byte each would have.
 
-It reaches into asyncio's selector (which reader a socket has) and gRPC's reader
-(``functools.partial`` of ``PollerCompletionQueue._handle_events``); where either has
-another shape, the loop keeps gRPC's own reader and nothing else changes.
+It reaches into asyncio's selector (which reader a socket has), gRPC's reader
+(``functools.partial`` of ``PollerCompletionQueue._handle_events``) and the poller's
+writing socket (the other socket the poller holds, found by the garbage collector's
+``get_referents``); where any has another shape, the loop keeps gRPC's own reader and
+nothing else changes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import gc
 import socket
 from collections.abc import Callable
 from typing import TypeGuard
@@ -60,7 +69,10 @@ def replace_reader(loop: asyncio.AbstractEventLoop) -> bool:
         if getattr(callback, "in_bulk", False):
             return True
         if _is_grpc_reader(callback) and isinstance(key.fileobj, socket.socket):
-            loop.add_reader(key.fileobj, _bulk_reader(key.fileobj, callback))
+            writing = _writing_socket(callback.func.__self__, key.fileobj)
+            if writing is None:
+                return False
+            loop.add_reader(key.fileobj, _bulk_reader(key.fileobj, writing, callback))
             return True
     return False
 
@@ -71,7 +83,16 @@ def _is_grpc_reader(callback: object) -> TypeGuard[functools.partial[None]]:
     return type(getattr(callback.func, "__self__", None)).__name__ == POLLER
 
 
-def _bulk_reader(sock: socket.socket, handle_events: Callable[[], None]) -> Callable[[], None]:
+def _writing_socket(poller: object, reading: socket.socket) -> socket.socket | None:
+    """The socket the poller writes its wake-up bytes to: the one it holds besides
+    ``reading``; None unless there is exactly one."""
+    held = [o for o in gc.get_referents(poller) if isinstance(o, socket.socket) and o is not reading]
+    return held[0] if len(held) == 1 else None
+
+
+def _bulk_reader(
+    sock: socket.socket, writing: socket.socket, handle_events: Callable[[], None]
+) -> Callable[[], None]:
     def read_in_bulk() -> None:
         try:
             waiting = len(sock.recv(PEEK_BYTES, socket.MSG_PEEK))
@@ -80,6 +101,16 @@ def _bulk_reader(sock: socket.socket, handle_events: Callable[[], None]) -> Call
             handle_events()  # reads the last byte, runs this loop's events, hands on the others'
         except BlockingIOError:
             pass  # another loop read the last byte after these: it runs the queue
+        except Exception:
+            _wake_again(writing)  # the run stopped part way: the next turn runs the rest
+            raise  # logged by the loop, as gRPC's own reader's would be
 
     read_in_bulk.in_bulk = True  # type: ignore[attr-defined]
     return read_in_bulk
+
+
+def _wake_again(writing: socket.socket) -> None:
+    """One wake-up byte written as the poller would; where the socket is full, bytes
+    are waiting already and the next turn comes anyway."""
+    with contextlib.suppress(OSError):  # full (see above), or closed with the poller
+        writing.send(b"1", socket.MSG_DONTWAIT)

@@ -1,5 +1,6 @@
 """gRPC's wake-up bytes read in bulk: every byte waiting is read in one turn, the queue
-run once; a byte another loop took first is no error; a loop bound to gRPC (both of a
+run once; a byte another loop took first is no error; a run gRPC stops part way (an
+event for a closed loop) is woken again and the rest run; a loop bound to gRPC (both of a
 running controller's) gets the bulk reader, and calls through it are answered."""
 
 from __future__ import annotations
@@ -44,17 +45,41 @@ def test_every_waiting_byte_is_read_and_the_queue_run_once(wakeups: Pair) -> Non
     writing.send(b"1" * 300)  # 300 completions queued while the loop was busy
     runs: list[bytes] = []
     # As gRPC's reader: one byte, then the whole queue.
-    _bulk_reader(reading, lambda: runs.append(reading.recv(1)))()
+    _bulk_reader(reading, writing, lambda: runs.append(reading.recv(1)))()
     assert runs == [b"1"]
     assert waiting_bytes(reading) == 0
 
 
 def test_a_byte_another_loop_read_first_is_no_error(wakeups: Pair) -> None:
-    reading, _ = wakeups
+    reading, writing = wakeups
     runs: list[bytes] = []
     # Nothing waits: gRPC's own read of its byte raises, as it would here.
-    _bulk_reader(reading, lambda: runs.append(reading.recv(1)))()
+    _bulk_reader(reading, writing, lambda: runs.append(reading.recv(1)))()
     assert runs == []
+    assert waiting_bytes(reading) == 0, "no byte is written back for a byte another loop took"
+
+
+def test_a_run_stopped_part_way_is_woken_again_and_the_rest_run(wakeups: Pair) -> None:
+    reading, writing = wakeups
+    queue = ["for a closed loop", "a", "b"]
+    ran: list[str] = []
+
+    def handle_events() -> None:  # as gRPC's: one byte, then the queue until it raises
+        reading.recv(1)
+        while queue:
+            event = queue.pop(0)
+            if event == "for a closed loop":
+                raise RuntimeError("Event loop is closed")
+            ran.append(event)
+
+    writing.send(b"1" * len(queue))
+    reader = _bulk_reader(reading, writing, handle_events)
+    with pytest.raises(RuntimeError, match="closed"):
+        reader()
+    assert waiting_bytes(reading) == 1, "the rest of the queue waits for a wake-up that never comes"
+    reader()
+    assert ran == ["a", "b"]
+    assert waiting_bytes(reading) == 0
 
 
 def bulk_readers(loop: asyncio.AbstractEventLoop) -> int:
