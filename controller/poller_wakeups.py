@@ -69,7 +69,7 @@ def replace_reader(loop: asyncio.AbstractEventLoop) -> bool:
         if getattr(callback, "in_bulk", False):
             return True
         if _is_grpc_reader(callback) and isinstance(key.fileobj, socket.socket):
-            writing = _writing_socket(callback.func.__self__, key.fileobj)
+            writing = _writing_socket(getattr(callback.func, "__self__", None), key.fileobj)
             if writing is None:
                 return False
             loop.add_reader(key.fileobj, _bulk_reader(key.fileobj, writing, callback))
