@@ -11,15 +11,16 @@ and a call arriving at the API's idle loop waited behind the farm's backlog: Lis
 answered in up to a second although it is made in half a millisecond.
 
 Each loop's reader of that socket is replaced here by one that reads every byte
-waiting but the last, then lets gRPC read the last and run the queue. That is safe:
-the poller queues an event before writing its byte, and whoever reads a byte runs the
-queue afterwards, so an event whose byte was read here is run by this loop or, where
-another loop read the last byte first (``BlockingIOError``), by that loop. One case
-is not: gRPC's run of the queue stops at the first event it cannot hand on (its loop
-closed: a test's loop, a stopped controller's API loop), leaving the rest queued with
-their bytes read here; those would wait for the next completion, or forever on an idle
-process. So the reader writes one byte back to the poller's socket when gRPC's run
-raises, and the next turn runs the rest, as one byte each would have.
+waiting but the last, then lets gRPC read the last and run the queue to its end. Safe,
+since the poller queues an event before writing its byte: every event whose byte was
+read here is run by this run of the queue. Where that run does not happen or stops part
+way, the bytes read here are written back to the poller's socket, and the process is
+where gRPC's own reader would have left it (one byte read, every event left in the
+queue with a byte of its own): another loop read the last byte first
+(``BlockingIOError``; its run may stop part way too), or gRPC's run stopped at an event
+it could not hand on (its loop closed: a test's loop, a stopped controller's). Without
+that, the events behind would wait for the next completion, or forever on an idle
+process (a test's client that never connected).
 
 It reaches into asyncio's selector (which reader a socket has), gRPC's reader
 (``functools.partial`` of ``PollerCompletionQueue._handle_events``) and the poller's
@@ -96,21 +97,24 @@ def _bulk_reader(
     def read_in_bulk() -> None:
         try:
             waiting = len(sock.recv(PEEK_BYTES, socket.MSG_PEEK))
-            if waiting > 1:
-                sock.recv(waiting - 1)
+            read_here = len(sock.recv(waiting - 1)) if waiting > 1 else 0
+        except BlockingIOError:
+            return  # another loop read them first: it runs the queue
+        try:
             handle_events()  # reads the last byte, runs this loop's events, hands on the others'
         except BlockingIOError:
-            pass  # another loop read the last byte after these: it runs the queue
+            _write_back(writing, read_here)  # another loop read the last byte
         except Exception:
-            _wake_again(writing)  # the run stopped part way: the next turn runs the rest
+            _write_back(writing, read_here)  # the run stopped part way
             raise  # logged by the loop, as gRPC's own reader's would be
 
     read_in_bulk.in_bulk = True  # type: ignore[attr-defined]
     return read_in_bulk
 
 
-def _wake_again(writing: socket.socket) -> None:
-    """One wake-up byte written as the poller would; where the socket is full, bytes
-    are waiting already and the next turn comes anyway."""
-    with contextlib.suppress(OSError):  # full (see above), or closed with the poller
-        writing.send(b"1", socket.MSG_DONTWAIT)
+def _write_back(writing: socket.socket, count: int) -> None:
+    """``count`` wake-up bytes written as the poller would. Where the socket is full,
+    hundreds wait already, each a run of the whole queue."""
+    if count:
+        with contextlib.suppress(OSError):  # full, or closed with the poller
+            writing.send(b"1" * count, socket.MSG_DONTWAIT)

@@ -1,6 +1,7 @@
 """gRPC's wake-up bytes read in bulk: every byte waiting is read in one turn, the queue
-run once; a byte another loop took first is no error; a run gRPC stops part way (an
-event for a closed loop) is woken again and the rest run; a loop bound to gRPC (both of a
+run once; a byte another loop took first is no error, and the bytes read before it are
+written back, as are those of a run gRPC stops part way (an event for a closed loop),
+so the rest of the queue runs; a loop bound to gRPC (both of a
 running controller's) gets the bulk reader, and calls through it are answered."""
 
 from __future__ import annotations
@@ -56,7 +57,19 @@ def test_a_byte_another_loop_read_first_is_no_error(wakeups: Pair) -> None:
     # Nothing waits: gRPC's own read of its byte raises, as it would here.
     _bulk_reader(reading, writing, lambda: runs.append(reading.recv(1)))()
     assert runs == []
-    assert waiting_bytes(reading) == 0, "no byte is written back for a byte another loop took"
+    assert waiting_bytes(reading) == 0, "no byte is written back where none was read here"
+
+
+def test_bytes_read_before_another_loop_took_the_last_are_written_back(wakeups: Pair) -> None:
+    reading, writing = wakeups
+    writing.send(b"1" * 5)
+
+    def handle_events() -> None:  # another loop reads the last byte first; its run may stop part way
+        reading.recv(1 << 16)
+        reading.recv(1)
+
+    _bulk_reader(reading, writing, handle_events)()
+    assert waiting_bytes(reading) == 4
 
 
 def test_a_run_stopped_part_way_is_woken_again_and_the_rest_run(wakeups: Pair) -> None:
@@ -76,7 +89,7 @@ def test_a_run_stopped_part_way_is_woken_again_and_the_rest_run(wakeups: Pair) -
     reader = _bulk_reader(reading, writing, handle_events)
     with pytest.raises(RuntimeError, match="closed"):
         reader()
-    assert waiting_bytes(reading) == 1, "the rest of the queue waits for a wake-up that never comes"
+    assert waiting_bytes(reading) == 2, "the rest of the queue waits for a wake-up that never comes"
     reader()
     assert ran == ["a", "b"]
     assert waiting_bytes(reading) == 0
