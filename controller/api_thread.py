@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from renderq.controller.auth import SERVICE
 from renderq.controller.farm_calls import FarmCalls
+from renderq.controller.loop_wakeups import wake_only_when_asleep
 from renderq.controller.poller_wakeups import read_wakeups_in_bulk
 from renderq.health import SERVICE_NAME as HEALTH_SERVICE
 from renderq.health import Health
@@ -92,5 +93,6 @@ def api_loop() -> asyncio.AbstractEventLoop:
 def _run_loop(ready: concurrent.futures.Future[asyncio.AbstractEventLoop]) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
+    wake_only_when_asleep(loop)
     ready.set_result(loop)
     loop.run_forever()

@@ -27,6 +27,7 @@ from renderq.controller.farm_calls import FarmCalls
 from renderq.controller.interpreter_settings import tune_interpreter
 from renderq.controller.links import LinkManager
 from renderq.controller.long_lived import settle_restored
+from renderq.controller.loop_wakeups import wake_only_when_asleep
 from renderq.controller.metrics import controller_registry
 from renderq.controller.object_storage import ObjectStorage
 from renderq.controller.poller_wakeups import read_wakeups_in_bulk
@@ -186,6 +187,7 @@ async def serve(config: ControllerConfig, started: asyncio.Future[int] | None = 
     try:
         port = await server.open(lambda s: listen(s, config))
         read_wakeups_in_bulk()  # the farm's loop, as the API's (while the API's server keeps the poller)
+        wake_only_when_asleep(asyncio.get_running_loop())  # the API's thread hands it gRPC's completions
         metrics = await start_metrics(config, parts)
     except ListenError:
         await server.stop()
@@ -242,6 +244,7 @@ async def stop_tasks(background: list[asyncio.Task[None]], writer: asyncio.Task[
             await asyncio.wait_for(asyncio.shield(parts.recorder.flush()), 10)
         writer.cancel()
     await asyncio.gather(writer, return_exceptions=True)
+    await parts.recorder.writes_ended()
     parts.store.close()
     log.info("renderq controller stopped")
 

@@ -148,6 +148,10 @@ class Recorder:
         self._nudge = asyncio.Event()
         """Set with either of the two above, to cut the rest between commits short."""
         self._committed = asyncio.Event()
+        self._writing: asyncio.Future[None] | None = None
+        """The store's write in its thread. Cancelling a commit does not stop the thread,
+        which holds the store's connection until it returns: closing the store meanwhile
+        fails (DuckDB refuses a connection busy with another call)."""
         self._commits_begun = 0
         self._commits_done = 0
         self.batches = 0
@@ -223,6 +227,12 @@ class Recorder:
                 break
         self._urgent = self._job_ended = False
 
+    async def writes_ended(self) -> None:
+        """Wait until no write of a commit runs in its thread (one cancelled included), so
+        the store may be closed; its error, if any, was the commit's to tell."""
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
+
     async def flush(self) -> None:
         """Wait until everything changed before this call is stored and published.
 
@@ -281,7 +291,8 @@ class Recorder:
         )
         if batch:
             began = time.perf_counter()
-            await asyncio.to_thread(self.store.write, batch)
+            self._writing = asyncio.ensure_future(asyncio.to_thread(self.store.write, batch))
+            await asyncio.shield(self._writing)
             self.commit_seconds.observe(time.perf_counter() - began)
             self.batches += 1
         for event in events:

@@ -100,3 +100,36 @@ async def test_a_flush_does_not_wait_out_the_pace(tmp_path: Path, monkeypatch: p
     finally:
         writer.cancel()
         store.close()
+
+
+async def test_a_cancelled_commit_lets_its_write_end_before_the_store_closes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A controller stopping on a slow machine gives up waiting for the last commit and
+    cancels it: its write goes on in its thread, and closing the store under it failed
+    (DuckDB: "connection is busy with another call")."""
+    import threading
+
+    store = Store(tmp_path / "farm.duckdb")
+    started, release = threading.Event(), threading.Event()
+    write = store.write
+
+    def slow_write(batch: object) -> None:
+        started.set()
+        assert release.wait(DEADLINE), "the test did not release the write"
+        write(batch)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(store, "write", slow_write)
+    rec = Recorder(store, EventBus())
+    writer = asyncio.create_task(rec.run())
+    rec.changed(job(1))
+    assert await asyncio.to_thread(started.wait, DEADLINE), "no commit began"
+    writer.cancel()
+    await asyncio.gather(writer, return_exceptions=True)
+    ended = asyncio.create_task(rec.writes_ended())
+    await asyncio.sleep(0)
+    assert not ended.done(), "the write still runs: the store must not be closed yet"
+    release.set()
+    async with asyncio.timeout(DEADLINE):
+        await ended
+    store.close()  # raised ResourceInUseException while the write ran
