@@ -23,6 +23,7 @@ from renderq.controller.model import Agent, Attempt, Job, Task
 from renderq.controller.path_mapping import NO_RULES, PathMapper
 from renderq.controller.placement import idle_reason
 from renderq.controller.state_rules import StateRules
+from renderq.controller.time_slices import TimeSlices
 from renderq.controller.work_queue import WorkQueue
 from renderq.durations import WAIT_BUCKETS, Durations
 from renderq.plugins.base import CommandSpec
@@ -30,10 +31,6 @@ from renderq.plugins.registry import get_plugin
 from renderq.v1 import resources_pb2 as pb
 
 log = logging.getLogger(__name__)
-
-
-SLICE = 0.02
-"""Seconds a pass works before it lets the event loop serve links, heartbeats and the API."""
 
 
 class Dispatcher:
@@ -67,17 +64,18 @@ class Dispatcher:
                 await asyncio.sleep(0)
 
     def dispatch(self) -> Iterator[None]:
-        """Run the scheduler once and send what it assigns, pausing (yielding) every
-        ``SLICE`` seconds so that a pass over a large farm never holds up the event loop;
-        then send short tasks ahead to the agents left full."""
+        """Run the scheduler once and send what it assigns, then send short tasks ahead to
+        the agents left full, pausing (yielding) at the end of each time slice so that a
+        pass over a large farm never holds up the event loop (time_slices.py)."""
         self.passes += 1
+        slices = TimeSlices()
         agents = self._agents_with_room()
         self._open = {a.id for a in agents}
         if self.queue.runnable and agents:
-            yield from self._pass(agents)
-        self._send_ahead()
+            yield from self._pass(agents, slices)
+        yield from self._send_ahead(slices)
 
-    def _pass(self, agents: list[Agent]) -> Iterator[None]:
+    def _pass(self, agents: list[Agent], slices: TimeSlices) -> Iterator[None]:
         state = self.state
         if self._grouped[0] != self.queue.version:
             runnable = (state.jobs[i] for i in self.queue.runnable)
@@ -86,12 +84,10 @@ class Dispatcher:
         starts = scheduler.assignments(
             self._grouped[1], agents, state.holdings.by_owner, free_limits, self.queue.peek, self.qualified
         )
-        pause = time.monotonic() + SLICE
         for start in starts:
             self._start(start)
-            if time.monotonic() >= pause:
+            if slices.spent():
                 yield
-                pause = time.monotonic() + SLICE
         self._open = {a.id for a in agents if a.free_slots > 0}
 
     def _agents_with_room(self) -> list[Agent]:
@@ -124,9 +120,10 @@ class Dispatcher:
         if task is not None:
             self._assign(job, task, agent, start.gpus)
 
-    def _send_ahead(self) -> None:
+    def _send_ahead(self, slices: TimeSlices) -> Iterator[None]:
         """Give the agents that have no free slot, running a job of short tasks, some of
-        its tasks to wait for their slots (``queue_ahead``)."""
+        its tasks to wait for their slots (``queue_ahead``); yields between two agents
+        when the slice is spent (each agent is looked at afresh after a pause)."""
         state, queue = self.state, self.queue
         full = self._filled | state.holdings.promoted
         self._filled.clear()
@@ -147,6 +144,8 @@ class Dispatcher:
                     queue.pop_pending(job)
                     self._assign(job, task, agent, (), ahead=True)
                     room -= 1
+            if slices.spent():
+                yield
 
     def _limits_free(self, job: Job) -> bool:
         limits, held = self.state.limits, self.state.holdings.by_limit

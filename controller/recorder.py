@@ -29,8 +29,9 @@ from renderq.controller.model import (
     timestamp,
 )
 from renderq.controller.new_job_rows import NewJob
-from renderq.controller.schema import rows_of
+from renderq.controller.schema import Row, rows_of
 from renderq.controller.store import Batch, Store
+from renderq.controller.time_slices import TimeSlices
 from renderq.durations import QUICK_BUCKETS, Durations
 from renderq.states import JOB_FINAL
 from renderq.v1 import farm_service_pb2 as fpb
@@ -63,6 +64,8 @@ wait for waits less: a job that ends is committed within ``COMMIT_INTERVAL`` of 
 commit, as on a quiet farm, and what a ``flush`` waits for at once."""
 BUSY_RECORDS = 100
 """Records stored by one commit from which the farm counts as busy."""
+ROWS_AT_ONCE = 1000
+"""Records of one kind made into rows between two looks at the time slice."""
 
 Record = Job | Task | Frame | Attempt | Agent | ApiToken | AuditRecord | Limit | PathMapping
 Gone = Job | Agent | Limit | PathMapping
@@ -249,43 +252,27 @@ class Recorder:
             await self._committed.wait()
 
     async def _commit_once(self) -> int:
-        """Store and publish everything changed so far; returns how many records it stored."""
+        """Store and publish everything changed so far; returns how many records it stored.
+
+        Its records are made into rows and events in time slices (time_slices.py): on a
+        busy farm a commit takes thousands of them, which held the loop half a second. A
+        record changed during a pause is also in the next commit, which stores and
+        publishes it again as it is then."""
         self._commits_begun += 1
         dirty, self._dirty = self._dirty, {}
         created, self._created = self._created, {}
         deleted, self._deleted = self._deleted, []
         meta, self._meta = self._meta, {}
         callbacks, self._after_commit = self._after_commit, {}
-        rows: dict[str, list[Any]] = defaultdict(list)
-        events: list[fpb.WatchEventsResponse] = []
-        now = timestamp(time.time())
         gone = {job.id for job in deleted if isinstance(job, Job)}
-        gone_keys = {_key(record) for record in deleted if not isinstance(record, Job)}
-        for key, (record, persist, publish) in dirty.items():
-            kind = key[0]
-            if gone and (record.id if isinstance(record, Job) else getattr(record, "job_id", None)) in gone:
-                continue
-            if key in gone_keys:
-                continue
-            if persist:
-                rows[kind].append(record)
-            if publish and kind in _FIELD:
-                event = fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_UPSERTED)
-                # Only the watched kinds (jobs, tasks, frames, agents) reach here; mypy cannot tell.
-                getattr(event, _FIELD[kind]).CopyFrom(record.to_proto())  # type: ignore[union-attr]
-                events.append(event)
-        for record in deleted:
-            if _KIND[type(record)] in _FIELD:
-                event = fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_DELETED)
-                getattr(event, _FIELD[_KIND[type(record)]]).CopyFrom(record.to_proto())
-                events.append(event)
+        rows, events = await _rows_and_events(dirty, deleted, gone)
         first = self.bus.reserve(len(events))
         for i, event in enumerate(events):
             event.sequence = first + i
         batch = Batch(
-            rows={kind: rows_of(kind, records) for kind, records in rows.items()},
+            rows=rows,
             deleted_jobs=sorted(gone),
-            deleted_keys=_keys_by_table(gone_keys),
+            deleted_keys=_keys_by_table({_key(record) for record in deleted if not isinstance(record, Job)}),
             meta=meta | ({"event_sequence": str(self.bus.last_sequence)} if events else {}),
             new_jobs=_new_jobs(created, dirty, gone) if created else [],
         )
@@ -301,4 +288,44 @@ class Recorder:
             callback()
         self._commits_done += 1
         self._committed.set()
-        return sum(len(records) for records in rows.values())
+        return sum(len(kind_rows) for kind_rows in rows.values())
+
+
+async def _rows_and_events(
+    dirty: dict[tuple[str, Any], Dirty], deleted: list[Gone], gone: set[int]
+) -> tuple[dict[str, list[Row]], list[fpb.WatchEventsResponse]]:
+    """The rows to store by table and the events to publish for a commit's records (those
+    of a job deleted meanwhile left out), pausing for the loop as each slice is spent."""
+    slices = TimeSlices()
+    now = timestamp(time.time())
+    gone_keys = {_key(record) for record in deleted if not isinstance(record, Job)}
+    records: dict[str, list[Record]] = defaultdict(list)
+    events: list[fpb.WatchEventsResponse] = []
+    for key, (record, persist, publish) in dirty.items():
+        kind = key[0]
+        if gone and (record.id if isinstance(record, Job) else getattr(record, "job_id", None)) in gone:
+            continue
+        if key in gone_keys:
+            continue
+        if persist:
+            records[kind].append(record)
+        if publish and kind in _FIELD:
+            event = fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_UPSERTED)
+            # Only the watched kinds (jobs, tasks, frames, agents) reach here; mypy cannot tell.
+            getattr(event, _FIELD[kind]).CopyFrom(record.to_proto())  # type: ignore[union-attr]
+            events.append(event)
+        if slices.spent():
+            await asyncio.sleep(0)
+    for record in deleted:
+        if _KIND[type(record)] in _FIELD:
+            event = fpb.WatchEventsResponse(time=now, change=fpb.CHANGE_TYPE_DELETED)
+            getattr(event, _FIELD[_KIND[type(record)]]).CopyFrom(record.to_proto())
+            events.append(event)
+    rows: dict[str, list[Row]] = {}
+    for kind, of_kind in records.items():
+        rows[kind] = []
+        for start in range(0, len(of_kind), ROWS_AT_ONCE):
+            rows[kind] += rows_of(kind, of_kind[start : start + ROWS_AT_ONCE])
+            if slices.spent():
+                await asyncio.sleep(0)
+    return rows, events

@@ -8,10 +8,13 @@ import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
 
+import pytest
 from google.protobuf import duration_pb2
 from google.protobuf.message import Message
 
+from renderq.controller import dispatcher, recorder
 from renderq.controller.queue_ahead import LEARNING, MOST_AHEAD
+from renderq.controller.time_slices import SLICE, TimeSlices
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
@@ -89,9 +92,18 @@ async def slots_in_use(stub: fgrpc.FarmServiceStub, agent: ScriptedAgent) -> int
     return (await stub.GetAgent(fpb.GetAgentRequest(agent_id=agent.agent_id))).agent.slots_used
 
 
+@pytest.mark.parametrize("slice_seconds", [SLICE, 0.0], ids=["slices", "a-pause-after-each-step"])
 async def test_short_tasks_wait_on_the_agent_and_each_takes_a_slot_as_one_ends(
-    farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent
+    farm_stub: fgrpc.FarmServiceStub,
+    scripted_agent: ScriptedAgent,
+    monkeypatch: pytest.MonkeyPatch,
+    slice_seconds: float,
 ) -> None:
+    """With a pause after each step too (the dispatcher's pass, its tasks sent ahead and the
+    commits' preparation let the loop run whenever their slice is spent: time_slices.py),
+    while links and the API change the farm meanwhile."""
+    for module in (dispatcher, recorder):
+        monkeypatch.setattr(module, "TimeSlices", lambda: TimeSlices(slice_seconds))
     await until_agent_online(farm_stub)
     job = (await farm_stub.CreateJob(fpb.CreateJobRequest(job=command_job("1-40", 1)))).job
     slots = Slots(scripted_agent)
