@@ -33,7 +33,7 @@ async def test_agent_without_the_key_is_listed_with_why_and_given_nothing(
     assert agent.problem == ""
 
 
-@pytest.mark.parametrize("agent_key", [os.urandom(32)])
+@pytest.mark.parametrize("agent_key", [os.urandom(32)], ids=["another-farms-key"])
 async def test_agent_with_another_farms_key_is_refused(
     farm_stub: fgrpc.FarmServiceStub, scripted_agent: ScriptedAgent
 ) -> None:
