@@ -265,14 +265,15 @@ class Recorder:
         meta, self._meta = self._meta, {}
         callbacks, self._after_commit = self._after_commit, {}
         gone = {job.id for job in deleted if isinstance(job, Job)}
-        rows, events = await _rows_and_events(dirty, deleted, gone)
+        gone_keys = {_key(record) for record in deleted if not isinstance(record, Job)}
+        rows, events = await _rows_and_events(dirty, deleted, gone, gone_keys)
         first = self.bus.reserve(len(events))
         for i, event in enumerate(events):
             event.sequence = first + i
         batch = Batch(
             rows=rows,
             deleted_jobs=sorted(gone),
-            deleted_keys=_keys_by_table({_key(record) for record in deleted if not isinstance(record, Job)}),
+            deleted_keys=_keys_by_table(gone_keys),
             meta=meta | ({"event_sequence": str(self.bus.last_sequence)} if events else {}),
             new_jobs=_new_jobs(created, dirty, gone) if created else [],
         )
@@ -292,13 +293,13 @@ class Recorder:
 
 
 async def _rows_and_events(
-    dirty: dict[tuple[str, Any], Dirty], deleted: list[Gone], gone: set[int]
+    dirty: dict[tuple[str, Any], Dirty], deleted: list[Gone], gone: set[int], gone_keys: set[tuple[str, Any]]
 ) -> tuple[dict[str, list[Row]], list[fpb.WatchEventsResponse]]:
     """The rows to store by table and the events to publish for a commit's records (those
-    of a job deleted meanwhile left out), pausing for the loop as each slice is spent."""
+    of a job, agent, limit or rule deleted meanwhile left out: ``gone`` jobs, ``gone_keys``
+    the others), pausing for the loop as each slice is spent."""
     slices = TimeSlices()
     now = timestamp(time.time())
-    gone_keys = {_key(record) for record in deleted if not isinstance(record, Job)}
     records: dict[str, list[Record]] = defaultdict(list)
     events: list[fpb.WatchEventsResponse] = []
     for key, (record, persist, publish) in dirty.items():
