@@ -401,7 +401,7 @@ ATTEMPTS = Table("attempts", Attempt, (
     Column("job_id", "BIGINT"),
     Column("agent_id", "VARCHAR"),
     _list("frames", "BIGINT[]"),
-    Column("state", "VARCHAR"),
+    Column("state", "VARCHAR", encode=str),  # a plain str, as the journal keeps only Python's own types
     Column("start_time", "DOUBLE"),
     Column("end_time", "DOUBLE"),
     Column("exit_code", "INTEGER"),
@@ -469,15 +469,27 @@ PATH_MAPPINGS = Table("path_mappings", PathMapping, (
 TABLES: dict[str, Table] = {
     t.name: t for t in (JOBS, TASKS, FRAMES, ATTEMPTS, AGENTS, TOKENS, AUDIT, LIMITS, PATH_MAPPINGS)
 }
+JOB_COLUMN = {
+    table.name: [c.name for c in table.columns].index("job_id") for table in (TASKS, FRAMES, ATTEMPTS)
+}
+"""Where the tables of a job's records hold its id."""
+JOURNAL_VERSION = 7
+"""The schema version that added the store's journal of commits (``store_journal.py``):
+a release before it would not know to fold the rows waiting there, and must not open it."""
 SCHEMA_VERSION = max(
-    max(t.since, *(c.since for c in t.columns), *(c.retype.since for c in t.columns if c.retype))
-    for t in TABLES.values()
+    JOURNAL_VERSION,
+    *(
+        max(t.since, *(c.since for c in t.columns), *(c.retype.since for c in t.columns if c.retype))
+        for t in TABLES.values()
+    ),
 )
 
 
 def migration(version: int, tables: Iterable[Table] = TABLES.values()) -> list[str]:
     """The statements that take the schema from ``version - 1`` to ``version``."""
     statements = ["CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)"] if version == 1 else []
+    if version == JOURNAL_VERSION:
+        statements.append("CREATE TABLE journal (sequence BIGINT, data BLOB)")
     for table in tables:
         if table.since == version:
             statements.append(table.create_sql(version))

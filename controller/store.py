@@ -1,12 +1,14 @@
 """DuckDB: the farm's durable record.
 
 Only the controller opens the file, through one connection used by one writer at a
-time (the recorder). Writes come in batches: every changed row of a batch is upserted
-in one transaction, one statement per table that reads the rows column by column from
-NumPy arrays, so a tick with a thousand frame changes and the submit of a million frames
-alike are one statement per table (a new job's tasks and frames from columns made from its
-range: ``new_job_rows.py``). Forward-only migrations run at start; no foreign keys
-or explicit indexes (they block ALTER and turn UPDATEs into DELETE+INSERT).
+time (the recorder). Writes come in batches. A busy farm's routine batch (changed rows of
+jobs, tasks, frames, attempts and agents) is one row of the journal, its rows folded into
+their tables every few seconds (``store_journal.py``). Every other batch, and each fold, is
+one transaction that upserts each table's rows in one statement, reading them column by
+column from NumPy arrays, so a fold of thousands of frame changes and the submit of a
+million frames alike are one statement per table (a new job's tasks and frames from
+columns made from its range: ``new_job_rows.py``). Forward-only migrations run at start;
+no foreign keys or explicit indexes (they block ALTER and turn UPDATEs into DELETE+INSERT).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
@@ -32,6 +34,7 @@ from renderq.controller.schema import (
     ATTEMPTS,
     AUDIT,
     FRAMES,
+    JOB_COLUMN,
     JOBS,
     LIMITS,
     PATH_MAPPINGS,
@@ -43,16 +46,12 @@ from renderq.controller.schema import (
     Table,
     migration,
 )
+from renderq.controller.store_journal import Journal, decoded, encoded
 
 log = logging.getLogger(__name__)
 
 _ROWS = "renderq_rows"
 """The name under which a batch's rows of one table are shown to DuckDB."""
-
-_JOB_COLUMN = {
-    table.name: [c.name for c in table.columns].index("job_id") for table in (TASKS, FRAMES, ATTEMPTS)
-}
-"""Where the tables of a job's records hold its id."""
 
 _DTYPES: dict[str, Any] = {"BIGINT": np.int64, "INTEGER": np.int64, "DOUBLE": np.float64, "BOOLEAN": np.bool_}
 
@@ -101,12 +100,27 @@ class Store:
         upsert costs milliseconds however few its rows: unchanged rows are not written."""
         self._migrate()
         self._newest_job = self._newest_stored_job()
-        """The highest job id any stored row belongs to. Job ids only grow (a farm never
-        issues one twice): the rows of a job with a higher id are new, inserted without
+        """The highest job id any row in the tables belongs to. Job ids only grow (a farm
+        never issues one twice): the rows of a job with a higher id are new, inserted without
         looking up their keys."""
+        self._journal = Journal()
+        self._replay_journal()
 
     def close(self) -> None:
-        self.con.close()
+        """Fold the journal, so the file's tables hold everything, and close the file."""
+        try:
+            self.fold()
+        finally:
+            self.con.close()
+
+    def _replay_journal(self) -> None:
+        """Fold what a controller killed between two folds left in the journal."""
+        entries = self.con.execute("SELECT data FROM journal ORDER BY sequence").fetchall()
+        for (data,) in entries:
+            self._journal.add(*decoded(data))
+        if entries:
+            log.info("folding the journal path=%s commits=%d", self.path, len(entries))
+            self.fold()
 
     def _migrate(self) -> None:
         self.con.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER)")
@@ -126,22 +140,57 @@ class Store:
             self.con.execute("COMMIT")
 
     def _newest_stored_job(self) -> int:
-        newest = " UNION ALL ".join(f"SELECT max(job_id) FROM {table}" for table in _JOB_COLUMN)
+        newest = " UNION ALL ".join(f"SELECT max(job_id) FROM {table}" for table in JOB_COLUMN)
         row = self.con.execute(
             f"SELECT max(id) FROM (SELECT max(id) AS id FROM jobs UNION ALL {newest})"
         ).fetchone()
         return row[0] if row and row[0] is not None else 0
 
     def write(self, batch: Batch) -> None:
-        """Apply one batch in one transaction. No collection meanwhile: DuckDB makes Python
-        objects as it reads a new job's million rows, and the collections they set off, each
-        walking every record of the farm, took half the time of storing a million frames."""
-        with collection_paused():
-            self._write(batch)
+        """Apply one batch: a busy farm's routine rows as one row of the journal, anything
+        else (and the journal, when due) in their tables, in one transaction.
 
-    def _write(self, batch: Batch) -> None:
+        No collection meanwhile: DuckDB makes Python objects as it reads a new job's million
+        rows, and the collections they set off, each walking every record of the farm, took
+        half the time of storing a million frames."""
+        with collection_paused():
+            jobs = [row for row in batch.rows.get("jobs", ()) if self._job_rows.get(row[0]) != row]
+            rows = {table: jobs if table == "jobs" else rows for table, rows in batch.rows.items()}
+            rows = {table: table_rows for table, table_rows in rows.items() if table_rows}
+            routine = not (batch.deleted_jobs or batch.deleted_keys or batch.new_jobs)
+            if routine and self._journal.holds(rows, self._newest_job) and not self._journal.due():
+                self._to_journal(rows, batch.meta)
+            else:
+                self._fold(replace(batch, rows=rows))
+        for job_id in batch.deleted_jobs:
+            self._job_rows.pop(job_id, None)
+        self._job_rows.update((row[0], row) for row in jobs)
+
+    def fold(self) -> None:
+        """Write the rows waiting in the journal to their tables (``store_journal.py``)."""
+        if self._journal.entries:
+            with collection_paused():
+                self._fold(Batch())
+
+    def _to_journal(self, rows: dict[str, list[Row]], meta: dict[str, str]) -> None:
+        if not rows and not meta:
+            return
+        entry = [self._journal.entries + 1, encoded(rows, meta)]
+        self.con.execute("INSERT INTO journal VALUES (?, ?)", entry)
+        self._journal.add(rows, meta)
+
+    def _fold(self, batch: Batch) -> None:
+        """``batch`` and the rows waiting in the journal (which it overrides) into the tables."""
+        journal = self._journal
+        if journal.entries:
+            rows = journal.rows_before(batch.rows, batch.deleted_jobs, batch.deleted_keys)
+            batch = replace(batch, rows=rows, meta=journal.meta | batch.meta)
+        self._write(batch, empty_journal=journal.entries > 0)
+        journal.clear()
+
+    def _write(self, batch: Batch, *, empty_journal: bool) -> None:
         con = self.con
-        jobs = [row for row in batch.rows.get("jobs", ()) if self._job_rows.get(row[0]) != row]
+        jobs = batch.rows.get("jobs", [])
         new_jobs = {row[0] for row in jobs if row[0] > self._newest_job}
         new_jobs.update(new.job.id for new in batch.new_jobs)
         newest = max(new_jobs, default=self._newest_job)
@@ -156,9 +205,7 @@ class Store:
                 for key in keys:
                     con.execute(f"DELETE FROM {table} WHERE {column} = ?", [key])
             for table, rows in batch.rows.items():
-                if table == "jobs":
-                    self._insert(JOBS, jobs)
-                elif table in _JOB_COLUMN:
+                if table in JOB_COLUMN:
                     newest = max(newest, self._insert_of_jobs(TABLES[table], rows, new_jobs))
                 else:
                     self._insert(TABLES[table], rows)
@@ -166,13 +213,12 @@ class Store:
                 self._insert_new_job(new)
             for key, value in batch.meta.items():
                 self._set_meta(key, value)
+            if empty_journal:
+                con.execute("DELETE FROM journal")
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")
             raise
-        for job_id in batch.deleted_jobs:
-            self._job_rows.pop(job_id, None)
-        self._job_rows.update((row[0], row) for row in jobs)
         self._newest_job = newest
 
     def _set_meta(self, key: str, value: str) -> None:
@@ -184,7 +230,7 @@ class Store:
     def _insert_of_jobs(self, table: Table, rows: Sequence[Row], new_jobs: set[int]) -> int:
         """Store rows that belong to jobs: those of ``new_jobs`` inserted, the others
         upserted. Returns the highest job id among the others (0 if none)."""
-        column = _JOB_COLUMN[table.name]
+        column = JOB_COLUMN[table.name]
         new = [row for row in rows if row[column] in new_jobs] if new_jobs else []
         old = [row for row in rows if row[column] not in new_jobs] if new else rows
         self._insert(table, new, replace=False)
@@ -228,6 +274,7 @@ class Store:
         """The farm as stored, its records out of the collector's sight (made_long_lived): a
         million frames and their tasks are millions of objects, and every collection they set
         off would walk all those made before."""
+        self.fold()
         with made_long_lived():
             return self._load()
 
@@ -275,6 +322,7 @@ class Store:
                 cursor.execute(f'COPY FROM DATABASE "{row[0]}" TO {alias}')
             finally:
                 cursor.execute(f"DETACH {alias}")
+        Store(path).close()  # the copy's journal folded into its tables, as a restore would
         return SCHEMA_VERSION
 
     def audit_records(self, before: int, limit: int) -> list[AuditRecord]:
