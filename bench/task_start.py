@@ -3,9 +3,9 @@
 Runs N processes of ``true`` one after the other, each started, its output read to the end
 and its exit awaited as the agent's runner does, through each way the agent has: on Linux
 a pidfd and the pipe read from the event loop (``child_process.PidfdChild``), elsewhere
-asyncio's subprocess transport (``TransportChild``, which every system used before).
-The two alternate in rounds, in one run, so both see the same machine. CPU is this
-process's only (``true``'s own is the same either way).
+asyncio's subprocess transport (``TransportChild``, which every system used before). The
+two alternate in rounds, in one run, so both see the same machine. CPU is this process's
+(the agent's) and, apart, its children's: ``true`` and what ran in the child before it.
 
 Usage: python bench/task_start.py [--processes 1000] [--rounds 3] [--json PATH]
 """
@@ -37,17 +37,18 @@ async def _pidfd(argv: list[str], cwd: Path, env: dict[str, str]) -> ChildProces
 
 
 WAYS: dict[str, Start] = {"pidfd": _pidfd, "asyncio transport": TransportChild.start}
+FIGURES = ("cpu_ms", "children_cpu_ms", "wall_ms")
 
 
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
     return usage.ru_utime + usage.ru_stime
 
 
-async def _run(start: Start, processes: int) -> tuple[float, float]:
-    """Milliseconds of this process's CPU and of wall time per process."""
+async def _run(start: Start, processes: int) -> tuple[float, float, float]:
+    """Milliseconds per process of this process's CPU, of its children's, and of wall time."""
     cwd, env = Path.cwd(), dict(os.environ)
-    cpu, wall = _cpu(), time.perf_counter()
+    cpu, children, wall = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN), time.perf_counter()
     for _ in range(processes):
         child = await start(["true"], cwd, env)
         while await child.read(65536):
@@ -55,17 +56,26 @@ async def _run(start: Start, processes: int) -> tuple[float, float]:
         await child.exited.wait()
         if child.returncode != 0:
             raise SystemExit(f"true exited with {child.returncode}")
-    return (_cpu() - cpu) / processes * 1e3, (time.perf_counter() - wall) / processes * 1e3
+    spent = (
+        _cpu(resource.RUSAGE_SELF) - cpu,
+        _cpu(resource.RUSAGE_CHILDREN) - children,
+        time.perf_counter() - wall,
+    )
+    return spent[0] / processes * 1e3, spent[1] / processes * 1e3, spent[2] / processes * 1e3
 
 
 async def _bench(processes: int, rounds: int) -> dict[str, dict[str, list[float]]]:
-    results: dict[str, dict[str, list[float]]] = {name: {"cpu_ms": [], "wall_ms": []} for name in WAYS}
+    results: dict[str, dict[str, list[float]]] = {name: {f: [] for f in FIGURES} for name in WAYS}
     for round_ in range(1, rounds + 1):
         for name, start in WAYS.items():
-            cpu, wall = await _run(start, processes)
-            results[name]["cpu_ms"].append(cpu)
-            results[name]["wall_ms"].append(wall)
-            print(f"round {round_}: {name:18s} CPU {cpu:.3f} ms, wall {wall:.3f} ms per process", flush=True)
+            figures = await _run(start, processes)
+            for figure, value in zip(FIGURES, figures, strict=True):
+                results[name][figure].append(value)
+            print(
+                f"round {round_}: {name:18s} CPU {figures[0]:.3f} ms, children {figures[1]:.3f} ms,"
+                f" wall {figures[2]:.3f} ms per process",
+                flush=True,
+            )
     return results
 
 
@@ -85,6 +95,7 @@ def main() -> None:
     for name, figures in results.items():
         print(
             f"median: {name:18s} CPU {statistics.median(figures['cpu_ms']):.3f} ms, "
+            f"children {statistics.median(figures['children_cpu_ms']):.3f} ms, "
             f"wall {statistics.median(figures['wall_ms']):.3f} ms per process"
         )
     print(f"load average {load[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")

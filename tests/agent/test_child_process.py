@@ -123,3 +123,34 @@ async def test_a_process_that_cannot_be_watched_is_killed_not_left_running(
     (pid,) = started
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed and reaped: not even a zombie is left
+
+
+@pytest.mark.usefixtures("way")
+async def test_the_process_starts_in_its_folder_with_nothing_but_its_three_streams(tmp_path: Path) -> None:
+    """Its working folder, stdin at its end, no descriptor of the agent's but the pipe, and
+    SIGPIPE and SIGXFSZ (which Python ignores) back to their default."""
+    script = "pwd; cat; ls /proc/$$/fd | tr '\\n' ' '; echo; grep SigIgn /proc/$$/status"
+    child = await start(script, tmp_path)
+    folder, fds, ignored = (await read_all(child)).decode().splitlines()
+    await exited(child, "it prints and exits")
+    assert folder == str(tmp_path)
+    assert fds.split() == ["0", "1", "2"]
+    mask = int(ignored.split()[1], 16)
+    assert not mask & (1 << (signal.SIGPIPE - 1) | 1 << (signal.SIGXFSZ - 1)), ignored
+
+
+@pytest.mark.usefixtures("way")
+async def test_the_program_is_looked_up_on_the_path_of_the_tasks_environment(tmp_path: Path) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "renderer").write_text("#!/bin/sh\necho the jobs own renderer\n")
+    (tools / "renderer").chmod(0o755)
+    (tools / "locked").write_text("#!/bin/sh\necho never\n")
+    env = {**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+    child = await start_child(["renderer"], tmp_path, env, None)
+    assert await read_all(child) == b"the jobs own renderer\n"
+    await exited(child, "the renderer prints and exits")
+    with pytest.raises(FileNotFoundError):
+        await start_child(["renderer"], tmp_path, dict(os.environ), None)
+    with pytest.raises(PermissionError):
+        await start_child([str(tools / "locked")], tmp_path, env, None)
