@@ -1,8 +1,9 @@
 """Group commit: changed records go to DuckDB in batches, then out on the event bus.
 
 The farm changes records in memory and calls ``changed()``; the recorder's one writer
-task takes everything changed so far, upserts it in one transaction in a worker thread
-(while the farm keeps going and the next batch accumulates), then publishes the events
+task takes everything changed so far, stores it in one transaction in a worker thread
+(a busy farm's as one row of the store's journal: store_journal.py; while the farm keeps
+going and the next batch accumulates), then publishes the events
 and runs the after-commit callbacks (the acks to agents: "stored, you may forget").
 A record changed ten times between two commits is written and published once.
 """
@@ -41,12 +42,13 @@ log = logging.getLogger(__name__)
 COMMIT_INTERVAL = 0.1
 """Least seconds from one commit's start to the next, unless a caller waits in ``flush``.
 
-A DuckDB commit costs 15-20 ms of CPU whatever its size (each upsert statement has a
-fixed cost of 2-4 ms, its rows almost nothing), so back-to-back commits under load
-took a third of a core for the store alone (bench/README.md). Pacing them lets a batch
-gather many frames, and a record changed again meanwhile is written and published once.
-The price is the delay of acks and WatchEvents, at most this long; API calls that wait
-for their change to be stored (``flush``) are not held back.
+Each commit has costs of its own whatever its size: a row of the store's journal (and, at
+each fold, one DuckDB upsert per table, 10-15 ms however few its rows: store_journal.py),
+an ack to every agent that reported, a job's progress published again. Back-to-back
+commits under load once took a third of a core for the store alone (bench/README.md).
+Pacing them lets a batch gather many frames, and a record changed again meanwhile is
+written and published once. The price is the delay of acks and WatchEvents, at most this
+long; API calls that wait for their change to be stored (``flush``) are not held back.
 """
 STORE_SHARE = 0.5
 """Most of the time the store may spend committing: under heavy load a commit takes
@@ -56,12 +58,13 @@ A quiet farm's commits take a few milliseconds and keep ``COMMIT_INTERVAL``."""
 LONGEST_PAUSE = 0.5
 """Seconds events and acks may wait for a commit at most, however long the last one took."""
 BUSY_INTERVAL = 0.25
-"""Least seconds between commits while the farm is busy (``BUSY_RECORDS``): each DuckDB
-statement costs the same 3-5 ms for one row as for hundreds, so on a farm finishing
-hundreds of frames a second, commits 4 times a second instead of 10 took the controller
-1.24 -> 0.82 ms of CPU per frame and the agents fewer acks (bench/README.md). What people
-wait for waits less: a job that ends is committed within ``COMMIT_INTERVAL`` of the last
-commit, as on a quiet farm, and what a ``flush`` waits for at once."""
+"""Least seconds between commits while the farm is busy (``BUSY_RECORDS``): when every
+commit upserted each table (3-5 ms for one row as for hundreds), commits 4 times a second
+instead of 10 took the controller 1.24 -> 0.82 ms of CPU per frame on a farm finishing
+hundreds of frames a second, and the agents fewer acks (bench/README.md); the journal has
+since made a commit cheaper, the acks and events per commit remain. What people wait for
+waits less: a job that ends is committed within ``COMMIT_INTERVAL`` of the last commit, as
+on a quiet farm, and what a ``flush`` waits for at once."""
 BUSY_RECORDS = 100
 """Records stored by one commit from which the farm counts as busy."""
 ROWS_AT_ONCE = 1000
