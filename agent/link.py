@@ -1,8 +1,8 @@
 """The agent's side of ``AgentService.Link``: one controller link at a time.
 
 The controller dials; the agent answers its hello, replays the outbox, then streams
-new events and a heartbeat. Requests (assign, cancel, ack, drain, cleanup, analyze) are
-read by one task and events written by another; an answer to a request (a cleanup's, a
+new events and a heartbeat. Requests (assign, several assigns in one, cancel, ack, drain,
+cleanup, analyze) are read by one task and events written by another; an answer to a request (a cleanup's, a
 scene analysis) takes its turn on the same ``LinkWriter``, since a stream allows one write
 at a time. A link that goes away takes nothing with it: tasks keep running and their
 events wait in the outbox for the next link, which replaces the previous one (a controller that reconnects
@@ -216,6 +216,9 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
             kind = request.WhichOneof("kind")
             if kind == "assign":
                 self._attempts.assign(request.assign)
+            elif kind == "assign_many":
+                for assign in request.assign_many.tasks:
+                    self._attempts.assign(assign)
             elif kind == "cancel":
                 self._attempts.cancel(request.cancel.attempt_id, request.cancel.reason)
             elif kind == "ack":

@@ -219,4 +219,5 @@ class AgentServer:
             port=self.port,
             cost_per_hour=config.cost_per_hour,
             allowed_plugins=config.allowed_plugins,
+            takes_assign_many=True,
         )

@@ -258,6 +258,7 @@ class SimAgent:
             pool="default",
             known_attempt_ids=self._attempts.known_ids(),
             port=self.port,
+            takes_assign_many=True,
         )
 
     async def start(self) -> str:

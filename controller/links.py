@@ -13,6 +13,7 @@ import asyncio
 import enum
 import logging
 import uuid
+from collections import deque
 from pathlib import Path
 
 import grpc
@@ -21,7 +22,7 @@ import renderq
 from renderq import farm_key, tls
 from renderq.controller.blob_serving import BlobServing
 from renderq.controller.farm import Farm
-from renderq.grpc_limits import MESSAGE_SIZE_OPTIONS
+from renderq.grpc_limits import MAX_MESSAGE_BYTES, MESSAGE_SIZE_OPTIONS
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import agent_service_pb2_grpc as agrpc
 
@@ -42,6 +43,9 @@ REFUSED_BACKOFF_MAX = 300.0
 will not come right by itself: it is retried ever more rarely, up to every 5 minutes,
 so a second farm on the LAN costs it a log line now and then, not every 5 s."""
 HELLO_TIMEOUT = 10.0
+ASSIGN_MANY_BYTES = MAX_MESSAGE_BYTES // 4
+"""Bytes of assignments from which no more join one message: a task's project files are
+listed in its assignment, and several large ones must stay far under the message limit."""
 
 
 class Outcome(enum.Enum):
@@ -73,20 +77,44 @@ class Backoff:
 
 
 class LinkSession:
-    """One open Link stream; what the farm holds as the agent's link."""
+    """One open Link stream; what the farm holds as the agent's link.
 
-    def __init__(self) -> None:
-        self._outgoing: asyncio.Queue[apb.LinkRequest] = asyncio.Queue()
+    Requests go out in the order they were sent. To an agent that takes them
+    (``AgentHello.takes_assign_many``), assignments waiting one behind the other go in one
+    message (``assign_many``): the dispatcher's pass refills an agent's slots and the tasks
+    sent ahead several at a time, and each message costs both sides a write and a read
+    (the largest single cost left per task, bench/README.md)."""
+
+    def __init__(self, *, assign_many: bool = False) -> None:
+        self._outgoing: deque[apb.LinkRequest] = deque()
+        self._sent = asyncio.Event()
+        self._assign_many = assign_many
         self.open = True
 
     def send(self, request: apb.LinkRequest) -> None:
         if self.open:
-            self._outgoing.put_nowait(request)
+            self._outgoing.append(request)
+            self._sent.set()
 
     async def write_loop(self, call: grpc.aio.StreamStreamCall) -> None:
         while True:
-            request = await self._outgoing.get()
-            await call.write(request)
+            while not self._outgoing:
+                self._sent.clear()
+                await self._sent.wait()
+            await call.write(self._next())
+
+    def _next(self) -> apb.LinkRequest:
+        """The oldest request, with the assignments right behind it when it is one."""
+        outgoing = self._outgoing
+        request = outgoing.popleft()
+        if not (self._assign_many and request.HasField("assign")):
+            return request
+        tasks = [request.assign]
+        size = request.ByteSize()
+        while outgoing and outgoing[0].HasField("assign") and size < ASSIGN_MANY_BYTES:
+            size += outgoing[0].ByteSize()
+            tasks.append(outgoing.popleft().assign)
+        return request if len(tasks) == 1 else apb.LinkRequest(assign_many=apb.AssignTasks(tasks=tasks))
 
 
 class AgentLink:
@@ -198,7 +226,7 @@ class AgentLink:
         """The link of a proven agent, until it ends: its events and heartbeats to the farm,
         the farm's requests to it."""
         farm = self.manager.farm
-        session = LinkSession()
+        session = LinkSession(assign_many=hello.takes_assign_many)
         farm.liveness.connected(session, address, hello)
         farm.outputs.linked(hello.agent_id)
         writer = asyncio.create_task(session.write_loop(call))

@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class LinkRequest(_message.Message):
-    __slots__ = ("hello", "assign", "cancel", "ack", "drain", "proof", "cleanup", "blob", "want_output", "analyze")
+    __slots__ = ("hello", "assign", "cancel", "ack", "drain", "proof", "cleanup", "blob", "want_output", "analyze", "assign_many")
     HELLO_FIELD_NUMBER: _ClassVar[int]
     ASSIGN_FIELD_NUMBER: _ClassVar[int]
     CANCEL_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class LinkRequest(_message.Message):
     BLOB_FIELD_NUMBER: _ClassVar[int]
     WANT_OUTPUT_FIELD_NUMBER: _ClassVar[int]
     ANALYZE_FIELD_NUMBER: _ClassVar[int]
+    ASSIGN_MANY_FIELD_NUMBER: _ClassVar[int]
     hello: ControllerHello
     assign: AssignTask
     cancel: CancelTask
@@ -33,7 +34,8 @@ class LinkRequest(_message.Message):
     blob: BlobChunk
     want_output: OutputWanted
     analyze: AnalyzeScene
-    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., proof: _Optional[_Union[ControllerProof, _Mapping]] = ..., cleanup: _Optional[_Union[CleanupWorkspaces, _Mapping]] = ..., blob: _Optional[_Union[BlobChunk, _Mapping]] = ..., want_output: _Optional[_Union[OutputWanted, _Mapping]] = ..., analyze: _Optional[_Union[AnalyzeScene, _Mapping]] = ...) -> None: ...
+    assign_many: AssignTasks
+    def __init__(self, hello: _Optional[_Union[ControllerHello, _Mapping]] = ..., assign: _Optional[_Union[AssignTask, _Mapping]] = ..., cancel: _Optional[_Union[CancelTask, _Mapping]] = ..., ack: _Optional[_Union[Ack, _Mapping]] = ..., drain: _Optional[_Union[Drain, _Mapping]] = ..., proof: _Optional[_Union[ControllerProof, _Mapping]] = ..., cleanup: _Optional[_Union[CleanupWorkspaces, _Mapping]] = ..., blob: _Optional[_Union[BlobChunk, _Mapping]] = ..., want_output: _Optional[_Union[OutputWanted, _Mapping]] = ..., analyze: _Optional[_Union[AnalyzeScene, _Mapping]] = ..., assign_many: _Optional[_Union[AssignTasks, _Mapping]] = ...) -> None: ...
 
 class LinkResponse(_message.Message):
     __slots__ = ("hello", "events", "heartbeat", "goodbye", "cleaned", "want_blob", "output", "analyzed")
@@ -84,7 +86,7 @@ class ControllerProof(_message.Message):
     def __init__(self, proof: _Optional[bytes] = ...) -> None: ...
 
 class AgentHello(_message.Message):
-    __slots__ = ("agent_id", "version", "session_id", "hardware", "slots", "pool", "tags", "known_attempt_ids", "port", "cost_per_hour", "nonce", "proof", "allowed_plugins")
+    __slots__ = ("agent_id", "version", "session_id", "hardware", "slots", "pool", "tags", "known_attempt_ids", "port", "cost_per_hour", "nonce", "proof", "allowed_plugins", "takes_assign_many")
     AGENT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +100,7 @@ class AgentHello(_message.Message):
     NONCE_FIELD_NUMBER: _ClassVar[int]
     PROOF_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_PLUGINS_FIELD_NUMBER: _ClassVar[int]
+    TAKES_ASSIGN_MANY_FIELD_NUMBER: _ClassVar[int]
     agent_id: str
     version: str
     session_id: str
@@ -111,7 +114,8 @@ class AgentHello(_message.Message):
     nonce: bytes
     proof: bytes
     allowed_plugins: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., session_id: _Optional[str] = ..., hardware: _Optional[_Union[_resources_pb2.Hardware, _Mapping]] = ..., slots: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., known_attempt_ids: _Optional[_Iterable[int]] = ..., port: _Optional[int] = ..., cost_per_hour: _Optional[float] = ..., nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ..., allowed_plugins: _Optional[_Iterable[str]] = ...) -> None: ...
+    takes_assign_many: bool
+    def __init__(self, agent_id: _Optional[str] = ..., version: _Optional[str] = ..., session_id: _Optional[str] = ..., hardware: _Optional[_Union[_resources_pb2.Hardware, _Mapping]] = ..., slots: _Optional[int] = ..., pool: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., known_attempt_ids: _Optional[_Iterable[int]] = ..., port: _Optional[int] = ..., cost_per_hour: _Optional[float] = ..., nonce: _Optional[bytes] = ..., proof: _Optional[bytes] = ..., allowed_plugins: _Optional[_Iterable[str]] = ..., takes_assign_many: _Optional[bool] = ...) -> None: ...
 
 class Command(_message.Message):
     __slots__ = ("argv", "frames", "expected_outputs", "environment")
@@ -174,6 +178,12 @@ class AssignTask(_message.Message):
     shares: _containers.RepeatedScalarFieldContainer[str]
     queued: bool
     def __init__(self, attempt_id: _Optional[int] = ..., task_id: _Optional[int] = ..., job_id: _Optional[int] = ..., plugin: _Optional[str] = ..., commands: _Optional[_Iterable[_Union[Command, _Mapping]]] = ..., environment: _Optional[_Mapping[str, str]] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., gpu_indices: _Optional[_Iterable[int]] = ..., owner: _Optional[str] = ..., files: _Optional[_Iterable[_Union[_resources_pb2.FileEntry, _Mapping]]] = ..., shares: _Optional[_Iterable[str]] = ..., queued: _Optional[bool] = ...) -> None: ...
+
+class AssignTasks(_message.Message):
+    __slots__ = ("tasks",)
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[AssignTask]
+    def __init__(self, tasks: _Optional[_Iterable[_Union[AssignTask, _Mapping]]] = ...) -> None: ...
 
 class CleanupWorkspaces(_message.Message):
     __slots__ = ("request_id", "job_ids")

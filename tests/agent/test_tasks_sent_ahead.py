@@ -80,3 +80,18 @@ async def test_stopping_the_agent_starts_no_waiting_task(
 
     assert order_of(controller, "started") == [1]
     assert not marker.exists(), "a waiting task started while the agent stopped"
+
+
+async def test_tasks_sent_ahead_in_one_message_wait_and_start_in_its_order(
+    controller: FakeController, tmp_path: Path
+) -> None:
+    """``assign_many``: what the controller sends an agent whose hello says it takes it."""
+    assert controller.hello.takes_assign_many
+    go = await slot_taken_until(controller, tmp_path / "go")
+    many = apb.AssignTasks(tasks=[ahead(n, shell("true"), [n]) for n in (2, 3, 4)])
+    await controller.send(apb.LinkRequest(assign_many=many))
+    go.touch()
+    await controller.finished(4)
+
+    assert order_of(controller, "started") == [1, 2, 3, 4]
+    assert all(controller.of(n, "finished")[0].finished.exit_code == 0 for n in (2, 3, 4))
