@@ -158,9 +158,8 @@ class Store:
             rows = {table: jobs if table == "jobs" else rows for table, rows in batch.rows.items()}
             rows = {table: table_rows for table, table_rows in rows.items() if table_rows}
             routine = not (batch.deleted_jobs or batch.deleted_keys or batch.new_jobs)
-            if routine and self._journal.holds(rows, self._newest_job) and not self._journal.due():
-                self._to_journal(rows, batch.meta)
-            else:
+            journaled = routine and self._journal.holds(rows, self._newest_job) and not self._journal.due()
+            if not (journaled and self._to_journal(rows, batch.meta)):
                 self._fold(replace(batch, rows=rows))
         for job_id in batch.deleted_jobs:
             self._job_rows.pop(job_id, None)
@@ -172,12 +171,19 @@ class Store:
             with collection_paused():
                 self._fold(Batch())
 
-    def _to_journal(self, rows: dict[str, list[Row]], meta: dict[str, str]) -> None:
-        if not rows and not meta:
-            return
-        entry = [self._journal.entries + 1, encoded(rows, meta)]
-        self.con.execute("INSERT INTO journal VALUES (?, ?)", entry)
-        self._journal.add(rows, meta)
+    def _to_journal(self, rows: dict[str, list[Row]], meta: dict[str, str]) -> bool:
+        """Keep a routine batch in the journal; False when a value in it is not one of
+        Python's own types (a bug: then its tables take it, rather than the controller
+        failing every commit, restart after restart, on the same rows)."""
+        try:
+            data = encoded(rows, meta)
+        except ValueError as exc:
+            log.error("a commit's rows cannot go to the journal, stored in their tables: %s", exc)
+            return False
+        if rows or meta:
+            self.con.execute("INSERT INTO journal VALUES (?, ?)", [self._journal.entries + 1, data])
+            self._journal.add(rows, meta)
+        return True
 
     def _fold(self, batch: Batch) -> None:
         """``batch`` and the rows waiting in the journal (which it overrides) into the tables."""

@@ -9,9 +9,10 @@ changed rows of those tables is instead one row of the ``journal`` table, its ro
 marshalled into a blob (1-2 ms), and as durable: DuckDB's own log holds it once the
 insert returns. The rows also wait here in memory, the newest of each key winning, until
 the store folds them into their tables, in one transaction that empties the journal:
-every ``FOLD_SECONDS``, at ``FOLD_ROWS`` waiting rows, with any batch that holds more
-than rows (a new job, a deletion, an audit record, a token), and before the store is
-read or closed. Opening the store folds what a killed controller left in the journal.
+with the first commit ``FOLD_SECONDS`` after the oldest waiting one or at ``FOLD_ROWS``
+waiting rows, with any batch that holds more than rows (a new job, a deletion, an audit
+record, a token), and before the store is read or closed. Opening the store folds what a
+killed controller left in the journal.
 
 ``marshal``, not ``pickle``: a row holds only Python's own types, and marshal refuses
 anything else the moment it is written rather than at the next start, and reading it

@@ -5,6 +5,7 @@ close, and at the next open after a kill (controller/store_journal.py)."""
 from __future__ import annotations
 
 import dataclasses
+import enum
 import subprocess
 import sys
 from pathlib import Path
@@ -31,6 +32,12 @@ def changed(state: pb.FrameState, attempt_state: AttemptState = AttemptState.RUN
     agent.address = f"10.0.0.{state}:7421"
     kinds = {"tasks": task, "frames": frame, "attempts": attempt, "agents": agent, "jobs": job}
     return Batch(rows={kind: [TABLES[kind].row(r)] for kind, r in kinds.items()}, meta={"seen": str(state)})
+
+
+class Completed(enum.IntEnum):
+    """A frame state as an enum member: not one of Python's own types."""
+
+    COMPLETED = pb.FRAME_STATE_COMPLETED
 
 
 DONE = ([(1, pb.FRAME_STATE_COMPLETED)], [f"10.0.0.{pb.FRAME_STATE_COMPLETED}:7421"], 0)
@@ -127,3 +134,20 @@ def test_every_journaled_row_keeps_only_pythons_own_types() -> None:
     job, *_ = records()
     with pytest.raises(ValueError, match="unmarshallable"):
         encoded({"jobs": [(job.id, dataclasses.replace(job))]}, {})
+
+
+def test_rows_the_journal_cannot_keep_go_to_their_tables_rather_than_fail_the_commit(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = Store(tmp_path / "farm.duckdb")
+    store_all(store)
+    batch = changed(pb.FRAME_STATE_COMPLETED)
+    (frame,) = batch.rows["frames"]
+    state = frame[3]
+    assert state == pb.FRAME_STATE_COMPLETED, "the frame's state is its fourth column"
+    odd = (*frame[:3], Completed.COMPLETED, *frame[4:])  # an enum member where an int was
+    store.write(dataclasses.replace(batch, rows={"frames": [odd]}))
+    assert "cannot go to the journal" in caplog.text
+    assert store.con.execute("SELECT count(*) FROM journal").fetchone() == (0,)
+    assert store.con.execute("SELECT state FROM frames").fetchall() == [(pb.FRAME_STATE_COMPLETED,)]
+    store.close()
