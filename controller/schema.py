@@ -1,7 +1,7 @@
 """The farm's tables, each declared once: column name, SQL type, and how a record's
 attribute is encoded into the column and decoded back.
 
-Everything else is derived from these declarations: the migrations (a table or a
+Everything else is derived from these declarations: the migrations (migrations.py; a table or a
 column carries the schema version that added it, a column whose type changed the version
 that changed it), the upsert of changed records, and the load at start, which selects
 columns by name. Adding a column is one ``Column(..., since=N)`` line here; adding a
@@ -473,35 +473,6 @@ JOB_COLUMN = {
     table.name: [c.name for c in table.columns].index("job_id") for table in (TASKS, FRAMES, ATTEMPTS)
 }
 """Where the tables of a job's records hold its id."""
-JOURNAL_VERSION = 7
-"""The schema version that added the store's journal of commits (``store_journal.py``):
-a release before it would not know to fold the rows waiting there, and must not open it."""
-SCHEMA_VERSION = max(
-    JOURNAL_VERSION,
-    *(
-        max(t.since, *(c.since for c in t.columns), *(c.retype.since for c in t.columns if c.retype))
-        for t in TABLES.values()
-    ),
-)
-
-
-def migration(version: int, tables: Iterable[Table] = TABLES.values()) -> list[str]:
-    """The statements that take the schema from ``version - 1`` to ``version``."""
-    statements = ["CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)"] if version == 1 else []
-    if version == JOURNAL_VERSION:
-        statements.append("CREATE TABLE journal (sequence BIGINT, data BLOB)")
-    for table in tables:
-        if table.since == version:
-            statements.append(table.create_sql(version))
-        elif table.since < version and any(c.retype and c.retype.since == version for c in table.columns):
-            statements += table.rebuilt(version)
-        elif table.since < version:
-            statements += [
-                f"ALTER TABLE {table.name} ADD COLUMN {c.name} {c.sql_at(version)}"
-                for c in table.columns
-                if c.since == version
-            ]
-    return statements
 
 
 def rows_of(kind: str, records: Sequence[Any]) -> list[Row]:

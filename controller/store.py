@@ -27,6 +27,7 @@ import numpy as np
 
 from renderq.controller.access_records import ApiToken, AuditRecord
 from renderq.controller.long_lived import collection_paused, made_long_lived
+from renderq.controller.migrations import SCHEMA_VERSION, migration
 from renderq.controller.model import Agent, Attempt, Frame, Job, Limit, PathMapping
 from renderq.controller.new_job_rows import SOURCE, NewJob
 from renderq.controller.schema import (
@@ -38,13 +39,11 @@ from renderq.controller.schema import (
     JOBS,
     LIMITS,
     PATH_MAPPINGS,
-    SCHEMA_VERSION,
     TABLES,
     TASKS,
     TOKENS,
     Row,
     Table,
-    migration,
 )
 from renderq.controller.store_journal import Journal, decoded, encoded
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import duckdb
 
+from renderq.controller.migrations import SCHEMA_VERSION, migration
 from renderq.controller.model import Agent, Attempt, AttemptState, Frame, Job, Output, Task
-from renderq.controller.schema import NATIVE_LISTS, SCHEMA_VERSION, TABLES, Column, migration
+from renderq.controller.schema import NATIVE_LISTS, TABLES, Column
 from renderq.controller.store import Batch, Store
 from renderq.v1 import resources_pb2 as pb
 

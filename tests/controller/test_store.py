@@ -12,8 +12,9 @@ from typing import Any
 
 import duckdb
 
+from renderq.controller.migrations import migration
 from renderq.controller.model import Attempt, AttemptState, Frame, Job, Output, Task
-from renderq.controller.schema import JOBS, NATIVE_LISTS, TABLES, migration
+from renderq.controller.schema import JOBS, NATIVE_LISTS, TABLES
 from renderq.controller.store import Batch, Store
 from renderq.v1 import resources_pb2 as pb
 

@@ -6,8 +6,9 @@ import duckdb
 import grpc
 import pytest
 
+from renderq.controller.migrations import migration
 from renderq.controller.model import Output
-from renderq.controller.schema import FRAMES, NATIVE_LISTS, migration
+from renderq.controller.schema import FRAMES, NATIVE_LISTS
 from renderq.v1 import agent_service_pb2 as apb
 from renderq.v1 import farm_service_pb2 as fpb
 from renderq.v1 import farm_service_pb2_grpc as fgrpc
