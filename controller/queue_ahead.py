@@ -20,7 +20,7 @@ SHORT_TASK = 1.0
 """Seconds: a job whose tasks take this long or more on average is never sent ahead."""
 AHEAD_SECONDS = 0.05
 """About how much work waits behind each slot of an agent running a short job."""
-MOST_AHEAD = 4
+MOST_AHEAD = 8
 """Most tasks waiting per slot, however short they are."""
 LEARNING = 3
 """Tasks of a job that ended well before its pace is trusted."""
