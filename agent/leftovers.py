@@ -4,8 +4,8 @@ An agent that stops cleanly kills its tasks. One killed with SIGKILL (or by the 
 killer, or a crash) cannot: its tasks run on in process groups of their own, unseen,
 holding CPU, GPU memory and licences. So the agent notes each task process as it starts
 and as it ends, in a small append-only file in its data folder; at its next start it
-ends the processes still listed, if they are still the same processes (same pid and
-start time: pids are reused), and says so in its log.
+ends the processes still listed, if they are still the same processes (same pid,
+started before the note: pids are reused), and says so in its log.
 
 Appending a line costs microseconds (one write to a file held open, where opening it for
 each line took ten system calls), so the hot path of dispatch does not feel it; the file is
@@ -20,6 +20,7 @@ import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -51,11 +52,10 @@ class TaskRecord:
         return ended
 
     def started(self, pid: int) -> None:
-        """A task process started (its process group is its pid)."""
-        started = start_time(pid)
-        if started is not None:
-            self._running[pid] = started
-            self._append(f"+ {pid} {started!r}\n")
+        """A task process started just now (its process group is its pid)."""
+        noted = noted_now()
+        self._running[pid] = noted
+        self._append(f"+ {pid} {noted!r}\n")
 
     def ended(self, pid: int) -> None:
         if self._running.pop(pid, None) is None:
@@ -93,33 +93,39 @@ class TaskRecord:
             log.warning("cannot note task processes path=%s error=%s", self.path, exc.strerror or exc)
 
 
-def start_time(pid: int) -> float | None:
-    """When ``pid`` started, as psutil's ``create_time`` says it (which ``_end`` compares
-    with); None when it is gone. On Linux read straight from ``/proc/PID/stat``: making a
-    ``psutil.Process`` for it took a tenth of the agent's CPU per short task."""
-    if sys.platform != "linux":
-        try:
-            return psutil.Process(pid).create_time()
-        except psutil.Error:
-            return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            data = stat.read()
-    except OSError:
-        return None
-    # Fields after the command name (which may hold spaces and parentheses); the 22nd,
-    # the start in clock ticks since boot, is the 20th of them.
-    ticks = int(data[data.rindex(b")") + 2 :].split()[19])
-    return _boot_time() + ticks / _CLOCK_TICKS
-
-
-_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if sys.platform == "linux" else 100
+def noted_now() -> float:
+    """The time to note for a task process that started just now, on the clock of psutil's
+    ``create_time`` (which ``_end`` compares it with): on Linux the boot time plus the
+    clock since boot, the clock the kernel stamps a process's start with. Reading the
+    process's own start from ``/proc/PID/stat`` took three system calls per task and a
+    path lookup the kernel builds afresh for every new pid."""
+    if sys.platform == "linux":
+        return _boot_time() + time.clock_gettime(time.CLOCK_BOOTTIME)
+    return time.time()
 
 
 @functools.cache
 def _boot_time() -> float:
     """Read once per run (psutil reads ``/proc/stat`` every time)."""
     return psutil.boot_time()
+
+
+def same_process(create_time: float, noted: float) -> bool:
+    """Whether a process that started at ``create_time`` is the task process noted at
+    ``noted``, just after its start.
+
+    A pid is reused only once its process was reaped, after it was noted: a process
+    started later is another one. One started before, with that pid, can only be the
+    task: the note follows its start by the time the start took, under a minute however
+    loaded the node. A note in the older form, the exact start, passes the same test."""
+    return -NOTED_WITHIN <= create_time - noted <= TICK
+
+
+NOTED_WITHIN = 60.0
+"""Seconds between a task process's start and its note, at most."""
+TICK = 0.02
+"""Seconds a start may seem to follow its note: the kernel counts starts in clock ticks
+(10 ms, rounded down), and each run of the agent reads the boot time afresh."""
 
 
 def _listed(path: Path) -> dict[int, float]:
@@ -143,7 +149,7 @@ def _end(pid: int, started: float) -> bool:
     """Kill the task whose group leader was ``pid`` (if it is still that process) and its tree."""
     try:
         leader = psutil.Process(pid)
-        if abs(leader.create_time() - started) > 0.01:
+        if not same_process(leader.create_time(), started):
             return False  # the pid was reused by another process
         tree = [leader, *leader.children(recursive=True)]
     except psutil.Error:

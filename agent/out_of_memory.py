@@ -5,8 +5,8 @@ When memory runs out, Linux picks a victim, counts the kill (``oom_kill`` in
 before the signal is sent) and sends it SIGKILL. A task whose process died of a SIGKILL
 the agent did not send, while one of those counters rose, was killed for memory; one
 that died of SIGKILL while no counter moved was killed by someone else, and is never
-said to be out of memory. The counters are read once before each command starts and
-once after it ends: nothing is polled.
+said to be out of memory. The counter is read before commands start (at most once a
+second, see ``OomWatch.read``) and once more after one dies of SIGKILL: nothing is polled.
 
 Which counter is read is settled once per agent process (``linux_counter``):
 
@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 VMSTAT = Path("/proc/vmstat")
 OWN_CGROUP = Path("/proc/self/cgroup")
 MOUNTS = Path("/proc/self/mountinfo")
+BEFORE_FRESH = 1.0
+"""Seconds a reading of the count serves as the count before each command that starts."""
 OOM_KILL_LINE = re.compile(rb"^oom_kill[ \t]+(\d+)[ \t]*$", re.MULTILINE)
 """The line ``oom_kill N`` of a file of ``name value`` lines."""
 
@@ -71,18 +74,33 @@ class OomWatch:
         """None: this system offers no count (the agent then never claims a kill)."""
         self._claimed = 0
         """Kills up to this count already explain a task's death."""
+        self._last: tuple[float, int | None] = (-BEFORE_FRESH, None)
+        """When the count was last read before a command (monotonic seconds), and what it was."""
 
     def read(self) -> int | None:
-        """The count now (once before a command starts); None when there is none."""
-        return self.counter.read() if self.counter is not None else None
+        """The count before a command starts; None when there is none.
+
+        Read again only once the last reading is ``BEFORE_FRESH`` old: ``/proc/vmstat``
+        is some 180 counters the kernel adds up on every read, a good part of a short
+        task's start when read for each. A kill counted in that second before the
+        command's start may then be put down to the command, if it dies of a SIGKILL
+        nobody else claims: the window was already as long as the command ran."""
+        if self.counter is None:
+            return None
+        now = time.monotonic()
+        read_at, count = self._last
+        if now - read_at >= BEFORE_FRESH:
+            count = self.counter.read()
+            self._last = (now, count)
+        return count
 
     def claim(self, before: int | None) -> bool:
         """A task whose command died of a SIGKILL the agent did not send asks whether the
         kernel killed it for memory: True when the count rose since ``before`` by a kill
         no other task has claimed yet, which this task then claims."""
-        if before is None:
+        if before is None or self.counter is None:
             return False
-        now = self.read()
+        now = self.counter.read()
         if now is None:
             return False
         first = max(before, self._claimed)

@@ -68,7 +68,8 @@ class Workspace:
         root = workspaces / owner_folder(assignment.owner) / str(assignment.job_id)
         workspace = cls(root.absolute())
         places = (workspace.source, workspace.project, workspace.renders)
-        workspaces.mkdir(parents=True, exist_ok=True)
+        if not os.path.isdir(workspaces):
+            workspaces.mkdir(parents=True, exist_ok=True)
         # The owner's folder stays the agent's: a task cannot swap its job's folder for a link.
         for folder in (workspace.root.parent, workspace.root, *places):
             _make_folder(folder)
@@ -99,20 +100,28 @@ class Workspace:
 
     def tokens(self) -> dict[str, str]:
         """The command tokens that name this workspace's places."""
+        root = str(self.root)  # joined as text: four paths built per task were a good part of its start
         return {
-            "{workspace}": str(self.root),
-            "{source}": str(self.source),
-            "{project}": str(self.project),
-            "{renders}": str(self.renders),
+            "{workspace}": root,
+            "{source}": f"{root}{os.sep}source",
+            "{project}": f"{root}{os.sep}project",
+            "{renders}": f"{root}{os.sep}renders",
         }
 
 
 def _make_folder(folder: Path) -> None:
     """Create ``folder`` (its parent is a checked folder) unless it exists, and make sure it
-    is a real folder: whatever was created below a link would land where the link points."""
-    with contextlib.suppress(FileExistsError):
-        folder.mkdir()
-    if not stat.S_ISDIR(os.lstat(folder).st_mode):
+    is a real folder: whatever was created below a link would land where the link points.
+
+    Looked at before it is made: every task of a job finds its folders there, and an
+    ``lstat`` is one system call where a ``mkdir`` that fails is one plus an exception."""
+    try:
+        mode = os.lstat(folder).st_mode
+    except FileNotFoundError:
+        with contextlib.suppress(FileExistsError):  # made by another task just now
+            folder.mkdir()
+        mode = os.lstat(folder).st_mode
+    if not stat.S_ISDIR(mode):
         raise OSError(
             errno.ENOTDIR,
             f"{folder} is a symbolic link or a file, not a folder (the agent never follows a link "

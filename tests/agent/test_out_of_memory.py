@@ -82,6 +82,20 @@ def test_one_kill_explains_one_death(tmp_path: Path) -> None:
     assert not watch.claim(None), "no count before the start: never claimed"
 
 
+def test_the_count_before_a_command_is_read_at_most_once_a_second(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    vmstat = tmp_path / "vmstat"
+    vmstat.write_text("oom_kill 4\n")
+    watch = OomWatch(Counter(vmstat))
+    assert watch.read() == 4
+    vmstat.write_text("oom_kill 5\n")
+    assert watch.read() == 4, "the reading of a moment ago serves the next command's start"
+    assert watch.claim(4), "a death is always weighed against the count as it is now"
+    monkeypatch.setattr(out_of_memory, "BEFORE_FRESH", 0.0)
+    assert watch.read() == 5
+
+
 @dataclass
 class FakeProc:
     """A stand-in for /proc/self/cgroup, /proc/self/mountinfo and the cgroup file systems."""
