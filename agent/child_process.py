@@ -37,9 +37,37 @@ LOST_STATUS = 255
 """The exit code of a process whose status someone else took (as asyncio reports it)."""
 
 
+class Flag(asyncio.Event):
+    """An ``asyncio.Event`` that also resolves futures of its callers when set: a wait for
+    the first of two flags then costs one future, where ``asyncio.wait`` on two
+    ``Event.wait()`` costs two tasks and their turns of the loop, for every command."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._futures: list[asyncio.Future[None]] = []
+
+    def wake(self, future: asyncio.Future[None]) -> None:
+        """Resolve ``future`` once the flag is set (at once if it is)."""
+        if self.is_set():
+            _wake(future)
+        else:
+            self._futures.append(future)
+
+    def forget(self, future: asyncio.Future[None]) -> None:
+        """No longer resolve ``future`` (its wait is over)."""
+        with contextlib.suppress(ValueError):
+            self._futures.remove(future)
+
+    def set(self) -> None:
+        super().set()
+        futures, self._futures = self._futures, []
+        for future in futures:
+            _wake(future)
+
+
 class ChildProcess(Protocol):
     pid: int
-    exited: asyncio.Event
+    exited: Flag
     """Set when the process exits, whoever still holds its pipe."""
 
     @property
@@ -98,7 +126,7 @@ class PidfdChild:
 
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
         self._loop = asyncio.get_running_loop()
-        self.exited = asyncio.Event()
+        self.exited = Flag()
         self._returncode: int | None = None
         self._readable: asyncio.Future[None] | None = None
         self._output, writer = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
@@ -197,7 +225,7 @@ class _ExitWatch(asyncio.subprocess.SubprocessStreamProtocol):
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(limit=PIPE_LIMIT, loop=loop)
-        self.exited = asyncio.Event()
+        self.exited = Flag()
         self._pid = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -219,7 +247,7 @@ class TransportChild:
         self._process = process
         self._transport = transport
         self.pid = process.pid
-        self.exited = asyncio.Event()
+        self.exited = Flag()
 
     @classmethod
     async def start(cls, argv: list[str], cwd: Path, env: dict[str, str]) -> TransportChild:

@@ -264,12 +264,19 @@ class TreeSampler:
         self._root_pid = root_pid
         self._seen: dict[int, _Seen] = {}
         self.peak_rss = 0
+        self._first: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        # A timer until the first sample, not a task asleep: most short tasks end before it.
+        self._first = asyncio.get_running_loop().call_later(FIRST_SAMPLE_DELAY, self._begin)
+
+    def _begin(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"sample-tree-{self._root_pid}")
 
     async def stop(self) -> None:
+        if self._first is not None:
+            self._first.cancel()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -288,7 +295,6 @@ class TreeSampler:
         return sum(seen.cpu + seen.children_cpu for seen in self._seen.values() if not seen.reaped_by_tree)
 
     async def _run(self) -> None:
-        await asyncio.sleep(FIRST_SAMPLE_DELAY)
         # One handle for the whole run: psutil checks that its pid still names the root.
         root = await asyncio.to_thread(_process, self._root_pid)
         if root is None:

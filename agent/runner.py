@@ -23,7 +23,7 @@ import psutil
 from google.protobuf.duration_pb2 import Duration
 
 from renderq.agent.batching import LogBatcher, Throttle
-from renderq.agent.child_process import ChildProcess, start_child
+from renderq.agent.child_process import ChildProcess, Flag, start_child
 from renderq.agent.command_output import CommandOutput
 from renderq.agent.leftovers import TaskRecord
 from renderq.agent.materialise import MaterialiseError, Materialiser
@@ -116,7 +116,7 @@ class AttemptRunner:
         self._timeout = assignment.timeout.ToTimedelta().total_seconds()
         self._deadline: float | None = None
         self._completed: set[int] = set()
-        self._stop = asyncio.Event()
+        self._stop = Flag()
         self._stop_message = ""
         self._cancelled = False
         self._timed_out = False
@@ -305,26 +305,27 @@ class AttemptRunner:
 
         Returns True when the tree was killed.
         """
-        exited = asyncio.ensure_future(child.exited.wait())
-        stopped = asyncio.ensure_future(self._stop.wait())
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+        child.exited.wake(woken)
+        self._stop.wake(woken)
+        remaining = None if self._deadline is None else max(0.0, self._deadline - loop.time())
         try:
-            remaining = None
-            if self._deadline is not None:
-                remaining = max(0.0, self._deadline - asyncio.get_running_loop().time())
-            done, _ = await asyncio.wait(
-                {exited, stopped}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
-            )
-            if exited in done:
-                return False
-            self._expire()
-            pid = child.pid
-            log.info("killing task tree %s pid=%d grace=%g", self.log_ids, pid, self._kill_grace)
-            await kill_tree(pid, self._kill_grace, self._tree(sampler))
-            await exited
-            return True
+            async with asyncio.timeout(remaining):
+                await woken
+        except TimeoutError:
+            pass
         finally:
-            exited.cancel()
-            stopped.cancel()
+            self._stop.forget(woken)
+            child.exited.forget(woken)
+        if child.exited.is_set():
+            return False
+        self._expire()
+        pid = child.pid
+        log.info("killing task tree %s pid=%d grace=%g", self.log_ids, pid, self._kill_grace)
+        await kill_tree(pid, self._kill_grace, self._tree(sampler))
+        await child.exited.wait()
+        return True
 
     def _tree(self, sampler: TreeSampler) -> list[psutil.Process]:
         """Every process of the attempt known besides the main one's descendants: seen by

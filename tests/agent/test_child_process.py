@@ -162,3 +162,21 @@ async def test_the_program_is_looked_up_on_the_path_of_the_tasks_environment(tmp
         await start_child(["renderer"], tmp_path, dict(os.environ), None)
     with pytest.raises(PermissionError):
         await start_child([str(tools / "locked")], tmp_path, env, None)
+
+
+async def test_a_flag_wakes_the_futures_of_its_waiters_once_set() -> None:
+    """The runner waits for the first of two flags (the exit, a cancel) with one future."""
+    loop = asyncio.get_running_loop()
+    flag = child_process.Flag()
+    early, forgotten = loop.create_future(), loop.create_future()
+    flag.wake(early)
+    flag.wake(forgotten)
+    flag.forget(forgotten)
+    assert not early.done()
+    flag.set()
+    assert early.done() and not forgotten.done()
+    late = loop.create_future()
+    flag.wake(late)
+    assert late.done(), "a flag already set wakes at once"
+    async with asyncio.timeout(DEADLINE):
+        await flag.wait()
