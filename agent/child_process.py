@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from renderq.agent.process_tree import adopt_orphans, starting_a_task, task_reaped, task_started
+from renderq.agent.program_lookup import forget, program_path
 from renderq.agent.run_as import TaskUser
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,16 @@ async def start_child(argv: list[str], cwd: Path, env: dict[str, str], user: Tas
     """
     adopt_orphans()
     command = user.command(argv) if user is not None else argv
-    if pidfds_work():
+    if not pidfds_work():
+        return await TransportChild.start(command, cwd, env)
+    program = program_path(command[0], env)
+    try:
+        return PidfdChild(command, cwd, env, program)
+    except (FileNotFoundError, PermissionError):
+        if program is None:
+            raise
+        forget(command[0], env)  # gone or changed within the second: the child looks again
         return PidfdChild(command, cwd, env)
-    return await TransportChild.start(command, cwd, env)
 
 
 @functools.cache
@@ -124,7 +132,8 @@ def pidfds_work() -> bool:
 class PidfdChild:
     """Linux: the exit is a pidfd turning readable, the output a non-blocking pipe."""
 
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str], program: str | None = None) -> None:
+        """``program``: the file to run, found on PATH already (``argv[0]`` stays its name)."""
         self._loop = asyncio.get_running_loop()
         self.exited = Flag()
         self._returncode: int | None = None
@@ -134,8 +143,8 @@ class PidfdChild:
             # The child's end must block, as every program expects of its stdout.
             os.set_blocking(writer, True)
             popen = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=writer, stderr=writer, cwd=cwd, env=env,
-                start_new_session=True,
+                argv, executable=program, stdin=subprocess.DEVNULL, stdout=writer, stderr=writer,
+                cwd=cwd, env=env, start_new_session=True,
             )  # fmt: skip
         except BaseException:
             os.close(self._output)
