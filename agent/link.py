@@ -301,12 +301,12 @@ class LinkService(agent_service_pb2_grpc.AgentServiceServicer):
         assignment waits on its end, which goes at once, unless tasks sent ahead wait here
         (``GATHER_WHILE_WAITING``): the slot it freed already runs the next, and the ends
         of short tasks then go a few to a message."""
-        while not (self._outbox.ends_a_task(after=sent) and self._attempts.waiting() < GATHER_WHILE_WAITING):
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout_at(until):
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(until):
+                while not (
+                    self._outbox.ends_a_task(after=sent) and self._attempts.waiting() < GATHER_WHILE_WAITING
+                ):
                     await self._outbox.wait_beyond(self._outbox.last_sequence)
-                    continue
-            return
 
     def _heartbeat(self) -> apb.Heartbeat:
         return apb.Heartbeat(load=current_load(), running_attempt_ids=self._attempts.running_ids())

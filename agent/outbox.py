@@ -31,6 +31,8 @@ class Outbox:
     def __init__(self) -> None:
         self._events: deque[apb.AgentEvent] = deque()
         self._last_sequence = 0
+        self._last_end = 0
+        """The sequence of the newest event that reports a task's end (0: none yet)."""
         self._appended = asyncio.Event()
 
     def append(self, attempt_id: int, kind: EventKind) -> apb.AgentEvent:
@@ -40,6 +42,8 @@ class Outbox:
         event.time.FromNanoseconds(time.time_ns())  # GetCurrentTime goes through a datetime: slower
         getattr(event, _FIELD_OF[type(kind)]).CopyFrom(kind)
         self._events.append(event)
+        if isinstance(kind, apb.TaskFinished):
+            self._last_end = self._last_sequence
         # Wake every waiting sender, then arm a fresh event for the next append.
         self._appended.set()
         self._appended = asyncio.Event()
@@ -67,8 +71,9 @@ class Outbox:
         return list(itertools.islice(self._events, start, None))
 
     def ends_a_task(self, after: int) -> bool:
-        """Whether an event numbered above ``after`` reports a task's end."""
-        return any(event.HasField("finished") for event in self.after(after))
+        """Whether an event numbered above ``after`` reports a task's end (asked as each
+        event arrives while a message gathers, so kept as a number, not searched for)."""
+        return self._last_end > after
 
     def attempt_ids(self) -> set[int]:
         """Attempts with events still waiting for an ack."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import re
@@ -65,21 +66,20 @@ class Workspace:
         agent's own), so they can write there. Its path is absolute: output paths reported
         to the controller are built on it. Raises OSError, with a sentence, where a link or
         a file stands in the place of one of its folders."""
-        root = workspaces / owner_folder(assignment.owner) / str(assignment.job_id)
-        workspace = cls(root.absolute())
-        places = (workspace.source, workspace.project, workspace.renders)
+        root, folders = _job_folders(workspaces, assignment.owner, assignment.job_id)
+        workspace = cls(root)
         if not os.path.isdir(workspaces):
             workspaces.mkdir(parents=True, exist_ok=True)
         # The owner's folder stays the agent's: a task cannot swap its job's folder for a link.
-        for folder in (workspace.root.parent, workspace.root, *places):
+        for folder in folders:
             _make_folder(folder)
         if user is not None:
             # The user must pass through the owner's folder, whatever the agent's umask made it
             # (only the agent can change it, and it was checked to be a folder just now).
-            workspace.root.parent.chmod(0o755)
+            os.chmod(folders[0], 0o755)
             # Also on every later use (a workspace may predate --run-as), and never through a
             # link: the user may have replaced a folder with one pointing anywhere, say /etc.
-            for folder in (workspace.root, *places):
+            for folder in folders[1:]:
                 os.chown(folder, user.uid, user.gid, follow_symlinks=False)
         return workspace
 
@@ -109,7 +109,16 @@ class Workspace:
         }
 
 
-def _make_folder(folder: Path) -> None:
+@functools.lru_cache(maxsize=64)
+def _job_folders(workspaces: Path, owner: str, job_id: int) -> tuple[Path, tuple[str, ...]]:
+    """A job's workspace root (absolute), and the folders every task of it checks: the
+    owner's, the root, then its places. Built once per job as text, not as paths per task."""
+    root = (workspaces / owner_folder(owner) / str(job_id)).absolute()
+    places = (root.parent, root, root / "source", root / "project", root / "renders")
+    return root, tuple(str(place) for place in places)
+
+
+def _make_folder(folder: str) -> None:
     """Create ``folder`` (its parent is a checked folder) unless it exists, and make sure it
     is a real folder: whatever was created below a link would land where the link points.
 
@@ -119,7 +128,7 @@ def _make_folder(folder: Path) -> None:
         mode = os.lstat(folder).st_mode
     except FileNotFoundError:
         with contextlib.suppress(FileExistsError):  # made by another task just now
-            folder.mkdir()
+            os.mkdir(folder)
         mode = os.lstat(folder).st_mode
     if not stat.S_ISDIR(mode):
         raise OSError(

@@ -26,7 +26,8 @@ before the other starts, so the idle one takes no CPU from the measured one.
 CPU per frame is the CPU time each side's processes spent between the clock's start and
 stop (process trees, with the `true` processes they reaped), over the frames: controller
 + agents + this script's client for renderq; redis + workers + the Celery client for
-Celery.
+Celery. Each side's line also gives the host's steal meanwhile: the share of the
+machine's CPU time its hypervisor gave to other machines, from ``/proc/stat``.
 
 Celery and Redis are for this benchmark only: Celery goes into its own virtualenv under
 ``~/.cache/renderq-bench/celery-venv`` (created on the first run), never the project's;
@@ -81,6 +82,10 @@ class Measured:
 
     seconds: float
     cpu: dict[str, float]
+    steal: float
+    """Share of the machine's CPU time its host took meanwhile (a virtual machine's
+    neighbours: it moves from minute to minute, and a round with much more on one side
+    than the other says more about the host than about either system)."""
 
 
 def frames_deadline(frames: int) -> float:
@@ -106,6 +111,23 @@ def tree_cpu(pid: int) -> float:
         except psutil.NoSuchProcess:
             continue
     return total
+
+
+def machine_ticks() -> tuple[int, int]:
+    """(ticks stolen by the host, all ticks) of this machine's CPUs so far, from
+    ``/proc/stat`` ((0, 0) where there is none)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]
+    except OSError:
+        return 0, 0
+    ticks = [int(field) for field in fields]
+    return (ticks[7] if len(ticks) > 7 else 0), sum(ticks)
+
+
+def steal_since(before: tuple[int, int]) -> float:
+    """The share of the machine's ticks since ``before`` that its host took."""
+    stolen, total = (now - then for now, then in zip(machine_ticks(), before, strict=True))
+    return stolen / total if total else 0.0
 
 
 def cpu_since(before: dict[str, float], now: dict[str, float]) -> dict[str, float]:
@@ -173,13 +195,14 @@ async def renderq_round(root: Path, frames: int) -> Measured:
                     "client": own_cpu_seconds(),
                 }
 
-            before = cpu()
+            before, ticks = cpu(), machine_ticks()
             started = time.perf_counter()
             job = (await stub.CreateJob(fpb.CreateJobRequest(job=command_job(["true"], f"1-{frames}")))).job
             await within(
                 wait_completed(stub, job.id), frames_deadline(frames), f"renderq job of {frames} frames"
             )
-            return Measured(time.perf_counter() - started, cpu_since(before, cpu()))
+            seconds = time.perf_counter() - started
+            return Measured(seconds, cpu_since(before, cpu()), steal_since(ticks))
     finally:
         await bench.stop()
 
@@ -241,14 +264,14 @@ class CeleryFarm:
         ready = await within(client.stdout.readline(), START_SECONDS, "Celery workers answering a ping")
         if ready != b"ready\n":
             raise SystemExit(self.client_failed())
-        before = self.cpu()
+        before, ticks = self.cpu(), machine_ticks()
         client.stdin.write(b"go\n")
         await client.stdin.drain()
         line = await within(client.stdout.readline(), deadline + 10, f"Celery: {frames} results")
-        now = self.cpu()
+        now, steal = self.cpu(), steal_since(ticks)
         if not line:
             raise SystemExit(self.client_failed())
-        return Measured(json.loads(line)["seconds"], cpu_since(before, now))
+        return Measured(json.loads(line)["seconds"], cpu_since(before, now), steal)
 
     def cpu(self) -> dict[str, float]:
         assert self.redis is not None and self.client is not None
@@ -305,7 +328,7 @@ def side_line(name: str, measured: Measured, frames: int) -> str:
     total = sum(measured.cpu.values()) / frames * 1000
     return (
         f"  {name:8} {frames / measured.seconds:6.0f} frames/s ({measured.seconds:6.2f} s)"
-        f"   CPU per frame {total:5.2f} ms ({parts})"
+        f"   CPU per frame {total:5.2f} ms ({parts}); host's steal {measured.steal:.0%}"
     )
 
 
