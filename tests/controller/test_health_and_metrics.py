@@ -145,7 +145,8 @@ def reflected_list_jobs(port: int, token: str | None) -> tuple[list[str], Any]:
         services = list(database.get_services())
         pool = descriptor_pool.DescriptorPool(database)
         method = pool.FindServiceByName(FARM_SERVICE).FindMethodByName("ListJobs")
-        request_class = message_factory.GetMessageClass(method.input_type)
+        # Classes made at run time from descriptors: their fields are unknown to the type checker.
+        request_class: Any = message_factory.GetMessageClass(method.input_type)
         response_class = message_factory.GetMessageClass(method.output_type)
         call = channel.unary_unary(
             f"/{FARM_SERVICE}/ListJobs",
