@@ -31,12 +31,12 @@ def program_path(name: str, env: dict[str, str]) -> str | None:
     if os.sep in name or (os.altsep and os.altsep in name):
         return None
     path = env.get("PATH", os.defpath)
-    if not all(os.path.isabs(folder) for folder in path.split(os.pathsep)):
-        return None  # a folder relative to the task's own (the child's) working folder
     now = time.monotonic()
     looked_at, found = _found.get((name, path), (-FRESH, None))
     if now - looked_at >= FRESH:
-        found = shutil.which(name, path=path)
+        # A folder relative to the task's own (the child's) working folder: left to the child.
+        relative = not all(os.path.isabs(folder) for folder in path.split(os.pathsep))
+        found = None if relative else shutil.which(name, path=path)
         if len(_found) >= MOST_KEPT:
             _found.clear()
         _found[(name, path)] = (now, found)
